@@ -1,0 +1,80 @@
+"""Options and helpers shared by several commands (kept here once)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import click
+
+from ..config import OPTIMIZERS, SOURCES
+
+__all__ = ["home_option", "config_option", "source_options", "as_of_option", "parse_date"]
+
+home_option = click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=str),
+    default=None,
+    help="Home folder for data/, results/ and logs/ (default: $ETFTRADER_HOME or the current folder).",
+)
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=str),
+    default=None,
+    help="TOML config file (default: etftrader.toml in the home folder, if present).",
+)
+
+
+def source_options(func):
+    """``--source``, ``--prices`` and ``--refresh``."""
+    func = click.option(
+        "--refresh", is_flag=True, default=False, help="Re-download the whole price history."
+    )(func)
+    func = click.option(
+        "--prices",
+        "prices_file",
+        type=click.Path(dir_okay=False, path_type=str),
+        default=None,
+        help="Price file for --source file (CSV or parquet, wide or long).",
+    )(func)
+    func = click.option(
+        "--source",
+        type=click.Choice(SOURCES),
+        default=None,
+        help="Where prices come from (default: config, else yfinance). 'sample' is an offline demo universe.",
+    )(func)
+    return func
+
+
+def parse_date(ctx, param, value):
+    """Click callback: ``YYYY-MM-DD`` -> :class:`datetime.date` with a clear message."""
+    if value is None:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise click.BadParameter(f"expected a date as YYYY-MM-DD, got {value!r}") from None
+
+
+as_of_option = click.option(
+    "--as-of",
+    "as_of",
+    callback=parse_date,
+    default=None,
+    help="Run as of this past date (YYYY-MM-DD), using only data up to it.",
+)
+
+optimizer_choice = click.Choice(OPTIMIZERS)
+today = date.today
+
+
+def load_run_config(home, config_path):
+    """The config in force: ``--config`` if given, else ``<home>/etftrader.toml`` if it exists."""
+    from ..config import load_config
+
+    if config_path:
+        return load_config(config_path)
+    if home.config_file.exists():
+        return load_config(home.config_file)
+    return load_config(None)

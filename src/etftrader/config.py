@@ -1,0 +1,369 @@
+"""Typed, frozen configuration: TOML file and CLI flags into one :class:`Config`.
+
+Everything the seed workflow told users to edit inside the script (factor weights, lookbacks, risk
+aversion, weight bounds, universe file, benchmark, drift thresholds, minimum trade value, cost
+assumptions) lives here, with its default. ``load_config`` reads a TOML file (unknown keys and wrong
+types are errors that name the key); :meth:`Config.override` applies CLI flags on top.
+``DEFAULT_CONFIG_TOML`` is the commented file ``etftrader init`` writes; loading it gives the defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+__all__ = [
+    "OPTIMIZERS",
+    "SOURCES",
+    "FACTOR_NAMES",
+    "PortfolioConfig",
+    "DataConfig",
+    "FactorConfig",
+    "OptimizerConfig",
+    "RebalanceConfig",
+    "ScheduleConfig",
+    "ReportConfig",
+    "Config",
+    "load_config",
+    "DEFAULT_CONFIG_TOML",
+]
+
+OPTIMIZERS = ("mvo", "minvar", "rankbased")
+SOURCES = ("yfinance", "file", "sample")
+FACTOR_NAMES = ("momentum", "quality", "value", "volatility")
+
+
+@dataclass(frozen=True)
+class PortfolioConfig:
+    """What the weekly command builds: capital, number of positions and the optimizer."""
+
+    capital: float = 1_000_000.0
+    positions: int = 20
+    optimizer: str = "mvo"
+
+    def __post_init__(self) -> None:
+        if not self.capital > 0:
+            raise ConfigError(f"`capital` must be a positive amount, got {self.capital}")
+        if self.positions < 1:
+            raise ConfigError(f"`positions` must be at least 1, got {self.positions}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(
+                f"`optimizer` must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
+            )
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where prices come from and the data-quality rules applied before scoring.
+
+    ``universe`` empty means the bundled list of US-listed ETFs. ``history_days`` is how many
+    calendar days of history a first download asks for.
+    """
+
+    source: str = "yfinance"
+    prices_file: str = ""
+    universe: str = ""
+    benchmark: str = "SPY"
+    history_days: int = 3 * 365
+    overlap_days: int = 5
+    download_timeout: float = 30.0
+    download_retries: int = 3
+    max_ffill_days: int = 5
+    max_missing_fraction: float = 0.10
+    stale_days: int = 10
+    max_daily_move: float = 0.45
+    min_dollar_volume: float = 100_000.0
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ConfigError(f"`source` must be one of {', '.join(SOURCES)}, got {self.source!r}")
+        _require(0 <= self.max_missing_fraction < 1, "max_missing_fraction", "in [0, 1)", self.max_missing_fraction)
+        _require(self.max_ffill_days >= 0, "max_ffill_days", ">= 0", self.max_ffill_days)
+        _require(self.max_daily_move > 0, "max_daily_move", "> 0", self.max_daily_move)
+        _require(self.download_timeout > 0, "download_timeout", "> 0 seconds", self.download_timeout)
+        _require(self.download_retries >= 0, "download_retries", ">= 0", self.download_retries)
+
+
+@dataclass(frozen=True)
+class FactorConfig:
+    """Factor lookbacks and the weights of the composite score (normalised to sum to 1)."""
+
+    weights: Mapping[str, float] = field(
+        default_factory=lambda: {name: 0.25 for name in FACTOR_NAMES}
+    )
+    momentum_lookback: int = 252
+    momentum_skip: int = 21
+    quality_lookback: int = 252
+    value_lookback: int = 252
+    volatility_lookback: int = 60
+    winsor_z: float = 3.0
+
+    def __post_init__(self) -> None:
+        unknown = set(self.weights) - set(FACTOR_NAMES)
+        if unknown:
+            raise ConfigError(
+                f"unknown factor(s) in `weights`: {', '.join(sorted(unknown))}; "
+                f"valid: {', '.join(FACTOR_NAMES)}"
+            )
+        if any(w < 0 for w in self.weights.values()) or sum(self.weights.values()) <= 0:
+            raise ConfigError(f"factor `weights` must be >= 0 with a positive sum, got {dict(self.weights)}")
+        for name in ("momentum_lookback", "quality_lookback", "value_lookback", "volatility_lookback"):
+            _require(getattr(self, name) >= 20, name, ">= 20 trading days", getattr(self, name))
+        _require(0 <= self.momentum_skip < self.momentum_lookback, "momentum_skip",
+                 "between 0 and momentum_lookback", self.momentum_skip)
+
+    @property
+    def min_history(self) -> int:
+        """Trading days of history a ticker needs for every factor."""
+        return max(self.momentum_lookback, self.quality_lookback, self.value_lookback,
+                   self.volatility_lookback) + 1
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """Settings passed to :mod:`optimizers` (PyPortfolioOpt does the maths)."""
+
+    risk_aversion: float = 1.5
+    max_weight: float = 0.15
+    min_weight: float = 0.02
+    information_coefficient: float = 0.05
+    risk_free_rate: float = 0.0
+    cov_lookback: int = 252
+    solver: str = "CLARABEL"
+
+    def __post_init__(self) -> None:
+        _require(self.risk_aversion > 0, "risk_aversion", "> 0", self.risk_aversion)
+        _require(0 < self.max_weight <= 1, "max_weight", "in (0, 1]", self.max_weight)
+        _require(0 <= self.min_weight < self.max_weight, "min_weight", "in [0, max_weight)", self.min_weight)
+        _require(self.cov_lookback >= 20, "cov_lookback", ">= 20 trading days", self.cov_lookback)
+
+
+@dataclass(frozen=True)
+class RebalanceConfig:
+    """When to rebalance and how trades are sized and costed.
+
+    ``drift_threshold`` is per optimizer (the seed: 5% for mvo and rankbased, 7.5% for minvar);
+    ``drift_override`` (from ``--drift-threshold``) wins over it when set.
+    """
+
+    drift_threshold: Mapping[str, float] = field(
+        default_factory=lambda: {"mvo": 0.05, "minvar": 0.075, "rankbased": 0.05}
+    )
+    drift_override: float | None = None
+    force: bool = False
+    min_trade_value: float = 500.0
+    cost_bps: float = 5.0
+    cost_per_share: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name, value in {**self.drift_threshold, "drift_override": self.drift_override}.items():
+            if value is not None and not 0 < value <= 2:
+                raise ConfigError(f"drift threshold `{name}` must be in (0, 2], got {value}")
+        _require(self.min_trade_value >= 0, "min_trade_value", ">= 0", self.min_trade_value)
+        _require(self.cost_bps >= 0, "cost_bps", ">= 0", self.cost_bps)
+        _require(self.cost_per_share >= 0, "cost_per_share", ">= 0", self.cost_per_share)
+
+    def threshold_for(self, optimizer: str) -> float:
+        """The drift threshold in force for ``optimizer``."""
+        if self.drift_override is not None:
+            return self.drift_override
+        return self.drift_threshold.get(optimizer, 0.05)
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """When the scheduled weekly run happens (``etftrader schedule``)."""
+
+    day: str = "MON"
+    time: str = "09:30"
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """What happens after the workbook is written."""
+
+    notebook: bool = True
+    open_workbook: bool = False
+    backups: int = 5
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration of a run. Build with :func:`load_config`, then :meth:`override`."""
+
+    portfolio: PortfolioConfig = field(default_factory=PortfolioConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    factors: FactorConfig = field(default_factory=FactorConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    rebalance: RebalanceConfig = field(default_factory=RebalanceConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+
+    def override(self, **sections: Mapping[str, Any]) -> "Config":
+        """A copy with ``section={field: value}`` replaced; ``None`` values are ignored.
+
+        >>> Config().override(portfolio={"positions": 8}).portfolio.positions
+        8
+        """
+        changes = {}
+        for section, values in sections.items():
+            current = getattr(self, section)
+            kept = {k: v for k, v in values.items() if v is not None}
+            changes[section] = dataclasses.replace(current, **kept) if kept else current
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (for logs and the Metadata sheet)."""
+        return dataclasses.asdict(self)
+
+
+_SECTIONS = {f.name: f.type for f in dataclasses.fields(Config)}
+_SECTION_CLASSES = {
+    "portfolio": PortfolioConfig,
+    "data": DataConfig,
+    "factors": FactorConfig,
+    "optimizer": OptimizerConfig,
+    "rebalance": RebalanceConfig,
+    "schedule": ScheduleConfig,
+    "report": ReportConfig,
+}
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read a TOML config file (or return the defaults when ``path`` is None).
+
+    Raises
+    ------
+    ConfigError
+        The file is missing or not TOML, or has an unknown section/key or a value of the wrong type.
+    """
+    if path is None:
+        return Config()
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist; create one with `etftrader init`") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"config file {path} is not valid TOML: {e}") from e
+    sections: dict[str, Any] = {}
+    for section, values in raw.items():
+        cls = _SECTION_CLASSES.get(section)
+        if cls is None:
+            raise ConfigError(
+                f"{path}: unknown section [{section}]; valid: {', '.join(_SECTION_CLASSES)}"
+            )
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: [{section}] must be a table of keys, got {values!r}")
+        sections[section] = _build_section(path, section, cls, values)
+    return Config(**sections)
+
+
+def _build_section(path: Path, section: str, cls: type, values: dict[str, Any]) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    defaults = cls()
+    kwargs = {}
+    for key, value in values.items():
+        if key not in fields:
+            raise ConfigError(
+                f"{path}: unknown key `{key}` in [{section}]; valid: {', '.join(fields)}"
+            )
+        expected = getattr(defaults, key)
+        kwargs[key] = _coerce(path, f"{section}.{key}", value, expected)
+    return cls(**kwargs)
+
+
+def _coerce(path: Path, key: str, value: Any, default: Any) -> Any:
+    """Check ``value`` against the type of the default, allowing ints where floats are expected."""
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, float) or (default is None and key.endswith("drift_override")):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, str):
+        ok = isinstance(value, str)
+    elif isinstance(default, Mapping):
+        ok = isinstance(value, dict) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()
+        )
+        value = {k: float(v) for k, v in value.items()} if ok else value
+    else:
+        ok = True
+    if not ok:
+        raise ConfigError(
+            f"{path}: `{key}` must be {type(default).__name__}, got {value!r} ({type(value).__name__})"
+        )
+    return value
+
+
+def _require(ok: bool, name: str, expectation: str, got: Any) -> None:
+    if not ok:
+        raise ConfigError(f"`{name}` must be {expectation}, got {got}")
+
+
+DEFAULT_CONFIG_TOML = """\
+# etftrader configuration. Every key is optional: a missing key keeps the default shown here.
+# Command-line flags (--capital, --positions, --optimizer, --drift-threshold, ...) override this file.
+
+[portfolio]
+capital = 1000000.0        # starting cash on the first run; later runs value what the workbook says you hold
+positions = 20             # how many ETFs the target portfolio holds (top N by composite score)
+optimizer = "mvo"          # mvo | minvar | rankbased
+
+[data]
+source = "yfinance"        # yfinance | file | sample (sample = bundled demo universe, offline)
+prices_file = ""           # for source = "file": a CSV or parquet, wide (date x tickers) or long (date, ticker, close[, volume])
+universe = ""              # CSV of tickers (ticker, name, asset_class, category); empty = the bundled US ETF list
+benchmark = "SPY"          # compared against in reports and the backtest
+history_days = 1095        # calendar days fetched on the first download
+overlap_days = 5           # an incremental update re-fetches this many days to catch revisions
+download_timeout = 30.0    # seconds per download request
+download_retries = 3       # retries with backoff when a download fails
+max_ffill_days = 5         # gaps up to this many trading days are forward-filled; longer gaps stay missing
+max_missing_fraction = 0.1 # drop a ticker missing more than this share of days in its lookback window
+stale_days = 10            # drop a ticker whose price has not changed for this many trading days
+max_daily_move = 0.45      # a one-day move larger than this looks like an unadjusted split: drop
+min_dollar_volume = 100000.0  # drop a ticker whose median daily dollar volume is lower (when volume is known)
+
+[factors]
+# weights of the composite score; they are normalised to sum to 1. The seed's example: 0.30 0.30 0.20 0.20
+weights = { momentum = 0.25, quality = 0.25, value = 0.25, volatility = 0.25 }
+momentum_lookback = 252    # 12-1 month momentum: return over 252 trading days...
+momentum_skip = 21         # ...skipping the most recent 21
+quality_lookback = 252
+value_lookback = 252
+volatility_lookback = 60   # the seed uses 60 to 90 days
+winsor_z = 3.0             # z-scores are clipped to +-winsor_z before they are combined
+
+[optimizer]
+risk_aversion = 1.5        # mvo only: higher = more conservative
+max_weight = 0.15          # no position above this weight (raised to 1/positions when needed to be feasible)
+min_weight = 0.02          # no selected position below this weight
+information_coefficient = 0.05  # Grinold: expected alpha = IC x volatility x score
+risk_free_rate = 0.0       # annual, for Sharpe ratios
+cov_lookback = 252         # trading days in the Ledoit-Wolf covariance
+solver = "CLARABEL"        # cvxpy solver for PyPortfolioOpt (ECOS is not installed with current cvxpy)
+
+[rebalance]
+drift_threshold = { mvo = 0.05, minvar = 0.075, rankbased = 0.05 }
+force = false              # same as --force-rebalance
+min_trade_value = 500.0    # trades smaller than this (in currency) are skipped and reported
+cost_bps = 5.0             # estimated cost per trade, basis points of its value
+cost_per_share = 0.0       # plus this much per share
+
+[schedule]
+day = "MON"                # etftrader schedule: day of the weekly run
+time = "09:30"
+
+[report]
+notebook = true            # render notebooks/06_portfolio_monitoring.ipynb to HTML after each run
+open_workbook = false      # open the workbook in Excel after the run (Windows and macOS, needs xlwings)
+backups = 5                # how many earlier versions of the workbook are kept in results/backups/
+"""

@@ -1,0 +1,71 @@
+"""The exceptions etftrader raises on purpose.
+
+Every foreseeable failure is one of these, with a message that names the thing, what was expected,
+what was received and what to do. The CLI turns them into a one-line ``Error: ...`` and a non-zero
+exit status; anything else is a bug and is logged in full.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "EtfTraderError",
+    "ConfigError",
+    "DataError",
+    "SourceUnavailableError",
+    "WorkbookError",
+    "WorkbookLockedError",
+    "OptimizationError",
+    "ReportError",
+]
+
+
+class EtfTraderError(Exception):
+    """Base class: a failure the user can act on. ``exit_code`` is what the CLI returns."""
+
+    exit_code = 1
+
+
+class ConfigError(EtfTraderError, ValueError):
+    """A bad option, config file value or combination of settings."""
+
+    exit_code = 2
+
+
+class DataError(EtfTraderError, ValueError):
+    """Prices or an input file are missing, malformed or unusable."""
+
+    exit_code = 3
+
+
+class SourceUnavailableError(DataError):
+    """A price source could not be reached at all (network down, rate-limited)."""
+
+    exit_code = 4
+
+
+class WorkbookError(EtfTraderError):
+    """The tracking workbook is corrupt, foreign or holds a value that cannot be read."""
+
+    exit_code = 5
+
+
+class WorkbookLockedError(WorkbookError):
+    """The workbook (or its folder) cannot be written: open in Excel, read-only, no permission."""
+
+    exit_code = 6
+
+
+class OptimizationError(EtfTraderError):
+    """An optimizer failed and no fallback applied. ``status`` carries the solver's status."""
+
+    exit_code = 7
+
+    def __init__(self, message: str, status: str | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class ReportError(EtfTraderError):
+    """The monitoring or validation notebook failed to render (the workbook is unaffected)."""
+
+    exit_code = 8
