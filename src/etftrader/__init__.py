@@ -6,6 +6,7 @@ workbook, the monitoring report, the walk-forward backtest and desktop operation
 and weighting code lives in the sibling packages :mod:`factors` and :mod:`optimizers`.
 """
 
+import logging
 from importlib.metadata import PackageNotFoundError, version
 
 try:
@@ -14,3 +15,6 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0.0.0+unknown"
 
 __all__ = ["__version__"]
+
+# Library logging stays silent unless a run log is attached (see runlog.start_run_log).
+logging.getLogger(__name__).addHandler(logging.NullHandler())

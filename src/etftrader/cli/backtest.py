@@ -1,0 +1,9 @@
+"""Placeholder: replaced by the module that implements these commands."""
+
+import click
+
+
+@click.command('backtest')
+def backtest() -> None:
+    """Not implemented yet."""
+    raise click.ClickException("not implemented yet")
