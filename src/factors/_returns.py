@@ -1,0 +1,112 @@
+"""Shared helpers of the factor functions: input checks, price windows and returns.
+
+Every factor looks only at the last ``lookback + 1`` prices of each ticker (its *window*). The
+helpers here turn a price frame into one float64 array once, so that :func:`factors.score_universe`
+can compute all four factors from the same array without copying or recomputing returns, and so
+that the cost of a call does not grow with the length of the history before the window.
+
+Missing data policy (the same for every factor): a ticker gets NaN for a factor when any price in
+that factor's window is missing, infinite or not positive. The data-quality step upstream already
+forward-fills short gaps, so a hole that reaches this point is a gap too long to trust or a ticker
+whose history starts inside the window; scoring it on part of the window would compare it unfairly
+with tickers scored on all of it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["TRADING_DAYS", "check_lookback", "check_prices", "price_window", "valid_columns",
+           "simple_returns"]
+
+#: Trading days in a year, used to annualise daily statistics.
+TRADING_DAYS = 252
+
+
+def check_prices(prices: object) -> pd.DataFrame:
+    """Return ``prices`` as a float frame, or raise a one-line error saying what is wrong.
+
+    Parameters
+    ----------
+    prices : DataFrame of shape (n_dates, n_tickers)
+        Adjusted closes, dates ascending, one column per ticker.
+
+    Returns
+    -------
+    DataFrame of shape (n_dates, n_tickers)
+        The same frame with float64 values.
+
+    Raises
+    ------
+    TypeError
+        When ``prices`` is not a DataFrame.
+    ValueError
+        When the columns are not unique, the index is not ascending or values are not numeric.
+    """
+    if not isinstance(prices, pd.DataFrame):
+        raise TypeError(
+            f"`prices` must be a pandas DataFrame (dates x tickers), got {type(prices).__name__}"
+        )
+    if not prices.columns.is_unique:
+        dupes = sorted({str(c) for c in prices.columns[prices.columns.duplicated()]})
+        raise ValueError(f"`prices` must have one column per ticker, got duplicates: {', '.join(dupes)}")
+    if len(prices.index) > 1 and not prices.index.is_monotonic_increasing:
+        raise ValueError("`prices` must be sorted by date ascending; sort it with prices.sort_index()")
+    try:
+        return prices.astype("float64", copy=False)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"`prices` must hold numbers (adjusted closes), got: {e}") from e
+
+
+def check_lookback(name: str, value: object, *, minimum: int = 1) -> int:
+    """Return ``value`` as an int, or raise ValueError naming the parameter.
+
+    Parameters
+    ----------
+    name : str
+        Parameter name used in the message.
+    value : object
+        What the caller passed.
+    minimum : int, default 1
+        Smallest allowed value.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum} (trading days), got {value!r}")
+    return int(value)
+
+
+def price_window(values: np.ndarray, lookback: int) -> np.ndarray:
+    """The last ``lookback + 1`` rows of a price array, with unusable prices as NaN.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n_dates, n_tickers)
+        Prices. Not modified.
+    lookback : int
+        Number of daily returns in the window.
+
+    Returns
+    -------
+    ndarray of shape (lookback + 1, n_tickers)
+        A copy in which infinite and non-positive prices are NaN. When the history is shorter
+        than the window every value is NaN, so every ticker scores NaN.
+    """
+    n_rows = lookback + 1
+    if values.shape[0] < n_rows:
+        return np.full((n_rows, values.shape[1]), np.nan)
+    window = np.array(values[-n_rows:], dtype="float64", copy=True)
+    # A zero or negative "price" is a data error, not a -100% return; treat it as missing.
+    with np.errstate(invalid="ignore"):
+        window[~(np.isfinite(window) & (window > 0))] = np.nan
+    return window
+
+
+def valid_columns(window: np.ndarray) -> np.ndarray:
+    """Boolean mask of shape (n_tickers,): True where the whole window has prices."""
+    return ~np.isnan(window).any(axis=0)
+
+
+def simple_returns(window: np.ndarray) -> np.ndarray:
+    """Daily simple returns of a price window, shape (n_rows - 1, n_tickers)."""
+    return window[1:] / window[:-1] - 1.0
