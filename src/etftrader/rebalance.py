@@ -1,0 +1,331 @@
+"""Drift and whole-share trades: from target weights and real holdings to a trade list.
+
+Pure functions, data in and data out, shared by ``etftrader weekly`` and the backtest. Drift is the
+sum of absolute differences between target and current weights over the *union* of held and target
+tickers (a ticker leaving the target counts); current weights are holdings at today's prices over
+the total value (holdings + cash), so an all-cash portfolio has drift 1.0.
+
+When rebalancing, target shares are sized from scratch for the total value minus a cost reserve
+(:func:`optimizers.allocate_shares`, PyPortfolioOpt's ``DiscreteAllocation``) and diffed against the
+holdings. The rules the trade list keeps:
+
+- sells come before buys; a sell never takes more than is held (no negative holding);
+- trades worth less than ``min_trade_value`` are skipped and reported;
+- buys never spend more than the cash there is (cash + sell proceeds - costs): when they would,
+  every buy is scaled back by the same factor and rounded down to whole shares (the trade list
+  keeps the target's proportions; rounding down can only leave cash over). A buy scaled below
+  ``min_trade_value`` is then skipped;
+- ``est_cost = cost_bps x value / 1e4 + cost_per_share x shares``; what cash is left is reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+
+__all__ = [
+    "RebalancePlan",
+    "TRADE_COLUMNS",
+    "SKIPPED_COLUMNS",
+    "current_weights",
+    "drift",
+    "estimate_cost",
+    "plan_trades",
+    "plan_rebalance",
+]
+
+_log = logging.getLogger(__name__)
+
+TRADE_COLUMNS = ["ticker", "action", "shares", "price", "value", "est_cost"]
+SKIPPED_COLUMNS = ["ticker", "action", "shares", "price", "value", "reason"]
+_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class RebalancePlan:
+    """The week's rebalance decision and trade list.
+
+    Attributes
+    ----------
+    drift : float
+        Sum of |target weight - current weight| over held and target tickers.
+    threshold : float
+        Drift threshold in force.
+    rebalance : bool
+        True when drift > threshold or forced.
+    forced : bool
+        True when the rebalance was forced (it may also have been needed).
+    trades : pd.DataFrame
+        ``ticker, action, shares, price, value, est_cost``; SELLs first, then BUYs, each by ticker.
+    target_shares : pd.Series
+        Whole shares of the target sized for ``investable`` (empty when not rebalancing).
+    shares_after : pd.Series
+        Holdings once every proposed trade is executed (the current holdings without a rebalance).
+    cash_before : float
+        Cash before the trades.
+    cash_after : float
+        Cash once every proposed trade is executed, after estimated costs.
+    total_value : float
+        Holdings at today's prices plus cash.
+    investable : float
+        Value the target shares were sized for (total value minus the cost reserve).
+    current_weights : pd.Series
+        Weights of the holdings today over ``total_value``.
+    skipped : pd.DataFrame
+        ``ticker, action, shares, price, value, reason`` of trades not proposed.
+    """
+
+    drift: float
+    threshold: float
+    rebalance: bool
+    forced: bool
+    trades: pd.DataFrame
+    target_shares: pd.Series
+    shares_after: pd.Series
+    cash_before: float
+    cash_after: float
+    total_value: float
+    investable: float
+    current_weights: pd.Series
+    skipped: pd.DataFrame
+
+    @property
+    def buys(self) -> int:
+        return int((self.trades["action"] == "BUY").sum())
+
+    @property
+    def sells(self) -> int:
+        return int((self.trades["action"] == "SELL").sum())
+
+    @property
+    def total_cost(self) -> float:
+        return float(self.trades["est_cost"].sum())
+
+
+def _empty(columns: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+    for c in ("ticker", "action", "reason"):
+        if c in frame:
+            frame[c] = frame[c].astype(object)
+    return frame
+
+
+def current_weights(shares: pd.Series, prices: pd.Series, cash: float) -> tuple[pd.Series, float]:
+    """Weights of the holdings at ``prices`` over holdings value + cash, and that total value.
+
+    Raises
+    ------
+    DataError
+        A held ticker has no positive price.
+    """
+    px = prices.reindex(shares.index)
+    bad = px.index[~(px > 0)]
+    if len(bad):
+        raise DataError(
+            f"no price for held ticker(s) {', '.join(map(str, bad))} on the as-of date; "
+            "check the price source or the ledger's tickers"
+        )
+    values = shares.astype(float) * px.astype(float)
+    total = float(values.sum()) + float(cash)
+    if total <= 0:
+        return values * 0.0, total
+    return values / total, total
+
+
+def drift(target: pd.Series, current: pd.Series) -> float:
+    """Sum of |target - current| over the union of tickers (missing = weight 0).
+
+    >>> round(drift(pd.Series({"A": .07, "B": .03, "C": .06}), pd.Series({"A": .05, "B": .05, "C": .05})), 6)
+    0.05
+    """
+    union = target.index.union(current.index)
+    diff = target.reindex(union, fill_value=0.0).astype(float) - current.reindex(union, fill_value=0.0).astype(float)
+    return float(diff.abs().sum())
+
+
+def estimate_cost(value: Any, shares: Any, *, cost_bps: float, cost_per_share: float) -> Any:
+    """``cost_bps x value / 1e4 + cost_per_share x shares`` (scalars or arrays)."""
+    return cost_bps * value / 1e4 + cost_per_share * shares
+
+
+def plan_trades(target_shares: pd.Series, shares: pd.Series, prices: pd.Series, cash: float, *,
+                min_trade_value: float, cost_bps: float, cost_per_share: float
+                ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, float]:
+    """Trades that move ``shares`` to ``target_shares`` within the cash there is.
+
+    Parameters
+    ----------
+    target_shares, shares : pd.Series
+        Ticker -> shares wanted / held (a ticker missing from ``target_shares`` is sold out).
+    prices : pd.Series
+        Ticker -> price for every ticker of either series.
+    cash : float
+        Cash before trading.
+    min_trade_value, cost_bps, cost_per_share : float
+        See :class:`etftrader.config.RebalanceConfig`.
+
+    Returns
+    -------
+    trades : pd.DataFrame
+        ``ticker, action, shares, price, value, est_cost``, SELLs first, then BUYs.
+    skipped : pd.DataFrame
+        ``ticker, action, shares, price, value, reason``.
+    shares_after : pd.Series
+        Holdings once the trades are executed (tickers with shares > 0).
+    cash_after : float
+        Cash once the trades are executed, after estimated costs (never below zero unless
+        ``cash`` already was).
+    """
+    union = target_shares.index.union(shares.index)
+    held = shares.reindex(union, fill_value=0.0).astype(float)
+    want = target_shares.reindex(union, fill_value=0.0).astype(float)
+    px = prices.reindex(union).astype(float)
+    delta = want - held
+
+    def cost(value, n):
+        return estimate_cost(value, n, cost_bps=cost_bps, cost_per_share=cost_per_share)
+
+    skipped: list[dict] = []
+    sells = []
+    for ticker in union[delta < -_EPS]:
+        # Never sell more than is held: the target is never negative, so -delta <= held.
+        n = min(-delta[ticker], held[ticker])
+        value = n * px[ticker]
+        row = {"ticker": ticker, "action": "SELL", "shares": n, "price": px[ticker], "value": value}
+        if value < min_trade_value:
+            skipped.append({**row, "reason": f"below min_trade_value {min_trade_value:,.2f}"})
+        else:
+            sells.append({**row, "est_cost": cost(value, n)})
+
+    buys = []
+    for ticker in union[delta > _EPS]:
+        n = float(math.floor(delta[ticker] + _EPS))
+        value = n * px[ticker]
+        row = {"ticker": ticker, "action": "BUY", "shares": n, "price": px[ticker], "value": value}
+        if n < 1 or value < min_trade_value:
+            skipped.append({**row, "reason": f"below min_trade_value {min_trade_value:,.2f}"})
+        else:
+            buys.append({**row, "est_cost": cost(value, n)})
+
+    available = cash + sum(r["value"] - r["est_cost"] for r in sells)
+    needed = sum(r["value"] + r["est_cost"] for r in buys)
+    if buys and needed > available + _EPS:
+        factor = max(available, 0.0) / needed
+        scaled = []
+        for r in buys:
+            # Cost is linear in shares, so rounding each scaled buy down keeps the total within cash.
+            n = float(math.floor(r["shares"] * factor))
+            value = n * r["price"]
+            reason = (f"scaled back from {r['shares']:g} shares: buys needed {needed:,.2f} "
+                      f"but {available:,.2f} cash is available")
+            if n < 1 or value < min_trade_value:
+                skipped.append({**{k: r[k] for k in ("ticker", "action", "shares", "price", "value")},
+                                "reason": reason + " (too small after scaling)"})
+                continue
+            if n < r["shares"]:
+                skipped.append({"ticker": r["ticker"], "action": "BUY", "shares": r["shares"] - n,
+                                "price": r["price"], "value": (r["shares"] - n) * r["price"],
+                                "reason": reason})
+            scaled.append({**r, "shares": n, "value": value, "est_cost": cost(value, n)})
+        buys = scaled
+
+    trades = pd.DataFrame(sells + buys, columns=TRADE_COLUMNS) if (sells or buys) else _empty(TRADE_COLUMNS)
+    trades = trades.astype({"shares": float, "price": float, "value": float, "est_cost": float})
+    after = held.copy()
+    for r in sells:
+        after[r["ticker"]] -= r["shares"]
+    for r in buys:
+        after[r["ticker"]] += r["shares"]
+    after = after[after > _EPS].sort_index()
+    after.name = "shares"
+    cash_after = (cash + sum(r["value"] for r in sells) - sum(r["value"] for r in buys)
+                  - float(trades["est_cost"].sum()))
+    skipped_frame = pd.DataFrame(skipped, columns=SKIPPED_COLUMNS) if skipped else _empty(SKIPPED_COLUMNS)
+    return trades.reset_index(drop=True), skipped_frame, after, float(cash_after)
+
+
+def _default_allocator() -> Callable[[pd.Series, pd.Series, float], pd.Series]:
+    from optimizers import allocate_shares
+
+    return allocate_shares
+
+
+def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Series, config: Any, *,
+                   optimizer: str, force: bool = False,
+                   allocator: Callable[[pd.Series, pd.Series, float], pd.Series] | None = None
+                   ) -> RebalancePlan:
+    """Drift check and, when rebalancing, the whole-share trade list.
+
+    Parameters
+    ----------
+    target_weights : pd.Series
+        Ticker -> target weight (>= 0, sum 1).
+    holdings : etftrader.holdings.Holdings
+        Executed holdings (``shares``) and ``cash``.
+    prices_today : pd.Series
+        Ticker -> price on the as-of date, for every held and target ticker.
+    config : etftrader.config.Config
+        Uses ``config.rebalance`` (thresholds, force, min trade value, costs).
+    optimizer : str
+        Picks the drift threshold (unless ``config.rebalance.drift_override`` is set).
+    force : bool
+        Rebalance whatever the drift (``config.rebalance.force`` also forces).
+    allocator : callable, optional
+        ``(weights, prices, total_value) -> whole shares``; default
+        :func:`optimizers.allocate_shares`.
+
+    Returns
+    -------
+    RebalancePlan
+    """
+    rules = config.rebalance
+    weights = target_weights[target_weights > 0].astype(float)
+    missing = weights.index.difference(prices_today.index[prices_today > 0])
+    if len(missing):
+        raise DataError(f"no price on the as-of date for target ticker(s) {', '.join(missing)}")
+    cur, total = current_weights(holdings.shares, prices_today, holdings.cash)
+    d = drift(weights, cur)
+    threshold = float(rules.threshold_for(optimizer))
+    forced = bool(force or rules.force)
+    # Strictly above, with a hair of tolerance so 0.05000000000000001 does not trip a 5% threshold.
+    rebalance = forced or d > threshold + 1e-12
+    empty_trades = _empty(TRADE_COLUMNS)
+    if not rebalance or total <= 0:
+        return RebalancePlan(
+            drift=d, threshold=threshold, rebalance=bool(rebalance and total > 0), forced=forced,
+            trades=empty_trades, target_shares=pd.Series(dtype=float, name="shares"),
+            shares_after=holdings.shares.copy(), cash_before=float(holdings.cash),
+            cash_after=float(holdings.cash), total_value=total, investable=total,
+            current_weights=cur, skipped=_empty(SKIPPED_COLUMNS),
+        )
+
+    # Reserve what the trades will cost, so the target can be bought with the cash there is: the
+    # value traded is about drift x total value, the shares traded about |target - held| shares.
+    px = prices_today.astype(float)
+    union = weights.index.union(holdings.shares.index)
+    want_shares = weights.reindex(union, fill_value=0.0) * total / px.reindex(union)
+    share_turnover = float((want_shares - holdings.shares.reindex(union, fill_value=0.0)).abs().sum())
+    reserve = float(estimate_cost(d * total, share_turnover, cost_bps=rules.cost_bps,
+                                  cost_per_share=rules.cost_per_share))
+    investable = max(total - reserve, 0.0)
+
+    allocate = allocator or _default_allocator()
+    target_shares = allocate(weights, px.reindex(weights.index), investable).astype(float)
+    target_shares = target_shares[target_shares > 0].sort_index()
+    target_shares.name = "shares"
+    trades, skipped, after, cash_after = plan_trades(
+        target_shares, holdings.shares, px, holdings.cash, min_trade_value=rules.min_trade_value,
+        cost_bps=rules.cost_bps, cost_per_share=rules.cost_per_share)
+    return RebalancePlan(
+        drift=d, threshold=threshold, rebalance=True, forced=forced, trades=trades,
+        target_shares=target_shares, shares_after=after, cash_before=float(holdings.cash),
+        cash_after=cash_after, total_value=total, investable=investable, current_weights=cur,
+        skipped=skipped,
+    )

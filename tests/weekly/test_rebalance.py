@@ -1,0 +1,178 @@
+"""Drift and trade planning: exact values on tiny inputs and the invariants the trade list keeps."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from etftrader.config import Config
+from etftrader.errors import DataError
+from etftrader.holdings import Holdings
+from etftrader.rebalance import current_weights, drift, plan_rebalance, plan_trades
+
+S = pd.Series
+
+
+def floor_allocator(weights, prices, total):
+    """Independent, obvious allocation for exact tests: floor(weight x total / price)."""
+    return np.floor(weights * total / prices.reindex(weights.index)).astype(int)
+
+
+def holdings(shares: dict, cash: float) -> Holdings:
+    return Holdings(shares=S(shares, dtype=float), cash=cash)
+
+
+def config(**rebalance) -> Config:
+    return Config().override(rebalance={"min_trade_value": 0.0, "cost_bps": 0.0, **rebalance})
+
+
+def test_seed_example_drift_and_decision():
+    # The seed writes "|7-5| + |3-5| + |6-5| = 4% -> No rebalancing"; the sum is 2+2+1 = 5%. Its
+    # conclusion still holds: rebalancing needs drift to *exceed* the 5% threshold.
+    current = S({"ABC": 0.05, "XYZ": 0.05, "DEF": 0.05})
+    target = S({"ABC": 0.07, "XYZ": 0.03, "DEF": 0.06})
+    assert drift(target, current) == pytest.approx(0.05)
+    h = holdings({"ABC": 5.0, "XYZ": 5.0, "DEF": 5.0}, 85.0)  # 5% each of a 100 total at price 1
+    plan = plan_rebalance(target, h, S({"ABC": 1.0, "XYZ": 1.0, "DEF": 1.0}), config(), optimizer="mvo",
+                          allocator=floor_allocator)
+    assert plan.drift == pytest.approx(0.05) and plan.threshold == 0.05 and not plan.rebalance
+
+
+def test_drift_counts_tickers_leaving_and_entering_the_target():
+    current = S({"OLD": 0.5, "KEEP": 0.5})
+    target = S({"KEEP": 0.5, "NEW": 0.5})
+    assert drift(target, current) == pytest.approx(1.0)
+
+
+def test_all_cash_has_drift_one():
+    w, total = current_weights(S(dtype=float), S({"A": 10.0}), 1000.0)
+    assert total == 1000.0 and w.empty
+    assert drift(S({"A": 0.6, "B": 0.4}), w) == pytest.approx(1.0)
+
+
+def test_current_weights_include_cash_in_the_total():
+    w, total = current_weights(S({"A": 10.0}), S({"A": 50.0, "B": 1.0}), 500.0)
+    assert total == 1000.0 and w.to_dict() == {"A": 0.5}
+
+
+def test_a_held_ticker_without_price_is_a_clear_error():
+    with pytest.raises(DataError, match="no price for held ticker\\(s\\) ZZZ"):
+        current_weights(S({"ZZZ": 1.0}), S({"A": 1.0}), 0.0)
+
+
+def test_plan_trades_exact_values_with_costs():
+    trades, skipped, after, cash = plan_trades(
+        S({"A": 4.0, "B": 5.0}), S({"A": 10.0}), S({"A": 100.0, "B": 50.0}), 0.0,
+        min_trade_value=0.0, cost_bps=10.0, cost_per_share=0.01)
+    assert trades[["ticker", "action", "shares", "price", "value"]].values.tolist() == [
+        ["A", "SELL", 6.0, 100.0, 600.0], ["B", "BUY", 5.0, 50.0, 250.0]]
+    assert trades["est_cost"].tolist() == pytest.approx([0.6 + 0.06, 0.25 + 0.05])
+    assert cash == pytest.approx(600 - 250 - 0.96)
+    assert after.to_dict() == {"A": 4.0, "B": 5.0}
+    assert skipped.empty
+
+
+def test_buys_are_scaled_back_pro_rata_to_the_cash_there_is():
+    trades, skipped, after, cash = plan_trades(
+        S({"A": 8.0, "B": 6.0}), S(dtype=float), S({"A": 100.0, "B": 50.0}), 1000.0,
+        min_trade_value=0.0, cost_bps=0.0, cost_per_share=0.0)
+    # needed 1100 for 1000 cash: factor 10/11 -> floor(7.27)=7 A, floor(5.45)=5 B
+    assert trades[["ticker", "shares"]].values.tolist() == [["A", 7.0], ["B", 5.0]]
+    assert cash == pytest.approx(50.0)
+    assert skipped[["ticker", "shares"]].values.tolist() == [["A", 1.0], ["B", 1.0]]
+    assert skipped["reason"].str.contains("scaled back").all()
+
+
+def test_small_trades_are_skipped_and_reported():
+    trades, skipped, after, cash = plan_trades(
+        S({"A": 12.0, "B": 30.0}), S({"A": 10.0}), S({"A": 100.0, "B": 20.0}), 1000.0,
+        min_trade_value=500.0, cost_bps=0.0, cost_per_share=0.0)
+    assert trades[["ticker", "action", "shares"]].values.tolist() == [["B", "BUY", 30.0]]
+    assert skipped[["ticker", "action", "shares", "value"]].values.tolist() == [["A", "BUY", 2.0, 200.0]]
+    assert "below min_trade_value 500.00" in skipped["reason"].iloc[0]
+    assert after.to_dict() == {"A": 10.0, "B": 30.0}
+    assert cash == pytest.approx(400.0)
+
+
+def test_fractional_holdings_are_sold_out_whole():
+    trades, _, after, cash = plan_trades(S(dtype=float), S({"A": 10.5}), S({"A": 10.0}), 0.0,
+                                         min_trade_value=0.0, cost_bps=0.0, cost_per_share=0.0)
+    assert trades[["action", "shares", "value"]].values.tolist() == [["SELL", 10.5, 105.0]]
+    assert after.empty and cash == pytest.approx(105.0)
+
+
+def test_plan_rebalance_first_run_buys_the_target_with_a_cost_reserve():
+    cfg = config(cost_bps=10.0)
+    plan = plan_rebalance(S({"A": 0.5, "B": 0.5}), Holdings.all_cash(10_000.0), S({"A": 100.0, "B": 30.0}),
+                          cfg, optimizer="mvo", allocator=floor_allocator)
+    assert plan.drift == pytest.approx(1.0) and plan.rebalance and not plan.forced
+    assert plan.threshold == 0.05
+    # reserve = 10 bps x drift 1.0 x 10,000 = 10 -> 9,990 investable -> floor(4995/100)=49, floor(4995/30)=166
+    assert plan.investable == pytest.approx(9990.0)
+    assert plan.target_shares.to_dict() == {"A": 49.0, "B": 166.0}
+    assert plan.trades["action"].tolist() == ["BUY", "BUY"]
+    spent = 4900 + 166 * 30
+    assert plan.cash_after == pytest.approx(10_000 - spent - spent * 10 / 1e4)
+    assert plan.cash_after >= 0
+
+
+def test_plan_rebalance_below_threshold_proposes_nothing():
+    h = holdings({"A": 50.0, "B": 50.0}, 0.0)
+    prices = S({"A": 10.0, "B": 10.0})
+    plan = plan_rebalance(S({"A": 0.52, "B": 0.48}), h, prices, config(), optimizer="minvar",
+                          allocator=floor_allocator)
+    assert plan.drift == pytest.approx(0.04) and plan.threshold == 0.075
+    assert not plan.rebalance and plan.trades.empty
+    assert plan.shares_after.to_dict() == {"A": 50.0, "B": 50.0}
+    assert plan.cash_after == 0.0
+    forced = plan_rebalance(S({"A": 0.52, "B": 0.48}), h, prices, config(), optimizer="minvar",
+                            force=True, allocator=floor_allocator)
+    assert forced.rebalance and forced.forced
+    assert forced.trades[["ticker", "action", "shares"]].values.tolist() == [["B", "SELL", 2.0], ["A", "BUY", 2.0]]
+
+
+def test_drift_override_wins_over_the_per_optimizer_threshold():
+    h = holdings({"A": 50.0, "B": 50.0}, 0.0)
+    plan = plan_rebalance(S({"A": 0.52, "B": 0.48}), h, S({"A": 10.0, "B": 10.0}),
+                          config(drift_override=0.03), optimizer="minvar", allocator=floor_allocator)
+    assert plan.threshold == 0.03 and plan.rebalance
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_trade_list_invariants_on_random_books(seed):
+    rng = np.random.default_rng(seed)
+    tickers = [f"T{i:02d}" for i in range(12)]
+    prices = S(rng.uniform(5, 400, len(tickers)), index=tickers)
+    held = S(rng.integers(0, 60, len(tickers)).astype(float), index=tickers)
+    held = held[rng.random(len(tickers)) < 0.6]
+    held = held[held > 0]
+    chosen = list(rng.choice(tickers, size=6, replace=False))
+    weights = S(rng.dirichlet(np.ones(6)), index=sorted(chosen))
+    cash = float(rng.uniform(0, 5000))
+    cfg = config(min_trade_value=float(rng.choice([0.0, 250.0])), cost_bps=float(rng.uniform(0, 30)),
+                 cost_per_share=float(rng.choice([0.0, 0.005])))
+    plan = plan_rebalance(weights, holdings(held.to_dict(), cash), prices, cfg, optimizer="mvo",
+                          force=True, allocator=floor_allocator)
+    t = plan.trades
+    actions = t["action"].tolist()
+    assert actions == sorted(actions, key=lambda a: a != "SELL"), "sells before buys"
+    assert (t["shares"] > 0).all()
+    assert (t.loc[t.action == "BUY", "shares"] % 1 == 0).all(), "whole-share buys"
+    sold = t[t.action == "SELL"].set_index("ticker")["shares"]
+    assert (sold <= held.reindex(sold.index)).all(), "never sell more than is held"
+    assert (plan.shares_after >= 0).all()
+    assert plan.cash_after >= -1e-9, "never spend more cash than there is"
+    assert (t["value"] >= cfg.rebalance.min_trade_value).all()
+    assert t["value"].tolist() == pytest.approx((t["shares"] * t["price"]).tolist())
+    assert t["est_cost"].tolist() == pytest.approx(
+        (cfg.rebalance.cost_bps * t["value"] / 1e4 + cfg.rebalance.cost_per_share * t["shares"]).tolist())
+    # Cash and shares add up: before + trades = after.
+    flows = np.where(t["action"] == "SELL", t["value"], -t["value"]).sum() - t["est_cost"].sum()
+    assert plan.cash_after == pytest.approx(cash + flows)
+    book = held.reindex(held.index.union(plan.shares_after.index).union(t["ticker"]), fill_value=0.0)
+    for r in t.itertuples():
+        book[r.ticker] += r.shares if r.action == "BUY" else -r.shares
+    assert book[book > 1e-9].to_dict() == pytest.approx(plan.shares_after.to_dict())
