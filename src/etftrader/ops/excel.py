@@ -1,0 +1,68 @@
+"""Open the tracking workbook in Excel after a run (``etftrader weekly --open``).
+
+xlwings drives Excel on Windows and macOS only; it is the optional extra ``etftrader[excel]`` so the
+core installs everywhere, and it is imported only when asked for. Opening is a convenience at the
+end of a run whose work is already saved, so :func:`open_workbook` never raises: it returns one
+plain-ASCII line saying what happened.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import platform
+from pathlib import Path
+
+from ..runlog import LOGGER_NAME
+
+__all__ = ["EXCEL_SYSTEMS", "open_workbook"]
+
+#: Systems where xlwings can drive Excel.
+EXCEL_SYSTEMS = ("Windows", "Darwin")
+
+_log = logging.getLogger(LOGGER_NAME)
+
+
+def open_workbook(path: str | Path, *, system: str | None = None) -> str:
+    """Open ``path`` in Excel through xlwings and bring it to the front.
+
+    Parameters
+    ----------
+    path : str or Path
+        The workbook to open.
+    system : str, optional
+        ``platform.system()`` by default; tests pass another.
+
+    Returns
+    -------
+    str
+        One line for the console: opened, or why not and what to do instead.
+    """
+    path = Path(path).expanduser().absolute()
+    system = system or platform.system()
+    if system not in EXCEL_SYSTEMS:
+        return (f"Not opened: Excel cannot be driven from {system or 'this system'} "
+                f"(xlwings needs Windows or macOS); open {path} yourself")
+    if not path.is_file():
+        return f"Not opened: the workbook {path} does not exist"
+    try:
+        xlwings = importlib.import_module("xlwings")
+    except ImportError:
+        return (f"Not opened: xlwings is not installed; install etftrader[excel] "
+                f"(pip install \"etftrader[excel]\") or open {path} yourself")
+    try:
+        # xw.Book returns the open book when Excel already has it, else opens it (starting Excel)
+        book = xlwings.Book(str(path))
+        book.app.visible = True
+        book.activate(steal_focus=True)
+    except Exception as e:  # COM / AppleScript failures are many and opaque; the run is done
+        _log.warning("could not open %s in Excel: %s: %s", path, type(e).__name__, e)
+        reason = _one_line(f"{type(e).__name__}: {e}")
+        return f"Not opened: Excel could not open {path} ({reason}); open it yourself"
+    return f"Opened {path} in Excel"
+
+
+def _one_line(text: str, limit: int = 160) -> str:
+    line = " ".join(str(text).split())
+    line = line.encode("ascii", "replace").decode("ascii")
+    return line if len(line) <= limit else line[: limit - 3] + "..."
