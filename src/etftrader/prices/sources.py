@@ -1,0 +1,626 @@
+"""Price sources: yfinance (through the parquet store), a user's price file, and the bundled sample.
+
+:func:`load_prices` picks the source from ``DataConfig.source`` and returns :class:`PriceData` in the
+price frame contract. The yfinance path downloads in chunks with bounded retries, detects the empty
+frame yfinance returns instead of raising when Yahoo is unreachable, reports per-ticker failures by
+name, and keeps yfinance's own printing out of the console (it goes to the run log). The sample is
+real data shipped inside the skfolio wheel, so demos and tests run offline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import logging
+import sys
+import time
+import warnings
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from ..config import DataConfig
+from ..errors import DataError, EtfTraderError, SourceUnavailableError
+from ..paths import Home
+from ..progress import Progress
+from ..runlog import LOGGER_NAME
+from .frame import SAMPLE_BENCHMARK_LABEL, PriceData, normalize_frame, truncate
+from .store import CachedPrices, PriceStore, merge_prices
+from .universe import load_universe
+
+__all__ = [
+    "load_prices",
+    "load_market_series",
+    "load_sample",
+    "read_price_file",
+    "parse_yfinance_frame",
+    "CHUNK_SIZE",
+    "VIX_TICKER",
+    "SAMPLE_NOTE",
+]
+
+_log = logging.getLogger(f"{LOGGER_NAME}.prices")
+
+#: tickers per yf.download call: big enough for its thread pool, small enough that one
+#: rate-limited request loses little
+CHUNK_SIZE = 100
+#: first retry waits this many seconds, then doubles
+RETRY_BACKOFF_SECONDS = 2.0
+VIX_TICKER = "^VIX"
+SAMPLE_NOTE = ("sample data is a demo universe, not an investable ETF list: 5 iShares factor ETFs "
+               "(MTUM QUAL SIZE USMV VLUE, 2014-2022) and 20 large US stocks (1990-2022) bundled "
+               "with skfolio; benchmark = S&P 500 index standing in for SPY")
+
+_DATE_NAMES = ("date", "datetime", "timestamp", "time", "day", "dates")
+_TICKER_NAMES = ("ticker", "symbol", "tickers", "symbols")
+_CLOSE_NAMES = ("adj close", "adj_close", "adjclose", "adjusted close", "adjusted_close", "close", "price")
+_VOLUME_NAMES = ("volume",)
+
+Fetcher = Callable[..., pd.DataFrame]
+
+
+def load_prices(config: DataConfig, home: Home, *, tickers: Iterable[str] | None = None,
+                as_of: date | None = None, refresh: bool = False, progress: bool = False,
+                fetcher: Fetcher | None = None,
+                sleep: Callable[[float], None] = time.sleep) -> PriceData:
+    """Load prices from the source named in ``config.source``.
+
+    Parameters
+    ----------
+    config : DataConfig
+        ``source`` picks yfinance / file / sample; ``universe``, ``benchmark``, ``history_days``,
+        ``overlap_days``, ``download_timeout`` and ``download_retries`` steer the download.
+    home : Home
+        Home folder; yfinance prices are cached under ``home.price_cache_dir``.
+    tickers : iterable of str, optional
+        Tickers wanted. None: the universe (``config.universe``, empty = bundled list) for yfinance;
+        everything the file or sample holds for those sources.
+    as_of : date, optional
+        Only prices dated on or before it are returned (and downloaded).
+    refresh : bool
+        yfinance: ignore the cache and download the whole history again.
+    progress : bool
+        Show a download counter on a terminal.
+    fetcher : callable, optional
+        Replacement for ``yfinance.download`` (same signature); tests inject a fake here.
+    sleep : callable
+        Waits between retries (tests pass a no-op).
+
+    Returns
+    -------
+    PriceData
+
+    Raises
+    ------
+    SourceUnavailableError
+        Yahoo Finance could not be reached (no ticker downloaded).
+    DataError
+        The price file is missing or malformed; no requested ticker exists in the file or sample.
+    """
+    wanted = _clean_tickers(tickers) if tickers is not None else None
+    if config.source == "sample":
+        return _subset(load_sample(), wanted, as_of, where="the sample")
+    if config.source == "file":
+        return _load_file_source(config, wanted, as_of)
+    return _load_yfinance(config, home, wanted, as_of=as_of, refresh=refresh, progress=progress,
+                          fetcher=fetcher, sleep=sleep)
+
+
+def load_market_series(config: DataConfig, home: Home, *, as_of: date | None = None,
+                       fetcher: Fetcher | None = None,
+                       sleep: Callable[[float], None] = time.sleep) -> pd.DataFrame:
+    """Daily benchmark closes (and the VIX when obtainable) for the market-regime view.
+
+    Returns
+    -------
+    DataFrame
+        Index ``date``; a column named by the benchmark label (``"SPY"``, or the sample's
+        ``"S&P 500 index (SPY stand-in)"``) and ``"VIX"`` when yfinance delivers ``^VIX``.
+        A missing VIX, or a benchmark that cannot be obtained, never raises: the column is left out
+        and the reason logged (``attrs["notes"]``).
+    """
+    notes: list[str] = []
+    series: list[pd.Series] = []
+    if config.source == "yfinance":
+        try:
+            data = load_prices(config, home, tickers=[config.benchmark, VIX_TICKER], as_of=as_of,
+                               fetcher=fetcher, sleep=sleep)
+        except EtfTraderError as e:
+            notes.append(f"market series unavailable: {e}")
+            data = None
+        if data is not None:
+            if data.benchmark is not None:
+                series.append(data.benchmark)
+            vix_ticker = VIX_TICKER.upper()
+            if vix_ticker in data.close.columns and data.close[vix_ticker].notna().any():
+                series.append(data.close[vix_ticker].rename("VIX"))
+            else:
+                notes.append("VIX not available from Yahoo Finance; market regime shown without it")
+    else:
+        try:
+            data = load_prices(config, home, as_of=as_of)
+        except EtfTraderError as e:
+            notes.append(f"market series unavailable: {e}")
+            data = None
+        if data is not None and data.benchmark is not None:
+            series.append(data.benchmark)
+        else:
+            notes.append(f"no benchmark in the {config.source} source")
+        notes.append("VIX is only available with --source yfinance")
+    for note in notes:
+        _log.warning(note)
+    if series:
+        frame = pd.concat(series, axis=1).sort_index()
+        frame = frame.loc[frame.notna().any(axis=1)]
+    else:
+        frame = pd.DataFrame(index=pd.DatetimeIndex([], name="date", dtype="datetime64[ns]"))
+    frame.index.name = "date"
+    frame.attrs["notes"] = notes
+    return frame
+
+
+# --------------------------------------------------------------------------- sample
+
+
+@functools.lru_cache(maxsize=1)
+def _sample_frames() -> tuple[pd.DataFrame, pd.Series]:
+    from skfolio.datasets import load_factors_dataset, load_sp500_dataset, load_sp500_index
+
+    close = normalize_frame(pd.concat([load_factors_dataset(), load_sp500_dataset()], axis=1))
+    index = load_sp500_index()
+    bench = normalize_frame(index).iloc[:, 0].rename(SAMPLE_BENCHMARK_LABEL)
+    return close, bench
+
+
+def load_sample() -> PriceData:
+    """The bundled real sample (skfolio datasets), no volume, never cached in the store."""
+    close, bench = _sample_frames()
+    return PriceData(close=close.copy(), volume=None, source="sample", benchmark=bench.copy(),
+                     notes=(SAMPLE_NOTE,))
+
+
+def _subset(data: PriceData, wanted: list[str] | None, as_of: date | None, *, where: str) -> PriceData:
+    close, volume, failed = data.close, data.volume, dict(data.failed)
+    if wanted is not None:
+        present = [t for t in wanted if t in close.columns]
+        for t in wanted:
+            if t not in close.columns:
+                failed[t] = f"not in {where}"
+        if not present:
+            raise DataError(f"none of the {len(wanted)} requested tickers is in {where} "
+                            f"(asked for {', '.join(wanted[:5])}; it holds {', '.join(close.columns[:8])}, ...)")
+        close = close[sorted(present)]
+        volume = volume[sorted(present)] if volume is not None else None
+    close = truncate(close, as_of)
+    close = close.loc[close.notna().any(axis=1)]
+    if volume is not None:
+        volume = volume.reindex(index=close.index, columns=close.columns)
+    bench = truncate(data.benchmark, as_of)
+    if close.empty:
+        first = data.close.index.min()
+        raise DataError(f"{where} has no prices on or before {as_of} (it starts {first.date()}); "
+                        "choose a later --as-of")
+    return PriceData(close=close, volume=volume, source=data.source, benchmark=bench,
+                     failed=failed, notes=data.notes)
+
+
+# --------------------------------------------------------------------------- file
+
+
+def _load_file_source(config: DataConfig, wanted: list[str] | None, as_of: date | None) -> PriceData:
+    if not config.prices_file:
+        raise DataError("--source file needs a price file: pass --prices FILE (CSV or parquet) "
+                        "or set `prices_file` in the [data] section of the config")
+    path = Path(config.prices_file)
+    close, volume = read_price_file(path)
+    bench_col = config.benchmark.strip().upper()
+    notes: list[str] = []
+    bench = None
+    if bench_col in close.columns:
+        bench = close[bench_col].dropna().rename(bench_col)
+    else:
+        notes.append(f"{path.name} has no {bench_col} column: no benchmark for comparison")
+    data = PriceData(close=close, volume=volume, source="file", benchmark=bench, notes=tuple(notes))
+    return _subset(data, wanted, as_of, where=f"price file {path}")
+
+
+def read_price_file(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Read a CSV or parquet of prices, wide (date x tickers) or long (date, ticker, close[, volume]).
+
+    Column names are case-insensitive; a long file's price column may be ``close``, ``adj close`` or
+    ``price`` (an adjusted close wins over a raw close when both are present).
+
+    Returns
+    -------
+    (close, volume)
+        Price frames (volume None for a wide file or a long file without volume).
+
+    Raises
+    ------
+    DataError
+        Naming the file and the problem: unknown extension, missing or empty file, no date column,
+        unparseable dates (with an example row), non-numeric values (with an example ticker and
+        date), duplicate dates.
+    """
+    path = Path(path)
+    raw = _read_table(path)
+    lower = {str(c).strip().lower(): c for c in raw.columns}
+    ticker_col = next((lower[n] for n in _TICKER_NAMES if n in lower), None)
+    close_col = next((lower[n] for n in _CLOSE_NAMES if n in lower), None)
+    if ticker_col is not None:
+        if close_col is None:
+            raise DataError(f"price file {path} looks long (it has a `{ticker_col}` column) but has no price "
+                            f"column; expected one of: close, adj close, price (got: {_show(raw.columns)})")
+        return _read_long(path, raw, lower, ticker_col, close_col)
+    return _read_wide(path, raw, lower)
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".txt", ".parquet", ".pq"):
+        raise DataError(f"price file {path} has an unknown extension {suffix or '(none)'!r}; "
+                        "expected .csv or .parquet")
+    if not path.is_file():
+        raise DataError(f"price file {path} does not exist; check --prices")
+    try:
+        if suffix == ".parquet" or suffix == ".pq":
+            raw = pd.read_parquet(path)
+            if isinstance(raw.index, pd.DatetimeIndex):
+                raw = raw.reset_index(names=raw.index.name or "date")
+        else:
+            raw = pd.read_csv(path, encoding="utf-8-sig", dtype=str)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"price file {path} is empty; export the prices again") from None
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError, ImportError) as e:
+        raise DataError(f"price file {path} cannot be read: {_first_line(e)}") from e
+    if raw.empty:
+        raise DataError(f"price file {path} has no data rows; export the prices again")
+    # Trailing commas in vendor exports create empty, unnamed columns: drop them quietly.
+    junk = [c for c in raw.columns if str(c).startswith("Unnamed:") and raw[c].isna().all()]
+    return raw.drop(columns=junk)
+
+
+def _find_date_column(path: Path, raw: pd.DataFrame, lower: dict) -> str:
+    found = next((lower[n] for n in _DATE_NAMES if n in lower), None)
+    if found is None and (str(raw.columns[0]).startswith("Unnamed:") or str(raw.columns[0]).strip() == ""):
+        found = raw.columns[0]  # an index written without a name (pandas to_csv)
+    if found is None:
+        raise DataError(f"price file {path} has no date column; expected a column named `date` "
+                        f"(got: {_show(raw.columns)})")
+    return found
+
+
+def _parse_dates(path: Path, values: pd.Series) -> pd.DatetimeIndex:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = pd.to_datetime(values)
+    else:
+        text = values.astype("string").str.strip()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "could not infer format" is reported as our error below
+            parsed = pd.to_datetime(text, errors="coerce")
+        bad = parsed.isna()
+        if bad.any():
+            pos = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(f"price file {path}: cannot read {int(bad.sum())} date(s), e.g. row {_row(path, pos)} "
+                            f"has {values.iloc[pos]!r}; use YYYY-MM-DD dates")
+    index = pd.DatetimeIndex(parsed)
+    if index.tz is not None:
+        index = index.tz_localize(None)
+    return index
+
+
+def _to_numbers(path: Path, frame: pd.DataFrame, dates: pd.DatetimeIndex) -> pd.DataFrame:
+    """Numeric copy of ``frame``; a cell that is present but not a number is an error."""
+    out = frame.apply(lambda col: pd.to_numeric(col, errors="coerce")).astype("float64")
+    present = frame.notna() & (frame.astype("string").apply(lambda c: c.str.strip()) != "")
+    bad = present.to_numpy() & out.isna().to_numpy()
+    if bad.any():
+        r, c = (int(v[0]) for v in np.nonzero(bad))
+        raise DataError(f"price file {path}: {int(bad.sum())} value(s) are not numbers, e.g. "
+                        f"{frame.columns[c]} on {dates[r].date()} is {frame.iat[r, c]!r}")
+    return out
+
+
+def _read_wide(path: Path, raw: pd.DataFrame, lower: dict) -> tuple[pd.DataFrame, None]:
+    date_col = _find_date_column(path, raw, lower)
+    dates = _parse_dates(path, raw[date_col])
+    body = raw.drop(columns=[date_col])
+    if body.shape[1] == 0:
+        raise DataError(f"price file {path} has a date column but no ticker columns")
+    _reject_duplicate_dates(path, dates)
+    body = body.set_axis(range(len(body)), axis=0)
+    values = _to_numbers(path, body, dates)
+    values.index = dates
+    return normalize_frame(values), None
+
+
+def _read_long(path: Path, raw: pd.DataFrame, lower: dict, ticker_col, close_col):
+    date_col = _find_date_column(path, raw, lower)
+    dates = _parse_dates(path, raw[date_col])
+    tickers = raw[ticker_col].astype("string").str.strip().str.upper()
+    if tickers.isna().any() or (tickers == "").any():
+        pos = int(np.flatnonzero((tickers.isna() | (tickers == "")).to_numpy())[0])
+        raise DataError(f"price file {path}: row {_row(path, pos)} has no ticker")
+    keyed = pd.DataFrame({"date": dates, "ticker": tickers.to_numpy()})
+    dup = keyed.duplicated(keep=False)
+    if dup.any():
+        pos = int(np.flatnonzero(dup.to_numpy())[0])
+        raise DataError(f"price file {path} has duplicate dates: {keyed['ticker'].iat[pos]} appears more than "
+                        f"once on {keyed['date'].iat[pos].date()}; keep one row per ticker and date")
+    volume_col = next((lower[n] for n in _VOLUME_NAMES if n in lower), None)
+    cols = [close_col] + ([volume_col] if volume_col is not None else [])
+    numbers = raw[cols].set_axis(range(len(raw)), axis=0)
+    numbers.columns = ["close"] + (["volume"] if volume_col is not None else [])
+    # Report bad numbers with the ticker name, not the column name.
+    for name in numbers.columns:
+        col = numbers[[name]].set_axis([name], axis=1)
+        converted = _to_numbers_long(path, col[name], keyed, name)
+        keyed[name] = converted
+    close = keyed.pivot(index="date", columns="ticker", values="close")
+    volume = keyed.pivot(index="date", columns="ticker", values="volume") if volume_col is not None else None
+    close = normalize_frame(close)
+    if volume is not None:
+        volume = normalize_frame(volume).reindex(index=close.index, columns=close.columns)
+    return close, volume
+
+
+def _to_numbers_long(path: Path, values: pd.Series, keyed: pd.DataFrame, name: str) -> np.ndarray:
+    converted = pd.to_numeric(values, errors="coerce").astype("float64")
+    text = values.astype("string").str.strip()
+    bad = (values.notna() & (text != "") & converted.isna()).to_numpy()
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        raise DataError(f"price file {path}: {int(bad.sum())} {name} value(s) are not numbers, e.g. "
+                        f"{keyed['ticker'].iat[pos]} on {keyed['date'].iat[pos].date()} is {values.iat[pos]!r}")
+    return converted.to_numpy()
+
+
+def _reject_duplicate_dates(path: Path, dates: pd.DatetimeIndex) -> None:
+    dup = dates.duplicated()
+    if dup.any():
+        first = dates[dup][0]
+        raise DataError(f"price file {path} has duplicate dates ({int(dup.sum())}), e.g. {first.date()} "
+                        "appears more than once; keep one row per date")
+
+
+def _row(path: Path, pos: int) -> str:
+    # CSV: the header is line 1, so data row ``pos`` is line pos + 2; parquet rows count from 1.
+    return f"{pos + 2} (line)" if path.suffix.lower() in (".csv", ".txt") else str(pos + 1)
+
+
+# --------------------------------------------------------------------------- yfinance
+
+
+def parse_yfinance_frame(raw: pd.DataFrame | None, requested: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Close and volume frames from a ``yf.download(..., group_by="column")`` result.
+
+    yfinance 1.x returns columns ``MultiIndex (Price, Ticker)`` even for one ticker; older versions
+    (or ``multi_level_index=False``) give flat ``Open High Low Close Volume`` for a single ticker.
+    Both are handled; an empty frame gives empty frames.
+    """
+    empty = pd.DataFrame(index=pd.DatetimeIndex([], name="date", dtype="datetime64[ns]"), dtype="float64")
+    if raw is None or not isinstance(raw, pd.DataFrame) or raw.empty:
+        return empty, empty.copy()
+    if isinstance(raw.columns, pd.MultiIndex):
+        price_level = next((i for i in range(raw.columns.nlevels)
+                            if "Close" in set(raw.columns.get_level_values(i))), None)
+        if price_level is None:
+            raise DataError(f"unexpected yfinance columns {list(raw.columns[:4])}: no Close level")
+        close = raw.xs("Close", level=price_level, axis=1)
+        has_volume = "Volume" in set(raw.columns.get_level_values(price_level))
+        volume = raw.xs("Volume", level=price_level, axis=1) if has_volume else None
+    else:
+        if "Close" not in raw.columns or len(requested) != 1:
+            raise DataError(f"unexpected yfinance columns {list(raw.columns[:6])} for {len(requested)} tickers")
+        close = raw[["Close"]].set_axis(requested, axis=1)
+        volume = raw[["Volume"]].set_axis(requested, axis=1) if "Volume" in raw.columns else None
+    close = normalize_frame(close.apply(pd.to_numeric, errors="coerce"))
+    if volume is None:
+        volume = pd.DataFrame(np.nan, index=close.index, columns=close.columns)
+    else:
+        volume = volume.apply(pd.to_numeric, errors="coerce")
+        volume.index = pd.DatetimeIndex(volume.index).tz_localize(None) if getattr(volume.index, "tz", None) \
+            else pd.DatetimeIndex(volume.index)
+        volume.index = volume.index.normalize().as_unit("ns")
+        volume.columns = pd.Index([str(c).upper() for c in volume.columns], dtype=str)
+        volume = volume.loc[:, ~volume.columns.duplicated(keep="last")]
+        volume = volume.reindex(index=close.index, columns=close.columns).astype("float64")
+        volume.index.name = "date"
+    return close, volume
+
+
+def _load_yfinance(config: DataConfig, home: Home, wanted: list[str] | None, *, as_of: date | None,
+                   refresh: bool, progress: bool, fetcher: Fetcher | None,
+                   sleep: Callable[[float], None]) -> PriceData:
+    notes: list[str] = []
+    if wanted is None:
+        universe = load_universe(config.universe or None)
+        wanted = universe["ticker"].tolist()
+        notes.extend(universe.attrs.get("notes", []))
+    bench = config.benchmark.strip().upper()
+    requested = list(dict.fromkeys([*wanted, bench]))
+
+    store = PriceStore(home.price_cache_dir / "yfinance")
+    cached = None if refresh else store.read()
+    if cached is None and not refresh and store.exists():
+        notes.append(f"price cache in {store.folder} was unreadable and has been rebuilt")
+
+    today = date.today()
+    end_day = min(as_of, today) if as_of else today
+    full_start = end_day - timedelta(days=config.history_days)
+    plan = _plan_requests(requested, cached, full_start=full_start, end_day=end_day,
+                          overlap_days=config.overlap_days)
+    fetch = fetcher or _yfinance_download
+    new_close, new_volume, download_failed = _download_all(
+        plan, end_day=end_day, config=config, fetch=fetch, sleep=sleep, progress=progress)
+
+    to_download = sum(len(t) for t in plan.values())
+    delivered = [t for t in new_close.columns if new_close[t].notna().any()]
+    if to_download and not delivered:
+        raise SourceUnavailableError(
+            f"could not reach Yahoo Finance: 0 of {to_download} tickers downloaded; "
+            "check the network or use --source file")
+
+    if to_download:
+        close = merge_prices(cached.close if cached else None, new_close)
+        volume = merge_prices(cached.volume if cached else None, new_volume)
+        volume = volume.reindex(index=close.index, columns=close.columns)
+        store.write(CachedPrices(close=close, volume=volume))
+    else:
+        close, volume = cached.close, cached.volume  # type: ignore[union-attr]
+
+    failed: dict[str, str] = {}
+    for t in requested:
+        if t not in close.columns or not close[t].notna().any():
+            failed[t] = download_failed.get(t, "no data from Yahoo Finance (delisted, renamed or not a Yahoo symbol)")
+    if failed:
+        shown = ", ".join(sorted(failed)[:10]) + (", ..." if len(failed) > 10 else "")
+        _log.warning("%d ticker(s) not delivered by Yahoo Finance: %s", len(failed), shown)
+
+    keep = [t for t in wanted if t in close.columns and t not in failed]
+    out_close = truncate(close[sorted(keep)], as_of)
+    out_close = out_close.loc[out_close.notna().any(axis=1)]
+    out_volume = volume.reindex(index=out_close.index, columns=out_close.columns)
+    benchmark = None
+    if bench in close.columns and bench not in failed:
+        benchmark = truncate(close[bench], as_of).dropna().rename(bench)
+    else:
+        notes.append(f"benchmark {bench} could not be downloaded; reports will show no benchmark")
+    return PriceData(close=out_close, volume=out_volume, source="yfinance", benchmark=benchmark,
+                     failed=failed, notes=tuple(notes))
+
+
+def _plan_requests(requested: list[str], cached: CachedPrices | None, *, full_start: date,
+                   end_day: date, overlap_days: int) -> dict[date, list[str]]:
+    """Start date -> tickers to download from it.
+
+    Tickers already cached are fetched from the last cached date minus ``overlap_days`` (to pick up
+    revised closes), or not at all when the cache already covers ``end_day``; new tickers get the
+    full history.
+    """
+    plan: dict[date, list[str]] = {}
+    last = cached.last_date.date() if cached is not None and cached.last_date is not None else None
+    for t in requested:
+        if cached is not None and last is not None and cached.has(t):
+            if last >= end_day:
+                continue
+            start = last - timedelta(days=overlap_days)
+        else:
+            start = full_start
+        plan.setdefault(start, []).append(t)
+    return plan
+
+
+def _download_all(plan: dict[date, list[str]], *, end_day: date, config: DataConfig, fetch: Fetcher,
+                  sleep: Callable[[float], None], progress: bool):
+    total = sum(len(t) for t in plan.values())
+    closes, volumes, failed = [], [], {}
+    with Progress("downloading prices", total=total, stream=sys.stderr,
+                  enabled=None if progress else False) as bar:
+        for start, tickers in plan.items():
+            for i in range(0, len(tickers), CHUNK_SIZE):
+                chunk = tickers[i:i + CHUNK_SIZE]
+                raw = _download_chunk(chunk, start=start, end=end_day + timedelta(days=1),
+                                      config=config, fetch=fetch, sleep=sleep)
+                close, volume = parse_yfinance_frame(raw, chunk)
+                if close.empty:
+                    for t in chunk:
+                        failed[t] = f"empty response from Yahoo Finance after {config.download_retries + 1} attempt(s)"
+                closes.append(close)
+                volumes.append(volume)
+                bar.advance(chunk[-1], n=len(chunk))
+    if not closes:
+        empty = pd.DataFrame(index=pd.DatetimeIndex([], name="date", dtype="datetime64[ns]"), dtype="float64")
+        return empty, empty.copy(), failed
+    close = pd.concat(closes, axis=1)
+    volume = pd.concat(volumes, axis=1)
+    close = close.loc[:, ~close.columns.duplicated(keep="last")].sort_index(axis=1)
+    volume = volume.loc[:, ~volume.columns.duplicated(keep="last")].reindex(index=close.index, columns=close.columns)
+    close.index.name = volume.index.name = "date"
+    return close, volume, failed
+
+
+def _download_chunk(chunk: list[str], *, start: date, end: date, config: DataConfig, fetch: Fetcher,
+                    sleep: Callable[[float], None]) -> pd.DataFrame | None:
+    """One yf.download call with bounded retries; an empty frame counts as a failure to retry."""
+    attempts = config.download_retries + 1
+    raw = None
+    for attempt in range(attempts):
+        try:
+            with _quiet_yfinance():
+                raw = fetch(chunk, start=start.isoformat(), end=end.isoformat(), auto_adjust=True,
+                            actions=False, threads=True, progress=False, group_by="column",
+                            timeout=config.download_timeout)
+        except Exception as e:  # yfinance raises many types (curl, JSON, rate limit); all retryable
+            _log.warning("download of %d ticker(s) from %s failed (attempt %d/%d): %s",
+                         len(chunk), start, attempt + 1, attempts, _first_line(e))
+            raw = None
+        if isinstance(raw, pd.DataFrame) and not raw.empty:
+            return raw
+        if attempt + 1 < attempts:
+            wait = RETRY_BACKOFF_SECONDS * 2 ** attempt
+            _log.info("empty or failed response for %d ticker(s); retrying in %.0f s", len(chunk), wait)
+            sleep(wait)
+    return raw
+
+
+def _yfinance_download(*args, **kwargs) -> pd.DataFrame:
+    import yfinance as yf
+
+    return yf.download(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def _quiet_yfinance():
+    """Route yfinance's logging, prints and warnings into our run log instead of the console."""
+    yf_logger = logging.getLogger("yfinance")
+    forward = _ForwardHandler()
+    old_propagate = yf_logger.propagate
+    yf_logger.addHandler(forward)
+    yf_logger.propagate = False
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        yf_logger.removeHandler(forward)
+        yf_logger.propagate = old_propagate
+        for text in (out.getvalue(), err.getvalue()):
+            for line in text.splitlines():
+                if line.strip():
+                    _log.debug("yfinance: %s", line.strip())
+
+
+class _ForwardHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            _log.debug("yfinance: %s", record.getMessage().strip())
+        except Exception:  # a log line must never break a download
+            pass
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _clean_tickers(tickers: Iterable[str]) -> list[str]:
+    if isinstance(tickers, str):
+        tickers = tickers.replace(",", " ").split()
+    out = [str(t).strip().upper() for t in tickers if str(t).strip()]
+    if not out:
+        raise DataError("the list of tickers is empty; pass at least one ticker")
+    return list(dict.fromkeys(out))
+
+
+def _show(columns) -> str:
+    names = [str(c) for c in list(columns)[:6]]
+    return ", ".join(names) + (", ..." if len(columns) > 6 else "")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
