@@ -1,0 +1,814 @@
+"""The analytics behind the weekly review: pure functions over the ledger frames.
+
+Everything the monitoring notebook (``notebooks/06_portfolio_monitoring.ipynb``) shows is computed
+here, so every number can be tested without a kernel: the current portfolio and its concentration,
+time-weighted performance against the benchmark (deposits and withdrawals are not performance),
+drawdowns, trade activity, the market regime from VIX (or a labelled realized-volatility stand-in),
+suggested stop-loss levels, pending trades and the plain-text summary the seed saves as
+``results/portfolio_summary_*.txt``.
+
+Inputs are the frames of :func:`etftrader.workbook.read_ledger` (any object with ``positions``,
+``trades``, ``performance``, ``metadata`` and ``cashflows`` attributes; see docs/contracts.md) and
+the optional market frame written by the weekly run (:func:`read_market`). The only file access is
+:func:`read_market`; the rest is pure. Output text is ASCII so it survives a Windows console.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "PERIODS_PER_YEAR",
+    "REGIME_CALM_BELOW",
+    "REGIME_STRESSED_ABOVE",
+    "REGIME_RULE",
+    "STOP_LOSS_RULE",
+    "VolatilityGauge",
+    "read_market",
+    "filter_as_of",
+    "run_table",
+    "latest_run",
+    "current_positions",
+    "allocation_slices",
+    "concentration",
+    "top_bottom",
+    "top_n_exposure",
+    "external_flows",
+    "performance_series",
+    "drawdown",
+    "performance_metrics",
+    "expected_vs_realized",
+    "trade_activity",
+    "trade_sizes",
+    "most_traded",
+    "buy_sell_split",
+    "pending_trades",
+    "executed_trades",
+    "volatility_gauge",
+    "market_regime",
+    "stop_loss_levels",
+    "summary_text",
+]
+
+#: The ledger is written once a week; returns are annualised with 52 periods a year.
+PERIODS_PER_YEAR = 52
+
+#: Market regime thresholds on VIX (CBOE's long-run VIX median is near 17-19: below 15 is a
+#: quiet market, above 25 is the zone practitioners treat as stressed).
+REGIME_CALM_BELOW = 15.0
+REGIME_STRESSED_ABOVE = 25.0
+REGIME_RULE = (
+    f"calm below {REGIME_CALM_BELOW:g}, normal {REGIME_CALM_BELOW:g}-{REGIME_STRESSED_ABOVE:g}, "
+    f"stressed above {REGIME_STRESSED_ABOVE:g}"
+)
+
+#: Realized-volatility stand-in for VIX: 21 trading days (one month), annualised, x100 so it
+#: reads on the VIX scale.
+STANDIN_WINDOW = 21
+TRADING_DAYS = 252
+
+#: Stop-loss rule parameters (see STOP_LOSS_RULE for the reasoning shown to the analyst).
+STOP_K = 2.0
+STOP_HORIZON_WEEKS = 4
+STOP_FLOOR = 0.05
+STOP_CAP = 0.25
+STOP_MIN_WEEKS = 8
+STOP_LOSS_RULE = (
+    f"Trailing volatility stop: stop = highest weekly price since the position was opened x "
+    f"(1 - {STOP_K:g} x sigma x sqrt({STOP_HORIZON_WEEKS}/52)), the distance clipped to "
+    f"{STOP_FLOOR:.0%}-{STOP_CAP:.0%}. sigma is the ETF's annualised volatility of weekly prices "
+    f"in the ledger once it has {STOP_MIN_WEEKS} weeks, else the market's (VIX/100 or its "
+    f"stand-in). Why: a {STOP_K:g}-sigma move over {STOP_HORIZON_WEEKS} weeks is rarely noise, so "
+    f"volatile ETFs are not stopped out by ordinary swings, and trailing the peak locks in gains."
+)
+
+_POSITION_KEYS = ("run_id", "timestamp")
+
+
+# --------------------------------------------------------------------------------------------
+# inputs
+
+
+def read_market(path: Path | str | None) -> pd.DataFrame | None:
+    """The daily market frame written by the weekly run, or None when there is none.
+
+    Parameters
+    ----------
+    path : Path or None
+        ``data/market_latest.parquet``: a DataFrame with a DatetimeIndex, one column for the
+        benchmark (its label is the column name) and a ``VIX`` column when ^VIX was available.
+
+    Returns
+    -------
+    DataFrame or None
+        Sorted by date with float columns; None when the path is None, missing or empty.
+        A file that exists but cannot be read is an error (it is not silently ignored).
+    """
+    if path is None or str(path) == "":
+        return None
+    path = Path(path)
+    if not path.exists():
+        return None
+    from .errors import DataError
+
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as e:  # pyarrow raises several unrelated types for a bad file
+        raise DataError(
+            f"market file {path} is not a readable parquet file ({type(e).__name__}); "
+            f"delete it and the next weekly run writes a fresh one"
+        ) from e
+    if frame.empty:
+        return None
+    frame.index = pd.DatetimeIndex(frame.index)
+    return frame.sort_index().astype(float)
+
+
+def filter_as_of(ledger: Any, as_of=None) -> Any:
+    """A copy of the ledger holding only runs with ``as_of`` (else timestamp) on or before ``as_of``.
+
+    Lets the analyst look back at the review as it stood on a past date.
+    """
+    if as_of is None:
+        return ledger
+    cutoff = pd.Timestamp(as_of).normalize()
+    frames = {}
+    for name in ("positions", "trades", "performance", "metadata", "cashflows"):
+        frame = getattr(ledger, name)
+        if frame is None or frame.empty:
+            frames[name] = frame
+            continue
+        frames[name] = frame.loc[_row_dates(frame) <= cutoff].copy()
+    return _FilteredLedger(**frames)
+
+
+@dataclass(frozen=True)
+class _FilteredLedger:
+    positions: pd.DataFrame
+    trades: pd.DataFrame
+    performance: pd.DataFrame
+    metadata: pd.DataFrame
+    cashflows: pd.DataFrame
+
+
+def _row_dates(frame: pd.DataFrame) -> pd.Series:
+    """The date each row belongs to: ``as_of`` where known, else the timestamp's date."""
+    ts = pd.to_datetime(frame["timestamp"], errors="coerce") if "timestamp" in frame else None
+    if "as_of" in frame:
+        dates = pd.to_datetime(frame["as_of"], errors="coerce")
+        if ts is not None:
+            dates = dates.fillna(ts)
+    elif ts is not None:
+        dates = ts
+    else:
+        dates = pd.Series(pd.NaT, index=frame.index)
+    return dates.dt.normalize()
+
+
+def _run_ids(frame: pd.DataFrame) -> pd.Series:
+    """A run key per row: ``run_id`` where present, else the run's timestamp as text."""
+    stamp = pd.to_datetime(frame["timestamp"], errors="coerce").astype(str) if "timestamp" in frame else None
+    if "run_id" in frame:
+        ids = frame["run_id"].astype("object").where(frame["run_id"].notna())
+        if stamp is not None:
+            ids = ids.fillna(stamp)
+        return ids.astype(str)
+    if stamp is None:
+        return pd.Series("run", index=frame.index)
+    return stamp
+
+
+# --------------------------------------------------------------------------------------------
+# runs and current portfolio
+
+
+def run_table(ledger: Any) -> pd.DataFrame:
+    """One row per effective weekly run, oldest first.
+
+    Runs named in Metadata ``superseded_run`` are dropped, and of several runs on the same
+    ``as_of`` date only the last (by timestamp) is kept: a re-run replaces the week, it does not
+    add one.
+
+    Returns
+    -------
+    DataFrame
+        The Performance rows of the kept runs, indexed by ``as_of`` (DatetimeIndex named
+        ``as_of``), with a ``run`` column (the run key used to match the other sheets).
+    """
+    perf = ledger.performance
+    if perf is None or perf.empty:
+        return pd.DataFrame(columns=["run", "total_value"], index=pd.DatetimeIndex([], name="as_of"))
+    perf = perf.copy()
+    perf["run"] = _run_ids(perf).to_numpy()
+    perf["_date"] = _row_dates(perf).to_numpy()
+    perf["_ts"] = pd.to_datetime(perf["timestamp"], errors="coerce") if "timestamp" in perf else pd.NaT
+    meta = getattr(ledger, "metadata", None)
+    if meta is not None and not meta.empty and "superseded_run" in meta:
+        superseded = {str(r) for r in meta["superseded_run"].dropna() if str(r).strip()}
+        perf = perf.loc[~perf["run"].isin(superseded)]
+    perf = perf.dropna(subset=["_date"]).sort_values(["_date", "_ts"], kind="stable")
+    perf = perf.drop_duplicates("_date", keep="last")
+    perf.index = pd.DatetimeIndex(perf.pop("_date"), name="as_of")
+    return perf.drop(columns="_ts")
+
+
+def latest_run(ledger: Any) -> str | None:
+    """The run key of the latest effective run (None for an empty ledger)."""
+    runs = run_table(ledger)
+    if runs.empty:
+        positions = ledger.positions
+        if positions is None or positions.empty:
+            return None
+        keyed = positions.assign(_run=_run_ids(positions), _date=_row_dates(positions))
+        return str(keyed.sort_values("_date")["_run"].iloc[-1])
+    return str(runs["run"].iloc[-1])
+
+
+def current_positions(ledger: Any) -> pd.DataFrame:
+    """The latest run's Positions rows, by weight descending (index: ticker).
+
+    Returns
+    -------
+    DataFrame
+        Columns as in the Positions sheet (``weight, value, shares, price, factor_score, ...``);
+        empty when the ledger holds no positions.
+    """
+    positions = ledger.positions
+    run = latest_run(ledger)
+    if positions is None or positions.empty or run is None:
+        return pd.DataFrame(columns=["weight", "value", "shares", "price", "factor_score"],
+                            index=pd.Index([], name="ticker"))
+    rows = positions.loc[_run_ids(positions).to_numpy() == run].copy()
+    rows = rows.sort_values(["weight", "ticker"], ascending=[False, True], kind="stable")
+    return rows.set_index("ticker")
+
+
+def allocation_slices(weights: pd.Series, *, top: int = 10, cash: float | None = None) -> pd.Series:
+    """Slices for the allocation pie: the ``top`` largest weights, ``Other`` and ``Cash``.
+
+    Parameters
+    ----------
+    weights : Series
+        Portfolio weights by ticker (fractions of total value).
+    top : int
+        How many positions get their own slice.
+    cash : float, optional
+        Cash as a fraction of total value; default ``1 - sum(weights)`` when that is positive.
+
+    Returns
+    -------
+    Series
+        Non-negative fractions summing to the total (1 for a fully described portfolio).
+    """
+    w = weights.astype(float).clip(lower=0).sort_values(ascending=False)
+    slices = w.iloc[:top].copy()
+    rest = float(w.iloc[top:].sum())
+    if rest > 0:
+        slices.loc["Other"] = rest
+    if cash is None:
+        cash = 1.0 - float(w.sum())
+    if cash > 1e-4:
+        slices.loc["Cash"] = cash
+    return slices
+
+
+def concentration(weights: Iterable[float]) -> tuple[float, float]:
+    """Herfindahl-Hirschman index of the weights and the effective number of positions (1/HHI).
+
+    Weights are normalised to sum to 1 first, so cash does not make a portfolio look diversified.
+
+    >>> concentration([0.5, 0.3, 0.2])
+    (0.38, 2.6315789473684212)
+    """
+    w = np.asarray(list(weights), dtype=float)
+    w = w[np.isfinite(w) & (w > 0)]
+    if w.size == 0:
+        return (float("nan"), float("nan"))
+    w = w / w.sum()
+    hhi = float(np.round(np.sum(w * w), 12))
+    return hhi, 1.0 / hhi
+
+
+def top_bottom(positions: pd.DataFrame, n: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``n`` largest and ``n`` smallest positions by weight (tables for the notebook)."""
+    cols = [c for c in ("weight", "value", "shares", "price", "factor_score") if c in positions]
+    ordered = positions[cols].sort_values("weight", ascending=False, kind="stable")
+    return ordered.head(n), ordered.tail(n).iloc[::-1]
+
+
+def top_n_exposure(weights: pd.Series, ns: Iterable[int] = (1, 3, 5, 10)) -> pd.Series:
+    """Share of the invested portfolio held in the N largest positions, for each N in ``ns``."""
+    w = weights.astype(float).clip(lower=0).sort_values(ascending=False)
+    total = float(w.sum())
+    out = {}
+    for n in ns:
+        if n <= len(w):
+            out[f"Top {n}"] = float(w.iloc[:n].sum()) / total if total > 0 else float("nan")
+    return pd.Series(out, name="exposure", dtype=float)
+
+
+# --------------------------------------------------------------------------------------------
+# performance
+
+
+def external_flows(cashflows: pd.DataFrame | None) -> pd.Series:
+    """Signed external flows by date: deposits positive, withdrawals negative.
+
+    The ``type`` column decides the sign (the amount may be typed either way round).
+    """
+    if cashflows is None or cashflows.empty:
+        return pd.Series(dtype=float, index=pd.DatetimeIndex([], name="date"))
+    kind = cashflows["type"].astype(str).str.strip().str.upper()
+    amount = pd.to_numeric(cashflows["amount"], errors="coerce").abs().fillna(0.0)
+    signed = np.where(kind.str.startswith("WITHDRAW"), -amount, amount)
+    flows = pd.Series(signed, index=pd.DatetimeIndex(_row_dates(cashflows), name="date"), dtype=float)
+    flows = flows[flows.index.notna()]
+    return flows.groupby(level=0).sum().sort_index()
+
+
+def performance_series(ledger: Any, market: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Weekly time-weighted returns of the portfolio and of the benchmark.
+
+    Returns are net of external flows: a deposit or withdrawal dated in (previous run, this run]
+    is taken out of this run's value before comparing with the previous one,
+    ``r_t = (V_t - F_t) / V_{t-1} - 1``. The flow is assumed to arrive as cash by the run that
+    first counts it (cash earns nothing in the ledger), which makes this the exact
+    time-weighted return. Flows on or before the first run are the starting capital.
+
+    Parameters
+    ----------
+    ledger : Ledger
+        From :func:`etftrader.workbook.read_ledger`.
+    market : DataFrame, optional
+        From :func:`read_market`; used for benchmark closes the ledger does not hold.
+
+    Returns
+    -------
+    DataFrame indexed by ``as_of`` (one row per effective run)
+        ``total_value, net_flow, period_return, cumulative_return, benchmark_close,
+        benchmark_return, benchmark_cumulative, expected_return, expected_volatility,
+        expected_sharpe``. The first row's returns are NaN (nothing to compare with) and its
+        cumulative returns 0. The benchmark label is in ``.attrs["benchmark"]``.
+    """
+    runs = run_table(ledger)
+    out = pd.DataFrame(index=runs.index)
+    out["total_value"] = pd.to_numeric(runs.get("total_value"), errors="coerce").astype(float)
+    flows = external_flows(getattr(ledger, "cashflows", None))
+    net = []
+    dates = list(out.index)
+    for i, day in enumerate(dates):
+        if i == 0:
+            net.append(0.0)
+            continue
+        window = flows[(flows.index > dates[i - 1]) & (flows.index <= day)]
+        net.append(float(window.sum()))
+    out["net_flow"] = np.asarray(net, dtype=float)
+    previous = out["total_value"].shift(1)
+    out["period_return"] = (out["total_value"] - out["net_flow"]) / previous - 1.0
+    out["cumulative_return"] = (1.0 + out["period_return"].fillna(0.0)).cumprod() - 1.0
+
+    label, closes = _benchmark_closes(runs, market)
+    out["benchmark_close"] = closes
+    bench_ret = out["benchmark_close"] / out["benchmark_close"].shift(1) - 1.0
+    out["benchmark_return"] = bench_ret
+    first_valid = out["benchmark_close"].first_valid_index()
+    if first_valid is None:
+        out["benchmark_cumulative"] = np.nan
+    else:
+        out["benchmark_cumulative"] = out["benchmark_close"] / out.loc[first_valid, "benchmark_close"] - 1.0
+    for col in ("expected_return", "expected_volatility", "expected_sharpe"):
+        out[col] = pd.to_numeric(runs[col], errors="coerce") if col in runs else np.nan
+    out.attrs["benchmark"] = label
+    return out
+
+
+def _benchmark_closes(runs: pd.DataFrame, market: pd.DataFrame | None) -> tuple[str, pd.Series]:
+    """Benchmark label and close per run: the ledger's own record first, the market file second."""
+    label = None
+    if "benchmark" in runs:
+        names = runs["benchmark"].dropna().astype(str)
+        names = names[names.str.strip() != ""]
+        if not names.empty:
+            label = names.iloc[-1]
+    closes = pd.Series(np.nan, index=runs.index, dtype=float)
+    if "benchmark_close" in runs:
+        closes = pd.to_numeric(runs["benchmark_close"], errors="coerce").astype(float)
+    bench_col = market_benchmark_column(market, label)
+    if bench_col is not None and closes.isna().any() and len(runs):
+        series = market[bench_col].dropna()
+        filled = series.reindex(runs.index, method="ffill") if not series.empty else None
+        if filled is not None:
+            closes = closes.fillna(filled)
+        label = label or bench_col
+    return (label or "Benchmark"), closes
+
+
+def market_benchmark_column(market: pd.DataFrame | None, label: str | None = None) -> str | None:
+    """The market frame's benchmark column: ``label`` if present, else the first non-VIX column."""
+    if market is None or market.empty:
+        return None
+    if label is not None and label in market.columns:
+        return label
+    others = [c for c in market.columns if str(c).upper() != "VIX"]
+    return others[0] if others else None
+
+
+def drawdown(returns: pd.Series) -> pd.Series:
+    """Drawdown after each period: wealth over its running peak, minus 1 (0 at a new high).
+
+    The starting wealth of 1 counts as a peak, so a loss in the first period is a drawdown.
+    NaN returns (the first run) are treated as 0.
+    """
+    r = pd.Series(returns, dtype=float).fillna(0.0)
+    wealth = (1.0 + r).cumprod()
+    peak = np.maximum(wealth.cummax(), 1.0)
+    return wealth / peak - 1.0
+
+
+def performance_metrics(perf: pd.DataFrame, *, periods_per_year: int = PERIODS_PER_YEAR) -> dict[str, float]:
+    """Headline figures of a :func:`performance_series` frame.
+
+    Sharpe is the mean weekly return over its sample standard deviation (ddof=1), times
+    sqrt(52), with a zero risk-free rate (the convention of empyrical's ``sharpe_ratio``);
+    it needs at least two weekly returns and is NaN before. Max drawdown is the worst value of
+    :func:`drawdown` (a negative fraction, 0 with no loss).
+
+    Returns
+    -------
+    dict
+        ``weeks`` (number of weekly returns), ``total_return``, ``annual_return`` (compounded),
+        ``annual_volatility``, ``sharpe``, ``max_drawdown``, ``win_rate``,
+        ``benchmark_total_return``, ``excess_return`` and ``current_drawdown``.
+    """
+    r = perf["period_return"].dropna().astype(float) if len(perf) else pd.Series(dtype=float)
+    n = int(r.size)
+    total = float((1.0 + r).prod() - 1.0) if n else 0.0
+    annual = float((1.0 + total) ** (periods_per_year / n) - 1.0) if n and total > -1 else float("nan")
+    if n >= 2:
+        sd = float(r.std(ddof=1))
+        vol = sd * math.sqrt(periods_per_year)
+        sharpe = float(r.mean()) / sd * math.sqrt(periods_per_year) if sd > 0 else float("nan")
+    else:
+        vol = sharpe = float("nan")
+    dd = drawdown(r) if n else pd.Series([0.0])
+    bench = perf["benchmark_cumulative"].dropna() if "benchmark_cumulative" in perf else pd.Series(dtype=float)
+    bench_total = float(bench.iloc[-1]) if not bench.empty else float("nan")
+    return {
+        "weeks": n,
+        "total_return": total,
+        "annual_return": annual,
+        "annual_volatility": vol,
+        "sharpe": sharpe,
+        "max_drawdown": float(dd.min()),
+        "current_drawdown": float(dd.iloc[-1]),
+        "win_rate": float((r > 0).mean()) if n else float("nan"),
+        "benchmark_total_return": bench_total,
+        "excess_return": total - bench_total if not math.isnan(bench_total) else float("nan"),
+    }
+
+
+def expected_vs_realized(perf: pd.DataFrame, metrics: dict[str, float] | None = None) -> pd.DataFrame:
+    """What the optimizer expected (average over runs) against what was realized (annualised).
+
+    Returns
+    -------
+    DataFrame
+        Index ``Return, Volatility, Sharpe``; columns ``expected, realized, difference``.
+    """
+    metrics = metrics or performance_metrics(perf)
+    expected = [float(perf[c].mean()) if c in perf and perf[c].notna().any() else float("nan")
+                for c in ("expected_return", "expected_volatility", "expected_sharpe")]
+    realized = [metrics["annual_return"], metrics["annual_volatility"], metrics["sharpe"]]
+    table = pd.DataFrame({"expected": expected, "realized": realized},
+                         index=pd.Index(["Return", "Volatility", "Sharpe"], name="annualised"))
+    table["difference"] = table["realized"] - table["expected"]
+    return table
+
+
+# --------------------------------------------------------------------------------------------
+# trades
+
+
+def _trades(ledger_or_trades: Any) -> pd.DataFrame:
+    trades = getattr(ledger_or_trades, "trades", ledger_or_trades)
+    if trades is None or trades.empty:
+        return pd.DataFrame(columns=["ticker", "action", "shares", "price", "value", "executed", "date"])
+    trades = trades.copy()
+    trades["action"] = trades["action"].astype(str).str.strip().str.upper()
+    trades["value"] = pd.to_numeric(trades["value"], errors="coerce").abs().fillna(0.0)
+    trades["executed"] = trades["executed"].fillna(False).astype(bool)
+    trades["date"] = _row_dates(trades).to_numpy()
+    trades["run"] = _run_ids(trades).to_numpy()
+    return trades
+
+
+def trade_activity(trades: Any) -> pd.DataFrame:
+    """Trades per rebalance date: counts and values of buys and sells, and how many were executed.
+
+    Returns
+    -------
+    DataFrame indexed by date
+        ``trades, buys, sells, buy_value, sell_value, executed``.
+    """
+    t = _trades(trades)
+    cols = ["trades", "buys", "sells", "buy_value", "sell_value", "executed"]
+    if t.empty:
+        return pd.DataFrame(columns=cols, index=pd.DatetimeIndex([], name="date"))
+    t["is_buy"] = t["action"] == "BUY"
+    t["is_sell"] = t["action"] == "SELL"
+    t["buy_value"] = t["value"].where(t["is_buy"], 0.0)
+    t["sell_value"] = t["value"].where(t["is_sell"], 0.0)
+    g = t.groupby("date")
+    out = pd.DataFrame({
+        "trades": g.size(),
+        "buys": g["is_buy"].sum(),
+        "sells": g["is_sell"].sum(),
+        "buy_value": g["buy_value"].sum(),
+        "sell_value": g["sell_value"].sum(),
+        "executed": g["executed"].sum(),
+    })
+    out.index = pd.DatetimeIndex(out.index, name="date")
+    return out.astype({"trades": int, "buys": int, "sells": int, "executed": int})
+
+
+def trade_sizes(trades: Any) -> pd.Series:
+    """Absolute value of each trade (for the size distribution)."""
+    return _trades(trades)["value"].astype(float).rename("value")
+
+
+def most_traded(trades: Any, n: int = 10) -> pd.DataFrame:
+    """The ``n`` most frequently traded tickers: ``trades`` (count) and ``value`` (gross)."""
+    t = _trades(trades)
+    if t.empty:
+        return pd.DataFrame(columns=["trades", "value"], index=pd.Index([], name="ticker"))
+    g = t.groupby("ticker").agg(trades=("value", "size"), value=("value", "sum"))
+    return g.sort_values(["trades", "value"], ascending=[False, False]).head(n)
+
+
+def buy_sell_split(trades: Any) -> pd.DataFrame:
+    """Count and gross value of BUY and SELL trades (index ``BUY, SELL``)."""
+    t = _trades(trades)
+    out = pd.DataFrame(index=pd.Index(["BUY", "SELL"], name="action"))
+    out["trades"] = [int((t["action"] == a).sum()) for a in out.index]
+    out["value"] = [float(t.loc[t["action"] == a, "value"].sum()) for a in out.index]
+    return out
+
+
+def pending_trades(ledger: Any) -> pd.DataFrame:
+    """Unexecuted trades of the latest run: what the analyst still has to place.
+
+    Older unexecuted trades are superseded by the latest run's list and are not shown.
+    ``.attrs`` holds ``total_value`` (gross), ``buy_value`` and ``sell_value``.
+    """
+    t = _trades(ledger)
+    run = latest_run(ledger)
+    cols = [c for c in ("ticker", "action", "shares", "price", "value", "est_cost", "note") if c in t]
+    pending = t.loc[(t["run"] == run) & ~t["executed"], cols].reset_index(drop=True) if run else t.iloc[0:0][cols]
+    pending.attrs["total_value"] = float(pending["value"].sum())
+    pending.attrs["buy_value"] = float(pending.loc[pending["action"] == "BUY", "value"].sum())
+    pending.attrs["sell_value"] = float(pending.loc[pending["action"] == "SELL", "value"].sum())
+    return pending
+
+
+def executed_trades(ledger: Any) -> pd.DataFrame:
+    """Every trade marked executed, newest first."""
+    t = _trades(ledger)
+    cols = [c for c in ("date", "ticker", "action", "shares", "price", "value") if c in t]
+    return t.loc[t["executed"], cols].sort_values("date", ascending=False, kind="stable").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# risk
+
+
+@dataclass(frozen=True)
+class VolatilityGauge:
+    """The market's fear gauge: VIX when the weekly run saved it, else a labelled stand-in.
+
+    ``series`` is daily on the VIX scale (annualised %, e.g. 18.5); ``label`` is what charts and
+    tables show; ``is_standin`` says it is realized volatility, not VIX; ``level`` is the latest
+    value (NaN when unknown); ``note`` explains missing data.
+    """
+
+    series: pd.Series
+    label: str
+    is_standin: bool
+    level: float
+    note: str
+
+
+def volatility_gauge(market: pd.DataFrame | None, benchmark: str | None = None,
+                     as_of=None) -> VolatilityGauge:
+    """VIX from the market file, or 21-day annualised realized volatility of the benchmark x 100.
+
+    Nothing is downloaded: VIX comes only from the market file the weekly run wrote.
+    """
+    empty = pd.Series(dtype=float)
+    if market is None or market.empty:
+        return VolatilityGauge(empty, "VIX", False, float("nan"),
+                               "No market file (data/market_latest.parquet): VIX and market regime "
+                               "are unknown. The weekly run writes it.")
+    if as_of is not None:
+        market = market.loc[market.index <= pd.Timestamp(as_of)]
+    vix_cols = [c for c in market.columns if str(c).upper() == "VIX"]
+    if vix_cols:
+        vix = market[vix_cols[0]].dropna()
+        if not vix.empty:
+            return VolatilityGauge(vix.rename("VIX"), "VIX", False, float(vix.iloc[-1]), "")
+    col = market_benchmark_column(market, benchmark)
+    prices = market[col].dropna() if col is not None else empty
+    if len(prices) <= STANDIN_WINDOW:
+        return VolatilityGauge(empty, "VIX", False, float("nan"),
+                               "VIX is not in the market file and the benchmark has too little "
+                               "history for a realized-volatility stand-in.")
+    log_ret = np.log(prices).diff()
+    realized = (log_ret.rolling(STANDIN_WINDOW).std() * math.sqrt(TRADING_DAYS) * 100).dropna()
+    label = f"Realized volatility of {col} ({STANDIN_WINDOW}-day, annualised x100; VIX stand-in)"
+    return VolatilityGauge(realized.rename(label), label, True, float(realized.iloc[-1]),
+                           "VIX was not available; the stand-in is the benchmark's realized "
+                           "volatility, which lags VIX and usually reads a few points lower.")
+
+
+def market_regime(level: float, *, calm_below: float = REGIME_CALM_BELOW,
+                  stressed_above: float = REGIME_STRESSED_ABOVE) -> str:
+    """``calm``, ``normal`` or ``stressed`` for a VIX level (``unknown`` when NaN)."""
+    if level is None or not np.isfinite(level):
+        return "unknown"
+    if level < calm_below:
+        return "calm"
+    if level > stressed_above:
+        return "stressed"
+    return "normal"
+
+
+def stop_loss_levels(ledger: Any, *, market_volatility: float | None = None,
+                     k: float = STOP_K, horizon_weeks: int = STOP_HORIZON_WEEKS,
+                     floor: float = STOP_FLOOR, cap: float = STOP_CAP,
+                     min_weeks: int = STOP_MIN_WEEKS) -> pd.DataFrame:
+    """Suggested stop-loss price per current position (the rule is :data:`STOP_LOSS_RULE`).
+
+    Parameters
+    ----------
+    ledger : Ledger
+        Positions history supplies each ETF's weekly prices and its peak while held.
+    market_volatility : float, optional
+        Annualised market volatility as a fraction (VIX/100) used for ETFs with fewer than
+        ``min_weeks`` weekly prices; without it those rows have no stop.
+
+    Returns
+    -------
+    DataFrame indexed by ticker
+        ``price, peak_price, volatility, volatility_source, stop_distance, stop_price,
+        below_price`` (how far the stop is under today's price, a fraction).
+    """
+    current = current_positions(ledger)
+    cols = ["price", "peak_price", "volatility", "volatility_source", "stop_distance", "stop_price", "below_price"]
+    if current.empty:
+        return pd.DataFrame(columns=cols, index=pd.Index([], name="ticker"))
+    history = _price_history(ledger)
+    held = _holding_spell_start(ledger)
+    rows = []
+    for ticker, pos in current.iterrows():
+        price = float(pos["price"])
+        series = history.get(ticker, pd.Series(dtype=float))
+        since = held.get(ticker)
+        spell = series[series.index >= since] if since is not None else series
+        peak = max(float(spell.max()) if not spell.empty else price, price)
+        weekly = series.pct_change().dropna()
+        if weekly.size >= min_weeks:
+            vol, source = float(weekly.std(ddof=1) * math.sqrt(PERIODS_PER_YEAR)), "own weekly prices"
+        elif market_volatility is not None and np.isfinite(market_volatility):
+            vol, source = float(market_volatility), "market (too few weeks of own prices)"
+        else:
+            vol, source = float("nan"), "unknown"
+        distance = float(np.clip(k * vol * math.sqrt(horizon_weeks / PERIODS_PER_YEAR), floor, cap)) \
+            if np.isfinite(vol) else float("nan")
+        stop = peak * (1.0 - distance)
+        rows.append((ticker, price, peak, vol, source, distance, stop, 1.0 - stop / price))
+    out = pd.DataFrame(rows, columns=["ticker", *cols]).set_index("ticker")
+    return out
+
+
+def _price_history(ledger: Any) -> dict[str, pd.Series]:
+    """Weekly price per ticker from the effective runs' Positions rows."""
+    positions = ledger.positions
+    if positions is None or positions.empty:
+        return {}
+    runs = run_table(ledger)
+    p = positions.assign(_run=_run_ids(positions).to_numpy(), _date=_row_dates(positions).to_numpy())
+    if not runs.empty:
+        p = p.loc[p["_run"].isin(set(runs["run"]))]
+    p = p.dropna(subset=["price"]).sort_values("_date")
+    return {t: pd.Series(g["price"].astype(float).to_numpy(), index=pd.DatetimeIndex(g["_date"])).groupby(level=0).last()
+            for t, g in p.groupby("ticker")}
+
+
+def _holding_spell_start(ledger: Any) -> dict[str, pd.Timestamp]:
+    """For each current ticker, the first run date of its unbroken run of weeks in Positions."""
+    positions = ledger.positions
+    runs = run_table(ledger)
+    if positions is None or positions.empty or runs.empty:
+        return {}
+    keyed = positions.assign(_run=_run_ids(positions).to_numpy())
+    held_by_run = keyed.groupby("_run")["ticker"].agg(set).to_dict()
+    dates = list(runs.index)
+    run_keys = list(runs["run"])
+    starts: dict[str, pd.Timestamp] = {}
+    for ticker in held_by_run.get(run_keys[-1], set()):
+        start = dates[-1]
+        for day, key in zip(reversed(dates), reversed(run_keys)):
+            if ticker not in held_by_run.get(key, set()):
+                break
+            start = day
+        starts[ticker] = start
+    return starts
+
+
+# --------------------------------------------------------------------------------------------
+# summary
+
+
+def _money(x: float) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"${x:,.2f}"
+
+
+def _pct(x: float) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{x:.2%}"
+
+
+def _num(x: float, fmt: str = ".2f") -> str:
+    return "n/a" if x is None or not np.isfinite(x) else format(x, fmt)
+
+
+def summary_text(ledger: Any, market: pd.DataFrame | None = None, *, as_of=None,
+                 now: datetime | None = None, top: int = 5) -> str:
+    """The plain-text portfolio summary the seed saves as ``results/portfolio_summary_*.txt``.
+
+    Every figure comes from the functions of this module; the text is ASCII.
+    """
+    ledger = filter_as_of(ledger, as_of)
+    now = now or datetime.now()
+    perf = performance_series(ledger, market)
+    metrics = performance_metrics(perf)
+    positions = current_positions(ledger)
+    weights = positions["weight"].astype(float) if not positions.empty else pd.Series(dtype=float)
+    hhi, eff = concentration(weights)
+    exposure = top_n_exposure(weights)
+    pending = pending_trades(ledger)
+    executed = executed_trades(ledger)
+    last = perf.iloc[-1] if len(perf) else None
+    runs = run_table(ledger)
+    gauge = volatility_gauge(market, perf.attrs.get("benchmark"), as_of=perf.index[-1] if len(perf) else None)
+    regime = market_regime(gauge.level)
+
+    bar = "=" * 72
+    lines = [bar, "PORTFOLIO SUMMARY REPORT", bar, f"Generated: {now:%Y-%m-%d %H:%M:%S}"]
+    if last is None:
+        lines += ["The tracking workbook has no runs yet: run `etftrader weekly` first.", bar]
+        return "\n".join(lines) + "\n"
+    as_of_day = perf.index[-1]
+    lines += [f"As of: {as_of_day:%Y-%m-%d} (run {runs['run'].iloc[-1]})", ""]
+    lines += ["PORTFOLIO",
+              f"  Total value: {_money(float(last['total_value']))}",
+              f"  Positions: {len(positions)}"]
+    if "cash" in runs and pd.notna(runs["cash"].iloc[-1]):
+        lines.append(f"  Cash: {_money(float(runs['cash'].iloc[-1]))}")
+    lines += [f"  Concentration: HHI {_num(hhi, '.4f')}, effective positions {_num(eff, '.1f')}"]
+    if not exposure.empty:
+        lines.append("  Exposure: " + ", ".join(f"{k} {v:.1%}" for k, v in exposure.items()))
+    if not positions.empty:
+        lines.append(f"  Largest {min(top, len(positions))} positions:")
+        for ticker, row in positions.head(top).iterrows():
+            lines.append(f"    {ticker:<8} {float(row['weight']):7.2%}  {_money(float(row.get('value', np.nan)))}")
+    lines += ["", f"PERFORMANCE (time-weighted, net of deposits and withdrawals; {metrics['weeks']} weekly returns)"]
+    if metrics["weeks"] == 0:
+        lines.append("  First week: performance needs at least two weekly runs.")
+    else:
+        lines += [f"  Total return: {_pct(metrics['total_return'])}",
+                  f"  {perf.attrs.get('benchmark', 'Benchmark')}: {_pct(metrics['benchmark_total_return'])}",
+                  f"  Excess return: {_pct(metrics['excess_return'])}",
+                  f"  Sharpe (annualised): {_num(metrics['sharpe'])}"
+                  + ("  (needs 2+ weekly returns)" if metrics["weeks"] < 2 else ""),
+                  f"  Max drawdown: {_pct(metrics['max_drawdown'])}",
+                  f"  Net deposits/withdrawals since start: {_money(float(perf['net_flow'].sum()))}"]
+    lines += ["", "RISK"]
+    if np.isfinite(gauge.level):
+        lines.append(f"  {gauge.label}: {gauge.level:.1f} -> market regime {regime} ({REGIME_RULE})")
+    else:
+        lines.append(f"  Market regime unknown. {gauge.note}")
+    lines += ["", "EXECUTION",
+              f"  Pending trades: {len(pending)} (value {_money(pending.attrs['total_value'])}: "
+              f"buy {_money(pending.attrs['buy_value'])}, sell {_money(pending.attrs['sell_value'])})"]
+    for _, row in pending.iterrows():
+        lines.append(f"    {row['action']:<4} {int(row['shares']) if pd.notna(row['shares']) else '?':>8} "
+                     f"{row['ticker']:<8} {_money(float(row['value']))}")
+    lines += [f"  Executed trades to date: {len(executed)}", bar]
+    text = "\n".join(lines) + "\n"
+    return text.encode("ascii", "replace").decode("ascii")
