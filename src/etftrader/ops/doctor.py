@@ -260,10 +260,11 @@ def _check_home(root: Path) -> Check:
 
 
 def excel_lock_files(path: Path) -> list[Path]:
-    """Excel's owner files for ``path`` that exist: ``~$name`` or, for some names, ``~$`` over
-    the first two characters. Excel deletes them on close; one left behind after a crash also
-    means "close Excel or delete it"."""
-    candidates = {path.with_name("~$" + path.name), path.with_name("~$" + path.name[2:])}
+    """Owner (lock) files for ``path`` that exist: Excel's ``~$name`` or, for longer names, ``~$``
+    over the first two characters; LibreOffice's ``.~lock.name#``. They are deleted on close; one
+    left behind after a crash also means "close the program or delete it"."""
+    candidates = {path.with_name("~$" + path.name), path.with_name("~$" + path.name[2:]),
+                  path.with_name(f".~lock.{path.name}#")}
     return sorted(p for p in candidates if p.exists())
 
 
@@ -275,9 +276,8 @@ def _check_workbook(path: Path) -> Check:
     if check_writable is not None:
         try:
             check_writable(path)
-        except EtfTraderError as e:
-            return Check("workbook", FAIL, str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__,
-                         "close the workbook in Excel (or fix the permission) and run again")
+        except EtfTraderError as e:  # its message already says what to do
+            return Check("workbook", FAIL, str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
         except Exception as e:  # doctor reports; it does not crash on a sibling's bug
             return Check("workbook", WARN, f"could not check {path} ({type(e).__name__}: {e})")
     locks = excel_lock_files(path)
