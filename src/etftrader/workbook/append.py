@@ -1,0 +1,624 @@
+"""Appending a week to the ledger at the zip level, without re-saving the workbook.
+
+openpyxl keeps only what it understands when it loads and re-saves a file (text boxes, shapes,
+pivot tables and cached formula values are lost), and it is slow on a long history. So the
+workbook is treated as the zip it is: every part is copied unchanged except the worksheet XML of
+the sheets we append to (new ``<row>`` elements before ``</sheetData>``, a new ``<dimension>``)
+and their table parts (a longer ``ref``). Columns are found by the header's names, so columns the
+analyst inserted, moved or added do not matter, and rows go after the highest used row, so sorted
+or filtered rows do not either. Strings are inline (``t="inlineStr"``): ``sharedStrings.xml`` is
+never touched and text starting with ``=``, ``+``, ``-`` or ``@`` stays text.
+
+Rarely, more is edited: a sheet or a schema column the workbook lacks (an older workbook, e.g.
+one from before CashFlows existed) is added, which also edits ``workbook.xml``, its
+relationships, ``[Content_Types].xml`` and, for number formats, ``styles.xml``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import math
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+from xml.sax.saxutils import escape
+
+import numpy as np
+import pandas as pd
+from lxml import etree
+
+from ..errors import WorkbookError
+from ._xlsx import (NS_MAIN, NS_REL_DOC, REL_TABLE, REL_WORKSHEET, Package, SheetRef, col_letters,
+                    make_range, rels_path, relative_target, split_range)
+from .create import TABLE_STYLE, new_workbook_bytes, table_name
+from .reader import _HEADER_SEARCH_ROWS, find_header, iter_row_element
+from .safety import atomic_write, backup, check_writable
+from .schema import KIND_FORMATS, ROW_COLUMN, SCHEMA, SEED_COLUMNS, SHEETS, column_kind, column_width
+
+__all__ = ["append_week", "inspect_workbook", "append_bytes"]
+
+_SHEET_DATA = re.compile(rb"<((?:[A-Za-z_][\w.-]*:)?)sheetData\b[^>]*?(/?)>")
+_ROOT = re.compile(rb"<((?:[A-Za-z_][\w.-]*:)?)worksheet\b[^>]*>")
+_R_ATTR = re.compile(rb'\sr="(\d+)"')
+_HAS_VALUE = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:v|f|is)[\s>/]")
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_CT_TABLE = "application/vnd.openxmlformats-officedocument.spreadsheetml.table+xml"
+_CT_SHEET = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
+# Formats Excel knows by number, so no custom <numFmt> is needed for them.
+_BUILTIN_FORMATS = {"General": 0, "0": 1, "0.00": 2, "#,##0": 3, "#,##0.00": 4, "0%": 9, "0.00%": 10}
+
+
+@dataclass
+class SheetScan:
+    """Where things are in one worksheet's XML, found without parsing the whole part."""
+
+    sheet: str
+    ref: SheetRef
+    xml: bytes
+    prefix: bytes
+    header_row: int
+    header: dict[int, str]  # column number -> name (schema spelling for schema names)
+    last_row: int  # highest row holding a value (the header row when there is no data)
+    rows: list[tuple[int, int, int]]  # (row number, start, end) of each <row> in the XML
+    content: tuple[int, int]  # start and end of sheetData's content
+    self_closing: re.Match | None
+    last_styles: dict[int, int]  # column -> style of the last data row's cell
+    col_styles: dict[int, int]  # column -> default style from <cols>
+    tables: list[str] = field(default_factory=list)  # table parts of the sheet
+
+    @property
+    def by_name(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for ci, name in sorted(self.header.items()):
+            out.setdefault(name, ci)
+        return out
+
+
+@dataclass
+class Inspection:
+    pkg: Package
+    scans: dict[str, SheetScan]
+    missing: list[str]
+
+
+def inspect_workbook(data: bytes, path: Path) -> Inspection:
+    """Check that ``data`` is a ledger we can append to and find what the append needs.
+
+    Raises WorkbookError naming what is wrong: not an xlsx, not ours (neither Positions nor
+    Trades), a sheet without a header carrying its seed columns, a table with a totals row.
+    """
+    pkg = Package(data, path)
+    present = [s for s in SHEETS if pkg.sheet(s) is not None]
+    if "Positions" not in present and "Trades" not in present:
+        raise WorkbookError(
+            f"{path} is not an etftrader tracking workbook: it has no Positions or Trades sheet "
+            f"(sheets: {', '.join(pkg.sheets) or 'none'}). It was left untouched; move it aside "
+            f"or pass --workbook with another file name")
+    scans = {s: scan_sheet(pkg, s, pkg.sheet(s), pkg.read(pkg.sheet(s).part)) for s in present}
+    return Inspection(pkg, scans, [s for s in SHEETS if s not in present])
+
+
+def scan_sheet(pkg: Package, sheet: str, ref: SheetRef, xml: bytes) -> SheetScan:
+    """Locate header, rows, last data row and styles of one worksheet part."""
+    m = _SHEET_DATA.search(xml)
+    if m is None:
+        raise WorkbookError(f"{pkg.path}: sheet {ref.name} has no cell data part; the file is damaged. "
+                            f"It was left untouched; restore a backup from results/backups")
+    prefix = m.group(1)
+    if m.group(2):
+        content = (m.end(), m.end())
+        self_closing = m
+    else:
+        end = xml.find(b"</" + prefix + b"sheetData>", m.end())
+        if end < 0:
+            raise WorkbookError(f"{pkg.path}: sheet {ref.name} is truncated; the file is damaged. "
+                                f"It was left untouched; restore a backup from results/backups")
+        content, self_closing = (m.end(), end), None
+    row_re = re.compile(b"<" + re.escape(prefix) + rb"row\b[^>]*?>")
+    starts: list[tuple[int, int]] = []
+    last_r = 0
+    for rm in row_re.finditer(xml, content[0], content[1]):
+        ra = _R_ATTR.search(rm.group(0))
+        last_r = int(ra.group(1)) if ra else last_r + 1
+        starts.append((last_r, rm.start()))
+    rows = [(r, s, starts[i + 1][1] if i + 1 < len(starts) else content[1]) for i, (r, s) in enumerate(starts)]
+    root = _ROOT.search(xml)
+    head_rows = rows[:_HEADER_SEARCH_ROWS]
+    parsed = _parse_rows(pkg, xml, root, prefix, head_rows) if head_rows else []
+    found = find_header([(r, cells) for r, cells, _ in parsed], sheet)
+    if found is None:
+        raise WorkbookError(
+            f"{pkg.path}: sheet {ref.name} has no header row with the columns "
+            f"{', '.join(SCHEMA[sheet][:4])}, ...; restore the header (row 1) or a backup from results/backups")
+    header_row, header = found
+    names = set(header.values())
+    seed_missing = [c for c in SEED_COLUMNS.get(sheet, SCHEMA[sheet][:4]) if c not in names]
+    if seed_missing:
+        raise WorkbookError(
+            f"{pkg.path}: sheet {ref.name} has no column {', '.join(repr(c) for c in seed_missing)} in its "
+            f"header (row {header_row}); restore the column name and run again")
+    last_row, last_styles = header_row, {}
+    for r, s, e in reversed(rows):
+        if r <= header_row:
+            break
+        if _HAS_VALUE.search(xml, s, e):
+            last_row = r
+            last_styles = {ci: st for ci, st in _parse_rows(pkg, xml, root, prefix, [(r, s, e)])[0][2].items()}
+            break
+    col_styles = _col_styles(xml[: m.start()], prefix)
+    tables = [part for rtype, part in pkg.rels(ref.part).values() if rtype == REL_TABLE]
+    for part in tables:
+        t = pkg.parse(part)
+        if int(t.get("totalsRowCount", "0") or 0) > 0:
+            raise WorkbookError(
+                f"{pkg.path}: the table on sheet {ref.name} shows a Total Row, below which no row can be "
+                f"added; turn it off (Table Design > Total Row) and run again")
+    return SheetScan(sheet, ref, xml, prefix, header_row, header, last_row, rows, content, self_closing,
+                     last_styles, col_styles, tables)
+
+
+def _parse_rows(pkg: Package, xml: bytes, root: re.Match, prefix: bytes,
+                rows: list[tuple[int, int, int]]) -> list[tuple[int, dict[int, object], dict[int, int]]]:
+    """Parse a few <row> elements (with the root's namespace declarations) -> values and styles."""
+    frag = root.group(0) + b"".join(xml[s:e] for _, s, e in rows) + b"</" + root.group(1) + b"worksheet>"
+    try:
+        el = etree.fromstring(frag)
+    except etree.XMLSyntaxError as e:
+        raise WorkbookError(f"{pkg.path}: a row of a sheet is not valid XML ({e}); the file is damaged. "
+                            f"It was left untouched; restore a backup from results/backups") from e
+    out = []
+    prev = rows[0][0] - 1
+    for row in el:
+        r, cells, styles = iter_row_element(row, pkg, prev)
+        prev = r
+        out.append((r, cells, styles))
+    return out
+
+
+def _col_styles(before_data: bytes, prefix: bytes) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for cm in re.finditer(b"<" + re.escape(prefix) + rb"col\b([^>]*)>", before_data):
+        attrs = dict(re.findall(rb'(\w+)="([^"]*)"', cm.group(1)))
+        if b"style" in attrs and b"min" in attrs:
+            lo, hi = int(attrs[b"min"]), int(attrs.get(b"max", attrs[b"min"]))
+            for ci in range(lo, min(hi, lo + 200) + 1):  # whole-sheet <col> ranges: first 200 are enough
+                out[ci] = int(attrs[b"style"])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Public entry point
+
+
+def append_week(path: str | Path, rows: Mapping[str, pd.DataFrame], *, backups_dir: str | Path,
+                keep: int = 5) -> Path:
+    """Append one week's rows to the ledger, atomically, creating the workbook when missing.
+
+    Parameters
+    ----------
+    path : str or Path
+        The tracking workbook.
+    rows : mapping of sheet name -> DataFrame
+        Rows to add per sheet, columns by schema name (any order; missing ones are left blank;
+        ``_row`` is ignored). A sheet given with an empty frame is only created if missing.
+    backups_dir : str or Path
+        Where the previous version is copied first (``<stem>_<timestamp>.xlsx``).
+    keep : int, default 5
+        How many backups to keep (the newest); 0 keeps none.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        ``rows`` names a sheet or column the ledger does not have (a programming error).
+    WorkbookLockedError
+        The workbook or its folder cannot be written (see :func:`check_writable`).
+    WorkbookError
+        The file is not a workbook we can append to. In every failure the file is unchanged.
+    """
+    path = Path(path)
+    _validate_rows(rows)
+    check_writable(path)
+    original = path.read_bytes() if path.exists() else None
+    new = append_bytes(original, rows, path)
+    if original is not None:
+        backup(path, Path(backups_dir), keep)
+    atomic_write(path, lambda fh: fh.write(new))
+    return path
+
+
+def _validate_rows(rows: Mapping[str, pd.DataFrame]) -> None:
+    for sheet, frame in rows.items():
+        if sheet not in SCHEMA:
+            raise ValueError(f"append_week: unknown sheet {sheet!r}; the ledger has {list(SHEETS)}")
+        if not isinstance(frame, pd.DataFrame):
+            raise ValueError(f"append_week: rows[{sheet!r}] must be a DataFrame, got {type(frame).__name__}")
+        extra = [c for c in frame.columns if c not in SCHEMA[sheet] and c != ROW_COLUMN]
+        if extra:
+            raise ValueError(f"append_week: sheet {sheet} has no column(s) {extra}; its columns are {SCHEMA[sheet]}")
+
+
+def append_bytes(original: bytes | None, rows: Mapping[str, pd.DataFrame], path: Path) -> bytes:
+    """The new workbook bytes: ``original`` (or a new ledger) with ``rows`` appended."""
+    _validate_rows(rows)
+    if original is None:
+        original = new_workbook_bytes()
+    insp = inspect_workbook(original, path)
+    pkg = insp.pkg
+    edit = _Edit(pkg)
+    for sheet in SHEETS:
+        if sheet not in rows:
+            continue
+        scan = insp.scans.get(sheet)
+        if scan is None:
+            scan = edit.add_sheet(sheet)
+        frame = rows[sheet].drop(columns=[ROW_COLUMN], errors="ignore")
+        edit.append(scan, frame)
+    return edit.write()
+
+
+# ---------------------------------------------------------------------------------------------
+# The edit: replaced and added parts, then one pass writing the zip
+
+
+class _Edit:
+    def __init__(self, pkg: Package):
+        self.pkg = pkg
+        self.parts: dict[str, bytes] = {}  # replaced or added parts
+        self.added: list[str] = []
+        self._styles: etree._Element | None = None
+        self._xf_for: dict[str, int] = {}
+
+    def current(self, part: str) -> bytes:
+        return self.parts[part] if part in self.parts else self.pkg.read(part)
+
+    # -- styles ------------------------------------------------------------------------------
+    def style_for_format(self, code: str) -> int:
+        """Index of a plain cell format showing ``code``, added to styles.xml when missing."""
+        if code in self._xf_for:
+            return self._xf_for[code]
+        pkg = self.pkg
+        if not pkg.styles_part:
+            return 0
+        if self._styles is None:
+            self._styles = pkg.parse(pkg.styles_part)
+        root, ns = self._styles, pkg.ns
+        fid = _BUILTIN_FORMATS.get(code)
+        numfmts = root.find(f"{{{ns}}}numFmts")
+        if fid is None:
+            if numfmts is None:
+                numfmts = etree.Element(f"{{{ns}}}numFmts")
+                root.insert(0, numfmts)
+            for nf in numfmts:
+                if nf.get("formatCode") == code:
+                    fid = int(nf.get("numFmtId"))
+                    break
+            else:
+                fid = max([163] + [int(nf.get("numFmtId")) for nf in numfmts]) + 1
+                etree.SubElement(numfmts, f"{{{ns}}}numFmt", numFmtId=str(fid), formatCode=code)
+                numfmts.set("count", str(len(numfmts)))
+        xfs = root.find(f"{{{ns}}}cellXfs")
+        for i, xf in enumerate(xfs):
+            if (xf.get("numFmtId") == str(fid) and xf.get("fontId", "0") == "0" and xf.get("fillId", "0") == "0"
+                    and xf.get("borderId", "0") == "0" and len(xf) == 0):
+                idx = i
+                break
+        else:
+            etree.SubElement(xfs, f"{{{ns}}}xf", numFmtId=str(fid), fontId="0", fillId="0", borderId="0",
+                             xfId="0", applyNumberFormat="1")
+            xfs.set("count", str(len(xfs)))
+            idx = len(xfs) - 1
+        self.parts[pkg.styles_part] = etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
+        self._xf_for[code] = idx
+        return idx
+
+    # -- appending rows ------------------------------------------------------------------------
+    def append(self, scan: SheetScan, frame: pd.DataFrame) -> None:
+        pkg, p = self.pkg, scan.prefix.decode()
+        xml = scan.xml
+        by_name = scan.by_name
+        missing = [c for c in SCHEMA[scan.sheet] if c not in by_name]
+        if missing:
+            xml, scan = self._add_columns(scan, missing)
+            by_name = scan.by_name
+        n = len(frame)
+        if n == 0 and not missing:
+            return
+        first = scan.last_row + 1
+        last = scan.last_row + n
+        styles = {}
+        for name, ci in by_name.items():
+            st = scan.last_styles.get(ci, scan.col_styles.get(ci, 0))
+            kind = column_kind(name)
+            if st == 0 and kind not in ("text", "bool") and name in SCHEMA[scan.sheet]:
+                st = self.style_for_format(KIND_FORMATS[kind])
+            styles[ci] = st
+        origin = pd.Timestamp("1904-01-01") if pkg.date1904 else pd.Timestamp("1899-12-30")
+        cols = sorted(by_name.items(), key=lambda kv: kv[1])
+        values = {name: frame[name].tolist() for name, _ in cols if name in frame.columns}
+        pieces = []
+        for i in range(n):
+            r = first + i
+            cells = []
+            for name, ci in cols:
+                cells.append(_cell(p, f"{col_letters(ci)}{r}", styles[ci],
+                                   values[name][i] if name in values else None, origin))
+            pieces.append(f"<{p}row r=\"{r}\">{''.join(cells)}</{p}row>")
+        new_rows = "".join(pieces).encode("utf-8")
+        # Rows after the last used one hold no values (formatting only); ours replace those in
+        # the rows we fill, the rest stay after ours so rows remain in ascending order.
+        tail = [(r, s, e) for r, s, e in scan.rows if r > scan.last_row]
+        keep_tail = b"".join(xml[s:e] for r, s, e in tail if r > last)
+        cut = tail[0][1] if tail else scan.content[1]
+        if scan.self_closing is not None:
+            m = scan.self_closing
+            xml = (xml[: m.start()] + b"<" + scan.prefix + b"sheetData>" + new_rows + keep_tail
+                   + b"</" + scan.prefix + b"sheetData>" + xml[m.end():])
+        else:
+            xml = xml[:cut] + new_rows + keep_tail + xml[scan.content[1]:]
+        max_col = max(by_name.values())
+        xml = _set_dimension(xml, scan.prefix, max(last, scan.last_row), max_col)
+        self.parts[scan.ref.part] = xml
+        for part in scan.tables:
+            self.parts[part] = _grow_table(self.current(part), scan.header_row, last)
+
+    def _add_columns(self, scan: SheetScan, missing: list[str]) -> tuple[bytes, SheetScan]:
+        """Add header cells for schema columns the sheet lacks, and widen its table over them."""
+        xml, p = scan.xml, scan.prefix.decode()
+        hr = next((x for x in scan.rows if x[0] == scan.header_row))
+        _, s, e = hr
+        row_xml = xml[s:e]
+        close = row_xml.rfind(b"</" + scan.prefix + b"row>")
+        old_max = max(scan.header.keys())
+        header_style = _parse_style_of(row_xml, old_max)
+        style_attr = f' s="{header_style}"' if header_style else ""
+        cells = []
+        new_header = dict(scan.header)
+        for k, name in enumerate(missing, start=1):
+            ci = old_max + k
+            new_header[ci] = name
+            cells.append(f"<{p}c r=\"{col_letters(ci)}{scan.header_row}\""
+                         f"{style_attr} t=\"inlineStr\">"
+                         f"<{p}is><{p}t>{escape(name)}</{p}t></{p}is></{p}c>")
+        new_row = re.sub(rb'\sspans="[^"]*"', b"", row_xml[:close]) + "".join(cells).encode() + row_xml[close:]
+        xml = xml[:s] + new_row + xml[e:]
+        delta = len(new_row) - len(row_xml)
+        shift = lambda pos: pos + delta if pos >= e else pos  # noqa: E731
+        rows = [(r, shift(a) if a > s else a, shift(b)) for r, a, b in scan.rows]
+        content = (scan.content[0], shift(scan.content[1]))
+        col_styles = dict(scan.col_styles)
+        for k, name in enumerate(missing, start=1):
+            kind = column_kind(name)
+            if kind not in ("text", "bool"):
+                col_styles[old_max + k] = self.style_for_format(KIND_FORMATS[kind])
+        for part in scan.tables:
+            self.parts[part] = _widen_table(self.current(part), scan.header_row, old_max, missing)
+        new = SheetScan(scan.sheet, scan.ref, xml, scan.prefix, scan.header_row, new_header, scan.last_row,
+                        rows, content, scan.self_closing,
+                        scan.last_styles, col_styles, scan.tables)
+        return xml, new
+
+    # -- adding a sheet ------------------------------------------------------------------------
+    def add_sheet(self, sheet: str) -> SheetScan:
+        """Add one of our sheets the workbook lacks (header, frozen pane, widths, formats, table)."""
+        pkg = self.pkg
+        ns = pkg.ns
+        columns = SCHEMA[sheet]
+        k = 1
+        while f"xl/worksheets/sheet{k}.xml" in pkg.names or f"xl/worksheets/sheet{k}.xml" in self.parts:
+            k += 1
+        sheet_part = f"xl/worksheets/sheet{k}.xml"
+        table_ids, table_names, table_parts = [], set(), []
+        for name in pkg.names | set(self.parts):
+            if name.startswith("xl/tables/") and name.endswith(".xml"):
+                t = etree.fromstring(self.current(name))
+                table_ids.append(int(t.get("id", "0")))
+                table_names.add((t.get("displayName") or t.get("name") or "").lower())
+                table_parts.append(name)
+        tid = max(table_ids, default=0) + 1
+        tname = table_name(sheet)
+        while tname.lower() in table_names:
+            tname += "_1"
+        j = tid
+        while f"xl/tables/table{j}.xml" in pkg.names or f"xl/tables/table{j}.xml" in self.parts:
+            j += 1
+        table_part = f"xl/tables/table{j}.xml"
+        last = col_letters(len(columns))
+        cols_xml = "".join(
+            f'<col min="{ci}" max="{ci}" width="{column_width(name)}" customWidth="1"'
+            + (f' style="{self.style_for_format(KIND_FORMATS[column_kind(name)])}"'
+               if column_kind(name) not in ("text", "bool") else "") + "/>"
+            for ci, name in enumerate(columns, start=1))
+        header = "".join(f'<c r="{col_letters(ci)}1" t="inlineStr"><is><t>{escape(name)}</t></is></c>'
+                         for ci, name in enumerate(columns, start=1))
+        validation = ""
+        if "executed" in columns:
+            col = col_letters(columns.index("executed") + 1)
+            validation = (f'<dataValidations count="1"><dataValidation type="list" allowBlank="1" '
+                          f'showErrorMessage="1" sqref="{col}2:{col}1048576"><formula1>"TRUE,FALSE"</formula1>'
+                          f"</dataValidation></dataValidations>")
+        sheet_xml = (
+            f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            f'<worksheet xmlns="{ns}" xmlns:r="{NS_REL_DOC}"><dimension ref="A1:{last}1"/>'
+            f'<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" '
+            f'state="frozen"/><selection pane="bottomLeft" activeCell="A2" sqref="A2"/></sheetView></sheetViews>'
+            f'<sheetFormatPr defaultRowHeight="15"/><cols>{cols_xml}</cols>'
+            f'<sheetData><row r="1">{header}</row></sheetData>{validation}'
+            f'<pageMargins left="0.75" right="0.75" top="1" bottom="1" header="0.5" footer="0.5"/>'
+            f'<tableParts count="1"><tablePart r:id="rId1"/></tableParts></worksheet>').encode("utf-8")
+        table_cols = "".join(f'<tableColumn id="{ci}" name="{escape(name)}"/>' for ci, name in enumerate(columns, 1))
+        table_xml = (
+            f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            f'<table xmlns="{ns}" id="{tid}" name="{tname}" displayName="{tname}" ref="A1:{last}2">'
+            f'<autoFilter ref="A1:{last}2"/><tableColumns count="{len(columns)}">{table_cols}</tableColumns>'
+            f'<tableStyleInfo name="{TABLE_STYLE}" showFirstColumn="0" showLastColumn="0" showRowStripes="1" '
+            f'showColumnStripes="0"/></table>').encode("utf-8")
+        sheet_rels = (
+            f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            f'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            f'<Relationship Id="rId1" Type="{REL_TABLE}" Target="{relative_target(sheet_part, table_part)}"/>'
+            f'</Relationships>').encode("utf-8")
+        self._new_part(sheet_part, sheet_xml)
+        self._new_part(table_part, table_xml)
+        self._new_part(rels_path(sheet_part), sheet_rels)
+        self._content_types({sheet_part: _CT_SHEET, table_part: _CT_TABLE})
+        rid = self._workbook_rel(sheet_part)
+        self._workbook_sheet(sheet, rid)
+        ref = SheetRef(sheet, 0, rid, sheet_part)
+        return _scan_new(self.pkg, sheet, ref, sheet_xml, [table_part])
+
+    def _new_part(self, part: str, data: bytes) -> None:
+        self.parts[part] = data
+        self.added.append(part)
+
+    def _content_types(self, overrides: dict[str, str]) -> None:
+        ct = self.current("[Content_Types].xml")
+        add = "".join(f'<Override PartName="/{part}" ContentType="{ctype}"/>' for part, ctype in overrides.items())
+        i = ct.rfind(b"</Types>")
+        self.parts["[Content_Types].xml"] = ct[:i] + add.encode() + ct[i:]
+
+    def _workbook_rel(self, sheet_part: str) -> str:
+        rp = rels_path(self.pkg.workbook_part)
+        rels = self.current(rp)
+        ids = set(re.findall(rb'Id="([^"]+)"', rels))
+        n = 1
+        while f"rId{n}".encode() in ids:
+            n += 1
+        rid = f"rId{n}"
+        target = relative_target(self.pkg.workbook_part, sheet_part)
+        add = f'<Relationship Id="{rid}" Type="{REL_WORKSHEET}" Target="{target}"/>'.encode()
+        i = rels.rfind(b"</Relationships>")
+        self.parts[rp] = rels[:i] + add + rels[i:]
+        return rid
+
+    def _workbook_sheet(self, sheet: str, rid: str) -> None:
+        part = self.pkg.workbook_part
+        wb = self.current(part)
+        m = re.search(rb"</((?:[A-Za-z_][\w.-]*:)?)sheets>", wb)
+        if m is None:
+            raise WorkbookError(f"{self.pkg.path}: workbook.xml lists no sheets; the file is damaged")
+        ids = [int(x) for x in re.findall(rb'sheetId="(\d+)"', wb)]
+        prefix = m.group(1).decode()
+        el = (f'<{prefix}sheet name="{escape(sheet)}" sheetId="{max(ids, default=0) + 1}" '
+              f'r:id="{rid}" xmlns:r="{NS_REL_DOC}"/>').encode()
+        self.parts[part] = wb[: m.start()] + el + wb[m.start():]
+
+    # -- output ------------------------------------------------------------------------------
+    def write(self) -> bytes:
+        out = io.BytesIO()
+        zin = self.pkg.zip
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+            for info in zin.infolist():
+                data = self.parts[info.filename] if info.filename in self.parts else zin.read(info.filename)
+                zi = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+                zi.compress_type = info.compress_type
+                zi.external_attr = info.external_attr
+                zi.create_system = info.create_system
+                zout.writestr(zi, data)
+            for part in self.added:
+                zout.writestr(part, self.parts[part], compress_type=zipfile.ZIP_DEFLATED)
+        return out.getvalue()
+
+
+def _scan_new(pkg: Package, sheet: str, ref: SheetRef, xml: bytes, tables: list[str]) -> SheetScan:
+    m = _SHEET_DATA.search(xml)
+    end = xml.find(b"</sheetData>", m.end())
+    rstart = m.end()
+    header = {ci: name for ci, name in enumerate(SCHEMA[sheet], start=1)}
+    col_styles = _col_styles(xml[: m.start()], b"")
+    return SheetScan(sheet, ref, xml, b"", 1, header, 1, [(1, rstart, end)], (m.end(), end), None, {},
+                     col_styles, tables)
+
+
+def _parse_style_of(row_xml: bytes, ci: int) -> int:
+    m = re.search(rb'<(?:[\w.-]+:)?c\b[^>]*\br="' + col_letters(ci).encode() + rb'\d+"[^>]*>', row_xml)
+    if m:
+        s = re.search(rb'\ss="(\d+)"', m.group(0))
+        if s:
+            return int(s.group(1))
+    return 0
+
+
+def _set_dimension(xml: bytes, prefix: bytes, last_row: int, max_col: int) -> bytes:
+    m = re.search(b"<" + re.escape(prefix) + rb'dimension\s+ref="([^"]*)"', xml)
+    if m is None:
+        return xml
+    try:
+        c1, r1, c2, r2 = split_range(m.group(1).decode())
+    except ValueError:
+        c1, r1, c2, r2 = 1, 1, 1, 1
+    ref = make_range(c1, r1, max(c2, max_col), max(r2, last_row)).encode()
+    return xml[: m.start(1)] + ref + xml[m.end(1):]
+
+
+def _grow_table(table_xml: bytes, header_row: int, last_row: int) -> bytes:
+    """Extend the table (and its autoFilter) down to ``last_row`` when it starts at the header."""
+    m = re.search(rb'<(?:[\w.-]+:)?table\b[^>]*?\sref="([^"]*)"', table_xml)
+    if m is None:
+        return table_xml
+    c1, r1, c2, r2 = split_range(m.group(1).decode())
+    if r1 != header_row or r2 >= last_row:
+        return table_xml
+    new_ref = make_range(c1, r1, c2, last_row).encode()
+    out = table_xml[: m.start(1)] + new_ref + table_xml[m.end(1):]
+    af = re.search(rb'<(?:[\w.-]+:)?autoFilter\b[^>]*?\sref="([^"]*)"', out)
+    if af is not None:
+        out = out[: af.start(1)] + new_ref + out[af.end(1):]
+    return out
+
+
+def _widen_table(table_xml: bytes, header_row: int, old_max: int, names: list[str]) -> bytes:
+    """Add table columns for header cells added right of a table that ends at ``old_max``."""
+    root = etree.fromstring(table_xml)
+    c1, r1, c2, r2 = split_range(root.get("ref"))
+    if r1 != header_row or c2 != old_max:
+        return table_xml
+    ns = etree.QName(root).namespace
+    tcols = root.find(f"{{{ns}}}tableColumns")
+    next_id = max([int(tc.get("id", "0")) for tc in tcols] + [0]) + 1
+    for k, name in enumerate(names):
+        etree.SubElement(tcols, f"{{{ns}}}tableColumn", id=str(next_id + k), name=name)
+    tcols.set("count", str(len(tcols)))
+    ref = make_range(c1, r1, c2 + len(names), r2)
+    root.set("ref", ref)
+    af = root.find(f"{{{ns}}}autoFilter")
+    if af is not None:
+        af.set("ref", ref)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cells
+
+
+def _cell(p: str, ref: str, style: int, value: object, origin: pd.Timestamp) -> str:
+    s = f' s="{style}"' if style else ""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return f'<{p}c r="{ref}"{s}/>'
+    if isinstance(value, (bool, np.bool_)):
+        return f'<{p}c r="{ref}"{s} t="b"><{p}v>{int(bool(value))}</{p}v></{p}c>'
+    if isinstance(value, (int, np.integer)):
+        return f'<{p}c r="{ref}"{s}><{p}v>{int(value)}</{p}v></{p}c>'
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        if not math.isfinite(f):
+            return f'<{p}c r="{ref}"{s}/>'
+        return f'<{p}c r="{ref}"{s}><{p}v>{f!r}</{p}v></{p}c>'
+    if isinstance(value, (_dt.datetime, _dt.date, np.datetime64)):
+        ts = pd.Timestamp(value)
+        if ts is pd.NaT or pd.isna(ts):
+            return f'<{p}c r="{ref}"{s}/>'
+        if ts.tzinfo is not None:
+            ts = ts.tz_localize(None)
+        serial = (ts - origin) / pd.Timedelta(days=1)
+        return f'<{p}c r="{ref}"{s}><{p}v>{serial!r}</{p}v></{p}c>'
+    text = _XML_ILLEGAL.sub("", value if isinstance(value, str) else str(value))
+    space = ' xml:space="preserve"' if text != text.strip() else ""
+    return f'<{p}c r="{ref}"{s} t="inlineStr"><{p}is><{p}t{space}>{escape(text)}</{p}t></{p}is></{p}c>'

@@ -1,0 +1,198 @@
+"""Keeping the analyst's workbook safe: can we write it, backups, and the atomic replace.
+
+The rule: a run that fails for any reason leaves the workbook byte-for-byte as it was. New bytes
+go to a temporary file in the same folder (same file system, so the final ``os.replace`` is
+atomic), are flushed to disk, and only then replace the original; the previous version is copied
+to the backups folder first and the newest few backups are kept.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from ..errors import WorkbookError, WorkbookLockedError
+
+__all__ = ["check_writable", "lock_files", "atomic_write", "backup", "TEMP_PREFIX"]
+
+# Temp files start with this so an analyst who finds one after a power cut knows whose it is
+# (and it never starts with "~$", which is Excel's lock-file prefix).
+TEMP_PREFIX = ".etftrader-tmp-"
+_CLOSE_IT = "close it in Excel (or any program that has it open) and run again"
+
+
+def lock_files(path: Path) -> list[Path]:
+    """Where Excel puts its owner (lock) file while ``path`` is open.
+
+    Excel prefixes short names with ``~$`` and, for longer ones, replaces the first two
+    characters (``portfolio_tracking.xlsx`` -> ``~$rtfolio_tracking.xlsx``); LibreOffice
+    writes ``.~lock.<name>#``. All three are checked.
+    """
+    name = path.name
+    candidates = [f"~${name}", f"~${name[2:]}", f".~lock.{name}#"]
+    return [path.with_name(c) for c in dict.fromkeys(candidates) if len(c) > 2]
+
+
+def check_writable(path: str | Path) -> None:
+    """Raise before any work is recorded if the workbook cannot be appended to.
+
+    Parameters
+    ----------
+    path : str or Path
+        The tracking workbook (it may not exist yet).
+
+    Raises
+    ------
+    WorkbookLockedError
+        The workbook is open in Excel (its lock file exists), is read-only or cannot be opened
+        for writing, or its folder does not accept new files.
+    WorkbookError
+        The file exists but is not a workbook we can append to: not an ``.xlsx``, damaged, or a
+        workbook without our sheets and columns.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise WorkbookError(f"workbook path {path} is a folder, expected an .xlsx file; pass --workbook FILE")
+    for lock in lock_files(path):
+        if lock.exists():
+            raise WorkbookLockedError(
+                f"{path.name} is open in a spreadsheet application (lock file {lock.name} exists); {_CLOSE_IT}. "
+                f"If it is not open, delete {lock}")
+    if path.exists():
+        _check_file_writable(path)
+    _check_folder_writable(_existing_folder(path.parent))
+    if path.exists():
+        # Parse structure and headers now, so a foreign or damaged file stops the run before any
+        # work is done (imported here: append imports this module).
+        from .append import inspect_workbook
+
+        inspect_workbook(path.read_bytes(), path)
+
+
+def _check_file_writable(path: Path) -> None:
+    mode = path.stat().st_mode
+    # The owner write bit is what the Windows read-only attribute maps to; honour it even for a
+    # user (root, admin) the OS would let through, as Excel does.
+    if not mode & stat.S_IWUSR:
+        raise WorkbookLockedError(
+            f"{path.name} is read-only; clear the read-only attribute (file Properties) "
+            f"or pass --workbook with another file, then run again")
+    try:
+        with open(path, "r+b"):
+            pass
+    except PermissionError as e:
+        raise WorkbookLockedError(f"{path.name} cannot be opened for writing ({e.strerror}); {_CLOSE_IT}") from e
+    except OSError as e:
+        raise WorkbookLockedError(f"{path.name} cannot be opened for writing ({e.strerror or e}); {_CLOSE_IT}") from e
+
+
+def _existing_folder(folder: Path) -> Path:
+    while not folder.exists() and folder.parent != folder:
+        folder = folder.parent
+    return folder
+
+
+def _check_folder_writable(folder: Path) -> None:
+    what = (f"folder {folder} does not accept new files, so the workbook cannot be replaced safely; "
+            f"make the folder writable or pass --workbook in another folder")
+    if not folder.stat().st_mode & stat.S_IWUSR:
+        raise WorkbookLockedError(what.replace("does not accept new files", "is read-only"))
+    try:
+        fd, probe = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".probe", dir=folder)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise WorkbookLockedError(what + f" ({e.strerror or e})") from e
+
+
+_STAMP = re.compile(r"_(\d{8}_\d{6}_\d{6})$")
+
+
+def backup(path: Path, backups_dir: Path, keep: int) -> Path | None:
+    """Copy ``path`` to ``backups_dir/<stem>_<YYYYmmdd_HHMMSS_ffffff><suffix>``; keep the newest ``keep``.
+
+    Returns the backup's path (None when ``keep`` is 0). Raises WorkbookError when the backup
+    cannot be written (the workbook is then not touched either).
+    """
+    if keep <= 0:
+        return None
+    stamp = _dt.datetime.now().strftime("%Y%m%d_%H%M%S_%f")
+    target = backups_dir / f"{path.stem}_{stamp}{path.suffix}"
+    try:
+        backups_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+    except OSError as e:
+        raise WorkbookError(
+            f"cannot back up {path.name} to {backups_dir} ({e.strerror or e}); nothing was written. "
+            f"Make that folder writable and run again") from e
+    rotate(path, backups_dir, keep)
+    return target
+
+
+def rotate(path: Path, backups_dir: Path, keep: int) -> list[Path]:
+    """Delete all but the newest ``keep`` backups of ``path``; returns those deleted."""
+    ours = sorted(
+        (p for p in backups_dir.glob(f"{path.stem}_*{path.suffix}")
+         if _STAMP.search(p.stem[len(path.stem):])),
+        key=lambda p: p.stem[-22:],
+    )
+    doomed = ours[:-keep] if keep > 0 else ours
+    for p in doomed:
+        try:
+            p.unlink()
+        except OSError:
+            pass  # an old backup we cannot delete is not worth failing a run for
+    return doomed
+
+
+def atomic_write(path: Path, write: Callable[[object], None]) -> None:
+    """Write ``path`` through a temporary file in its folder and ``os.replace`` it into place.
+
+    ``write`` gets a binary file object. On any failure the temporary file is removed and the
+    original is untouched; a PermissionError on the final replace (the file was opened in Excel
+    in the meantime, on Windows) becomes WorkbookLockedError.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if path.exists():
+            shutil.copymode(path, tmp)
+        try:
+            os.replace(tmp, path)
+        except PermissionError as e:
+            raise WorkbookLockedError(
+                f"{path.name} could not be replaced ({e.strerror}); {_CLOSE_IT}. Nothing was changed") from e
+        _fsync_folder(path.parent)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _fsync_folder(folder: Path) -> None:
+    # Makes the rename itself durable on POSIX; Windows cannot open folders this way.
+    if os.name != "posix":
+        return
+    try:
+        dfd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
