@@ -1,0 +1,624 @@
+"""The weekly run: prices -> scores -> target -> holdings -> drift -> trades -> workbook -> report.
+
+Two steps are plain functions with data in and data out, so the backtest replays exactly what the
+weekly command does on a date: :func:`build_target` (scores, top-N selection, optimizer) and
+:func:`plan_rebalance` (drift and whole-share trades, from :mod:`etftrader.rebalance`).
+:func:`run_weekly` does the I/O at both ends, in an order that keeps the ledger safe:
+
+1. the workbook is checked for writability and read *before* any download, so a locked or corrupt
+   workbook fails fast and nothing is recorded;
+2. holdings come from the ledger (:mod:`etftrader.holdings`); this run's cash flows are applied;
+3. prices are loaded and checked, the target built, the rebalance planned;
+4. side files for the report are saved (``data/market_latest.parquet``,
+   ``data/factor_scores_latest.parquet``);
+5. the week is appended to the workbook once, atomically (:func:`etftrader.workbook.append_week`);
+   a failure anywhere before leaves it byte-identical;
+6. the monitoring report is rendered; its failure keeps the workbook and is returned, not raised.
+
+A run's unexecuted trades stay live until the next run, which computes trades from executed
+holdings only and *supersedes* them (reported, recorded in Metadata ``superseded_run``): running
+twice in the same week replaces the trade list rather than doubling it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import secrets
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConfigError, DataError, ReportError
+from .holdings import Holdings, holdings_from_ledger
+from .rebalance import RebalancePlan, plan_rebalance
+
+__all__ = [
+    "Target",
+    "WeeklyResult",
+    "build_target",
+    "plan_rebalance",
+    "run_weekly",
+    "new_run_id",
+    "week_rows",
+    "MARKET_FILE",
+    "SCORES_FILE",
+]
+
+_log = logging.getLogger("etftrader.pipeline")
+
+#: file names under ``home.data_dir`` (the seed names the scores file)
+MARKET_FILE = "market_latest.parquet"
+SCORES_FILE = "factor_scores_latest.parquet"
+
+_TOP_SCORES_LOGGED = 10
+
+
+@dataclass(frozen=True)
+class Target:
+    """The week's target portfolio.
+
+    Attributes
+    ----------
+    scores : pd.DataFrame
+        :func:`factors.score_universe` output, indexed by ticker, sorted by ``composite``.
+    selected : list of str
+        The tickers the optimizer weighted (top N by composite).
+    result : optimizers.PortfolioResult
+        Weights (sum 1), expected return / volatility / Sharpe, method used, fallback reason.
+    notes : tuple of str
+        What the user should know: positions capped to the usable universe, optimizer fallback.
+    """
+
+    scores: pd.DataFrame
+    selected: list[str]
+    result: Any
+    notes: tuple[str, ...] = ()
+
+    @property
+    def weights(self) -> pd.Series:
+        return self.result.weights
+
+
+def build_target(prices: pd.DataFrame, config: Any, *, positions: int, optimizer: str) -> Target:
+    """Score the universe, select the top ``positions`` and weight them with ``optimizer``.
+
+    Parameters
+    ----------
+    prices : DataFrame of shape (n_dates, n_tickers)
+        Cleaned adjusted closes up to the as-of date (the quality step's ``prices``).
+    config : etftrader.config.Config
+        Uses ``config.factors`` and ``config.optimizer``.
+    positions : int
+        Positions wanted; capped (and noted) when fewer tickers can be scored.
+    optimizer : str
+        ``mvo``, ``minvar`` or ``rankbased``.
+
+    Returns
+    -------
+    Target
+
+    Raises
+    ------
+    ConfigError
+        ``positions`` below 1.
+    DataError
+        No ticker has enough history to be scored.
+    OptimizationError
+        The optimizer failed and no fallback applied.
+    """
+    from factors import score_universe
+    from optimizers import optimize, select_top
+
+    if positions < 1:
+        raise ConfigError(f"`positions` must be at least 1, got {positions}")
+    f = config.factors
+    scores = score_universe(
+        prices, weights=dict(f.weights), momentum_lookback=f.momentum_lookback,
+        momentum_skip=f.momentum_skip, quality_lookback=f.quality_lookback,
+        value_lookback=f.value_lookback, volatility_lookback=f.volatility_lookback,
+        winsor_z=f.winsor_z,
+    )
+    usable = int(scores["composite"].notna().sum())
+    if usable == 0:
+        raise DataError(
+            f"no ticker has enough history to be scored ({f.min_history} trading days needed, "
+            f"{len(prices)} available up to {_day(prices.index[-1]) if len(prices) else 'the as-of date'}); "
+            "use a later --as-of or a longer price history"
+        )
+    notes: list[str] = []
+    n = positions
+    if positions > usable:
+        n = usable
+        notes.append(f"`positions` {positions} is more than the usable universe of {usable} "
+                     f"scored tickers: the target holds {usable}")
+    selected = list(select_top(scores["composite"], n))
+    o = config.optimizer
+    result = optimize(
+        optimizer, prices[selected], scores.loc[selected, "composite"],
+        risk_aversion=o.risk_aversion, max_weight=o.max_weight, min_weight=o.min_weight,
+        information_coefficient=o.information_coefficient, risk_free_rate=o.risk_free_rate,
+        cov_lookback=o.cov_lookback, solver=o.solver,
+    )
+    if result.fallback_reason:
+        notes.append(f"optimizer {result.requested} fell back to {result.method}: {result.fallback_reason}")
+    notes.extend(result.notes)
+    return Target(scores=scores, selected=selected, result=result, notes=tuple(notes))
+
+
+@dataclass(frozen=True)
+class WeeklyResult:
+    """Everything a weekly run decided, for the console summary, ``--json`` and the tests."""
+
+    run_id: str
+    timestamp: datetime
+    as_of: date
+    data_as_of: date
+    optimizer: str
+    positions: int
+    target: Target
+    plan: RebalancePlan
+    holdings: Holdings
+    prices: pd.Series
+    first_run: bool
+    cash_flows: pd.DataFrame
+    dropped: pd.DataFrame
+    superseded_run: str | None
+    superseded_count: int
+    superseded_value: float
+    superseded_time: Any
+    warnings: tuple[str, ...]
+    notes: tuple[str, ...]
+    workbook: Path
+    data_source: str
+    rows: dict[str, pd.DataFrame] = field(default_factory=dict)
+    report: Any = None
+    report_error: ReportError | None = None
+    open_message: str | None = None
+
+    @property
+    def portfolio_value(self) -> float:
+        """Holdings at the as-of prices plus cash (after this run's deposits/withdrawals)."""
+        return self.plan.total_value
+
+    @property
+    def cash(self) -> float:
+        """Cash left once this run's trades are executed (after estimated costs)."""
+        return self.plan.cash_after
+
+    def to_json(self, **extra: Any) -> dict[str, Any]:
+        """The ``--json`` object: the keys issue 4 lists, then a few more."""
+        res = self.target.result
+        weights = res.weights
+        target_rows = []
+        shares = self.plan.shares_after  # what each position holds once this week's trades are done
+        for ticker in weights.index:
+            target_rows.append({
+                "ticker": ticker,
+                "weight": _num(weights[ticker]),
+                "shares": _num(shares.get(ticker, 0.0)),
+                "price": _num(self.prices.get(ticker)),
+                "factor_score": _num(self.target.scores["composite"].get(ticker)),
+            })
+        trades = [{"ticker": r.ticker, "action": r.action, "shares": _num(r.shares),
+                   "price": _num(r.price), "value": _num(r.value), "est_cost": _num(r.est_cost)}
+                  for r in self.plan.trades.itertuples()]
+        out = {
+            "as_of": self.as_of.isoformat(),
+            "optimizer": self.optimizer,
+            "rebalanced": bool(self.plan.rebalance),
+            "drift": _num(self.plan.drift),
+            "drift_threshold": _num(self.plan.threshold),
+            "portfolio_value": _num(self.portfolio_value),
+            "cash": _num(self.cash),
+            "target": target_rows,
+            "trades": trades,
+            "metrics": {"expected_return": _num(res.expected_return),
+                        "expected_volatility": _num(res.expected_volatility),
+                        "expected_sharpe": _num(res.expected_sharpe)},
+            "dropped": [{"ticker": r.ticker, "reason": r.reason} for r in self.dropped.itertuples()],
+            "warnings": list(self.warnings),
+            "workbook": str(self.workbook),
+            "run_id": self.run_id,
+            "data_as_of": self.data_as_of.isoformat(),
+            "optimizer_used": res.method,
+            "fallback_reason": res.fallback_reason,
+            "cash_before": _num(self.plan.cash_before),
+            "estimated_costs": _num(self.plan.total_cost),
+            "skipped_trades": [{"ticker": r.ticker, "action": r.action, "shares": _num(r.shares),
+                                "value": _num(r.value), "reason": r.reason}
+                               for r in self.plan.skipped.itertuples()],
+            "pending": {"count": int(len(self.plan.trades)), "value": _num(self.plan.trades["value"].sum())},
+            "superseded": {"run_id": self.superseded_run, "count": self.superseded_count,
+                           "value": _num(self.superseded_value)},
+            "cash_flows": [{"type": r.type, "amount": _num(r.amount)} for r in self.cash_flows.itertuples()],
+            "notes": list(self.notes),
+            "report": str(self.report.html) if self.report is not None else None,
+        }
+        out.update(extra)
+        return out
+
+
+def _num(x: Any) -> float | None:
+    """A JSON-safe float (NaN and None become null)."""
+    if x is None:
+        return None
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _day(x: Any) -> date:
+    return pd.Timestamp(x).date()
+
+
+def new_run_id(now: datetime) -> str:
+    """``YYYYMMDD-HHMMSS-xxxx``: sortable by time, unique with a short random suffix."""
+    return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def run_weekly(config: Any, home: Any, *, as_of: date | None = None, workbook: Path | None = None,
+               capital: float | None = None, deposit: float | None = None,
+               withdraw: float | None = None, force: bool = False, refresh: bool = False,
+               notebook: bool | None = None, open_workbook: bool | None = None,
+               progress: bool = False, fetcher: Callable[..., pd.DataFrame] | None = None,
+               now: datetime | None = None) -> WeeklyResult:
+    """Run the week: read the ledger, build the target, plan trades, append the week, render.
+
+    Parameters
+    ----------
+    config : etftrader.config.Config
+        The config in force (file + flags); ``portfolio.capital`` seeds the first run.
+    home : etftrader.paths.Home
+        Home folder (created if missing).
+    as_of : date, optional
+        Run as of this date with prices up to it (default: the latest prices).
+    workbook : Path, optional
+        Tracking workbook (default ``home.workbook``).
+    capital : float, optional
+        ``--capital`` as the user typed it: only used to warn when it differs from the portfolio's
+        value on a later run (it never moves money after the first run).
+    deposit, withdraw : float, optional
+        Cash put in or taken out this week, recorded in CashFlows.
+    force : bool
+        Rebalance whatever the drift.
+    refresh : bool
+        Re-download the whole price history (yfinance).
+    notebook, open_workbook : bool, optional
+        Render the monitoring report / open the workbook in Excel; default from ``config.report``.
+    progress : bool
+        Show a download counter on a terminal.
+    fetcher : callable, optional
+        Replacement for ``yfinance.download`` (tests).
+    now : datetime, optional
+        Wall-clock time of the run (tests).
+
+    Returns
+    -------
+    WeeklyResult
+        ``report_error`` is set (not raised) when the workbook was written but the report failed.
+    """
+    from . import __version__
+    from .prices import check_quality, load_market_series, load_prices
+    from .workbook import append_week, check_writable, read_ledger
+
+    now = (now or datetime.now()).replace(microsecond=0)
+    run_id = new_run_id(now)
+    home.ensure()
+    book = Path(workbook) if workbook is not None else home.workbook
+    notebook = config.report.notebook if notebook is None else notebook
+    open_workbook = config.report.open_workbook if open_workbook is None else open_workbook
+    positions = config.portfolio.positions
+    optimizer = config.portfolio.optimizer
+    _log.info("run %s: etftrader %s, workbook %s", run_id, __version__, book)
+    _log.info("config in force: %s", config.to_dict())
+
+    # 1. The ledger first: a locked or corrupt workbook must fail before any download.
+    check_writable(book)
+    ledger = read_ledger(book)
+    holdings = holdings_from_ledger(ledger)
+    _log.info("ledger: %d executed trades, holdings %s, cash %.2f, last run %s",
+              holdings.executed_trades, holdings.shares.round(4).to_dict(), holdings.cash,
+              holdings.last_run_id)
+
+    warnings: list[str] = []
+    notes: list[str] = []
+
+    # 2. This run's cash flows.
+    first_run = not holdings.has_cashflows
+    flows = []
+    if first_run:
+        flows.append(("DEPOSIT", float(config.portfolio.capital), "initial capital"))
+    if deposit:
+        flows.append(("DEPOSIT", float(deposit), "--deposit"))
+    if withdraw:
+        flows.append(("WITHDRAWAL", float(withdraw), "--withdraw"))
+    cash = holdings.cash + sum(a if k == "DEPOSIT" else -a for k, a, _ in flows)
+    if withdraw and cash < -1e-9:
+        raise ConfigError(
+            f"--withdraw {withdraw:,.2f} is more than the cash there is "
+            f"({cash + withdraw:,.2f}); withdraw less, or sell first and withdraw next week"
+        )
+    holdings = holdings.with_cash(cash)
+    cash_flows = pd.DataFrame(flows, columns=["type", "amount", "note"])
+
+    # 3. Prices, quality, target, plan.
+    data = load_prices(config.data, home, as_of=as_of, refresh=refresh, progress=progress, fetcher=fetcher)
+    if data.close.empty:
+        raise DataError(f"no prices up to {as_of or 'today'} from the {data.source} source; "
+                        "pick a later --as-of or check the source")
+    quality = check_quality(data, config.data, min_history=config.factors.min_history, as_of=as_of)
+    clean = quality.prices
+    if clean.empty or not len(quality.kept):
+        raise DataError(
+            f"every ticker was dropped by the data-quality checks up to {as_of or 'today'} "
+            f"({len(quality.dropped)} dropped); see the log for the reasons, or pick a later --as-of"
+        )
+    data_as_of = _day(clean.index[-1])
+    run_as_of = as_of or data_as_of
+    _log.info("prices: source %s, %d tickers, %s to %s; kept %d, dropped %d",
+              data.source, data.close.shape[1], _day(data.close.index[0]), data_as_of,
+              len(quality.kept), len(quality.dropped))
+    for note in data.notes:
+        notes.append(note)
+    dropped = _dropped(quality.dropped, data.failed)
+    for r in dropped.itertuples():
+        _log.info("dropped %s: %s", r.ticker, r.reason)
+
+    target = build_target(clean, config, positions=positions, optimizer=optimizer)
+    top = target.scores["composite"].head(_TOP_SCORES_LOGGED)
+    _log.info("top scores: %s", ", ".join(f"{t} {s:+.3f}" for t, s in top.items()))
+    res = target.result
+    _log.info("optimizer %s (used %s%s): %s", res.requested, res.method,
+              f", fallback: {res.fallback_reason}" if res.fallback_reason else "",
+              ", ".join(f"{t} {w:.2%}" for t, w in res.weights.items()))
+    for note in target.notes:
+        if note.startswith("`positions`"):
+            warnings.append(note)
+        else:
+            notes.append(note)
+
+    prices_today = _prices_today(data.close, clean, holdings, warnings, quality.dropped)
+    plan = plan_rebalance(res.weights, holdings, prices_today, config, optimizer=optimizer, force=force)
+    _log_plan(plan)
+
+    if (not first_run and capital is not None
+            and abs(float(capital) - plan.total_value) > max(0.005, 1e-9 * plan.total_value)):
+        warnings.append(
+            f"--capital {capital:,.2f} is only used on the first run (the portfolio is worth "
+            f"{plan.total_value:,.2f} now); use --deposit/--withdraw to move cash"
+        )
+    superseded = holdings.pending
+    sup_count = int(len(superseded))
+    sup_value = float(superseded["value"].sum()) if sup_count else 0.0
+    sup_run = holdings.last_run_id if sup_count else None
+    if sup_count:
+        notes.append(
+            f"superseded {sup_count} unexecuted trades from run {sup_run} "
+            f"({_stamp(holdings.last_run_time)}), value {sup_value:,.2f}; "
+            "they count only if you mark them executed"
+        )
+    for message in warnings:
+        _log.warning(message)
+    for message in notes:
+        _log.info(message)
+
+    rows = week_rows(
+        run_id=run_id, timestamp=now, as_of=run_as_of, data_as_of=data_as_of, target=target,
+        plan=plan, prices=prices_today, holdings=holdings, optimizer=optimizer,
+        cash_flows=cash_flows, dropped=dropped, superseded_run=sup_run, data_source=data.source,
+        benchmark=data.benchmark, version=__version__,
+    )
+
+    # 4. Side files for the report, then 5. the one write to the workbook.
+    _save_side_files(config, home, run_as_of, target)
+    append_week(book, rows, backups_dir=home.backups_dir, keep=config.report.backups)
+    _log.info("workbook %s: appended run %s (%s)", book, run_id,
+              ", ".join(f"{k} {len(v)}" for k, v in rows.items() if len(v)))
+
+    result = WeeklyResult(
+        run_id=run_id, timestamp=now, as_of=run_as_of, data_as_of=data_as_of, optimizer=optimizer,
+        positions=len(target.selected), target=target, plan=plan, holdings=holdings,
+        prices=prices_today, first_run=first_run, cash_flows=cash_flows, dropped=dropped,
+        superseded_run=sup_run, superseded_count=sup_count, superseded_value=sup_value,
+        superseded_time=holdings.last_run_time, warnings=tuple(warnings), notes=tuple(notes),
+        workbook=book, data_source=data.source, rows=rows,
+    )
+
+    # 6. The report reads what was just written; its failure must not undo the week.
+    report = report_error = None
+    if notebook:
+        from .report import render_monitoring
+
+        try:
+            report = render_monitoring(book, home, market_file=home.data_dir / MARKET_FILE, as_of=run_as_of)
+            _log.info("report: %s", report.html)
+        except ReportError as e:
+            _log.error("report failed: %s", e)
+            report_error = e
+    message = None
+    if open_workbook:
+        from .ops.excel import open_workbook as _open
+
+        message = _open(book)
+        _log.info("open workbook: %s", message)
+    import dataclasses
+
+    return dataclasses.replace(result, report=report, report_error=report_error, open_message=message)
+
+
+def _stamp(ts: Any) -> str:
+    return pd.Timestamp(ts).strftime("%Y-%m-%d %H:%M") if ts is not None and not pd.isna(ts) else "?"
+
+
+def _dropped(quality_dropped: pd.DataFrame, failed: dict[str, str]) -> pd.DataFrame:
+    """Dropped tickers with reasons: quality drops, then tickers the source did not deliver."""
+    rows = [(str(t), str(r)) for t, r in zip(quality_dropped.get("ticker", []), quality_dropped.get("reason", []))]
+    seen = {t for t, _ in rows}
+    rows += [(t, f"not delivered: {r}") for t, r in sorted(failed.items()) if t not in seen]
+    return pd.DataFrame(rows, columns=["ticker", "reason"], dtype=object)
+
+
+def _prices_today(close: pd.DataFrame, clean: pd.DataFrame, holdings: Holdings,
+                  warnings: list[str], dropped: pd.DataFrame) -> pd.Series:
+    """Price per ticker on the as-of date: cleaned prices, else the raw last price for held tickers.
+
+    A held ticker the quality step dropped is still held: it is valued at its last raw price (and
+    sold when rebalancing, since it is not in the target). One without any market price falls back
+    to its last executed trade price, with a warning.
+    """
+    last_clean = clean.ffill().iloc[-1]
+    prices = last_clean[last_clean > 0].astype(float)
+    reasons = dict(zip(dropped.get("ticker", []), dropped.get("reason", [])))
+    for ticker in holdings.shares.index.difference(prices.index):
+        raw = close[ticker].where(np.isfinite(close[ticker]) & (close[ticker] > 0)).dropna() \
+            if ticker in close.columns else pd.Series(dtype=float)
+        if len(raw):
+            prices[ticker] = float(raw.iloc[-1])
+            why = reasons.get(ticker, "not scored")
+            warnings.append(f"held ticker {ticker} is out of the universe this week ({why}); valued at "
+                            f"its last price {raw.iloc[-1]:,.2f} of {_day(raw.index[-1])}")
+        elif ticker in holdings.last_price.index:
+            prices[ticker] = float(holdings.last_price[ticker])
+            warnings.append(f"held ticker {ticker} has no market price in the {len(close.columns)}-ticker "
+                            f"source; valued at its last trade price {prices[ticker]:,.2f}")
+        else:  # pragma: no cover - holdings always have a trade price
+            raise DataError(f"held ticker {ticker} has no price; check the Trades sheet")
+    return prices.sort_index()
+
+
+def _log_plan(plan: RebalancePlan) -> None:
+    verdict = "forced" if plan.forced else ("exceeds" if plan.rebalance else "within")
+    _log.info("drift %.2f%% vs threshold %.2f%% (%s): rebalance %s; portfolio value %.2f, cash %.2f",
+              plan.drift * 100, plan.threshold * 100, verdict, plan.rebalance, plan.total_value,
+              plan.cash_before)
+    if plan.rebalance:
+        _log.info("target shares for %.2f investable: %s", plan.investable,
+                  plan.target_shares.astype(int).to_dict())
+    for r in plan.trades.itertuples():
+        _log.info("trade %s %g %s @ %.2f = %.2f (est. cost %.2f)", r.action, r.shares, r.ticker,
+                  r.price, r.value, r.est_cost)
+    for r in plan.skipped.itertuples():
+        _log.info("skipped %s %g %s (%.2f): %s", r.action, r.shares, r.ticker, r.value, r.reason)
+    _log.info("cash after trades %.2f (estimated costs %.2f)", plan.cash_after, plan.total_cost)
+
+
+def week_rows(*, run_id: str, timestamp: datetime, as_of: date, data_as_of: date, target: Target,
+              plan: RebalancePlan, prices: pd.Series, holdings: Holdings, optimizer: str,
+              cash_flows: pd.DataFrame, dropped: pd.DataFrame, superseded_run: str | None,
+              data_source: str, benchmark: pd.Series | None, version: str) -> dict[str, pd.DataFrame]:
+    """The workbook rows of one week (``docs/contracts.md``), keyed by sheet name."""
+    res = target.result
+    scores = target.scores["composite"]
+    after = plan.shares_after
+    value_after = after * prices.reindex(after.index)
+    total_after = float(value_after.sum()) + plan.cash_after
+    positions = pd.DataFrame({
+        "timestamp": timestamp,
+        "ticker": after.index.astype(object),
+        "weight": (value_after / total_after).to_numpy() if total_after > 0 else 0.0,
+        "value": value_after.to_numpy(),
+        "shares": after.to_numpy(dtype=float),
+        "price": prices.reindex(after.index).to_numpy(),
+        "factor_score": scores.reindex(after.index).to_numpy(dtype=float),
+        "run_id": run_id,
+        "as_of": data_as_of,
+        "target_weight": res.weights.reindex(after.index, fill_value=0.0).to_numpy(dtype=float),
+        "current_weight": plan.current_weights.reindex(after.index, fill_value=0.0).to_numpy(dtype=float),
+    })
+    t = plan.trades
+    trades = pd.DataFrame({
+        "timestamp": timestamp,
+        "ticker": t["ticker"].astype(object).to_numpy(),
+        "action": t["action"].astype(object).to_numpy(),
+        "shares": t["shares"].to_numpy(dtype=float),
+        "price": t["price"].to_numpy(dtype=float),
+        "value": t["value"].to_numpy(dtype=float),
+        "executed": False,
+        "run_id": run_id,
+        "as_of": data_as_of,
+        "est_cost": t["est_cost"].to_numpy(dtype=float),
+        "note": "",
+    })
+    invested = plan.total_value - plan.cash_before
+    bench_close = None
+    bench_label = ""
+    if benchmark is not None and len(benchmark.dropna()):
+        b = benchmark.dropna()
+        b = b[b.index <= pd.Timestamp(data_as_of)]
+        bench_label = str(benchmark.name or "")
+        bench_close = float(b.iloc[-1]) if len(b) else None
+    performance = pd.DataFrame([{
+        "timestamp": timestamp,
+        "total_value": plan.total_value,
+        "num_positions": int(len(after)),
+        "expected_return": _num(res.expected_return),
+        "expected_volatility": _num(res.expected_volatility),
+        "expected_sharpe": _num(res.expected_sharpe),
+        "run_id": run_id,
+        "as_of": data_as_of,
+        "cash": plan.cash_before,
+        "invested_value": invested,
+        "pending_value": float(t["value"].sum()),
+        "drift": plan.drift,
+        "benchmark": bench_label,
+        "benchmark_close": bench_close,
+    }])
+    metadata = pd.DataFrame([{
+        "timestamp": timestamp,
+        "rebalanced": bool(plan.rebalance),
+        "optimizer": optimizer,
+        "drift_threshold": plan.threshold,
+        "capital": plan.total_value,
+        "num_positions": int(len(target.selected)),
+        "run_id": run_id,
+        "as_of": as_of,
+        "drift": plan.drift,
+        "cash": plan.cash_after,
+        "data_source": data_source,
+        "data_as_of": data_as_of,
+        "optimizer_used": res.method,
+        "fallback_reason": res.fallback_reason or "",
+        "dropped_tickers": ", ".join(dropped["ticker"].astype(str)),
+        "superseded_run": superseded_run or "",
+        "version": version,
+    }])
+    cashflows = pd.DataFrame({
+        "timestamp": timestamp,
+        "type": cash_flows["type"].astype(object).to_numpy(),
+        "amount": cash_flows["amount"].to_numpy(dtype=float),
+        "note": cash_flows["note"].astype(object).to_numpy(),
+        "run_id": run_id,
+        "as_of": data_as_of,
+    })
+    return {"Positions": positions, "Trades": trades, "Performance": performance,
+            "Metadata": metadata, "CashFlows": cashflows}
+
+
+def _save_side_files(config: Any, home: Any, as_of: date, target: Target) -> None:
+    """Market series and factor scores for the report; written whole (temp file, then replace)."""
+    from .prices import load_market_series
+
+    market = load_market_series(config.data, home, as_of=as_of)
+    _atomic_parquet(market, home.data_dir / MARKET_FILE)
+    _atomic_parquet(target.scores, home.data_dir / SCORES_FILE)
+
+
+def _atomic_parquet(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        frame = frame.copy()
+        frame.attrs = {}  # notes are logged; parquet metadata needs JSON-able attrs
+        frame.to_parquet(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
