@@ -38,7 +38,7 @@ def momentum(prices: pd.DataFrame, *, lookback: int = 252, skip: int = 21) -> pd
     --------
     >>> import pandas as pd
     >>> p = pd.DataFrame({"A": [100.0, 110.0, 121.0, 50.0]})
-    >>> float(momentum(p, lookback=3, skip=1)["A"])
+    >>> round(float(momentum(p, lookback=3, skip=1)["A"]), 10)
     0.21
     """
     prices = check_prices(prices)

@@ -38,7 +38,7 @@ def value(prices: pd.DataFrame, *, lookback: int = 252) -> pd.Series:
     --------
     >>> import pandas as pd
     >>> p = pd.DataFrame({"A": [100.0, 125.0, 100.0]})
-    >>> float(value(p, lookback=2)["A"])
+    >>> round(float(value(p, lookback=2)["A"]), 10)
     0.2
     """
     prices = check_prices(prices)

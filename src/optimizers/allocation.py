@@ -1,0 +1,123 @@
+"""Whole-share allocation of a portfolio bought from scratch, through PyPortfolioOpt.
+
+:func:`allocate_shares` uses ``DiscreteAllocation.lp_portfolio`` by default: an integer program
+(solved with HiGHS, which ships with cvxpy's dependencies) that minimises the total dollar
+shortfall from each target plus the cash left over, so it is the best whole-share fit by that
+measure; ``greedy_portfolio`` (round down, then buy one share at a time where the deficit is
+largest) is the fallback and is about a hundred times faster, which matters when a backtest
+allocates every week. Neither knows about shares already held: rebalancing an existing portfolio
+is sized by the caller from its holdings, and this function is for the first purchase.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["ALLOCATION_METHODS", "allocate_shares"]
+
+logger = logging.getLogger(__name__)
+
+#: ``method`` values :func:`allocate_shares` accepts.
+ALLOCATION_METHODS: tuple[str, ...] = ("lp", "greedy")
+#: Mixed-integer solver for ``lp_portfolio`` (ECOS_BB, PyPortfolioOpt's old default, is gone).
+LP_SOLVER = "HIGHS"
+
+
+def allocate_shares(
+    weights: pd.Series, prices: pd.Series, total_value: float, *, method: str = "lp"
+) -> pd.Series:
+    """Whole shares per ticker whose cost is as close to ``weights * total_value`` as possible.
+
+    Parameters
+    ----------
+    weights : Series of shape (n,)
+        Target weight by ticker, >= 0, summing to at most 1 (the rest stays cash).
+    prices : Series
+        Latest price by ticker; must be finite and > 0 for every ticker with a positive weight.
+    total_value : float
+        Money to invest (> 0).
+    method : {"lp", "greedy"}, default "lp"
+        ``lp``: ``DiscreteAllocation.lp_portfolio`` with HiGHS, falling back to greedy if the
+        solver fails; ``greedy``: ``DiscreteAllocation.greedy_portfolio``.
+
+    Returns
+    -------
+    Series of shape (n,)
+        int64 shares indexed like ``weights`` (0 where nothing is bought), named ``shares``; their
+        cost never exceeds ``total_value``.
+
+    Raises
+    ------
+    ValueError
+        On negative or NaN weights, weights summing above 1, a missing or non-positive price, or
+        a non-positive ``total_value``.
+    """
+    if method not in ALLOCATION_METHODS:
+        raise ValueError(f"unknown allocation method {method!r}; valid: {', '.join(ALLOCATION_METHODS)}")
+    if not isinstance(weights, pd.Series) or not isinstance(prices, pd.Series):
+        raise TypeError("`weights` and `prices` must be pandas Series by ticker")
+    w = pd.to_numeric(weights, errors="coerce").astype("float64")
+    if w.isna().any() or (w < 0).any():
+        bad = [str(t) for t, v in w.items() if not v >= 0]
+        raise ValueError(f"`weights` must be >= 0 and not NaN; bad for: {', '.join(bad)}")
+    if w.sum() > 1 + 1e-6:
+        raise ValueError(f"`weights` must sum to at most 1, got {w.sum():.6f}")
+    if isinstance(total_value, bool) or not isinstance(total_value, (int, float, np.number)) \
+            or not math.isfinite(total_value) or total_value <= 0:
+        raise ValueError(f"`total_value` must be a finite amount > 0, got {total_value!r}")
+    held = w[w > 0]
+    latest = pd.to_numeric(prices.reindex(held.index), errors="coerce").astype("float64")
+    bad_prices = [str(t) for t, v in latest.items() if not (np.isfinite(v) and v > 0)]
+    if bad_prices:
+        raise ValueError(
+            f"`prices` must hold a price > 0 for every ticker with a weight; missing or bad for: "
+            f"{', '.join(bad_prices)}"
+        )
+
+    shares = pd.Series(0, index=weights.index, dtype="int64", name="shares")
+    if held.empty:
+        return shares
+    allocation = _allocate(held, latest, float(total_value), method)
+    for ticker, count in allocation.items():
+        shares[ticker] = int(count)
+    return _trim_to_budget(shares, latest, held, float(total_value))
+
+
+def _allocate(held: pd.Series, latest: pd.Series, total_value: float, method: str) -> dict:
+    from pypfopt import DiscreteAllocation
+
+    # lp_portfolio pairs weights and prices by position, so both must be in the same order.
+    weights = {ticker: float(v) for ticker, v in held.items()}
+    if method == "lp":
+        try:
+            allocation, _ = DiscreteAllocation(weights, latest, total_value).lp_portfolio(
+                solver=LP_SOLVER
+            )
+            return allocation
+        except Exception as e:  # noqa: BLE001 - a solver failure falls back to greedy
+            logger.warning("lp_portfolio failed (%s: %s); using greedy_portfolio",
+                           type(e).__name__, e)
+    if latest.min() > total_value:
+        return {}  # not one share is affordable; greedy would divide by zero here
+    with np.errstate(invalid="ignore", divide="ignore"):
+        allocation, _ = DiscreteAllocation(weights, latest, total_value).greedy_portfolio()
+    return allocation
+
+
+def _trim_to_budget(shares: pd.Series, latest: pd.Series, held: pd.Series, total_value: float) -> pd.Series:
+    """Sell back single shares of the most over-weight ticker until the cost fits the budget.
+
+    The integer program allows leftover >= 0 only up to solver tolerance; this makes "never spend
+    more than ``total_value``" exact.
+    """
+    while True:
+        cost = float((shares[latest.index] * latest).sum())
+        if cost <= total_value or shares.sum() == 0:
+            return shares
+        over = shares[latest.index] * latest / total_value - held
+        ticker = over[shares[latest.index] > 0].idxmax()
+        shares[ticker] -= 1

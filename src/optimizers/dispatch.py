@@ -1,0 +1,218 @@
+"""The one entry point: :func:`optimize` runs a method and falls back when it fails.
+
+Each method has a chain of simpler methods behind it (:data:`FALLBACKS`): ``mvo -> minvar ->
+rankbased -> equal``, ``minvar -> rankbased -> equal``, ``rankbased -> equal``. Solver trouble
+(an infeasible or failed solve, a covariance that cannot be estimated) never raises: the next
+method in the chain runs and :attr:`PortfolioResult.fallback_reason` says what happened. Bad
+arguments (an unknown method, scores missing for a ticker) do raise ``ValueError``: they are bugs
+or configuration mistakes that a fallback would hide.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+
+import numpy as np
+import pandas as pd
+
+from .base import (PortfolioResult, clean_solution, portfolio_performance, shrunk_covariance,
+                   weight_bounds)
+from .expected_returns import expected_returns_from_scores
+
+__all__ = ["FALLBACKS", "OPTIMIZERS", "optimize"]
+
+logger = logging.getLogger(__name__)
+
+#: Methods :func:`optimize` accepts.
+OPTIMIZERS: tuple[str, ...] = ("mvo", "minvar", "rankbased")
+#: The methods tried, in order, for each requested method; ``equal`` cannot fail.
+FALLBACKS: dict[str, tuple[str, ...]] = {
+    "mvo": ("mvo", "minvar", "rankbased", "equal"),
+    "minvar": ("minvar", "rankbased", "equal"),
+    "rankbased": ("rankbased", "equal"),
+}
+
+
+def _check_number(name: str, value: object, low: float, high: float, *, low_open: bool = False) -> float:
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    ok = ok and math.isfinite(value) and (value > low if low_open else value >= low) and value <= high
+    if not ok:
+        bracket = "(" if low_open else "["
+        raise ValueError(f"`{name}` must be a number in {bracket}{low:g}, {high:g}], got {value!r}")
+    return float(value)
+
+
+@functools.lru_cache(maxsize=1)
+def _installed_solvers() -> tuple[str, ...]:
+    """cvxpy's installed solvers; cached because the lookup costs ~10 ms per weekly call."""
+    import cvxpy
+
+    return tuple(cvxpy.installed_solvers())
+
+
+def _check_inputs(method, prices, scores, solver) -> pd.Series:
+    if method not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {method!r}; valid: {', '.join(OPTIMIZERS)}")
+    if not isinstance(prices, pd.DataFrame) or prices.shape[1] == 0:
+        raise ValueError("`prices` must be a DataFrame with one column per selected ticker, got none")
+    if not prices.columns.is_unique:
+        raise ValueError("`prices` must have one column per ticker, got duplicate columns")
+    if not isinstance(scores, pd.Series):
+        raise TypeError(f"`scores` must be a pandas Series by ticker, got {type(scores).__name__}")
+    aligned = pd.to_numeric(scores.reindex(prices.columns), errors="coerce")
+    missing = [str(t) for t, v in aligned.items() if not np.isfinite(v)]
+    if missing:
+        raise ValueError(
+            f"`scores` must hold a finite score for every selected ticker; missing or NaN for: "
+            f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}"
+        )
+    installed = _installed_solvers()
+    if not isinstance(solver, str) or solver.upper() not in installed:
+        raise ValueError(f"`solver` must be an installed cvxpy solver ({', '.join(installed)}), "
+                         f"got {solver!r}")
+    return aligned.astype("float64")
+
+
+def optimize(
+    method: str,
+    prices: pd.DataFrame,
+    scores: pd.Series,
+    *,
+    risk_aversion: float = 1.5,
+    max_weight: float = 0.15,
+    min_weight: float = 0.02,
+    information_coefficient: float = 0.05,
+    risk_free_rate: float = 0.0,
+    cov_lookback: int = 252,
+    solver: str = "CLARABEL",
+) -> PortfolioResult:
+    """Weights for the selected tickers by ``method``, falling back when it cannot solve.
+
+    Every method's expected return, volatility and Sharpe ratio come from the same Ledoit-Wolf
+    covariance and score-based expected returns, so the numbers of ``rankbased`` compare with
+    those of ``mvo`` and ``minvar``.
+
+    Parameters
+    ----------
+    method : {"mvo", "minvar", "rankbased"}
+        ``mvo``: PyPortfolioOpt ``max_quadratic_utility`` (:mod:`optimizers.mean_variance`);
+        ``minvar``: ``min_volatility`` (:mod:`optimizers.min_variance`); ``rankbased``: weights
+        proportional to score rank (:mod:`optimizers.rank_based`).
+    prices : DataFrame of shape (n_dates, n_selected)
+        Adjusted closes of the selected tickers only, history up to the as-of date.
+    scores : Series
+        Composite score by ticker; must cover every column of ``prices`` (extra entries ignored).
+    risk_aversion : float, default 1.5
+        ``mvo``'s utility, and the equilibrium returns every method reports; higher is more
+        conservative.
+    max_weight, min_weight : float, default 0.15, 0.02
+        Per-position bounds; adjusted when infeasible for the number of tickers (see
+        :func:`optimizers.base.weight_bounds`), which is recorded in ``notes``.
+    information_coefficient : float, default 0.05
+        Grinold's IC in ``alpha = IC * volatility * score``, added to the equilibrium returns of
+        the equally weighted basket (:mod:`optimizers.expected_returns`).
+    risk_free_rate : float, default 0.0
+        Annual; for the Sharpe ratio.
+    cov_lookback : int, default 252
+        Daily returns in the covariance window.
+    solver : str, default "CLARABEL"
+        Installed cvxpy solver passed to PyPortfolioOpt.
+
+    Returns
+    -------
+    PortfolioResult
+        Weights indexed like ``prices.columns``: >= 0, summing to 1, within the bounds.
+
+    Raises
+    ------
+    ValueError
+        For an unknown method or solver, scores missing for a selected ticker, or bad parameters.
+    """
+    aligned = _check_inputs(method, prices, scores, solver)
+    risk_aversion = _check_number("risk_aversion", risk_aversion, 0.0, math.inf, low_open=True)
+    max_weight = _check_number("max_weight", max_weight, 0.0, 1.0, low_open=True)
+    min_weight = _check_number("min_weight", min_weight, 0.0, max_weight)
+    information_coefficient = _check_number("information_coefficient", information_coefficient,
+                                            -1.0, 1.0)
+    risk_free_rate = _check_number("risk_free_rate", risk_free_rate, -1.0, 1.0)
+    if isinstance(cov_lookback, bool) or not isinstance(cov_lookback, (int, np.integer)) \
+            or cov_lookback < 2:
+        raise ValueError(f"`cov_lookback` must be an integer >= 2 (trading days), got {cov_lookback!r}")
+
+    tickers = prices.columns
+    n = len(tickers)
+    lower, upper, notes = weight_bounds(n, max_weight, min_weight)
+    notes = list(notes)
+    prices = prices.astype("float64")
+
+    cov, cov_problem = shrunk_covariance(prices, int(cov_lookback))
+    mu = None
+    if cov is not None:
+        mu = expected_returns_from_scores(aligned, cov,
+                                          information_coefficient=information_coefficient,
+                                          risk_aversion=risk_aversion,
+                                          risk_free_rate=risk_free_rate)
+        if not np.isfinite(mu.to_numpy()).all():
+            cov, mu, cov_problem = None, None, "the expected returns are not finite"
+    if cov_problem:
+        notes.append(f"no risk model: {cov_problem}; expected return, volatility and Sharpe are NaN")
+
+    failures: list[str] = []
+    weights = None
+    used = method
+    for candidate in FALLBACKS[method]:
+        try:
+            weights = _weights_by(candidate, n, aligned, mu, cov, cov_problem, lower, upper,
+                                  risk_aversion, solver.upper())
+        except Exception as e:  # noqa: BLE001 - any solver failure must fall back, never crash
+            failures.append(f"{candidate} failed ({_describe(e)})")
+            logger.warning("optimizer %s failed: %s", candidate, _describe(e))
+            continue
+        used = candidate
+        break
+    if weights is None:  # pragma: no cover - "equal" cannot fail
+        raise RuntimeError("no optimizer produced weights")
+
+    fallback_reason = None
+    if used != method:
+        fallback_reason = "; ".join(failures) + f"; used {used}"
+    mu_values = None if mu is None else mu.to_numpy()
+    cov_values = None if cov is None else cov.to_numpy()
+    ret, vol, sharpe = portfolio_performance(weights, mu_values, cov_values, risk_free_rate)
+    return PortfolioResult(
+        weights=pd.Series(weights, index=tickers, name="weight", dtype="float64"),
+        expected_return=ret,
+        expected_volatility=vol,
+        expected_sharpe=sharpe,
+        requested=method,
+        method=used,
+        fallback_reason=fallback_reason,
+        notes=tuple(notes),
+    )
+
+
+def _weights_by(candidate, n, scores, mu, cov, cov_problem, lower, upper, risk_aversion, solver):
+    """Weights from one method; raises on any failure so the caller can fall back."""
+    from .mean_variance import mean_variance_weights
+    from .min_variance import min_variance_weights
+    from .rank_based import rank_weights
+
+    if n == 1:
+        return np.ones(1)
+    if candidate == "equal":
+        return np.full(n, 1.0 / n)
+    if candidate == "rankbased":
+        return rank_weights(scores, bounds=(lower, upper))
+    if cov is None:
+        raise ValueError(f"no covariance: {cov_problem}")
+    if candidate == "mvo":
+        return mean_variance_weights(mu, cov, risk_aversion=risk_aversion, bounds=(lower, upper),
+                                     solver=solver)
+    return min_variance_weights(cov, bounds=(lower, upper), solver=solver)
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -1,0 +1,54 @@
+"""Mean-variance weights: PyPortfolioOpt's maximum quadratic utility.
+
+Maximises ``w' mu - (risk_aversion / 2) * w' S w`` over long-only weights within the bounds,
+with ``mu`` from the scores (:mod:`optimizers.expected_returns`) and ``S`` the Ledoit-Wolf
+covariance. Quadratic utility rather than ``max_sharpe``: it stays well-posed when every expected
+return is below the risk-free rate, where ``max_sharpe`` has no solution.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pypfopt import EfficientFrontier
+
+from .base import clean_solution
+
+__all__ = ["mean_variance_weights"]
+
+
+def mean_variance_weights(
+    mu: pd.Series,
+    cov: pd.DataFrame,
+    *,
+    risk_aversion: float,
+    bounds: tuple[float, float],
+    solver: str,
+) -> np.ndarray:
+    """Solve the quadratic-utility problem and return cleaned weights in ``cov``'s order.
+
+    Parameters
+    ----------
+    mu : Series of shape (n,)
+        Annual expected returns by ticker.
+    cov : DataFrame of shape (n, n)
+        Annualised covariance, same tickers and order.
+    risk_aversion : float
+        The seed's 1.5 by default; higher is more conservative.
+    bounds : (float, float)
+        Lower and upper weight per position.
+    solver : str
+        cvxpy solver name, e.g. ``"CLARABEL"``.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+
+    Raises
+    ------
+    pypfopt.exceptions.OptimizationError, cvxpy.error.SolverError, ValueError
+        When the solver fails; :func:`optimizers.optimize` catches these and falls back.
+    """
+    ef = EfficientFrontier(mu, cov, weight_bounds=bounds, solver=solver)
+    ef.max_quadratic_utility(risk_aversion=risk_aversion)
+    return clean_solution(ef, *bounds)

@@ -1,0 +1,41 @@
+"""Minimum-variance weights: PyPortfolioOpt's ``min_volatility`` on the Ledoit-Wolf covariance.
+
+Ignores the scores once the tickers are selected: the weights are those of the least volatile
+long-only portfolio within the bounds. The seed's conservative choice.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pypfopt import EfficientFrontier
+
+from .base import clean_solution
+
+__all__ = ["min_variance_weights"]
+
+
+def min_variance_weights(cov: pd.DataFrame, *, bounds: tuple[float, float], solver: str) -> np.ndarray:
+    """Solve ``min w' S w`` subject to ``sum(w) = 1`` and the bounds; weights in ``cov``'s order.
+
+    Parameters
+    ----------
+    cov : DataFrame of shape (n, n)
+        Annualised covariance.
+    bounds : (float, float)
+        Lower and upper weight per position.
+    solver : str
+        cvxpy solver name.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+
+    Raises
+    ------
+    pypfopt.exceptions.OptimizationError, cvxpy.error.SolverError, ValueError
+        When the solver fails; :func:`optimizers.optimize` catches these and falls back.
+    """
+    ef = EfficientFrontier(None, cov, weight_bounds=bounds, solver=solver)
+    ef.min_volatility()
+    return clean_solution(ef, *bounds)
