@@ -1,0 +1,16 @@
+"""The seed's data check: ``python scripts/validate_real_data.py [OPTIONS]`` = ``etftrader validate``.
+
+Runs from a checkout even when the package is not installed (``src/`` is put on the path).
+"""
+
+import sys
+from pathlib import Path
+
+_SRC = Path(__file__).resolve().parent.parent / "src"
+if _SRC.is_dir() and str(_SRC) not in sys.path:
+    sys.path.insert(0, str(_SRC))
+
+from etftrader.cli import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main(["validate", *sys.argv[1:]]))
