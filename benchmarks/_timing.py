@@ -33,6 +33,8 @@ __all__ = [
     "measure_floor",
     "FLOOR_CODE",
     "ensure_universe",
+    "read_wide",
+    "DEFAULT_WORK",
     "machine",
     "print_rows",
     "write_json",
@@ -41,6 +43,8 @@ __all__ = [
 ]
 
 BENCH_DIR = Path(__file__).resolve().parent
+#: generated data and scratch homes; shared by the scripts so the universe is generated once
+DEFAULT_WORK = Path(tempfile.gettempdir()) / "etftrader_bench"
 REPO = BENCH_DIR.parent
 GIB = 1024**3
 
@@ -177,6 +181,19 @@ def ensure_universe(out: Path, *, tickers: int = 623, years: int = 10, seed: int
     run_measured(cmd).check("generate_universe.py")
     stamp.write_text(json.dumps(wanted))
     return prices
+
+
+def read_wide(prices: Path):
+    """(close, volume) wide frames of a generated file with plain pandas (not the code under test)."""
+    import pandas as pd
+
+    frame = pd.read_parquet(prices)
+    if "ticker" not in frame.columns:
+        return frame, None
+    close = frame.pivot(index="date", columns="ticker", values="close")
+    volume = frame.pivot(index="date", columns="ticker", values="volume")
+    close.columns.name = volume.columns.name = None
+    return close, volume
 
 
 def machine() -> str:

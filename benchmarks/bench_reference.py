@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import Row, ensure_universe, machine, median, print_rows, write_json  # noqa: E402
+from _timing import DEFAULT_WORK, Row, ensure_universe, machine, median, print_rows, write_json  # noqa: E402
 
 LOOKBACK = 252
 SKIP = 21
@@ -115,7 +115,7 @@ def run(prices_path: Path, repeat: int, skip_skfolio: bool) -> list[Row]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--prices", type=Path, help="price file (default: generate the 623 x 10y universe)")
-    parser.add_argument("--work", type=Path, default=Path("bench_work"), help="folder for generated data")
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="folder for generated data")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-skfolio", action="store_true", help="leave out the slow skfolio walk-forward")
     parser.add_argument("--json", type=Path, help="write the rows here for run_all.py")
