@@ -39,3 +39,80 @@ def make_ledger(trades=(), cashflows=(), metadata=()):
         positions=pd.DataFrame(),
         performance=pd.DataFrame(),
     )
+
+
+def edit_cells(path, sheet: str, edits: dict) -> None:
+    """Change cells of ``sheet`` in place, as an analyst would, touching nothing else.
+
+    ``edits`` maps (excel_row, column_name) -> value (bool or number). Only the sheet's XML part
+    is rewritten (the cells' ``<v>``); every other part of the zip is copied byte for byte, so the
+    workbook keeps whatever else it holds. Column positions are read from the header row.
+    """
+    import io
+    import zipfile
+    from pathlib import Path
+
+    from lxml import etree
+    from openpyxl.utils import get_column_letter
+
+    from etftrader.workbook import read_ledger
+    from etftrader.workbook._xlsx import Package
+
+    path = Path(path)
+    pkg = Package.open(path)
+    part = pkg.sheet(sheet).part
+    root = etree.fromstring(pkg.read(part))
+    ns = root.nsmap.get(None)
+    q = (lambda tag: f"{{{ns}}}{tag}") if ns else (lambda tag: tag)
+    frame = getattr(read_ledger(path), sheet.lower())
+    header = [c for c in frame.columns if c != "_row"]
+    # Schema columns come first in the order the workbook module writes them.
+    letters = {name: get_column_letter(i + 1) for i, name in enumerate(header)}
+    cells = {c.get("r"): c for c in root.iter(q("c"))}
+    for (row, column), value in edits.items():
+        ref = f"{letters[column]}{row}"
+        cell = cells[ref]
+        for child in list(cell):
+            cell.remove(child)
+        v = etree.SubElement(cell, q("v"))
+        if isinstance(value, bool):
+            cell.set("t", "b")
+            v.text = "1" if value else "0"
+        else:
+            cell.attrib.pop("t", None)
+            v.text = repr(float(value))
+    new_xml = etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(path.read_bytes())) as src, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info, new_xml if info.filename == part else src.read(info.filename))
+    path.write_bytes(out.getvalue())
+
+
+def mark_executed(path, rows, *, shares=None, price=None) -> None:
+    """Mark Trades rows executed; optionally type over shares/price of some (partial fills)."""
+    edits = {(r, "executed"): True for r in rows}
+    for r, n in (shares or {}).items():
+        edits[(r, "shares")] = n
+    for r, p in (price or {}).items():
+        edits[(r, "price")] = p
+    edit_cells(path, "Trades", edits)
+
+
+def run_cli(args, *, home=None, sample=True):
+    """Run ``etftrader <args>`` in-process like the console does: (exit code, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from etftrader.cli import main
+
+    argv = list(args)
+    if home is not None:
+        argv += ["--home", str(home)]
+    if sample and argv and argv[0] == "weekly":
+        argv += ["--source", "sample", "--no-notebook"]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, out.getvalue(), err.getvalue()
