@@ -154,7 +154,7 @@ def load_market_series(config: DataConfig, home: Home, *, as_of: date | None = N
     for note in notes:
         _log.warning(note)
     if series:
-        frame = pd.concat(series, axis=1).sort_index()
+        frame = pd.concat(series, axis=1, sort=True)
         frame = frame.loc[frame.notna().any(axis=1)]
     else:
         frame = pd.DataFrame(index=pd.DatetimeIndex([], name="date", dtype="datetime64[ns]"))
@@ -170,7 +170,7 @@ def load_market_series(config: DataConfig, home: Home, *, as_of: date | None = N
 def _sample_frames() -> tuple[pd.DataFrame, pd.Series]:
     from skfolio.datasets import load_factors_dataset, load_sp500_dataset, load_sp500_index
 
-    close = normalize_frame(pd.concat([load_factors_dataset(), load_sp500_dataset()], axis=1))
+    close = normalize_frame(pd.concat([load_factors_dataset(), load_sp500_dataset()], axis=1, sort=True))
     index = load_sp500_index()
     bench = normalize_frame(index).iloc[:, 0].rename(SAMPLE_BENCHMARK_LABEL)
     return close, bench
@@ -536,8 +536,8 @@ def _download_all(plan: dict[date, list[str]], *, end_day: date, config: DataCon
     if not closes:
         empty = pd.DataFrame(index=pd.DatetimeIndex([], name="date", dtype="datetime64[ns]"), dtype="float64")
         return empty, empty.copy(), failed
-    close = pd.concat(closes, axis=1)
-    volume = pd.concat(volumes, axis=1)
+    close = pd.concat(closes, axis=1, sort=True)
+    volume = pd.concat(volumes, axis=1, sort=True)
     close = close.loc[:, ~close.columns.duplicated(keep="last")].sort_index(axis=1)
     volume = volume.loc[:, ~volume.columns.duplicated(keep="last")].reindex(index=close.index, columns=close.columns)
     close.index.name = volume.index.name = "date"
