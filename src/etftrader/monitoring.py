@@ -55,6 +55,23 @@ __all__ = [
     "market_regime",
     "stop_loss_levels",
     "summary_text",
+    "money",
+    "percent",
+    "format_table",
+    "metrics_table",
+    "show",
+    "chart_allocation",
+    "chart_weights",
+    "chart_factor_scores",
+    "chart_cumulative",
+    "chart_period_returns",
+    "chart_drawdown",
+    "chart_trade_activity",
+    "chart_trade_sizes",
+    "chart_most_traded",
+    "chart_buy_sell",
+    "chart_volatility",
+    "chart_exposure",
 ]
 
 #: The ledger is written once a week; returns are annualised with 52 periods a year.
@@ -564,11 +581,15 @@ def buy_sell_split(trades: Any) -> pd.DataFrame:
 def pending_trades(ledger: Any) -> pd.DataFrame:
     """Unexecuted trades of the latest run: what the analyst still has to place.
 
-    Older unexecuted trades are superseded by the latest run's list and are not shown.
+    Older unexecuted trades are superseded by the latest run's list and are not shown. The
+    latest run is chosen exactly as :func:`etftrader.holdings.latest_run` chooses it (greatest
+    timestamp over Metadata and Trades), so the report and the weekly run agree on what is pending.
     ``.attrs`` holds ``total_value`` (gross), ``buy_value`` and ``sell_value``.
     """
+    from .holdings import latest_run as holdings_latest_run
+
     t = _trades(ledger)
-    run = latest_run(ledger)
+    run = holdings_latest_run(ledger)[0] if not t.empty else None
     cols = [c for c in ("ticker", "action", "shares", "price", "value", "est_cost", "note") if c in t]
     pending = t.loc[(t["run"] == run) & ~t["executed"], cols].reset_index(drop=True) if run else t.iloc[0:0][cols]
     pending.attrs["total_value"] = float(pending["value"].sum())
@@ -735,12 +756,17 @@ def _holding_spell_start(ledger: Any) -> dict[str, pd.Timestamp]:
 # summary
 
 
-def _money(x: float) -> str:
+def money(x: float | None) -> str:
+    """``$1,234.50``; ``n/a`` for a missing value."""
     return "n/a" if x is None or not np.isfinite(x) else f"${x:,.2f}"
 
 
-def _pct(x: float) -> str:
+def percent(x: float | None) -> str:
+    """``12.34%`` for 0.1234; ``n/a`` for a missing value."""
     return "n/a" if x is None or not np.isfinite(x) else f"{x:.2%}"
+
+
+_money, _pct = money, percent
 
 
 def _num(x: float, fmt: str = ".2f") -> str:
@@ -812,3 +838,286 @@ def summary_text(ledger: Any, market: pd.DataFrame | None = None, *, as_of=None,
     lines += [f"  Executed trades to date: {len(executed)}", bar]
     text = "\n".join(lines) + "\n"
     return text.encode("ascii", "replace").decode("ascii")
+
+
+# --------------------------------------------------------------------------------------------
+# tables and charts for the notebook (matplotlib is imported only when a chart is drawn)
+
+#: Charts that compare weeks need this many weekly runs before they mean anything.
+MIN_RUNS_FOR_CHARTS = 2
+_BLUE, _ORANGE, _GREEN, _RED, _GREY = "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#7f7f7f"
+
+
+def format_table(frame: pd.DataFrame, formats: dict[str, str]) -> pd.DataFrame:
+    """A copy with the named columns turned into display text (``"pct"``, ``"money"``, ``"num"``,
+    ``"int"`` or a format spec); NaN shows as ``n/a``. For tables a person reads, not for maths."""
+    out = frame.copy()
+    for col, kind in formats.items():
+        if col not in out:
+            continue
+        fn = {"pct": _pct, "money": _money, "num": _num,
+              "int": lambda x: "n/a" if pd.isna(x) else f"{int(x):,d}"}.get(kind, lambda x, k=kind: _num(x, k))
+        out[col] = [fn(float(v)) if not isinstance(v, str) else v for v in out[col]]
+    return out
+
+
+def metrics_table(perf: pd.DataFrame, metrics: dict[str, float] | None = None) -> pd.DataFrame:
+    """The headline performance figures as a two-column table (label, value as text)."""
+    m = metrics or performance_metrics(perf)
+    bench = perf.attrs.get("benchmark", "Benchmark")
+    short = m["weeks"] < MIN_RUNS_FOR_CHARTS
+    rows = [
+        ("Weekly returns recorded", str(m["weeks"])),
+        ("Total return (time-weighted)", _pct(m["total_return"])),
+        (f"Benchmark total return ({bench})", _pct(m["benchmark_total_return"])),
+        ("Excess return", _pct(m["excess_return"])),
+        ("Annualised return", _pct(m["annual_return"]) + (" (few weeks: not meaningful)" if m["weeks"] < 13 else "")),
+        ("Annualised volatility", _pct(m["annual_volatility"]) + (" (needs 2+ weekly returns)" if short else "")),
+        ("Sharpe ratio (annualised, rf = 0)", _num(m["sharpe"]) + (" (needs 2+ weekly returns)" if short else "")),
+        ("Max drawdown", _pct(m["max_drawdown"])),
+        ("Current drawdown", _pct(m["current_drawdown"])),
+        ("Winning weeks", _pct(m["win_rate"])),
+        ("Net deposits/withdrawals", _money(float(perf["net_flow"].sum())) if len(perf) else "n/a"),
+    ]
+    return pd.DataFrame(rows, columns=["metric", "value"]).set_index("metric")
+
+
+def show(fig) -> None:
+    """Display a figure in the notebook as an embedded PNG and release it.
+
+    The kernel runs with ``MPLBACKEND=Agg`` (no GUI, no inline backend needed), so figures are
+    rendered to PNG bytes here and handed to IPython's display as an image.
+    """
+    import io
+
+    from IPython.display import Image, display
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    display(Image(data=buffer.getvalue(), format="png"))
+
+
+def _figure(width: float = 8.0, height: float = 4.0):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height))
+    return fig, fig.add_subplot(1, 1, 1)
+
+
+def _note_figure(title: str, note: str):
+    """A small figure that says why a chart is not drawn yet (instead of empty axes)."""
+    fig, ax = _figure(8.0, 1.6)
+    ax.set_axis_off()
+    ax.set_title(title, loc="left")
+    ax.text(0.0, 0.5, note, transform=ax.transAxes, va="center", ha="left", fontsize=11, color=_GREY, wrap=True)
+    return fig
+
+
+def chart_allocation(positions: pd.DataFrame, *, top: int = 10, cash: float | None = None):
+    """Allocation pie: the ``top`` positions, ``Other`` and ``Cash`` (what the weights leave)."""
+    if positions.empty:
+        return _note_figure("Allocation", "No positions recorded yet.")
+    slices = allocation_slices(positions["weight"], top=top, cash=cash)
+    fig, ax = _figure(7.0, 5.0)
+    ax.pie(slices.to_numpy(), labels=[str(i) for i in slices.index], autopct="%1.1f%%",
+           startangle=90, counterclock=False, pctdistance=0.8, textprops={"fontsize": 8})
+    ax.set_title(f"Allocation (top {top} + other)")
+    ax.axis("equal")
+    return fig
+
+
+def chart_weights(positions: pd.DataFrame):
+    """Horizontal bars of position weights, largest on top, with target weights when known."""
+    if positions.empty:
+        return _note_figure("Position weights", "No positions recorded yet.")
+    w = positions["weight"].astype(float).sort_values()
+    fig, ax = _figure(8.0, max(2.5, 0.3 * len(w) + 1))
+    ax.barh(list(map(str, w.index)), w.to_numpy(), color=_BLUE, label="weight")
+    if "target_weight" in positions and positions["target_weight"].notna().any():
+        tgt = positions["target_weight"].astype(float).reindex(w.index)
+        ax.scatter(tgt.to_numpy(), list(map(str, w.index)), color=_ORANGE, zorder=3, label="target")
+        ax.legend(loc="lower right")
+    ax.xaxis.set_major_formatter(_pct_formatter())
+    ax.set_title("Position weights")
+    return fig
+
+
+def chart_factor_scores(positions: pd.DataFrame):
+    """Distribution of the held positions' composite factor scores."""
+    scores = pd.to_numeric(positions.get("factor_score", pd.Series(dtype=float)), errors="coerce").dropna()
+    if scores.size < 2:
+        return _note_figure("Factor score distribution", "Needs at least two positions with a factor score.")
+    fig, ax = _figure(8.0, 3.5)
+    ax.hist(scores.to_numpy(), bins=min(10, max(3, scores.size // 2)), color=_BLUE, edgecolor="white")
+    ax.axvline(float(scores.mean()), color=_ORANGE, linestyle="--", label=f"mean {scores.mean():.2f}")
+    ax.set_xlabel("composite factor score (higher is better)")
+    ax.set_ylabel("positions")
+    ax.legend()
+    ax.set_title("Factor score distribution")
+    return fig
+
+
+def _pct_formatter():
+    from matplotlib.ticker import PercentFormatter
+
+    return PercentFormatter(xmax=1.0, decimals=None)
+
+
+def _needs_weeks(title: str, perf: pd.DataFrame):
+    have = len(perf)
+    return _note_figure(title, f"Needs at least {MIN_RUNS_FOR_CHARTS} weekly runs; the ledger has {have} so far. "
+                               f"Come back next week.")
+
+
+def chart_cumulative(perf: pd.DataFrame):
+    """Cumulative time-weighted return against the benchmark (labelled by its name)."""
+    if len(perf) < MIN_RUNS_FOR_CHARTS:
+        return _needs_weeks("Cumulative return", perf)
+    fig, ax = _figure()
+    ax.plot(perf.index, perf["cumulative_return"], color=_BLUE, marker="o", markersize=3, label="Portfolio (time-weighted)")
+    if perf["benchmark_cumulative"].notna().any():
+        ax.plot(perf.index, perf["benchmark_cumulative"], color=_GREY, marker="o", markersize=3,
+                label=perf.attrs.get("benchmark", "Benchmark"))
+    ax.axhline(0.0, color="black", linewidth=0.6)
+    ax.yaxis.set_major_formatter(_pct_formatter())
+    ax.legend(loc="best")
+    ax.set_title("Cumulative return vs benchmark")
+    fig.autofmt_xdate()
+    return fig
+
+
+def chart_period_returns(perf: pd.DataFrame):
+    """Weekly returns as bars (green up, red down), benchmark as a line."""
+    r = perf["period_return"].dropna()
+    if r.empty:
+        return _needs_weeks("Weekly returns", perf)
+    fig, ax = _figure()
+    ax.bar(r.index, r.to_numpy(), width=4, color=[_GREEN if x >= 0 else _RED for x in r], label="Portfolio")
+    b = perf["benchmark_return"].reindex(r.index)
+    if b.notna().any():
+        ax.plot(b.index, b.to_numpy(), color=_GREY, marker=".", label=perf.attrs.get("benchmark", "Benchmark"))
+    ax.axhline(0.0, color="black", linewidth=0.6)
+    ax.yaxis.set_major_formatter(_pct_formatter())
+    ax.legend(loc="best")
+    ax.set_title("Weekly returns")
+    fig.autofmt_xdate()
+    return fig
+
+
+def chart_drawdown(perf: pd.DataFrame):
+    """Drawdown of the time-weighted wealth from its running peak."""
+    if len(perf) < MIN_RUNS_FOR_CHARTS:
+        return _needs_weeks("Drawdown", perf)
+    dd = drawdown(perf["period_return"])
+    fig, ax = _figure(8.0, 3.0)
+    ax.fill_between(perf.index, dd.to_numpy(), 0.0, color=_RED, alpha=0.35)
+    ax.plot(perf.index, dd.to_numpy(), color=_RED, linewidth=1)
+    ax.set_ylim(min(float(dd.min()) * 1.1, -0.01), 0.0)
+    ax.yaxis.set_major_formatter(_pct_formatter())
+    ax.set_title(f"Drawdown (max {float(dd.min()):.1%})")
+    fig.autofmt_xdate()
+    return fig
+
+
+def chart_trade_activity(ledger_or_trades: Any):
+    """Buy and sell value per rebalance date (stacked bars), trade counts in the labels."""
+    act = trade_activity(ledger_or_trades)
+    if act.empty:
+        return _note_figure("Trade activity", "No trades recorded yet.")
+    fig, ax = _figure()
+    labels = [f"{d:%Y-%m-%d}\n({n})" for d, n in zip(act.index, act["trades"])]
+    x = np.arange(len(act))
+    ax.bar(x, act["buy_value"].to_numpy(), color=_GREEN, label="BUY value")
+    ax.bar(x, act["sell_value"].to_numpy(), bottom=act["buy_value"].to_numpy(), color=_RED, label="SELL value")
+    ax.set_xticks(x, labels, fontsize=7, rotation=45 if len(x) > 8 else 0)
+    ax.yaxis.set_major_formatter(_money_formatter())
+    ax.legend(loc="best")
+    ax.set_title("Trade activity by rebalance date (number of trades in brackets)")
+    return fig
+
+
+def _money_formatter():
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda v, _: f"${v / 1000:,.0f}k" if abs(v) >= 1000 else f"${v:,.0f}")
+
+
+def chart_trade_sizes(ledger_or_trades: Any):
+    """Histogram of trade values."""
+    sizes = trade_sizes(ledger_or_trades)
+    if sizes.size < 2:
+        return _note_figure("Trade size distribution", "Needs at least two trades.")
+    fig, ax = _figure(8.0, 3.5)
+    ax.hist(sizes.to_numpy(), bins=min(20, max(4, sizes.size // 3)), color=_BLUE, edgecolor="white")
+    ax.xaxis.set_major_formatter(_money_formatter())
+    ax.set_xlabel("trade value")
+    ax.set_ylabel("trades")
+    ax.set_title(f"Trade size distribution (median {_money(float(sizes.median()))})")
+    return fig
+
+
+def chart_most_traded(ledger_or_trades: Any, n: int = 10):
+    """The most frequently traded ETFs."""
+    top = most_traded(ledger_or_trades, n=n)
+    if top.empty:
+        return _note_figure("Most traded ETFs", "No trades recorded yet.")
+    top = top.iloc[::-1]
+    fig, ax = _figure(8.0, max(2.5, 0.3 * len(top) + 1))
+    ax.barh(list(map(str, top.index)), top["trades"].to_numpy(), color=_BLUE)
+    ax.set_xlabel("number of trades")
+    ax.set_title(f"Most traded ETFs (top {n})")
+    return fig
+
+
+def chart_buy_sell(ledger_or_trades: Any):
+    """Number and value of BUY against SELL trades."""
+    split = buy_sell_split(ledger_or_trades)
+    if split["trades"].sum() == 0:
+        return _note_figure("Buy/sell split", "No trades recorded yet.")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8.0, 3.0))
+    ax1, ax2 = fig.subplots(1, 2)
+    colors = [_GREEN, _RED]
+    ax1.bar(split.index, split["trades"].to_numpy(), color=colors)
+    ax1.set_title("Number of trades")
+    ax2.bar(split.index, split["value"].to_numpy(), color=colors)
+    ax2.yaxis.set_major_formatter(_money_formatter())
+    ax2.set_title("Gross value")
+    fig.suptitle("Buy/sell split")
+    return fig
+
+
+def chart_volatility(gauge: VolatilityGauge, *, days: int = 252):
+    """VIX (or its labelled stand-in) over the last year with the regime bands shaded."""
+    if gauge.series.empty:
+        return _note_figure("VIX and market regime", gauge.note or "No volatility data.")
+    s = gauge.series.iloc[-days:]
+    fig, ax = _figure(8.0, 3.5)
+    top = max(float(s.max()) * 1.1, REGIME_STRESSED_ABOVE + 5)
+    ax.axhspan(0, REGIME_CALM_BELOW, color=_GREEN, alpha=0.10, label=f"calm (<{REGIME_CALM_BELOW:g})")
+    ax.axhspan(REGIME_CALM_BELOW, REGIME_STRESSED_ABOVE, color=_ORANGE, alpha=0.08,
+               label=f"normal ({REGIME_CALM_BELOW:g}-{REGIME_STRESSED_ABOVE:g})")
+    ax.axhspan(REGIME_STRESSED_ABOVE, top, color=_RED, alpha=0.10, label=f"stressed (>{REGIME_STRESSED_ABOVE:g})")
+    ax.plot(s.index, s.to_numpy(), color="black", linewidth=1, label=gauge.label)
+    ax.set_ylim(0, top)
+    ax.legend(loc="upper left", fontsize=7)
+    title = "VIX" if not gauge.is_standin else "VIX stand-in: realized volatility (VIX unavailable)"
+    ax.set_title(f"{title}: {gauge.level:.1f} -> {market_regime(gauge.level)}")
+    fig.autofmt_xdate()
+    return fig
+
+
+def chart_exposure(positions: pd.DataFrame):
+    """Share of the invested portfolio in the top 1/3/5/10 positions."""
+    if positions.empty:
+        return _note_figure("Top-N exposure", "No positions recorded yet.")
+    exp = top_n_exposure(positions["weight"])
+    fig, ax = _figure(8.0, 2.8)
+    ax.bar(exp.index, exp.to_numpy(), color=_BLUE)
+    for i, v in enumerate(exp.to_numpy()):
+        ax.text(i, v, f"{v:.0%}", ha="center", va="bottom", fontsize=9)
+    ax.set_ylim(0, 1.1)
+    ax.yaxis.set_major_formatter(_pct_formatter())
+    ax.set_title("Top-N exposure (share of invested value)")
+    return fig
