@@ -1,0 +1,106 @@
+"""allocate_shares: PyPortfolioOpt's DiscreteAllocation, whole shares, never over budget."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from pypfopt import DiscreteAllocation
+
+from optimizers import allocate_shares, optimize, select_top
+
+
+def sample_target(scored_sample, as_of="2020-06-30", n=10):
+    history, composite = scored_sample[as_of]
+    tickers = select_top(composite, n)
+    weights = optimize("mvo", history[tickers], composite).weights
+    return weights, history[tickers].iloc[-1]
+
+
+@pytest.mark.parametrize("total_value", [10_000, 250_000.0, 1_000_000])
+def test_lp_matches_discrete_allocation_and_stays_in_budget(scored_sample, total_value):
+    weights, prices = sample_target(scored_sample)
+    shares = allocate_shares(weights, prices, total_value)
+    assert list(shares.index) == list(weights.index)
+    assert shares.dtype == "int64" and shares.name == "shares"
+    assert (shares >= 0).all()
+    assert float((shares * prices).sum()) <= total_value
+    reference, _ = DiscreteAllocation(dict(weights), prices[weights.index], total_value).lp_portfolio(
+        solver="HIGHS")
+    expected = pd.Series(reference, dtype="int64").reindex(weights.index, fill_value=0)
+    pd.testing.assert_series_equal(shares, expected, check_names=False)
+    # the fit is close: each position within one share's price (plus leftover) of its target
+    gap = (shares * prices - weights * total_value).abs()
+    assert (gap <= prices + 1e-6).all()
+
+
+@pytest.mark.parametrize("as_of", ["2019-06-28", "2022-06-30"])
+def test_greedy_matches_discrete_allocation(scored_sample, as_of):
+    weights, prices = sample_target(scored_sample, as_of)
+    shares = allocate_shares(weights, prices, 100_000, method="greedy")
+    reference, _ = DiscreteAllocation(dict(weights), prices, 100_000).greedy_portfolio()
+    expected = pd.Series(reference, dtype="int64").reindex(weights.index, fill_value=0)
+    pd.testing.assert_series_equal(shares, expected, check_names=False)
+    assert float((shares * prices).sum()) <= 100_000
+
+
+def test_order_of_prices_does_not_matter():
+    # lp_portfolio pairs weights and prices by position; a price Series in another order must
+    # not buy the wrong ticker.
+    weights = pd.Series({"AAA": 0.5, "BBB": 0.3, "CCC": 0.2})
+    prices = pd.Series({"CCC": 5.0, "AAA": 100.0, "BBB": 20.0})
+    shares = allocate_shares(weights, prices, 1_000)
+    assert shares.to_dict() == {"AAA": 5, "BBB": 15, "CCC": 40}
+
+
+def test_zero_weights_and_unaffordable_budgets():
+    weights = pd.Series({"AAA": 0.6, "BBB": 0.4, "ZERO": 0.0})
+    prices = pd.Series({"AAA": 300.0, "BBB": 500.0})  # no price needed for a zero weight
+    assert allocate_shares(weights, prices, 100.0).tolist() == [0, 0, 0]
+    assert allocate_shares(weights, prices, 100.0, method="greedy").tolist() == [0, 0, 0]
+    shares = allocate_shares(weights, prices, 1_000.0)
+    assert shares["ZERO"] == 0 and float((shares * prices.reindex(shares.index, fill_value=0)).sum()) <= 1_000
+
+
+def test_trims_if_the_solver_overspends(monkeypatch):
+    import optimizers.allocation as allocation
+
+    weights = pd.Series({"AAA": 0.5, "BBB": 0.5})
+    prices = pd.Series({"AAA": 10.0, "BBB": 30.0})
+    monkeypatch.setattr(allocation, "_allocate", lambda *a: {"AAA": 60, "BBB": 20})  # 1,200 > 1,000
+    shares = allocate_shares(weights, prices, 1_000)
+    assert float((shares * prices).sum()) <= 1_000
+    # one share at a time from whichever position is most over its target: 50 x 10 + 16 x 30 = 980
+    assert shares.to_dict() == {"AAA": 50, "BBB": 16}
+
+
+def test_lp_failure_falls_back_to_greedy(monkeypatch):
+    import optimizers.allocation as allocation
+
+    monkeypatch.setattr(allocation, "LP_SOLVER", "SCS")  # not a mixed-integer solver
+    weights = pd.Series({"AAA": 0.7, "BBB": 0.3})
+    prices = pd.Series({"AAA": 10.0, "BBB": 7.0})
+    shares = allocate_shares(weights, prices, 1_000)
+    reference, _ = DiscreteAllocation(dict(weights), prices, 1_000).greedy_portfolio()
+    assert shares.to_dict() == reference
+
+
+@pytest.mark.parametrize(
+    ("weights", "prices", "total", "match"),
+    [
+        ({"A": -0.1, "B": 1.1}, {"A": 1.0, "B": 1.0}, 100, "must be >= 0 and not NaN; bad for: A"),
+        ({"A": 0.7, "B": 0.7}, {"A": 1.0, "B": 1.0}, 100, "sum to at most 1, got 1.4"),
+        ({"A": 0.5, "B": 0.5}, {"A": 1.0}, 100, "missing or bad for: B"),
+        ({"A": 0.5, "B": 0.5}, {"A": 1.0, "B": 0.0}, 100, "missing or bad for: B"),
+        ({"A": 1.0}, {"A": 1.0}, 0, "`total_value` must be a finite amount > 0"),
+        ({"A": 1.0}, {"A": 1.0}, float("nan"), "`total_value` must be a finite amount > 0"),
+    ],
+)
+def test_bad_input_is_refused(weights, prices, total, match):
+    with pytest.raises(ValueError, match=match):
+        allocate_shares(pd.Series(weights), pd.Series(prices, dtype=float), total)
+
+
+def test_unknown_method_is_refused():
+    with pytest.raises(ValueError, match="unknown allocation method 'round'; valid: lp, greedy"):
+        allocate_shares(pd.Series({"A": 1.0}), pd.Series({"A": 1.0}), 10, method="round")
