@@ -44,7 +44,7 @@ def make_ledger(trades=(), cashflows=(), metadata=()):
 def edit_cells(path, sheet: str, edits: dict) -> None:
     """Change cells of ``sheet`` in place, as an analyst would, touching nothing else.
 
-    ``edits`` maps (excel_row, column_name) -> value (bool or number). Only the sheet's XML part
+    ``edits`` maps (excel_row, column_name) -> value (bool, number or text). Only the sheet's XML part
     is rewritten (the cells' ``<v>``); every other part of the zip is copied byte for byte, so the
     workbook keeps whatever else it holds. Column positions are read from the header row.
     """
@@ -78,6 +78,11 @@ def edit_cells(path, sheet: str, edits: dict) -> None:
         if isinstance(value, bool):
             cell.set("t", "b")
             v.text = "1" if value else "0"
+        elif isinstance(value, str):  # typed text, stored inline
+            cell.remove(v)
+            cell.set("t", "inlineStr")
+            t = etree.SubElement(etree.SubElement(cell, q("is")), q("t"))
+            t.text = value
         else:
             cell.attrib.pop("t", None)
             v.text = repr(float(value))
