@@ -70,12 +70,13 @@ def test_weekly_job_passes_only_chosen_options_with_absolute_paths(tmp_path, mon
     monkeypatch.chdir(tmp_path)
     job = sch.weekly_job("home", capital=250000, positions=8, optimizer="minvar",
                          drift_threshold=0.075, source="file", prices_file="prices.csv",
-                         python="/opt/py/bin/python")
+                         workbook="books/ledger.xlsx", python="/opt/py/bin/python")
     assert job.home == (tmp_path / "home").resolve()
     assert job.argv == [
         "/opt/py/bin/python", "-m", "etftrader", "weekly", "--home", str(job.home),
         "--capital", "250000", "--positions", "8", "--optimizer", "minvar",
         "--drift-threshold", "0.075", "--source", "file", "--prices", str(prices.resolve()),
+        "--workbook", str((tmp_path / "books" / "ledger.xlsx").resolve()),
     ]
     bare = sch.weekly_job(tmp_path)
     assert bare.options == ()

@@ -33,6 +33,8 @@ def _weekly_options(func):
                      help="Passed to the weekly run (default: config, else yfinance)."),
         click.option("--prices", "prices_file", type=click.Path(dir_okay=False, path_type=str), default=None,
                      help="Price file for --source file (made absolute)."),
+        click.option("--workbook", type=click.Path(dir_okay=False, path_type=str), default=None,
+                     help="Tracking workbook (default: results/portfolio_tracking.xlsx in the home folder)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -40,7 +42,7 @@ def _weekly_options(func):
 
 
 def _build_job(home, config_path, day, at, capital, positions, optimizer, drift_threshold, source,
-               prices_file):
+               prices_file, workbook):
     """Validate the options the way the weekly run will, then build the job."""
     from ..ops.schedule import weekly_job
     from ..paths import resolve_home
@@ -64,6 +66,7 @@ def _build_job(home, config_path, day, at, capital, positions, optimizer, drift_
         drift_threshold=drift_threshold,
         source=source,
         prices_file=prices_file,
+        workbook=workbook,
         config_path=config_path,
     )
 

@@ -151,6 +151,7 @@ def weekly_job(
     drift_threshold: float | None = None,
     source: str | None = None,
     prices_file: str | Path | None = None,
+    workbook: str | Path | None = None,
     config_path: str | Path | None = None,
     python: str | Path | None = None,
 ) -> WeeklyJob:
@@ -180,6 +181,8 @@ def weekly_job(
         options += ["--source", source]
     if prices_file is not None:
         options += ["--prices", str(_existing_file(prices_file, "--prices"))]
+    if workbook is not None:  # may not exist yet: the first run creates it
+        options += ["--workbook", str(Path(workbook).expanduser().resolve())]
     if config_path is not None:
         options += ["--config", str(_existing_file(config_path, "--config"))]
     job = WeeklyJob(
