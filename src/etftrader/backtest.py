@@ -1,0 +1,628 @@
+"""The validation backtest: the weekly process replayed through history, with costs.
+
+Each simulated week calls the very functions ``etftrader weekly`` calls, with only the prices up to
+that week: the data-quality check (:func:`etftrader.prices.check_quality`), the target
+(:func:`etftrader.pipeline.build_target`: scores, selection, optimizer) and the drift rule and
+whole-share trade list (:func:`etftrader.pipeline.plan_rebalance`). Nothing here selects, weighs,
+measures drift or sizes trades on its own.
+
+Simulation assumptions (stated in every report):
+
+- Decisions are taken on the last trading day of each calendar week (the week's last date in the
+  price index) between ``start`` and ``end``, using prices up to and including that day.
+- Every proposed trade is executed at that day's close; its estimated cost (``cost_bps`` of the
+  value plus ``cost_per_share`` per share, as the weekly trade list computes it) is paid in cash.
+- Between decisions the portfolio is marked to market daily at closing prices (forward-filled over
+  gaps); cash earns nothing.
+- Equal weight holds 1/N of the tickers the quality check kept that week, with the same drift rule,
+  whole shares and costs. The benchmark is a frictionless buy and hold of the benchmark series.
+
+The library entry points are :func:`run_backtest` (pure: prices and config in, a
+:class:`BacktestResult` out), :func:`write_outputs` (equity.csv, trades.csv, metrics.json, ...,
+PNG plots) and :func:`render_backtest_report` (the 04 validation notebook as HTML).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .config import OPTIMIZERS, Config
+from .errors import ConfigError, DataError, OptimizationError
+from .metrics import METRIC_NAMES, drawdown, performance_metrics
+from .progress import Progress
+from .runlog import LOGGER_NAME
+
+__all__ = [
+    "EQUAL_WEIGHT",
+    "STRATEGY_CHOICES",
+    "EXECUTION_NOTE",
+    "BacktestResult",
+    "parse_optimizers",
+    "rebalance_dates",
+    "earliest_start",
+    "run_backtest",
+    "write_outputs",
+    "load_outputs",
+    "render_backtest_report",
+]
+
+_log = logging.getLogger(f"{LOGGER_NAME}.backtest")
+
+#: series name of the 1/N comparison strategy
+EQUAL_WEIGHT = "equal_weight"
+
+#: what ``--optimizer`` accepts
+STRATEGY_CHOICES = (*OPTIMIZERS, "all")
+
+#: the execution assumption, written into run.json and the report
+EXECUTION_NOTE = (
+    "Every proposed trade is executed at the close of the decision day (the last trading day of "
+    "each week); its estimated cost is paid in cash. Cash earns nothing. The benchmark is a "
+    "frictionless buy and hold."
+)
+
+TRADE_COLUMNS = ["strategy", "date", "ticker", "action", "shares", "price", "value", "cost"]
+DECISION_COLUMNS = [
+    "strategy", "date", "drift", "threshold", "rebalanced", "trades", "skipped",
+    "traded_value", "costs", "cash", "value", "method", "note",
+]
+TARGET_COLUMNS = ["strategy", "date", "ticker", "weight"]
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """Everything a backtest produced; :func:`write_outputs` turns it into files.
+
+    Attributes
+    ----------
+    equity : pd.DataFrame
+        Daily values, index ``date`` (first decision day to the last day <= end), one column per
+        strategy (``mvo``, ``minvar``, ``rankbased``, ``equal_weight``) and one for the benchmark,
+        named by its label.
+    trades : pd.DataFrame
+        Every simulated trade: ``strategy, date, ticker, action, shares, price, value, cost``.
+    decisions : pd.DataFrame
+        One row per strategy and week: drift, threshold, whether it rebalanced, trade count,
+        traded value, costs, cash and value after the trades, optimizer used and notes.
+    targets : pd.DataFrame
+        The target weights computed each week: ``strategy, date, ticker, weight``.
+    metrics : dict
+        Series name (the columns of ``equity``) -> :data:`etftrader.metrics.METRIC_NAMES` figures.
+    schedule : pd.DatetimeIndex
+        The decision days.
+    strategies : tuple of str
+        The simulated strategies, in column order.
+    benchmark : str or None
+        Label of the benchmark column, None when the source has no benchmark.
+    settings : dict
+        The settings that shaped the run (positions, capital, costs, thresholds, ...).
+    notes : tuple of str
+        What the reader must know: the data source's notes, weeks with problems, caveats.
+    elapsed : float
+        Seconds spent in the simulation.
+    """
+
+    equity: pd.DataFrame
+    trades: pd.DataFrame
+    decisions: pd.DataFrame
+    targets: pd.DataFrame
+    metrics: dict[str, dict[str, float]]
+    schedule: pd.DatetimeIndex
+    strategies: tuple[str, ...]
+    benchmark: str | None
+    settings: dict[str, Any]
+    notes: tuple[str, ...]
+    elapsed: float
+
+
+def parse_optimizers(choice: str | Sequence[str]) -> tuple[str, ...]:
+    """``"all"`` -> every optimizer; a name or a list of names -> those, validated.
+
+    Raises
+    ------
+    ConfigError
+        A name that is not an optimizer (the message lists the valid ones).
+    """
+    names = [choice] if isinstance(choice, str) else list(choice)
+    if names == ["all"]:
+        return tuple(OPTIMIZERS)
+    unknown = [n for n in names if n not in OPTIMIZERS]
+    if unknown or not names:
+        raise ConfigError(
+            f"`optimizer` must be one of {', '.join(STRATEGY_CHOICES)}, got {', '.join(map(repr, unknown or names))}"
+        )
+    return tuple(dict.fromkeys(names))
+
+
+def rebalance_dates(index: pd.DatetimeIndex, start: pd.Timestamp | None = None,
+                    end: pd.Timestamp | None = None) -> pd.DatetimeIndex:
+    """The decision days: the last date of each calendar week in ``index`` within [start, end].
+
+    Weeks are Monday to Sunday, so the decision day is the Friday, or the week's last trading day
+    when the Friday is a holiday. A week cut by ``end`` decides on its last date <= ``end``.
+    """
+    index = pd.DatetimeIndex(index)
+    if end is not None:
+        index = index[index <= end]
+    if len(index) == 0:
+        return pd.DatetimeIndex([], name="date")
+    weeks = pd.Series(index, index=index).groupby(index.to_period("W-SUN")).max()
+    days = pd.DatetimeIndex(weeks.to_numpy(), name="date")
+    if start is not None:
+        days = days[days >= start]
+    return days
+
+
+def earliest_start(index: pd.DatetimeIndex, config: Config) -> pd.Timestamp | None:
+    """First day with the factor lookbacks of history behind it (None when the data is too short).
+
+    The first decision needs ``config.factors.min_history`` trading days up to and including it.
+    """
+    needed = config.factors.min_history
+    return pd.Timestamp(index[needed - 1]) if len(index) >= needed else None
+
+
+def run_backtest(
+    data,
+    config: Config,
+    *,
+    optimizers: str | Sequence[str] = "all",
+    start: date | pd.Timestamp | None = None,
+    end: date | pd.Timestamp | None = None,
+    positions: int | None = None,
+    progress: bool = False,
+) -> BacktestResult:
+    """Replay the weekly process from ``start`` to ``end`` for each optimizer, 1/N and the benchmark.
+
+    Parameters
+    ----------
+    data : etftrader.prices.PriceData
+        Prices of the whole universe (the close frame, optional volume, the benchmark series).
+        Each week sees only the rows up to its decision day.
+    config : Config
+        The run's configuration: capital (``portfolio.capital``), factor and optimizer settings,
+        drift thresholds and costs (``rebalance``), data-quality rules (``data``).
+    optimizers : str or sequence of str
+        ``"all"``, one of ``mvo``, ``minvar``, ``rankbased``, or several.
+    start, end : date, optional
+        First and last day considered. ``start`` defaults to the earliest day with enough history
+        for the factor lookbacks, ``end`` to the last price.
+    positions : int, optional
+        Number of positions (default ``config.portfolio.positions``).
+    progress : bool
+        Show a one-line week counter on a terminal.
+
+    Returns
+    -------
+    BacktestResult
+
+    Raises
+    ------
+    ConfigError
+        ``start`` after ``end``, a ``start`` earlier than the lookbacks allow (the message gives the
+        earliest possible start), no decision day in the window, an unknown optimizer.
+    DataError
+        The price frame is empty.
+    """
+    from . import pipeline
+    from .prices import check_quality
+
+    clock = time.perf_counter()
+    strategies_opt = parse_optimizers(optimizers)
+    positions = int(positions if positions is not None else config.portfolio.positions)
+    if positions < 1:
+        raise ConfigError(f"`positions` must be at least 1, got {positions}")
+    close = data.close
+    if close is None or close.empty:
+        raise DataError(f"no prices to backtest (source {data.source!r} returned an empty frame)")
+    start_ts, end_ts = _window(close.index, config, start, end)
+    schedule = rebalance_dates(close.index, start_ts, end_ts)
+    if len(schedule) == 0:
+        raise ConfigError(
+            f"no weekly decision day between {start_ts.date()} and {end_ts.date()}; widen --start/--end"
+        )
+
+    # Shared across strategies and weeks: the price history up to `end`, forward-filled for
+    # marking positions to market (a held ticker keeps its last price over a gap).
+    history = close.loc[:end_ts]
+    marks = history.ffill()
+    capital = float(config.portfolio.capital)
+    strategies = (*strategies_opt, EQUAL_WEIGHT)
+    books = {name: _Book(capital) for name in strategies}
+    trades_rows: list[pd.DataFrame] = []
+    decision_rows: list[dict[str, Any]] = []
+    target_rows: list[pd.DataFrame] = []
+    notes: list[str] = list(getattr(data, "notes", ()) or ())
+
+    stream = sys.stderr if progress else None
+    with Progress("backtest", total=len(schedule), stream=stream) as bar:
+        for day, row in zip(schedule, marks.loc[schedule].to_numpy()):
+            mark = dict(zip(marks.columns, row.tolist()))
+            try:
+                quality = check_quality(_slice(data, day), config.data,
+                                        min_history=config.factors.min_history, as_of=day.date())
+            except DataError as e:
+                notes.append(f"{day.date()}: no decision for any strategy ({e})")
+                _log.warning("week %s skipped: %s", day.date(), e)
+                decision_rows.extend(books[n].idle(n, day, mark, f"data: {e}") for n in strategies)
+                bar.advance(str(day.date()))
+                continue
+            for name in strategies:
+                # Equal weight has no drift threshold of its own: it uses the first optimizer's.
+                rule = name if name != EQUAL_WEIGHT else strategies_opt[0]
+                try:
+                    weights, method, note = _target(pipeline, quality.prices, config, name, positions)
+                    plan = pipeline.plan_rebalance(
+                        weights, books[name].holdings(), _prices_today(mark, weights.index, books[name].held()),
+                        config, optimizer=rule)
+                except (OptimizationError, DataError) as e:
+                    msg = f"{name} {day.date()}: no decision, holdings kept ({e})"
+                    notes.append(msg)
+                    _log.warning(msg)
+                    decision_rows.append(books[name].idle(name, day, mark, str(e)))
+                    continue
+                target_rows.append(pd.DataFrame({
+                    "strategy": name, "date": day, "ticker": weights.index, "weight": weights.to_numpy()}))
+                books[name].execute(plan)
+                fills = plan.trades
+                if len(fills):
+                    trades_rows.append(fills.assign(strategy=name, date=day))
+                decision_rows.append({
+                    "strategy": name, "date": day, "drift": float(plan.drift),
+                    "threshold": float(plan.threshold), "rebalanced": bool(plan.rebalance),
+                    "trades": int(len(fills)), "skipped": int(len(plan.skipped)),
+                    "traded_value": float(fills["value"].abs().sum()) if len(fills) else 0.0,
+                    "costs": float(fills["est_cost"].sum()) if len(fills) else 0.0,
+                    "cash": books[name].cash, "value": books[name].value(mark),
+                    "method": method, "note": note,
+                })
+                books[name].mark(day)
+            bar.advance(str(day.date()))
+
+    equity = _equity(books, strategies, marks.loc[schedule[0]:])
+    benchmark = getattr(data, "benchmark", None)
+    label = None
+    if benchmark is not None and len(benchmark.dropna()):
+        label = str(benchmark.name or "benchmark")
+        equity[label] = _buy_and_hold(benchmark, equity.index, capital)
+        if equity[label].isna().all():
+            equity = equity.drop(columns=label)
+            notes.append(f"benchmark {label} has no prices in the backtest window; left out")
+            label = None
+    else:
+        notes.append("no benchmark series for this source; the comparison shows equal weight only")
+
+    trades = (pd.concat(trades_rows, ignore_index=True).rename(columns={"est_cost": "cost"})[TRADE_COLUMNS]
+              if trades_rows else pd.DataFrame(columns=TRADE_COLUMNS))
+    decisions = pd.DataFrame(decision_rows, columns=DECISION_COLUMNS)
+    targets = (pd.concat(target_rows, ignore_index=True)[TARGET_COLUMNS] if target_rows
+               else pd.DataFrame(columns=TARGET_COLUMNS))
+    metrics = _metrics(equity, trades, strategies, label, config)
+    settings = _settings(config, strategies_opt, positions, schedule, equity, data, label)
+    return BacktestResult(
+        equity=equity, trades=trades, decisions=decisions, targets=targets, metrics=metrics,
+        schedule=schedule, strategies=strategies, benchmark=label, settings=settings,
+        notes=tuple(notes), elapsed=time.perf_counter() - clock,
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _holdings_template():
+    from .holdings import Holdings
+
+    return Holdings.all_cash(0.0)
+
+
+def _target(pipeline, prices: pd.DataFrame, config: Config, name: str,
+            positions: int) -> tuple[pd.Series, str, str]:
+    """The week's target weights, the method that produced them and any fallback note."""
+    if name == EQUAL_WEIGHT:
+        kept = list(prices.columns)
+        if not kept:
+            raise DataError("no ticker passed the quality check")
+        return pd.Series(1.0 / len(kept), index=kept, dtype=float), "1/N", ""
+    target = pipeline.build_target(prices, config, positions=positions, optimizer=name)
+    result = target.result
+    return result.weights.astype(float), str(result.method), str(result.fallback_reason or "")
+
+
+class _Book:
+    """One strategy's simulated account: whole shares by ticker and cash, plus its history."""
+
+    def __init__(self, capital: float):
+        self.shares: dict[str, float] = {}
+        self.cash = float(capital)
+        self.history: list[tuple[pd.Timestamp, dict[str, float], float]] = []
+
+    def held(self) -> list[str]:
+        return [t for t, n in self.shares.items() if n]
+
+    def holdings(self):
+        """This account as the weekly pipeline sees holdings (everything executed, nothing pending)."""
+        shares = pd.Series(self.shares, dtype=float, name="shares").sort_index()
+        # replace() reuses the template's empty pending/superseded frames: building fresh empty
+        # frames every week costs more than the rest of this bookkeeping.
+        return dataclasses.replace(_holdings_template(), shares=shares, cash=self.cash)
+
+    def execute(self, plan) -> None:
+        """Fill every trade the plan proposes at its price (the day's close), costs paid in cash.
+
+        The account becomes the plan's ``shares_after`` and ``cash_after``: the weekly trade list
+        already states what holding and cash every proposed trade leads to.
+        """
+        self.shares = {str(t): float(n) for t, n in plan.shares_after.items() if n}
+        self.cash = float(plan.cash_after)
+
+    def value(self, marks_today: Mapping[str, float]) -> float:
+        """Cash plus the shares at ``marks_today`` (ticker -> close)."""
+        return self.cash + sum(n * marks_today[t] for t, n in self.shares.items())
+
+    def mark(self, day: pd.Timestamp) -> None:
+        """Remember what is held from ``day``'s close on (for the daily valuation)."""
+        self.history.append((day, dict(self.shares), self.cash))
+
+    def idle(self, name: str, day: pd.Timestamp, marks_today: Mapping[str, float], note: str) -> dict[str, Any]:
+        """A week without a decision: holdings carried, the reason recorded."""
+        self.mark(day)
+        return {"strategy": name, "date": day, "drift": math.nan, "threshold": math.nan,
+                "rebalanced": False, "trades": 0, "skipped": 0, "traded_value": 0.0, "costs": 0.0,
+                "cash": self.cash, "value": self.value(marks_today), "method": "", "note": note}
+
+
+def _window(index: pd.DatetimeIndex, config: Config, start, end) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Validate ``start``/``end`` against the data and the factor lookbacks."""
+    first_possible = earliest_start(index, config)
+    if first_possible is None:
+        raise ConfigError(
+            f"the prices hold {len(index)} trading days ({index[0].date()} to {index[-1].date()}); "
+            f"the factor lookbacks need {config.factors.min_history} before the first decision; "
+            "use a longer price history or shorter lookbacks"
+        )
+    start_ts = pd.Timestamp(start) if start is not None else first_possible
+    end_ts = pd.Timestamp(end) if end is not None else pd.Timestamp(index[-1])
+    if start_ts > end_ts:
+        raise ConfigError(f"--start {start_ts.date()} is after --end {end_ts.date()}; swap them")
+    if start_ts < first_possible:
+        raise ConfigError(
+            f"--start {start_ts.date()} leaves too little history: the factor lookbacks need "
+            f"{config.factors.min_history} trading days before the first decision; the earliest "
+            f"possible start with these prices is {first_possible.date()}"
+        )
+    if start_ts > index[-1]:
+        raise ConfigError(
+            f"--start {start_ts.date()} is after the last price ({index[-1].date()}); choose an earlier start"
+        )
+    return start_ts, end_ts
+
+
+def _slice(data, day: pd.Timestamp):
+    """The price data as the weekly run on ``day`` would load it: nothing after ``day``."""
+    changes = {"close": data.close.loc[:day]}
+    if getattr(data, "volume", None) is not None:
+        changes["volume"] = data.volume.loc[:day]
+    if getattr(data, "benchmark", None) is not None:
+        changes["benchmark"] = data.benchmark.loc[:day]
+    return dataclasses.replace(data, **changes)
+
+
+def _prices_today(marks_today: Mapping[str, float], target: Sequence[str], held: Sequence[str]) -> pd.Series:
+    """Decision-day closes of the target and the held tickers (a held ticker may have been dropped)."""
+    tickers = dict.fromkeys([*target, *held])
+    # `p > 0` is False for NaN: a ticker without any price yet is left out, and the pipeline says so.
+    return pd.Series({t: marks_today[t] for t in tickers if marks_today.get(t, math.nan) > 0}, dtype=float)
+
+
+def _equity(books: Mapping[str, _Book], strategies: Sequence[str], marks: pd.DataFrame) -> pd.DataFrame:
+    """Daily values of every book: the holdings after each decision, marked at each day's close."""
+    columns = {}
+    for name in strategies:
+        history = books[name].history
+        days = pd.DatetimeIndex([h[0] for h in history])
+        shares = pd.DataFrame([h[1] for h in history], index=days, columns=marks.columns,
+                              dtype=float).fillna(0.0)
+        cash = pd.Series([h[2] for h in history], index=days, dtype=float)
+        shares = shares.reindex(marks.index, method="ffill").fillna(0.0)
+        cash = cash.reindex(marks.index, method="ffill")
+        columns[name] = (shares * marks.fillna(0.0)).sum(axis=1) + cash
+    equity = pd.DataFrame(columns, index=marks.index)
+    equity.index.name = "date"
+    return equity
+
+
+def _buy_and_hold(series: pd.Series, dates: pd.DatetimeIndex, capital: float) -> pd.Series:
+    """``capital`` invested in ``series`` at the first date, valued daily (forward-filled)."""
+    level = series.astype(float).reindex(series.index.union(dates)).ffill().reindex(dates)
+    first = level.dropna()
+    if first.empty:
+        return pd.Series(np.nan, index=dates)
+    return capital * level / first.iloc[0]
+
+
+def _metrics(equity: pd.DataFrame, trades: pd.DataFrame, strategies: Sequence[str],
+             label: str | None, config: Config) -> dict[str, dict[str, float]]:
+    rf = config.optimizer.risk_free_rate
+    out = {}
+    for name in strategies:
+        mine = trades[trades["strategy"] == name]
+        out[name] = performance_metrics(
+            equity[name], traded_value=float(mine["value"].abs().sum()),
+            costs=float(mine["cost"].sum()), risk_free_rate=rf,
+        )
+    if label is not None:
+        out[label] = performance_metrics(equity[label].dropna(), risk_free_rate=rf)
+    return out
+
+
+def _settings(config: Config, optimizers: Sequence[str], positions: int, schedule, equity,
+              data, label) -> dict[str, Any]:
+    rb = config.rebalance
+    return {
+        "start": str(schedule[0].date()),
+        "end": str(equity.index[-1].date()),
+        "weeks": int(len(schedule)),
+        "optimizers": list(optimizers),
+        "positions": positions,
+        "capital": float(config.portfolio.capital),
+        "cost_bps": float(rb.cost_bps),
+        "cost_per_share": float(rb.cost_per_share),
+        "min_trade_value": float(rb.min_trade_value),
+        "drift_threshold": {name: rb.threshold_for(name) for name in optimizers}
+        | {EQUAL_WEIGHT: rb.threshold_for(optimizers[0])},
+        "risk_free_rate": float(config.optimizer.risk_free_rate),
+        "source": str(getattr(data, "source", "")),
+        "universe": [str(t) for t in data.close.columns],
+        "benchmark": label,
+        "execution": EXECUTION_NOTE,
+    }
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def write_outputs(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
+    """Write the result into ``out_dir`` (created); return the paths by name.
+
+    Files: ``equity.csv`` (date + one column per series), ``trades.csv``, ``metrics.json`` (keyed
+    by the equity columns), ``decisions.csv``, ``targets.csv``, ``run.json`` (period, universe,
+    settings, notes), ``equity.png`` and ``drawdowns.png``.
+    """
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"cannot create the output folder {out_dir}: {e.strerror or e}; choose another --out") from e
+    paths = {name: out_dir / name for name in (
+        "equity.csv", "trades.csv", "metrics.json", "decisions.csv", "targets.csv", "run.json",
+        "equity.png", "drawdowns.png")}
+    result.equity.to_csv(paths["equity.csv"], index_label="date", float_format="%.6f")
+    _dated(result.trades).to_csv(paths["trades.csv"], index=False)
+    _dated(result.decisions).to_csv(paths["decisions.csv"], index=False)
+    _dated(result.targets).to_csv(paths["targets.csv"], index=False)
+    paths["metrics.json"].write_text(json.dumps(_json_safe(result.metrics), indent=2), encoding="utf-8")
+    run = {**result.settings, "strategies": list(result.strategies), "notes": list(result.notes),
+           "elapsed_seconds": round(result.elapsed, 3), "metric_names": list(METRIC_NAMES)}
+    paths["run.json"].write_text(json.dumps(_json_safe(run), indent=2), encoding="utf-8")
+    _plot(result.equity, paths["equity.png"], paths["drawdowns.png"])
+    return paths
+
+
+def load_outputs(out_dir: Path) -> dict[str, Any]:
+    """Read what :func:`write_outputs` wrote (for the validation notebook and tests).
+
+    Returns a dict with ``equity`` (DataFrame indexed by date), ``trades``, ``decisions``,
+    ``targets`` (DataFrames), ``metrics`` (table: one row per series) and ``run`` (dict).
+    """
+    from .metrics import metrics_table
+
+    out_dir = Path(out_dir)
+    missing = [n for n in ("equity.csv", "trades.csv", "metrics.json", "run.json") if not (out_dir / n).exists()]
+    if missing:
+        raise DataError(f"{out_dir} is not a backtest output folder: missing {', '.join(missing)}; "
+                        "run `etftrader backtest --out DIR` first")
+    metrics = json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))
+    return {
+        "equity": pd.read_csv(out_dir / "equity.csv", index_col="date", parse_dates=["date"]),
+        "trades": pd.read_csv(out_dir / "trades.csv", parse_dates=["date"]),
+        "decisions": _read_optional(out_dir / "decisions.csv"),
+        "targets": _read_optional(out_dir / "targets.csv"),
+        "metrics": metrics_table(metrics),
+        "run": json.loads((out_dir / "run.json").read_text(encoding="utf-8")),
+    }
+
+
+def _read_optional(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, parse_dates=["date"]) if path.exists() else pd.DataFrame()
+
+
+def _dated(frame: pd.DataFrame) -> pd.DataFrame:
+    """Dates written as YYYY-MM-DD (no midnight times in the CSVs)."""
+    if "date" in frame and len(frame):
+        frame = frame.assign(date=pd.to_datetime(frame["date"]).dt.strftime("%Y-%m-%d"))
+    return frame
+
+
+def _json_safe(value):
+    """NaN and infinities become null: strict JSON readers (and Excel's) reject them."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _plot(equity: pd.DataFrame, equity_png: Path, drawdowns_png: Path) -> None:
+    """Equity curves (log scale, growth of the starting capital) and drawdowns, as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display on a scheduled or headless run
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 5))
+    for name in equity.columns:
+        ax.plot(equity.index, equity[name], label=name, linewidth=1.2)
+    ax.set_yscale("log")
+    ax.set_title("Portfolio value (log scale), costs included")
+    ax.set_ylabel("value")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left", fontsize="small")
+    fig.tight_layout()
+    fig.savefig(equity_png, dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(10, 4))
+    for name in equity.columns:
+        ax.plot(equity.index, 100 * drawdown(equity[name].dropna()), label=name, linewidth=1.0)
+    ax.set_title("Drawdown from the running peak (%)")
+    ax.set_ylabel("%")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower left", fontsize="small")
+    fig.tight_layout()
+    fig.savefig(drawdowns_png, dpi=110)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------- report
+
+NOTEBOOK_NAME = "04_real_data_validation_results.ipynb"
+
+
+def render_backtest_report(out_dir: Path, *, home=None, timeout: float = 300.0) -> Path:
+    """Render the validation notebook on the outputs in ``out_dir``; return the HTML path.
+
+    The executed notebook is kept beside the HTML (``validation_report.ipynb``), also when a cell
+    fails, for inspection.
+
+    Raises
+    ------
+    ReportError
+        The notebook is missing or failed to execute or convert.
+    """
+    from .report import render_notebook  # the report engineer's papermill + nbconvert machinery
+
+    out_dir = Path(out_dir).resolve()
+    result = render_notebook(
+        NOTEBOOK_NAME,
+        home=home,
+        parameters={"RESULTS_DIR": str(out_dir)},
+        out_notebook=out_dir / "validation_report.ipynb",
+        out_html=out_dir / "validation_report.html",
+        timeout=timeout,
+    )
+    return Path(getattr(result, "html", result))
