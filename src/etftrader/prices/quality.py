@@ -19,7 +19,7 @@ reported (the first one that fires is the ticker's ``rule``; ``reason`` lists al
 =================  ==========================================================================
 
 Kept tickers' prices are forward-filled over gaps of at most ``max_ffill_days`` trading days;
-longer gaps stay NaN. Bad values older than the window are set to NaN and counted, never used.
+longer gaps stay NaN over their whole length. Bad values older than the window are set to NaN and counted, never used.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import pandas as pd
 from ..config import DataConfig
 from .frame import PriceData, finite_positive, truncate
 
-__all__ = ["QualityReport", "check_quality", "RULES", "HEALTH_COLUMNS", "recent_limit"]
+__all__ = ["QualityReport", "check_quality", "fill_short_gaps", "RULES", "HEALTH_COLUMNS", "recent_limit"]
 
 #: rule code -> short description (the CLI prints counts by rule with these)
 RULES = {
@@ -157,7 +157,7 @@ def check_quality(data: PriceData, config: DataConfig, *, min_history: int,
     kept = health.loc[health["status"] == "kept", "ticker"].tolist()
 
     usable = close[kept].where(finite_positive(close[kept]))
-    prices = usable.ffill(limit=config.max_ffill_days) if config.max_ffill_days else usable
+    prices = fill_short_gaps(usable, config.max_ffill_days)
     filled = (prices.notna() & usable.isna()).sum()
     health.loc[health["status"] == "kept", "filled_days"] = (
         health.loc[health["status"] == "kept", "ticker"].map(filled).astype("int64").to_numpy())
@@ -212,10 +212,9 @@ def _metrics(close: pd.DataFrame, volume: pd.DataFrame | None, config: DataConfi
         if known.any():
             median_dv[known] = np.nanmedian(dollar[:, known], axis=0)
 
-    index = close.index
-    first_date = np.array([index[i] if i < n else pd.NaT for i in first_idx], dtype="datetime64[ns]")
-    last_date = np.array([index[i] if i >= 0 else pd.NaT for i in last_idx], dtype="datetime64[ns]")
-    move_date = np.array([index[i] if i >= 0 else pd.NaT for i in jump_idx], dtype="datetime64[ns]")
+    first_date = _dates_at(close.index, np.where(first_idx < n, first_idx, -1))
+    last_date = _dates_at(close.index, last_idx)
+    move_date = _dates_at(close.index, jump_idx)
     lag = np.full(k, -1)
     if as_of is not None:
         day_after = (last_date + np.timedelta64(1, "D")).astype("datetime64[D]")
@@ -239,6 +238,15 @@ def _metrics(close: pd.DataFrame, volume: pd.DataFrame | None, config: DataConfi
         "median_dollar_volume": median_dv,
         "lag_days": lag,
     })
+
+
+def _dates_at(index: pd.DatetimeIndex, positions: np.ndarray) -> np.ndarray:
+    """Dates at ``positions`` of ``index`` (NaT where the position is -1)."""
+    values = index.to_numpy(dtype="datetime64[ns]")
+    out = np.full(len(positions), np.datetime64("NaT"), dtype="datetime64[ns]")
+    ok = positions >= 0
+    out[ok] = values[positions[ok]]
+    return out
 
 
 def _health_rows(m: pd.DataFrame, columns, failed: dict[str, str], config: DataConfig,
@@ -291,12 +299,31 @@ def _health_rows(m: pd.DataFrame, columns, failed: dict[str, str], config: DataC
     return health.sort_values("ticker", kind="stable").reset_index(drop=True)
 
 
+def fill_short_gaps(frame: pd.DataFrame, limit: int) -> pd.DataFrame:
+    """Forward-fill runs of at most ``limit`` missing days; longer gaps stay entirely NaN.
+
+    ``DataFrame.ffill(limit=n)`` would fill the first n days of a long gap too, inventing prices
+    for a stretch the source never had; a gap is filled whole or not at all. A gap at the end (the
+    last few days before as_of) counts as a gap of its length so far.
+    """
+    if limit <= 0 or frame.empty:
+        return frame.copy()
+    missing = frame.isna().to_numpy()
+    run = _run_lengths(missing) + _run_lengths(missing[::-1])[::-1] - 1  # length of each NaN run
+    filled = frame.ffill()
+    keep_nan = missing & (run > limit)
+    return filled.mask(pd.DataFrame(keep_nan, index=frame.index, columns=frame.columns))
+
+
+def _run_lengths(mask: np.ndarray) -> np.ndarray:
+    """Per cell: how many consecutive True end here (0 where False), down each column."""
+    counts = np.cumsum(mask, axis=0)
+    base = np.maximum.accumulate(np.where(~mask, counts, 0), axis=0)
+    return counts - base
+
+
 def _longest_true_run(mask: np.ndarray) -> np.ndarray:
     """Longest run of consecutive True down each column of a 2-D boolean array."""
     if mask.size == 0:
         return np.zeros(mask.shape[1] if mask.ndim == 2 else 0, dtype="int64")
-    counts = np.cumsum(mask, axis=0)
-    # at each False, remember the count so far; the run length is the count since the last False
-    resets = np.where(~mask, counts, 0)
-    base = np.maximum.accumulate(resets, axis=0)
-    return (counts - base).max(axis=0).astype("int64")
+    return _run_lengths(mask).max(axis=0).astype("int64")

@@ -1,0 +1,242 @@
+"""Data-quality rules: each one fires on a broken ticker and keeps a healthy one."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from etftrader.config import DataConfig
+from etftrader.prices import PriceData, check_quality
+from etftrader.prices.quality import HEALTH_COLUMNS, fill_short_gaps
+
+from .conftest import synthetic_closes
+
+MIN_HISTORY = 100
+CONFIG = DataConfig(source="file", max_ffill_days=5, max_missing_fraction=0.10, stale_days=10,
+                    max_daily_move=0.45, min_dollar_volume=100_000.0)
+
+
+@pytest.fixture()
+def frame() -> pd.DataFrame:
+    """300 business days of two healthy tickers and a spare column to break."""
+    closes = synthetic_closes(["GOOD", "OTHER", "BAD"], start="2023-01-02", end="2024-02-23", seed=11)
+    closes.index.name = "date"
+    return closes
+
+
+def _check(close, volume=None, failed=None, as_of=None, config=CONFIG):
+    data = PriceData(close=close, volume=volume, source="file", failed=failed or {})
+    return check_quality(data, config, min_history=MIN_HISTORY, as_of=as_of)
+
+
+def _row(report, ticker):
+    return report.health.set_index("ticker").loc[ticker]
+
+
+def _assert_fires(report, rule, ticker="BAD"):
+    row = _row(report, ticker)
+    assert row["status"] == "dropped", row["reason"]
+    assert row["rule"] == rule
+    assert ticker not in report.kept and ticker not in report.prices.columns
+    assert "GOOD" in report.kept  # the healthy ticker next to it is kept
+
+
+def _assert_kept(report, ticker="BAD"):
+    row = _row(report, ticker)
+    assert row["status"] == "kept", row["reason"]
+    assert ticker in report.prices.columns
+
+
+def test_healthy_frame_keeps_everything(frame):
+    report = _check(frame)
+    assert report.kept == ["BAD", "GOOD", "OTHER"]
+    assert report.dropped.empty
+    assert report.counts_by_rule().empty
+    pd.testing.assert_frame_equal(report.prices, frame[["BAD", "GOOD", "OTHER"]])
+
+
+def test_not_delivered_tickers_are_reported(frame):
+    report = _check(frame, failed={"GONE": "no data from Yahoo Finance (delisted)"})
+    row = _row(report, "GONE")
+    assert (row["status"], row["rule"]) == ("dropped", "not_delivered")
+    assert "delisted" in row["reason"]
+
+
+def test_no_data(frame):
+    frame["BAD"] = np.nan
+    _assert_fires(_check(frame), "no_data")
+
+
+def test_no_recent_data_fires_after_the_limit_and_not_before(frame):
+    broken = frame.copy()
+    broken.iloc[-8:, broken.columns.get_loc("BAD")] = np.nan
+    report = _check(broken)
+    _assert_fires(report, "no_recent_data")
+    assert "business days before the as-of date" in _row(report, "BAD")["reason"]
+    ok = frame.copy()
+    ok.iloc[-3:, ok.columns.get_loc("BAD")] = np.nan  # a holiday weekend's worth
+    report = _check(ok)
+    _assert_kept(report)
+    assert report.prices["BAD"].iloc[-1] == frame["BAD"].iloc[-4]  # last price carried to as_of
+
+
+def test_no_recent_data_uses_as_of_beyond_the_data(frame):
+    late = frame.index[-1] + pd.Timedelta(days=30)
+    report = _check(frame, as_of=late.date())
+    assert set(report.dropped["rule"]) == {"no_recent_data"}
+    report = _check(frame, as_of=(frame.index[-1] + pd.Timedelta(days=3)).date())  # a weekend later
+    assert report.dropped.empty
+
+
+def test_short_history_boundary(frame):
+    short = frame.copy()
+    short.iloc[: len(frame) - MIN_HISTORY + 1, short.columns.get_loc("BAD")] = np.nan  # 99 days
+    report = _check(short)
+    _assert_fires(report, "short_history")
+    assert "99 trading days of history, needs 100" in _row(report, "BAD")["reason"]
+    exact = frame.copy()
+    exact.iloc[: len(frame) - MIN_HISTORY, exact.columns.get_loc("BAD")] = np.nan  # exactly 100
+    _assert_kept(_check(exact))
+
+
+@pytest.mark.parametrize("bad_value", [np.inf, -np.inf, 0.0, -5.0])
+def test_bad_price_in_the_window(frame, bad_value):
+    frame.iloc[-20, frame.columns.get_loc("BAD")] = bad_value
+    _assert_fires(_check(frame), "bad_price")
+
+
+def test_bad_price_older_than_the_window_is_masked_and_counted_not_used(frame):
+    frame.iloc[5, frame.columns.get_loc("BAD")] = np.inf
+    report = _check(frame)
+    _assert_kept(report)
+    assert _row(report, "BAD")["bad_values"] == 1
+    assert np.isfinite(report.prices.to_numpy()[~np.isnan(report.prices.to_numpy())]).all()
+
+
+def test_missing_days_over_the_limit(frame):
+    col = frame.columns.get_loc("BAD")
+    many = frame.copy()
+    many.iloc[-MIN_HISTORY::5, col] = np.nan  # 20% of the window, single-day gaps
+    report = _check(many)
+    _assert_fires(report, "missing_days")
+    assert _row(report, "BAD")["missing_fraction"] == pytest.approx(0.20)
+    few = frame.copy()
+    few.iloc[-MIN_HISTORY::20, col] = np.nan  # 5%
+    report = _check(few)
+    _assert_kept(report)
+    assert _row(report, "BAD")["filled_days"] == 5
+    assert report.prices["BAD"].notna().all()
+
+
+def test_stale_prices(frame):
+    col = frame.columns.get_loc("BAD")
+    stale = frame.copy()
+    stale.iloc[-40:-29, col] = stale.iloc[-41, col]  # 11 equal closes after the 41st-last: 11 flat days
+    report = _check(stale)
+    _assert_fires(report, "stale")
+    assert _row(report, "BAD")["longest_flat_run"] == 11
+    fine = frame.copy()
+    fine.iloc[-40:-31, col] = fine.iloc[-41, col]  # 9 flat days
+    report = _check(fine)
+    _assert_kept(report)
+    assert _row(report, "BAD")["longest_flat_run"] == 9
+
+
+def test_split_like_jump(frame):
+    col = frame.columns.get_loc("BAD")
+    split = frame.copy()
+    split.iloc[-30:, col] = split.iloc[-30:, col] / 2.0  # a 2:1 split the feed did not adjust
+    report = _check(split)
+    _assert_fires(report, "jump")
+    row = _row(report, "BAD")
+    assert row["max_move_date"] == frame.index[-30]
+    assert "looks like an unadjusted split" in row["reason"]
+    move = frame.copy()
+    move.iloc[-30:, col] = move.iloc[-30:, col] * 1.30  # a big but plausible move
+    _assert_kept(_check(move))
+
+
+def test_thin_liquidity_only_when_volume_is_known(frame):
+    volume = pd.DataFrame(1_000_000.0, index=frame.index, columns=frame.columns)
+    volume["BAD"] = 10.0  # ~ 10 shares * ~$50 a day
+    volume["OTHER"] = np.nan  # unknown volume: the rule cannot judge it
+    report = _check(frame, volume=volume)
+    _assert_fires(report, "illiquid")
+    _assert_kept(report, "OTHER")
+    assert np.isnan(_row(report, "OTHER")["median_dollar_volume"])
+    volume["BAD"] = 1_000_000.0
+    _assert_kept(_check(frame, volume=volume))
+
+
+def test_several_rules_are_listed_first_one_is_the_rule(frame):
+    col = frame.columns.get_loc("BAD")
+    frame.iloc[-30:, col] = frame.iloc[-30:, col] / 2.0
+    frame.iloc[-20, col] = np.inf
+    row = _row(_check(frame), "BAD")
+    assert row["rule"] == "bad_price"
+    assert "infinite" in row["reason"] and "split" in row["reason"]
+
+
+def test_fill_short_gaps_fills_whole_short_gaps_only():
+    frame = pd.DataFrame({"A": [1.0, np.nan, np.nan, 2.0, *[np.nan] * 7, 3.0, np.nan]})
+    filled = fill_short_gaps(frame, 5)["A"].tolist()
+    assert filled[:4] == [1.0, 1.0, 1.0, 2.0]
+    assert all(np.isnan(v) for v in filled[4:11])  # a 7-day gap is not partly invented
+    assert filled[11:] == [3.0, 3.0]
+    # pandas' ffill(limit=5) would have filled 5 of the 7: the difference is the point
+    assert frame.ffill(limit=5)["A"].iloc[4:9].notna().all()
+
+
+def test_health_is_one_row_per_ticker_sorted_and_csv_friendly(frame, tmp_path):
+    frame.iloc[-30:, frame.columns.get_loc("BAD")] /= 2.0
+    report = _check(frame, failed={"AAA": "not delivered"})
+    health = report.health
+    assert list(health.columns) == list(HEALTH_COLUMNS)
+    assert health["ticker"].tolist() == ["AAA", "BAD", "GOOD", "OTHER"]
+    assert report.dropped.columns.tolist() == ["ticker", "rule", "reason"]
+    path = report.to_csv(tmp_path / "results" / "health.csv")
+    back = pd.read_csv(path, keep_default_na=False)
+    assert back["ticker"].tolist() == ["AAA", "BAD", "GOOD", "OTHER"]
+    assert back.loc[back["ticker"] == "GOOD", "last_date"].item() == frame.index[-1].date().isoformat()
+    assert [p.name for p in path.parent.iterdir()] == ["health.csv"]  # no temp file left
+
+
+def test_as_of_truncates_before_checking(frame):
+    as_of = frame.index[-50].date()
+    report = _check(frame, as_of=as_of)
+    assert report.prices.index[-1] == pd.Timestamp(as_of)
+    assert report.as_of == pd.Timestamp(as_of)
+
+
+# --------------------------------------------------------------------------- real sample data
+
+
+def test_sample_statistics_match_an_independent_pandas_computation(sample_close):
+    """Cross-check the vectorised metrics against plain per-column pandas on the real sample."""
+    data = PriceData(close=sample_close, source="sample")
+    as_of = date(2021, 12, 31)
+    report = check_quality(data, CONFIG, min_history=253, as_of=as_of)
+    health = report.health.set_index("ticker")
+    upto = sample_close.loc[:"2021-12-31"]
+    upto = upto.loc[upto.notna().any(axis=1)]
+    for ticker in ["AAPL", "MTUM", "XOM"]:
+        s = upto[ticker]
+        assert health.loc[ticker, "observations"] == s.notna().sum()
+        assert health.loc[ticker, "first_date"] == s.first_valid_index()
+        window = s.iloc[-253:].dropna()
+        rets = window.pct_change().dropna()
+        assert health.loc[ticker, "max_abs_return"] == pytest.approx(rets.abs().max())
+        flat = (rets == 0).astype(int)
+        longest = int(flat.groupby((flat == 0).cumsum()).sum().max())
+        assert health.loc[ticker, "longest_flat_run"] == longest
+    assert report.kept == sorted(sample_close.columns)
+
+
+def test_sample_early_as_of_drops_the_young_etfs_for_short_history(sample_close):
+    data = PriceData(close=sample_close, source="sample")
+    report = check_quality(data, CONFIG, min_history=253, as_of=date(2014, 9, 30))
+    dropped = report.dropped.set_index("ticker")["rule"]
+    assert dropped.to_dict() == {t: "short_history" for t in ["MTUM", "QUAL", "SIZE", "USMV", "VLUE"]}

@@ -1,0 +1,126 @@
+"""``etftrader validate`` and ``scripts/validate_real_data.py`` as a user runs them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from etftrader.cli import cli, main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _invoke(args):
+    return CliRunner().invoke(cli, args, catch_exceptions=False)
+
+
+def _health_files(home: Path) -> list[Path]:
+    return sorted((home / "results").glob("data_health_*.csv"))
+
+
+def test_sample_run_prints_a_summary_and_writes_the_health_csv(tmp_home):
+    result = _invoke(["validate", "--source", "sample", "--as-of", "2014-09-30", "--home", str(tmp_home)])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "Source: sample" in out
+    assert "demo universe" in out
+    assert "Date range: 1990-01-02 to 2014-09-30" in out
+    assert "Benchmark: S&P 500 index (SPY stand-in)" in out
+    assert "Tickers: 25 checked, 20 kept, 5 dropped" in out
+    assert "too little history: 5 (MTUM, QUAL, SIZE, USMV, VLUE)" in out
+    assert "Gaps forward-filled: at most 5 trading days" in out
+    assert out.isascii()
+    files = _health_files(tmp_home)
+    assert len(files) == 1 and files[0].name in out.replace("\\", "/")
+    health = pd.read_csv(files[0], keep_default_na=False)
+    assert len(health) == 25 and health["ticker"].is_monotonic_increasing
+    assert (health["status"] == "dropped").sum() == 5
+    assert list((tmp_home / "logs").glob("validate_*.log"))
+
+
+def test_config_thresholds_are_used(tmp_home):
+    config = tmp_home / "strict.toml"
+    config.write_text("[data]\nmax_daily_move = 0.05\n", encoding="utf-8")
+    result = _invoke(["validate", "--source", "sample", "--as-of", "2022-06-30",
+                      "--home", str(tmp_home), "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "implausible one-day jump" in result.output
+
+
+def test_prices_file_alone_means_the_file_source(tmp_home, tmp_path):
+    days = pd.bdate_range("2023-01-02", periods=300)
+    rng = np.random.default_rng(5)
+    prices = pd.DataFrame(100 * np.exp(np.cumsum(rng.normal(0, 0.01, (300, 2)), axis=0)),
+                          index=days, columns=["AAA", "BBB"])
+    path = tmp_path / "mine.csv"
+    prices.rename_axis("date").to_csv(path)
+    result = _invoke(["validate", "--prices", str(path), "--home", str(tmp_home)])
+    assert result.exit_code == 0, result.output
+    assert "Source: file" in result.output
+    assert "Tickers: 2 checked, 2 kept, 0 dropped" in result.output
+    assert "Benchmark: none" in result.output
+
+
+def test_bad_file_is_one_error_line_and_exit_code_3(tmp_home, tmp_path, capsys):
+    path = tmp_path / "broken.csv"
+    path.write_text("when,SPY\n2024-01-02,1\n", encoding="utf-8")
+    code = main(["validate", "--source", "file", "--prices", str(path), "--home", str(tmp_home)])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert err.startswith("Error: price file") and "no date column" in err
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_everything_dropped_still_writes_the_csv_then_fails(tmp_home, capsys):
+    code = main(["validate", "--source", "sample", "--as-of", "1990-03-30", "--home", str(tmp_home)])
+    captured = capsys.readouterr()
+    assert code == 3
+    assert "no ticker passed the data-quality checks (25 dropped)" in captured.err
+    assert len(_health_files(tmp_home)) == 1
+
+
+def test_offline_yfinance_is_exit_code_4_with_the_one_line_message(tmp_home, capsys, monkeypatch):
+    from etftrader.prices import sources
+
+    from prices.conftest import FakeYahoo, synthetic_closes  # tests/ is on sys.path (rootdir-less module)
+
+    fake = FakeYahoo(closes=synthetic_closes(["SPY"]), offline=True)
+    monkeypatch.setattr(sources, "_yfinance_download", fake)
+    monkeypatch.setattr(sources, "RETRY_BACKOFF_SECONDS", 0.0)
+    code = main(["validate", "--home", str(tmp_home), "--as-of", "2024-06-28"])
+    err = capsys.readouterr().err
+    assert code == 4
+    n = len(pd.read_csv(REPO / "src/etftrader/resources/etf_universe.csv"))
+    assert err == (f"Error: could not reach Yahoo Finance: 0 of {n} tickers downloaded; "
+                   "check the network or use --source file\n")
+
+
+def test_bad_as_of_is_a_usage_error(tmp_home):
+    result = CliRunner().invoke(cli, ["validate", "--source", "sample", "--as-of", "30/06/2022",
+                                      "--home", str(tmp_home)])
+    assert result.exit_code == 2
+    assert "expected a date as YYYY-MM-DD" in result.output
+
+
+def test_help_has_an_example():
+    result = _invoke(["validate", "--help"])
+    assert result.exit_code == 0
+    assert "etftrader validate --source sample" in result.output
+
+
+@pytest.mark.slow
+def test_seed_script_runs_from_a_checkout(tmp_home):
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "validate_real_data.py"), "--source", "sample",
+         "--as-of", "2022-06-30", "--home", str(tmp_home)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_home,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Tickers: 25 checked, 25 kept, 0 dropped" in proc.stdout
+    assert "Data health CSV: results" in proc.stdout.replace("\\", "/")
