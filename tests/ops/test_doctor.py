@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -229,16 +230,37 @@ def test_kernel_missing_ipykernel_is_a_fail(monkeypatch):
     assert check.status == dr.FAIL and "ipykernel" in check.fix
 
 
-def test_kernel_spec_for_another_interpreter_is_a_warn(monkeypatch):
+def test_kernel_check_uses_the_reports_own_kernel(monkeypatch):
+    from etftrader import report
+
+    spec = report.kernel_spec()
+    monkeypatch.setattr(report, "kernel_spec", lambda: {**spec, "argv": ["/usr/bin/python3.9", *spec["argv"][1:]]})
+    check = dr._check_kernel()
+    assert check.status == dr.WARN and "/usr/bin/python3.9" in check.detail
+    assert f"'{report.KERNEL_NAME}'" in check.detail
+
+
+def test_kernel_check_without_the_report_module_checks_papermills_python3(monkeypatch):
     from jupyter_client import kernelspec
 
     class Spec:
         argv = ["/usr/bin/python3.9", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+        env = {}
 
+    monkeypatch.setitem(sys.modules, "etftrader.report", None)
     monkeypatch.setattr(kernelspec.KernelSpecManager, "get_kernel_spec", lambda self, name: Spec())
     check = dr._check_kernel()
-    assert check.status == dr.WARN and "/usr/bin/python3.9" in check.detail
+    assert check.status == dr.WARN and "'python3' runs /usr/bin/python3.9" in check.detail
     assert "ipykernel install" in check.fix
+
+
+def test_kernel_that_does_not_start_is_a_fail(monkeypatch):
+    def broken(argv, **kwargs):
+        return subprocess.CompletedProcess(argv, 1, "", "Traceback...\nImportError: libzmq.so.5\n")
+
+    monkeypatch.setattr(dr.subprocess, "run", broken)
+    check = dr._check_kernel()
+    assert check.status == dr.FAIL and "ImportError: libzmq.so.5" in check.detail
 
 
 def test_doctor_command_offline_prints_one_line_per_check_and_exits_zero(tmp_home, monkeypatch, assert_cp1252):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata as metadata
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -315,40 +316,58 @@ def _check_disk(root: Path) -> Check:
     return Check("disk space", OK, text)
 
 
+def _report_kernel() -> tuple[str, list[str], dict[str, str]]:
+    """(name, argv, env) of the kernel the monitoring report starts.
+
+    The report (``etftrader.report``) writes a private kernelspec for this interpreter on every
+    render, so a stray user kernelspec cannot be picked; when that module is unavailable, the
+    ``python3`` kernel papermill would find is checked instead.
+    """
+    try:
+        report = importlib.import_module("etftrader.report")
+    except ImportError:
+        report = None
+    if report is not None and hasattr(report, "kernel_spec"):
+        spec = report.kernel_spec()
+        return getattr(report, "KERNEL_NAME", "report"), list(spec["argv"]), dict(spec.get("env") or {})
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    spec = KernelSpecManager().get_kernel_spec(DEFAULT_KERNEL)
+    return DEFAULT_KERNEL, list(spec.argv), dict(spec.env or {})
+
+
 def _check_kernel() -> Check:
+    fix = f'"{sys.executable}" -m pip install --force-reinstall "ipykernel"'
     if importlib.util.find_spec("ipykernel") is None:
         return Check("notebook kernel", FAIL, "ipykernel is not installed; the HTML report cannot be rendered",
-                     'pip install "ipykernel"')
+                     f'"{sys.executable}" -m pip install "ipykernel"')
     try:
-        from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-    except ImportError as e:
-        return Check("notebook kernel", FAIL, f"jupyter_client does not import ({e})", 'pip install "papermill"')
-    try:
-        spec = KernelSpecManager().get_kernel_spec(DEFAULT_KERNEL)
-    except NoSuchKernel:
-        return Check("notebook kernel", FAIL, f"papermill finds no '{DEFAULT_KERNEL}' kernel",
-                     f'"{sys.executable}" -m ipykernel install --sys-prefix')
-    program = spec.argv[0] if spec.argv else ""
+        name, argv, env = _report_kernel()
+    except Exception as e:  # NoSuchKernel, a broken jupyter_client: the report would fail the same way
+        return Check("notebook kernel", FAIL, f"no kernel for the report ({type(e).__name__}: {e})", fix)
+    program = argv[0] if argv else ""
     # jupyter_client runs a spec whose program is plain "python" with the current interpreter
     generic = {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])}
-    if program not in generic and not _same_file(program, sys.executable):
+    if program in generic:
+        program = sys.executable
+    if not _same_file(program, sys.executable):
         return Check("notebook kernel", WARN,
-                     f"kernel '{DEFAULT_KERNEL}' runs {program}, not this interpreter ({sys.executable}); "
+                     f"kernel '{name}' runs {program}, not this interpreter ({sys.executable}); "
                      "the report may not find etftrader",
                      f'"{sys.executable}" -m ipykernel install --sys-prefix')
     try:
-        done = subprocess.run([sys.executable, "-m", "ipykernel_launcher", "--version"],
+        done = subprocess.run([program, "-m", "ipykernel_launcher", "--version"],
                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=KERNEL_TIMEOUT)
+                              timeout=KERNEL_TIMEOUT, env={**os.environ, **env})
     except subprocess.TimeoutExpired:
-        return Check("notebook kernel", FAIL, f"the kernel did not start within {KERNEL_TIMEOUT:.0f} s",
-                     'pip install --force-reinstall "ipykernel"')
+        return Check("notebook kernel", FAIL, f"kernel '{name}' did not start within {KERNEL_TIMEOUT:.0f} s", fix)
+    except OSError as e:
+        return Check("notebook kernel", FAIL, f"kernel '{name}' cannot be started ({e.strerror or e})", fix)
     if done.returncode != 0:
         reason = (done.stderr or done.stdout).strip().splitlines()
         return Check("notebook kernel", FAIL,
-                     f"the kernel does not start with this interpreter ({reason[-1] if reason else done.returncode})",
-                     'pip install --force-reinstall "ipykernel"')
-    return Check("notebook kernel", OK, f"'{DEFAULT_KERNEL}' starts with {sys.executable}")
+                     f"kernel '{name}' does not start ({reason[-1] if reason else done.returncode})", fix)
+    return Check("notebook kernel", OK, f"kernel '{name}' starts with {sys.executable}")
 
 
 def _same_file(a: str, b: str) -> bool:
