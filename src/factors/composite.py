@@ -192,7 +192,9 @@ def score_universe(
         logger.info("%d of %d tickers have no composite score (history shorter than a window)",
                     missing, len(composite))
     # Deterministic order: composite descending, NaN last, then ticker ascending.
-    tickers = np.array([str(t) for t in frame.index])
+    # (argsort of the index instead of a list of str: iterating 600 Arrow strings costs ms.)
+    ticker_rank = np.empty(len(frame), dtype=np.int64)
+    ticker_rank[np.asarray(frame.index.astype(str).argsort())] = np.arange(len(frame))
     key = np.where(np.isnan(composite), np.inf, -composite)
-    order = np.lexsort((tickers, key))
+    order = np.lexsort((ticker_rank, key))
     return frame.iloc[order]
