@@ -37,7 +37,8 @@ def measure(close, repeat: int) -> list[Row]:
     shape = f"{close.shape[0]} days x {close.shape[1]} tickers"
     rows = []
     times = time_calls(lambda: score_universe(close, weights=WEIGHTS), repeat=repeat, warmup=1)
-    rows.append(Row("score_universe, full history", median(times), times, note=shape))
+    rows.append(Row("score_universe, full history", median(times), times,
+                    note=f"{median(times) * 1e3:.1f} ms; {shape}"))
 
     ends = list(range(300, len(close), 5))
     start = time.perf_counter()
@@ -45,7 +46,7 @@ def measure(close, repeat: int) -> list[Row]:
         score_universe(close.iloc[:end], weights=WEIGHTS)
     per_call = (time.perf_counter() - start) / len(ends)
     rows.append(Row("score_universe, weekly loop (per call)", per_call, [per_call],
-                    note=f"{len(ends)} calls on growing histories"))
+                    note=f"{per_call * 1e3:.1f} ms; {len(ends)} calls on growing histories"))
 
     scores = score_universe(close, weights=WEIGHTS)["composite"]
     tickers = select_top(scores, POSITIONS)
@@ -55,14 +56,15 @@ def measure(close, repeat: int) -> list[Row]:
         times = time_calls(lambda m=method: optimize(m, prices, scores), repeat=max(repeat, 10),
                            warmup=1)
         rows.append(Row(f"optimize {method}, {POSITIONS} tickers", median(times), times,
-                        note=f"method used: {result.method}"))
+                        note=f"{median(times) * 1e3:.1f} ms; method used: {result.method}"))
 
     weights = optimize("mvo", prices, scores).weights
     latest = prices.iloc[-1]
     for how in ("lp", "greedy"):
         times = time_calls(lambda h=how: allocate_shares(weights, latest, 1_000_000, method=h),
                            repeat=max(repeat, 10), warmup=1)
-        rows.append(Row(f"allocate_shares {how}, {POSITIONS} tickers", median(times), times))
+        rows.append(Row(f"allocate_shares {how}, {POSITIONS} tickers", median(times), times,
+                        note=f"{median(times) * 1e3:.1f} ms"))
     return rows
 
 
