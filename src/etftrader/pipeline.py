@@ -45,6 +45,7 @@ __all__ = [
     "plan_rebalance",
     "run_weekly",
     "new_run_id",
+    "prices_today",
     "week_rows",
     "MARKET_FILE",
     "SCORES_FILE",
@@ -233,7 +234,9 @@ class WeeklyResult:
             "skipped_trades": [{"ticker": r.ticker, "action": r.action, "shares": _num(r.shares),
                                 "value": _num(r.value), "reason": r.reason}
                                for r in self.plan.skipped.itertuples()],
-            "pending": {"count": int(len(self.plan.trades)), "value": _num(self.plan.trades["value"].sum())},
+            # The live unexecuted trades of the latest earlier run (this run supersedes them).
+            "pending": {"run_id": self.superseded_run, "count": self.superseded_count,
+                        "value": _num(self.superseded_value)},
             "superseded": {"run_id": self.superseded_run, "count": self.superseded_count,
                            "value": _num(self.superseded_value)},
             "cash_flows": [{"type": r.type, "amount": _num(r.amount)} for r in self.cash_flows.itertuples()],
@@ -385,8 +388,8 @@ def run_weekly(config: Any, home: Any, *, as_of: date | None = None, workbook: P
         else:
             notes.append(note)
 
-    prices_today = _prices_today(data.close, clean, holdings, warnings, quality.dropped)
-    plan = plan_rebalance(res.weights, holdings, prices_today, config, optimizer=optimizer, force=force)
+    prices = prices_today(data.close, clean, holdings, warnings, quality.dropped)
+    plan = plan_rebalance(res.weights, holdings, prices, config, optimizer=optimizer, force=force)
     _log_plan(plan)
 
     if (not first_run and capital is not None
@@ -412,7 +415,7 @@ def run_weekly(config: Any, home: Any, *, as_of: date | None = None, workbook: P
 
     rows = week_rows(
         run_id=run_id, timestamp=now, as_of=run_as_of, data_as_of=data_as_of, target=target,
-        plan=plan, prices=prices_today, holdings=holdings, optimizer=optimizer,
+        plan=plan, prices=prices, holdings=holdings, optimizer=optimizer,
         cash_flows=cash_flows, dropped=dropped, superseded_run=sup_run, data_source=data.source,
         benchmark=data.benchmark, version=__version__,
     )
@@ -426,7 +429,7 @@ def run_weekly(config: Any, home: Any, *, as_of: date | None = None, workbook: P
     result = WeeklyResult(
         run_id=run_id, timestamp=now, as_of=run_as_of, data_as_of=data_as_of, optimizer=optimizer,
         positions=len(target.selected), target=target, plan=plan, holdings=holdings,
-        prices=prices_today, first_run=first_run, cash_flows=cash_flows, dropped=dropped,
+        prices=prices, first_run=first_run, cash_flows=cash_flows, dropped=dropped,
         superseded_run=sup_run, superseded_count=sup_count, superseded_value=sup_value,
         superseded_time=holdings.last_run_time, warnings=tuple(warnings), notes=tuple(notes),
         workbook=book, data_source=data.source, rows=rows,
@@ -466,9 +469,12 @@ def _dropped(quality_dropped: pd.DataFrame, failed: dict[str, str]) -> pd.DataFr
     return pd.DataFrame(rows, columns=["ticker", "reason"], dtype=object)
 
 
-def _prices_today(close: pd.DataFrame, clean: pd.DataFrame, holdings: Holdings,
-                  warnings: list[str], dropped: pd.DataFrame) -> pd.Series:
+def prices_today(close: pd.DataFrame, clean: pd.DataFrame, holdings: Holdings,
+                 warnings: list[str], dropped: pd.DataFrame) -> pd.Series:
     """Price per ticker on the as-of date: cleaned prices, else the raw last price for held tickers.
+
+    ``close`` is the raw price frame up to the as-of date, ``clean`` the quality step's prices,
+    ``dropped`` its ``ticker, reason`` frame; messages for the user are appended to ``warnings``.
 
     A held ticker the quality step dropped is still held: it is valued at its last raw price (and
     sold when rebalancing, since it is not in the target). One without any market price falls back
@@ -492,6 +498,9 @@ def _prices_today(close: pd.DataFrame, clean: pd.DataFrame, holdings: Holdings,
         else:  # pragma: no cover - holdings always have a trade price
             raise DataError(f"held ticker {ticker} has no price; check the Trades sheet")
     return prices.sort_index()
+
+
+_prices_today = prices_today  # the name the backtest used first
 
 
 def _log_plan(plan: RebalancePlan) -> None:

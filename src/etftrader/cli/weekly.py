@@ -303,13 +303,18 @@ def show_holdings(as_json, workbook, home) -> None:
     if h.shares.empty:
         click.echo("  (none)")
     for t, s in h.shares.items():
-        click.echo(f"  {t:<8} {s:>12,.4g} shares  @ {price[t]:>12,.2f}  = {s * price[t]:>16,.2f}")
+        click.echo(f"  {t:<8} {_shares(s):>14} shares  @ {price[t]:>12,.2f}  = {s * price[t]:>16,.2f}")
     click.echo(f"Cash: {h.cash:,.2f}")
     if len(h.pending):
         click.echo(f"Pending (run {h.last_run_id}): {len(h.pending)} unexecuted trades, value {h.pending_value:,.2f}")
         for r in h.pending.itertuples():
-            click.echo(f"  {r.action:<4} {r.shares:>10,.4g} {r.ticker:<8} @ {r.price:,.2f}")
+            click.echo(f"  {r.action:<4} {_shares(r.shares):>12} {r.ticker:<8} @ {r.price:,.2f}")
     else:
         click.echo("Pending: none")
     if len(h.superseded):
         click.echo(f"Superseded (older unexecuted, not counted): {len(h.superseded)} trades")
+
+
+def _shares(n: float) -> str:
+    """Whole shares without decimals; a fractional holding (from an import) with up to 4."""
+    return f"{n:,.0f}" if float(n).is_integer() else f"{n:,.4f}".rstrip("0")
