@@ -200,3 +200,26 @@ def test_seed_script_runs_from_a_checkout(tmp_home):
     assert done.returncode == 6 and done.stderr.startswith("Error: portfolio_tracking.xlsx is open")
     shown = subprocess.run([sys.executable, str(script), "-h"], capture_output=True, text=True, timeout=120)
     assert shown.returncode == 0 and "--force-rebalance" in shown.stdout and "--deposit" in shown.stdout
+
+
+def test_report_and_open_workbook_are_called_after_the_write(home, monkeypatch):
+    import types
+
+    import etftrader.ops.excel as excel
+
+    calls = []
+
+    def render_monitoring(workbook, home_, *, market_file=None, as_of=None):
+        calls.append(("report", len(read_ledger(workbook).metadata), market_file.name, as_of))
+        return types.SimpleNamespace(notebook=workbook.with_suffix(".ipynb"), html=workbook.with_suffix(".html"),
+                                     summary=workbook.with_suffix(".txt"))
+
+    monkeypatch.setitem(sys.modules, "etftrader.report",
+                        types.SimpleNamespace(render_monitoring=render_monitoring))
+    monkeypatch.setattr(excel, "open_workbook", lambda path: calls.append(("open", path)) or "Opened it")
+    code, out, err = run_cli(["weekly", "--positions", "6", "--as-of", "2021-03-12", "--open",
+                              "--home", str(home), "--source", "sample"], sample=False)
+    assert code == 0, err
+    assert calls[0] == ("report", 2, "market_latest.parquet", date(2021, 3, 12))  # after the append
+    assert calls[1][0] == "open"
+    assert "Opened it" in out and "Report: " in out and out.splitlines()[-2].endswith(".html")

@@ -126,10 +126,15 @@ def _run(home_dir, capital, positions, optimizer, drift_threshold, force_rebalan
     )
 
 
+def _echo_ascii(text: str) -> None:
+    # Messages from data (ticker names, file paths) could carry characters a Windows console cannot show.
+    click.echo(text.encode("ascii", "replace").decode("ascii"))
+
+
 def _print_summary(result, log_path: Path) -> None:
     plan = result.plan
     res = result.target.result
-    echo = click.echo
+    echo = _echo_ascii
     echo(_RULE)
     echo("WEEKLY AUTOMATION COMPLETED SUCCESSFULLY" if result.report_error is None
          else "WEEKLY RUN RECORDED; THE REPORT FAILED (see the error below)")
