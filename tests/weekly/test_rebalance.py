@@ -176,3 +176,36 @@ def test_trade_list_invariants_on_random_books(seed):
     for r in t.itertuples():
         book[r.ticker] += r.shares if r.action == "BUY" else -r.shares
     assert book[book > 1e-9].to_dict() == pytest.approx(plan.shares_after.to_dict())
+
+
+def test_prices_today_values_held_tickers_the_quality_step_dropped():
+    from etftrader.pipeline import prices_today
+
+    idx = pd.date_range("2021-03-01", periods=3, freq="D", name="date")
+    close = pd.DataFrame({"A": [10.0, 11.0, 12.0], "GONE": [5.0, 6.0, np.nan]}, index=idx)
+    clean = close[["A"]]
+    h = Holdings(shares=S({"GONE": 3.0, "OLD": 2.0}), cash=0.0, last_price=S({"GONE": 4.0, "OLD": 7.5}))
+    warnings: list[str] = []
+    px = prices_today(close, clean, h, warnings, pd.DataFrame({"ticker": ["GONE"], "reason": ["stale"]}))
+    assert px.to_dict() == {"A": 12.0, "GONE": 6.0, "OLD": 7.5}
+    assert "GONE is out of the universe this week (stale); valued at its last price 6.00 of 2021-03-02" in warnings[0]
+    assert "OLD has no market price" in warnings[1] and "last trade price 7.50" in warnings[1]
+
+
+def test_plan_rebalance_with_the_real_allocator_on_sample_prices(sample_close):
+    """Default allocator (PyPortfolioOpt DiscreteAllocation via optimizers) on real prices."""
+    prices = sample_close.loc[:"2021-03-05"].iloc[-1]
+    weights = S({"AAPL": 0.3, "MTUM": 0.25, "QUAL": 0.25, "KO": 0.2})
+    h = holdings({"AAPL": 100.0, "XOM": 500.0}, 20_000.0)
+    plan = plan_rebalance(weights, h, prices, Config(), optimizer="mvo", force=True)
+    assert plan.trades.iloc[0]["ticker"] == "XOM" and plan.trades.iloc[0]["action"] == "SELL"
+    assert plan.trades.iloc[0]["shares"] == 500.0  # leaving the target: sold out
+    assert plan.cash_after >= 0
+    assert set(plan.shares_after.index) == set(weights.index)
+    after_w = plan.shares_after * prices[plan.shares_after.index] / plan.total_value
+    assert drift(weights, after_w) < 0.02  # whole shares land close to the target
+    # The allocation is PyPortfolioOpt's, sized for total value less the cost reserve.
+    from optimizers import allocate_shares
+
+    expected = allocate_shares(weights, prices[weights.index], plan.investable)
+    assert plan.target_shares.to_dict() == expected[expected > 0].astype(float).to_dict()
