@@ -59,6 +59,7 @@ __all__ = [
     "percent",
     "format_table",
     "metrics_table",
+    "ChartNote",
     "show",
     "chart_allocation",
     "chart_weights",
@@ -209,9 +210,9 @@ def _run_ids(frame: pd.DataFrame) -> pd.Series:
 def run_table(ledger: Any) -> pd.DataFrame:
     """One row per effective weekly run, oldest first.
 
-    Runs named in Metadata ``superseded_run`` are dropped, and of several runs on the same
-    ``as_of`` date only the last (by timestamp) is kept: a re-run replaces the week, it does not
-    add one.
+    Of several runs on the same ``as_of`` date only the last (by timestamp) is kept: a re-run
+    replaces the week, it does not add one. (Metadata ``superseded_run`` names a run whose
+    *pending trades* a later run replaced; that run's valuation still counts as its week.)
 
     Returns
     -------
@@ -226,10 +227,6 @@ def run_table(ledger: Any) -> pd.DataFrame:
     perf["run"] = _run_ids(perf).to_numpy()
     perf["_date"] = _row_dates(perf).to_numpy()
     perf["_ts"] = pd.to_datetime(perf["timestamp"], errors="coerce") if "timestamp" in perf else pd.NaT
-    meta = getattr(ledger, "metadata", None)
-    if meta is not None and not meta.empty and "superseded_run" in meta:
-        superseded = {str(r) for r in meta["superseded_run"].dropna() if str(r).strip()}
-        perf = perf.loc[~perf["run"].isin(superseded)]
     perf = perf.dropna(subset=["_date"]).sort_values(["_date", "_ts"], kind="stable")
     perf = perf.drop_duplicates("_date", keep="last")
     perf.index = pd.DatetimeIndex(perf.pop("_date"), name="as_of")
@@ -882,16 +879,27 @@ def metrics_table(perf: pd.DataFrame, metrics: dict[str, float] | None = None) -
     return pd.DataFrame(rows, columns=["metric", "value"]).set_index("metric")
 
 
+@dataclass(frozen=True)
+class ChartNote:
+    """Stands in for a chart that cannot be drawn yet (too few weeks, no data): shown as text."""
+
+    title: str
+    note: str
+
+
 def show(fig) -> None:
-    """Display a figure in the notebook as an embedded PNG and release it.
+    """Display a figure in the notebook as an embedded PNG (or a :class:`ChartNote` as text).
 
     The kernel runs with ``MPLBACKEND=Agg`` (no GUI, no inline backend needed), so figures are
     rendered to PNG bytes here and handed to IPython's display as an image.
     """
     import io
 
-    from IPython.display import Image, display
+    from IPython.display import Image, Markdown, display
 
+    if isinstance(fig, ChartNote):
+        display(Markdown(f"**{fig.title}:** *{fig.note}*"))
+        return
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     display(Image(data=buffer.getvalue(), format="png"))
@@ -904,13 +912,9 @@ def _figure(width: float = 8.0, height: float = 4.0):
     return fig, fig.add_subplot(1, 1, 1)
 
 
-def _note_figure(title: str, note: str):
-    """A small figure that says why a chart is not drawn yet (instead of empty axes)."""
-    fig, ax = _figure(8.0, 1.6)
-    ax.set_axis_off()
-    ax.set_title(title, loc="left")
-    ax.text(0.0, 0.5, note, transform=ax.transAxes, va="center", ha="left", fontsize=11, color=_GREY, wrap=True)
-    return fig
+def _note_figure(title: str, note: str) -> ChartNote:
+    """Why a chart is not drawn yet: a line of text instead of empty axes."""
+    return ChartNote(title, note)
 
 
 def chart_allocation(positions: pd.DataFrame, *, top: int = 10, cash: float | None = None):

@@ -137,3 +137,19 @@ def market_frame(sample_close: pd.DataFrame, *, end: str, vix: bool = True) -> p
     return frame.dropna()
 
 
+
+
+def write_workbook(path, weeks: dict[str, list[pd.DataFrame]], *, backups_dir) -> None:
+    """Append the weeks one by one with etftrader.workbook.append_week, as weekly runs would."""
+    from etftrader.workbook import append_week
+
+    n = len(weeks["performance"])
+    for i in range(n):
+        day = weeks["performance"][i]["as_of"].iloc[0]
+        prev = weeks["performance"][i - 1]["as_of"].iloc[0] if i else pd.Timestamp.min
+        flows = [c for c in weeks["cashflows"] if len(c) and prev < c["as_of"].iloc[0] <= day]
+        rows = {"Positions": weeks["positions"][i], "Trades": weeks["trades"][i],
+                "Performance": weeks["performance"][i], "Metadata": weeks["metadata"][i]}
+        if flows:
+            rows["CashFlows"] = pd.concat(flows, ignore_index=True)
+        append_week(path, rows, backups_dir=backups_dir, keep=0)

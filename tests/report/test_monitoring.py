@@ -102,10 +102,19 @@ def test_withdrawal_sign_follows_type_and_initial_capital_is_not_a_flow():
     assert perf["period_return"].iloc[1] == pytest.approx((80 + 25) / 100 - 1)
 
 
-def test_superseded_and_same_day_reruns_are_not_extra_weeks():
+def test_same_day_reruns_are_not_extra_weeks():
     ledger = _perf_ledger([100.0, 999.0, 105.0], ["2021-01-01", "2021-01-08", "2021-01-08"])
     perf = mon.performance_series(ledger)
     assert len(perf) == 2 and perf["total_value"].iloc[-1] == 105.0
+
+
+def test_a_run_whose_pending_trades_were_superseded_still_counts_as_its_week():
+    ledger = _perf_ledger([100.0, 102.0, 105.0], ["2021-01-01", "2021-01-08", "2021-01-15"])
+    meta = pd.DataFrame({"timestamp": ledger.performance["timestamp"], "run_id": ["r0", "r1", "r2"],
+                         "as_of": ledger.performance["as_of"], "superseded_run": ["", "r0", "r1"]})
+    ledger = FakeLedger(ledger.positions, ledger.trades, ledger.performance, meta, ledger.cashflows)
+    perf = mon.performance_series(ledger)
+    assert perf["total_value"].tolist() == [100.0, 102.0, 105.0]
 
 
 def test_benchmark_from_ledger_and_from_market_file():
