@@ -1,12 +1,15 @@
 """Whole-share allocation of a portfolio bought from scratch, through PyPortfolioOpt.
 
-:func:`allocate_shares` uses ``DiscreteAllocation.lp_portfolio`` by default: an integer program
-(solved with HiGHS, which ships with cvxpy's dependencies) that minimises the total dollar
-shortfall from each target plus the cash left over, so it is the best whole-share fit by that
-measure; ``greedy_portfolio`` (round down, then buy one share at a time where the deficit is
-largest) is the fallback and is about a hundred times faster, which matters when a backtest
-allocates every week. Neither knows about shares already held: rebalancing an existing portfolio
-is sized by the caller from its holdings, and this function is for the first purchase.
+:func:`allocate_shares` uses ``DiscreteAllocation.greedy_portfolio`` by default (round every
+target down to whole shares, then buy one share at a time where the shortfall is largest) and
+``lp_portfolio`` on request (an integer program, solved with HiGHS from cvxpy's dependencies, that
+minimises the total dollar shortfall plus the cash left over). Why greedy by default: on the
+bundled sample (10 positions, four dates, 20k to 1M capital) the two fit the target weights
+equally well (sum of absolute weight errors within 15% of each other, greedy sometimes better,
+leftover cash tens of dollars either way), while greedy takes about 2 ms against about 100 ms for
+the integer program, and a backtest allocates every rebalance of every strategy. Neither knows
+about shares already held: rebalancing an existing portfolio is sized by the caller from its
+holdings; this function is for the first purchase or a full re-allocation.
 """
 
 from __future__ import annotations
@@ -22,13 +25,13 @@ __all__ = ["ALLOCATION_METHODS", "allocate_shares"]
 logger = logging.getLogger(__name__)
 
 #: ``method`` values :func:`allocate_shares` accepts.
-ALLOCATION_METHODS: tuple[str, ...] = ("lp", "greedy")
+ALLOCATION_METHODS: tuple[str, ...] = ("greedy", "lp")
 #: Mixed-integer solver for ``lp_portfolio`` (ECOS_BB, PyPortfolioOpt's old default, is gone).
 LP_SOLVER = "HIGHS"
 
 
 def allocate_shares(
-    weights: pd.Series, prices: pd.Series, total_value: float, *, method: str = "lp"
+    weights: pd.Series, prices: pd.Series, total_value: float, *, method: str = "greedy"
 ) -> pd.Series:
     """Whole shares per ticker whose cost is as close to ``weights * total_value`` as possible.
 
@@ -40,9 +43,9 @@ def allocate_shares(
         Latest price by ticker; must be finite and > 0 for every ticker with a positive weight.
     total_value : float
         Money to invest (> 0).
-    method : {"lp", "greedy"}, default "lp"
-        ``lp``: ``DiscreteAllocation.lp_portfolio`` with HiGHS, falling back to greedy if the
-        solver fails; ``greedy``: ``DiscreteAllocation.greedy_portfolio``.
+    method : {"greedy", "lp"}, default "greedy"
+        ``greedy``: ``DiscreteAllocation.greedy_portfolio``; ``lp``: ``lp_portfolio`` with HiGHS,
+        falling back to greedy if the solver fails.
 
     Returns
     -------

@@ -20,7 +20,7 @@ def sample_target(scored_sample, as_of="2020-06-30", n=10):
 @pytest.mark.parametrize("total_value", [10_000, 250_000.0, 1_000_000])
 def test_lp_matches_discrete_allocation_and_stays_in_budget(scored_sample, total_value):
     weights, prices = sample_target(scored_sample)
-    shares = allocate_shares(weights, prices, total_value)
+    shares = allocate_shares(weights, prices, total_value, method="lp")
     assert list(shares.index) == list(weights.index)
     assert shares.dtype == "int64" and shares.name == "shares"
     assert (shares >= 0).all()
@@ -37,7 +37,7 @@ def test_lp_matches_discrete_allocation_and_stays_in_budget(scored_sample, total
 @pytest.mark.parametrize("as_of", ["2019-06-28", "2022-06-30"])
 def test_greedy_matches_discrete_allocation(scored_sample, as_of):
     weights, prices = sample_target(scored_sample, as_of)
-    shares = allocate_shares(weights, prices, 100_000, method="greedy")
+    shares = allocate_shares(weights, prices, 100_000)  # greedy is the default
     reference, _ = DiscreteAllocation(dict(weights), prices, 100_000).greedy_portfolio()
     expected = pd.Series(reference, dtype="int64").reindex(weights.index, fill_value=0)
     pd.testing.assert_series_equal(shares, expected, check_names=False)
@@ -49,15 +49,16 @@ def test_order_of_prices_does_not_matter():
     # not buy the wrong ticker.
     weights = pd.Series({"AAA": 0.5, "BBB": 0.3, "CCC": 0.2})
     prices = pd.Series({"CCC": 5.0, "AAA": 100.0, "BBB": 20.0})
-    shares = allocate_shares(weights, prices, 1_000)
-    assert shares.to_dict() == {"AAA": 5, "BBB": 15, "CCC": 40}
+    for method in ("greedy", "lp"):
+        shares = allocate_shares(weights, prices, 1_000, method=method)
+        assert shares.to_dict() == {"AAA": 5, "BBB": 15, "CCC": 40}
 
 
 def test_zero_weights_and_unaffordable_budgets():
     weights = pd.Series({"AAA": 0.6, "BBB": 0.4, "ZERO": 0.0})
     prices = pd.Series({"AAA": 300.0, "BBB": 500.0})  # no price needed for a zero weight
     assert allocate_shares(weights, prices, 100.0).tolist() == [0, 0, 0]
-    assert allocate_shares(weights, prices, 100.0, method="greedy").tolist() == [0, 0, 0]
+    assert allocate_shares(weights, prices, 100.0, method="lp").tolist() == [0, 0, 0]
     shares = allocate_shares(weights, prices, 1_000.0)
     assert shares["ZERO"] == 0 and float((shares * prices.reindex(shares.index, fill_value=0)).sum()) <= 1_000
 
@@ -80,7 +81,7 @@ def test_lp_failure_falls_back_to_greedy(monkeypatch):
     monkeypatch.setattr(allocation, "LP_SOLVER", "SCS")  # not a mixed-integer solver
     weights = pd.Series({"AAA": 0.7, "BBB": 0.3})
     prices = pd.Series({"AAA": 10.0, "BBB": 7.0})
-    shares = allocate_shares(weights, prices, 1_000)
+    shares = allocate_shares(weights, prices, 1_000, method="lp")
     reference, _ = DiscreteAllocation(dict(weights), prices, 1_000).greedy_portfolio()
     assert shares.to_dict() == reference
 
@@ -102,5 +103,19 @@ def test_bad_input_is_refused(weights, prices, total, match):
 
 
 def test_unknown_method_is_refused():
-    with pytest.raises(ValueError, match="unknown allocation method 'round'; valid: lp, greedy"):
+    with pytest.raises(ValueError, match="unknown allocation method 'round'; valid: greedy, lp"):
         allocate_shares(pd.Series({"A": 1.0}), pd.Series({"A": 1.0}), 10, method="round")
+
+
+@pytest.mark.parametrize("as_of", ["2019-06-28", "2020-06-30", "2022-06-30"])
+@pytest.mark.parametrize("total_value", [3_000, 20_000, 1_000_000])
+def test_greedy_never_exceeds_the_budget_and_fits_like_lp(scored_sample, as_of, total_value):
+    weights, prices = sample_target(scored_sample, as_of)
+    greedy = allocate_shares(weights, prices, total_value)
+    lp = allocate_shares(weights, prices, total_value, method="lp")
+    for shares in (greedy, lp):
+        assert float((shares * prices).sum()) <= total_value
+    error = {name: float((s * prices / total_value - weights).abs().sum())
+             for name, s in (("greedy", greedy), ("lp", lp))}
+    # the default's fit is close to the integer program's (the reason it is the default)
+    assert error["greedy"] <= 1.5 * error["lp"] + 1e-3
