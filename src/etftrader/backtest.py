@@ -57,6 +57,10 @@ __all__ = [
     "write_outputs",
     "load_outputs",
     "render_backtest_report",
+    "framing_text",
+    "format_metrics",
+    "activity_table",
+    "yearly_returns",
 ]
 
 _log = logging.getLogger(f"{LOGGER_NAME}.backtest")
@@ -251,8 +255,9 @@ def run_backtest(
     with Progress("backtest", total=len(schedule), stream=stream) as bar:
         for day, row in zip(schedule, marks.loc[schedule].to_numpy()):
             mark = dict(zip(marks.columns, row.tolist()))
+            week = _slice(data, day)
             try:
-                quality = check_quality(_slice(data, day), config.data,
+                quality = check_quality(week, config.data,
                                         min_history=config.factors.min_history, as_of=day.date())
             except DataError as e:
                 notes.append(f"{day.date()}: no decision for any strategy ({e})")
@@ -261,22 +266,28 @@ def run_backtest(
                 bar.advance(str(day.date()))
                 continue
             for name in strategies:
-                # Equal weight has no drift threshold of its own: it uses the first optimizer's.
-                rule = name if name != EQUAL_WEIGHT else strategies_opt[0]
+                book = books[name]
                 try:
                     weights, method, note = _target(pipeline, quality.prices, config, name, positions)
-                    plan = pipeline.plan_rebalance(
-                        weights, books[name].holdings(), _prices_today(mark, weights.index, books[name].held()),
-                        config, optimizer=rule)
+                    holdings = book.holdings()
+                    # The weekly run's own pricing rule: cleaned closes, raw last price for a held
+                    # ticker the quality step dropped. Its warnings go to the log, once per week.
+                    warned: list[str] = []
+                    today = pipeline._prices_today(week.close, quality.prices, holdings, warned,
+                                                   quality.dropped)
+                    for message in warned:
+                        _log.info("%s %s: %s", name, day.date(), message)
+                    # Equal weight has no threshold of its own: --drift-threshold, else the default.
+                    plan = pipeline.plan_rebalance(weights, holdings, today, config, optimizer=name)
                 except (OptimizationError, DataError) as e:
                     msg = f"{name} {day.date()}: no decision, holdings kept ({e})"
                     notes.append(msg)
                     _log.warning(msg)
-                    decision_rows.append(books[name].idle(name, day, mark, str(e)))
+                    decision_rows.append(book.idle(name, day, mark, str(e)))
                     continue
                 target_rows.append(pd.DataFrame({
                     "strategy": name, "date": day, "ticker": weights.index, "weight": weights.to_numpy()}))
-                books[name].execute(plan)
+                book.execute(plan)
                 fills = plan.trades
                 if len(fills):
                     trades_rows.append(fills.assign(strategy=name, date=day))
@@ -286,10 +297,10 @@ def run_backtest(
                     "trades": int(len(fills)), "skipped": int(len(plan.skipped)),
                     "traded_value": float(fills["value"].abs().sum()) if len(fills) else 0.0,
                     "costs": float(fills["est_cost"].sum()) if len(fills) else 0.0,
-                    "cash": books[name].cash, "value": books[name].value(mark),
+                    "cash": book.cash, "value": book.value(mark),
                     "method": method, "note": note,
                 })
-                books[name].mark(day)
+                book.mark(day)
             bar.advance(str(day.date()))
 
     equity = _equity(books, strategies, marks.loc[schedule[0]:])
@@ -418,13 +429,6 @@ def _slice(data, day: pd.Timestamp):
     return dataclasses.replace(data, **changes)
 
 
-def _prices_today(marks_today: Mapping[str, float], target: Sequence[str], held: Sequence[str]) -> pd.Series:
-    """Decision-day closes of the target and the held tickers (a held ticker may have been dropped)."""
-    tickers = dict.fromkeys([*target, *held])
-    # `p > 0` is False for NaN: a ticker without any price yet is left out, and the pipeline says so.
-    return pd.Series({t: marks_today[t] for t in tickers if marks_today.get(t, math.nan) > 0}, dtype=float)
-
-
 def _equity(books: Mapping[str, _Book], strategies: Sequence[str], marks: pd.DataFrame) -> pd.DataFrame:
     """Daily values of every book: the holdings after each decision, marked at each day's close."""
     columns = {}
@@ -479,8 +483,7 @@ def _settings(config: Config, optimizers: Sequence[str], positions: int, schedul
         "cost_bps": float(rb.cost_bps),
         "cost_per_share": float(rb.cost_per_share),
         "min_trade_value": float(rb.min_trade_value),
-        "drift_threshold": {name: rb.threshold_for(name) for name in optimizers}
-        | {EQUAL_WEIGHT: rb.threshold_for(optimizers[0])},
+        "drift_threshold": {name: rb.threshold_for(name) for name in (*optimizers, EQUAL_WEIGHT)},
         "risk_free_rate": float(config.optimizer.risk_free_rate),
         "source": str(getattr(data, "source", "")),
         "universe": [str(t) for t in data.close.columns],
@@ -573,11 +576,18 @@ def _plot(equity: pd.DataFrame, equity_png: Path, drawdowns_png: Path) -> None:
 
     matplotlib.use("Agg")  # files only: no display on a scheduled or headless run
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     fig, ax = plt.subplots(figsize=(10, 5))
     for name in equity.columns:
         ax.plot(equity.index, equity[name], label=name, linewidth=1.2)
     ax.set_yscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:,.0f}")  # 1,250,000 rather than 1.25 x 10^6
+    ax.yaxis.set_major_formatter(plain)
+    values = equity.to_numpy(dtype=float)
+    if np.nanmax(values) < 10 * np.nanmin(values):  # within one decade only minor ticks carry labels
+        ax.yaxis.set_minor_formatter(plain)
+        ax.tick_params(axis="y", which="minor", labelsize="x-small")
     ax.set_title("Portfolio value (log scale), costs included")
     ax.set_ylabel("value")
     ax.grid(True, alpha=0.3)
@@ -598,31 +608,137 @@ def _plot(equity: pd.DataFrame, equity_png: Path, drawdowns_png: Path) -> None:
     plt.close(fig)
 
 
+# --------------------------------------------------------------------------- report helpers
+
+SURVIVORSHIP_NOTE = (
+    "the universe is the list of tickers the price source holds today. Funds and companies that "
+    "closed, merged or were delisted during the period are missing, which biases results upwards."
+)
+SAMPLE_SURVIVORSHIP_NOTE = (
+    "The sample's 20 stocks are large companies picked in hindsight (they survived and grew to "
+    "2022), and its 5 factor ETFs start in 2014: read its figures as a demonstration, not evidence."
+)
+ESTIMATES_NOTE = (
+    "The optimizers' expected return, volatility and Sharpe are estimates from past prices; the "
+    "realised figures here are one historical path, not a forecast. Costs are estimates too "
+    "(basis points of value plus a per-share fee); spreads, market impact and taxes are not modelled."
+)
+
+
+def framing_text(run: Mapping[str, Any]) -> str:
+    """What the reader must know before reading the figures, as Markdown (from ``run.json``)."""
+    universe = run.get("universe", [])
+    thresholds = ", ".join(f"{k} {v:.1%}" for k, v in (run.get("drift_threshold") or {}).items())
+    lines = [
+        f"**Period:** {run.get('start')} to {run.get('end')}, {run.get('weeks')} weekly decisions "
+        f"(the last trading day of each week).",
+        f"**Universe:** {len(universe)} tickers from the `{run.get('source')}` source: {', '.join(universe)}.",
+        f"**Strategies:** {', '.join(run.get('strategies', []))}, each with {run.get('capital', 0):,.0f} "
+        f"of starting cash and {run.get('positions')} positions (equal weight holds every usable ticker); "
+        f"benchmark: {run.get('benchmark') or 'none available for this source'}.",
+        f"**Rules:** drift thresholds {thresholds}; costs {run.get('cost_bps', 0):g} bps of value plus "
+        f"{run.get('cost_per_share', 0):g} per share; trades below {run.get('min_trade_value', 0):,.0f} skipped.",
+        f"**Execution:** {run.get('execution', EXECUTION_NOTE)}",
+        f"**Survivorship:** {SURVIVORSHIP_NOTE}"
+        + (f" {SAMPLE_SURVIVORSHIP_NOTE}" if run.get("source") == "sample" else ""),
+        f"**Estimates:** {ESTIMATES_NOTE}",
+    ]
+    lines += [f"**Note:** {n}" for n in run.get("notes", [])]
+    return "\n\n".join(lines)
+
+
+def format_metrics(table: pd.DataFrame) -> pd.DataFrame:
+    """The metrics table as display strings (percentages, ratios, currency), one row per series."""
+    pct = ("cagr", "volatility", "max_drawdown")
+    out = pd.DataFrame(index=table.index)
+    for col in table.columns:
+        values = table[col].astype(float)
+        if col in pct:
+            out[col] = values.map(lambda v: f"{v:.1%}" if v == v else "n/a")
+        elif col == "costs":
+            out[col] = values.map(lambda v: f"{v:,.0f}" if v == v else "n/a")
+        else:
+            out[col] = values.map(lambda v: f"{v:.2f}" if v == v else "n/a")
+    return out
+
+
+def activity_table(decisions: pd.DataFrame) -> pd.DataFrame:
+    """Per strategy: weeks, rebalances, trades, skipped trades, traded value and costs."""
+    if decisions.empty:
+        return pd.DataFrame(columns=["weeks", "rebalances", "trades", "skipped", "traded_value", "costs"])
+    grouped = decisions.groupby("strategy", sort=False)
+    return pd.DataFrame({
+        "weeks": grouped.size(),
+        "rebalances": grouped["rebalanced"].sum().astype(int),
+        "trades": grouped["trades"].sum().astype(int),
+        "skipped": grouped["skipped"].sum().astype(int),
+        "traded_value": grouped["traded_value"].sum().round(0),
+        "costs": grouped["costs"].sum().round(2),
+    })
+
+
+def yearly_returns(equity: pd.DataFrame) -> pd.DataFrame:
+    """Calendar-year returns of every series (the first and last years may be partial)."""
+    year_end = equity.groupby(equity.index.year).last()
+    first = equity.iloc[0]
+    previous = year_end.shift(1)
+    previous.iloc[0] = first
+    out = year_end / previous - 1.0
+    out.index.name = "year"
+    return out
+
+
 # --------------------------------------------------------------------------- report
 
 NOTEBOOK_NAME = "04_real_data_validation_results.ipynb"
 
 
-def render_backtest_report(out_dir: Path, *, home=None, timeout: float = 300.0) -> Path:
+def render_backtest_report(out_dir: Path, *, home=None, cell_timeout: int | None = None,
+                           start_timeout: int | None = None) -> Path:
     """Render the validation notebook on the outputs in ``out_dir``; return the HTML path.
 
-    The executed notebook is kept beside the HTML (``validation_report.ipynb``), also when a cell
-    fails, for inspection.
+    papermill executes ``notebooks/04_real_data_validation_results.ipynb`` (the analyst's copy in
+    ``<home>/notebooks`` first) with ``RESULTS_DIR`` set to ``out_dir``, on the report module's
+    private kernel for this interpreter, time-bounded; nbconvert exports HTML without code. The
+    executed notebook is kept beside the HTML (``validation_report.ipynb``), also when a cell fails.
 
     Raises
     ------
     ReportError
-        The notebook is missing or failed to execute or convert.
+        The notebook is missing, or failed to execute or convert (one line, naming the cell).
     """
-    from .report import render_notebook  # the report engineer's papermill + nbconvert machinery
+    import tempfile
+
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    from . import report
+    from .errors import ReportError
+    from .paths import resolve_home
 
     out_dir = Path(out_dir).resolve()
-    result = render_notebook(
-        NOTEBOOK_NAME,
-        home=home,
-        parameters={"RESULTS_DIR": str(out_dir)},
-        out_notebook=out_dir / "validation_report.ipynb",
-        out_html=out_dir / "validation_report.html",
-        timeout=timeout,
-    )
-    return Path(getattr(result, "html", result))
+    source = report.find_notebook(home or resolve_home(None), NOTEBOOK_NAME)
+    executed = out_dir / "validation_report.ipynb"
+    html = out_dir / "validation_report.html"
+    # TODO: switch to a public report.execute_notebook(...) when the report module offers one;
+    # until then the kernel choice (a private kernelspec for sys.executable) is borrowed from it.
+    with tempfile.TemporaryDirectory(prefix="etftrader-kernel-") as tmp:
+        kernel_dir = report._write_private_kernelspec(Path(tmp))
+        try:
+            pm.execute_notebook(
+                str(source), str(executed), parameters={"RESULTS_DIR": str(out_dir)},
+                kernel_name=report.KERNEL_NAME, kernel_manager_class=report._kernel_manager_class(kernel_dir),
+                language="python", cwd=str(out_dir), progress_bar=False, log_output=False,
+                start_timeout=start_timeout or report.START_TIMEOUT,
+                execution_timeout=cell_timeout or report.CELL_TIMEOUT,
+            )
+        except PapermillExecutionError as e:
+            raise ReportError(
+                f"validation notebook failed in cell {e.exec_count}: {e.ename}: {' '.join(str(e.evalue).split())[:200]}; "
+                f"the backtest outputs are kept in {out_dir}, the failed notebook at {executed}") from e
+        except Exception as e:  # timeouts, a kernel that cannot start
+            raise ReportError(
+                f"validation notebook could not be executed ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
+                f"the backtest outputs are kept in {out_dir}") from e
+    report.notebook_to_html(executed, html)
+    return html

@@ -1,9 +1,159 @@
-"""Placeholder: replaced by the module that implements these commands."""
+"""``etftrader backtest``: replay the weekly process through history and compare it.
+
+Thin Click command: parse options, build the config in force (config file, then flags), load the
+prices, call :func:`etftrader.backtest.run_backtest`, write the outputs and render the validation
+report, then print a plain-ASCII table of the results. pandas and the library are imported inside
+the command so ``etftrader --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
 
 import click
 
+from ..errors import ConfigError, EtfTraderError, ReportError
+from ._common import config_option, home_option, load_run_config, source_options
 
-@click.command('backtest')
-def backtest() -> None:
-    """Not implemented yet."""
-    raise click.ClickException("not implemented yet")
+__all__ = ["backtest"]
+
+_log = logging.getLogger("etftrader.cli.backtest")
+_RULE = "=" * 80
+
+
+def _date(name: str, value: str | None):
+    """``YYYY-MM-DD`` -> date, or a one-line ConfigError naming the option."""
+    if value is None:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise ConfigError(f"{name} must be a date as YYYY-MM-DD, got {value!r}") from None
+
+
+@click.command("backtest")
+@click.option("--start", default=None, metavar="DATE",
+              help="First decision week (YYYY-MM-DD; default: the earliest date the factor lookbacks allow).")
+@click.option("--end", default=None, metavar="DATE", help="Last day simulated (YYYY-MM-DD; default: the last price).")
+@click.option("--optimizer", default="all", show_default=True, metavar="mvo|minvar|rankbased|all",
+              help="Optimizer(s) to replay; equal weight and the benchmark are always compared.")
+@click.option("--positions", type=int, default=None, help="Number of positions (default: config, else 20).")
+@click.option("--drift-threshold", type=float, default=None,
+              help="Rebalance when drift exceeds this (default: 0.05 for mvo/rankbased/equal weight, 0.075 for minvar).")
+@click.option("--cost-bps", type=float, default=None, help="Cost per trade in basis points of its value (default: config, else 5).")
+@click.option("--cost-per-share", type=float, default=None, help="Plus this cost per share traded (default: config, else 0).")
+@click.option("--capital", type=float, default=None, help="Starting cash of every strategy (default: config, else 1,000,000).")
+@source_options
+@config_option
+@home_option
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=str), default=None,
+              help="Output folder (default: results/backtest_YYYYMMDD_HHMMSS in the home folder).")
+@click.option("--no-notebook", is_flag=True, default=False, help="Do not render the HTML validation report.")
+def backtest(start, end, optimizer, positions, drift_threshold, cost_bps, cost_per_share, capital, source,
+             prices_file, refresh, config_path, home, out_dir, no_notebook) -> None:
+    """Replay the weekly process through history, with costs, against equal weight and the benchmark.
+
+    Every simulated week runs the same steps as `etftrader weekly` (quality check, scores,
+    selection, optimizer, drift rule, whole-share trades) on the prices up to that week; every
+    proposed trade is executed at that day's close and its cost paid in cash. Writes equity.csv,
+    trades.csv, metrics.json, PNG plots and an HTML report into --out.
+
+    \b
+    Examples:
+      etftrader backtest --source sample --start 2019-01-01 --end 2022-12-31 --positions 8
+      etftrader backtest --optimizer mvo --cost-bps 10 --drift-threshold 0.1 --no-notebook
+    """
+    from ..paths import resolve_home
+    from ..runlog import start_run_log, stop_run_log
+
+    stop_run_log()  # a handler left by an earlier failed run in this process must not get our lines
+    home_dir = resolve_home(home).ensure()
+    log_path = start_run_log(home_dir.logs_dir, "backtest")
+    try:
+        result, paths, html, report_error = _run(
+            home_dir, start, end, optimizer, positions, drift_threshold, cost_bps, cost_per_share,
+            capital, source, prices_file, refresh, config_path, out_dir, no_notebook)
+        _print_summary(result, paths, html, log_path)
+    except EtfTraderError as e:
+        _log.error("%s", e)
+        raise
+    finally:
+        stop_run_log()
+    if report_error is not None:
+        raise report_error
+
+
+def _run(home_dir, start, end, optimizer, positions, drift_threshold, cost_bps, cost_per_share, capital,
+         source, prices_file, refresh, config_path, out_dir, no_notebook):
+    from .. import backtest as bt
+    from ..prices import load_prices
+    from ..runlog import is_interactive
+
+    start_day, end_day = _date("--start", start), _date("--end", end)
+    if start_day and end_day and start_day > end_day:
+        raise ConfigError(f"--start {start_day} is after --end {end_day}; swap them")
+    optimizers = bt.parse_optimizers(optimizer)
+    if prices_file and source is None:
+        source = "file"  # --prices alone means: use this file
+    config = load_run_config(home_dir, config_path).override(
+        portfolio={"capital": capital, "positions": positions},
+        data={"source": source, "prices_file": prices_file},
+        rebalance={"drift_override": drift_threshold, "cost_bps": cost_bps, "cost_per_share": cost_per_share},
+    )
+    if config.data.source == "file" and not config.data.prices_file:
+        raise ConfigError("--source file needs a price file: pass --prices FILE (CSV or parquet)")
+    interactive = is_interactive()
+    _log.info("backtest: optimizers %s, start %s, end %s; config %s", ",".join(optimizers), start_day,
+              end_day, config.to_dict())
+    data = load_prices(config.data, home_dir, as_of=end_day, refresh=refresh, progress=interactive)
+    result = bt.run_backtest(data, config, optimizers=optimizers, start=start_day, end=end_day,
+                             progress=interactive)
+    out = Path(out_dir) if out_dir else home_dir.results_dir / f"backtest_{datetime.now():%Y%m%d_%H%M%S}"
+    paths = bt.write_outputs(result, out)
+    _log.info("backtest outputs in %s (%.1f s simulation)", out, result.elapsed)
+    html = report_error = None
+    if not no_notebook:
+        try:
+            html = bt.render_backtest_report(out, home=home_dir)
+        except ReportError as e:
+            _log.error("report failed: %s", e)
+            report_error = e
+    return result, paths, html, report_error
+
+
+def _print_summary(result, paths, html, log_path) -> None:
+    from ..metrics import metrics_table
+
+    s = result.settings
+    lines = [
+        _RULE, "BACKTEST COMPLETED", _RULE,
+        f"Period: {s['start']} to {s['end']} ({s['weeks']} weekly decisions), source {s['source']}",
+        f"Universe: {len(s['universe'])} tickers; positions {s['positions']}; capital {s['capital']:,.2f}; "
+        f"costs {s['cost_bps']:g} bps + {s['cost_per_share']:g} per share",
+        "Every proposed trade is filled at the decision day's close; costs are paid in cash.",
+        "",
+        f"{'series':<30} {'CAGR':>7} {'Vol':>7} {'Sharpe':>7} {'Sortino':>7} {'MaxDD':>7} "
+        f"{'Calmar':>7} {'Turn/yr':>7} {'Costs':>12}",
+    ]
+    table = metrics_table(result.metrics)
+    for name, m in table.iterrows():
+        lines.append(
+            f"{str(name)[:30]:<30} {_pct(m['cagr'])} {_pct(m['volatility'])} {_num(m['sharpe'])} "
+            f"{_num(m['sortino'])} {_pct(m['max_drawdown'])} {_num(m['calmar'])} {_num(m['turnover'])} "
+            f"{m['costs']:>12,.2f}")
+    lines += ["", f"Outputs: {paths['equity.csv'].parent}"]
+    if html is not None:
+        lines.append(f"Report: {html}")
+    lines += [f"Log file: {log_path}", f"Simulation time: {result.elapsed:.1f} s"]
+    for line in lines:
+        click.echo(line.encode("ascii", "replace").decode("ascii"))
+
+
+def _pct(x: float) -> str:
+    return f"{x:>7.1%}" if x == x else f"{'n/a':>7}"
+
+
+def _num(x: float) -> str:
+    return f"{x:>7.2f}" if x == x else f"{'n/a':>7}"
