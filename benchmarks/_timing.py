@@ -40,6 +40,7 @@ __all__ = [
     "write_json",
     "read_json",
     "fmt_bytes",
+    "cpu_median",
 ]
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -68,13 +69,18 @@ def time_calls(fn: Callable[[], object], repeat: int = 3, warmup: int = 0) -> li
 
 @dataclass
 class Measured:
-    """One subprocess run: wall seconds, peak resident memory (bytes or None), exit code, output."""
+    """One subprocess run: wall seconds, peak resident memory (bytes or None), exit code, output.
+
+    ``cpu_seconds`` (user + system time of the child, None where unknown) is less sensitive than wall
+    time to other processes competing for the cores; both are reported.
+    """
 
     seconds: float
     peak_bytes: int | None
     returncode: int
     stdout: str
     stderr: str
+    cpu_seconds: float | None = None
 
     def check(self, what: str) -> "Measured":
         """Raise with the tail of stderr when the run failed (benchmarks must not time errors)."""
@@ -95,6 +101,7 @@ def run_measured(cmd: Sequence[str], *, cwd: Path | None = None, env: dict | Non
         start = time.perf_counter()
         proc = subprocess.Popen(list(cmd), cwd=cwd, env=env, stdout=out, stderr=err)
         peak: int | None = None
+        cpu: float | None = None
         if hasattr(os, "wait4"):
             deadline = None if timeout is None else start + timeout
             while True:
@@ -110,13 +117,14 @@ def run_measured(cmd: Sequence[str], *, cwd: Path | None = None, env: dict | Non
             proc.returncode = os.waitstatus_to_exitcode(status)
             # ru_maxrss is KiB on Linux, bytes on macOS.
             peak = usage.ru_maxrss if sys.platform == "darwin" else usage.ru_maxrss * 1024
+            cpu = usage.ru_utime + usage.ru_stime
         else:
             peak = _poll_peak(proc, timeout)
             seconds = time.perf_counter() - start
         out.seek(0)
         err.seek(0)
         return Measured(seconds, peak, proc.returncode, out.read().decode("utf-8", "replace"),
-                        err.read().decode("utf-8", "replace"))
+                        err.read().decode("utf-8", "replace"), cpu)
 
 
 def _poll_peak(proc: subprocess.Popen, timeout: float | None) -> int | None:
@@ -221,12 +229,19 @@ class Row:
     target: str = ""
     passed: bool | None = None
     note: str = ""
+    cpu_seconds: float | None = None
 
     @property
     def ratio(self) -> float | None:
         if self.seconds is None or not self.ref_seconds:
             return None
         return self.seconds / self.ref_seconds
+
+
+def cpu_median(runs: Sequence[Measured]) -> float | None:
+    """Median CPU seconds of measured runs (None when the platform does not report it)."""
+    values = [m.cpu_seconds for m in runs if m.cpu_seconds is not None]
+    return median(values) if values else None
 
 
 def fmt_bytes(n: int | None) -> str:
@@ -239,14 +254,16 @@ def print_rows(rows: Sequence[Row], title: str = "") -> None:
     """A plain-text table (ASCII only: Windows consoles are cp1252)."""
     if title:
         print(f"\n{title}")
-    header = f"{'benchmark':<44} {'median':>9} {'runs':>4} {'peak mem':>9} {'ratio':>7}  {'target':<22} result"
+    header = (f"{'benchmark':<44} {'median':>9} {'cpu':>8} {'runs':>4} {'peak mem':>9} {'ratio':>7}  "
+              f"{'target':<22} result")
     print(header)
     print("-" * len(header))
     for r in rows:
         median_s = "-" if r.seconds is None else f"{r.seconds:8.2f}s"
         ratio = "-" if r.ratio is None else f"{r.ratio:6.2f}x"
         result = {True: "PASS", False: "FAIL", None: ""}[r.passed]
-        print(f"{r.name:<44} {median_s:>9} {len(r.runs):>4} {fmt_bytes(r.peak_bytes):>9} {ratio:>7}  "
+        cpu = "-" if r.cpu_seconds is None else f"{r.cpu_seconds:7.2f}s"
+        print(f"{r.name:<44} {median_s:>9} {cpu:>8} {len(r.runs):>4} {fmt_bytes(r.peak_bytes):>9} {ratio:>7}  "
               f"{r.target:<22} {result}")
         extra = []
         if r.reference:

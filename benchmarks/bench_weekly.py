@@ -1,0 +1,225 @@
+"""The weekly run on the scale universe against its floor, measured in the same run.
+
+Each timed run is a fresh interpreter running
+
+    python -m etftrader weekly --source file --prices <scale file> --positions 20 --no-notebook
+
+so the figure includes start-up and imports, as the analyst sees it. The floor is a fresh
+interpreter that imports pandas, numpy, cvxpy, PyPortfolioOpt and openpyxl and reads the same price
+file into a price frame; the target is at most 2 x the floor. (``--source file`` reads the file on
+every run: it is its own warm cache, so there is no separate cache to warm.)
+
+Two ledgers:
+
+* fresh: no workbook yet (first run: everything is bought);
+* history: a workbook already holding twenty years of weekly history (1,040 runs: about 20,800
+  position rows and 10,400 executed trades, consistent so the holdings it implies are valid),
+  copied in before each run.
+
+Peak memory is the maximum resident set size of the weekly process. ``--profile`` also writes a
+cProfile of one history run and prints where the time goes.
+
+    python benchmarks/bench_weekly.py [--repeat 5] [--profile] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import (  # noqa: E402
+    DEFAULT_WORK,
+    Row,
+    cpu_median,
+    ensure_universe,
+    machine,
+    measure_floor,
+    median,
+    print_rows,
+    read_wide,
+    run_repeated,
+    write_json,
+)
+
+TARGET_RATIO = 2.0
+POSITIONS = 20
+
+
+def weekly_cmd(home: Path, prices: Path, extra: list[str] | None = None) -> list[str]:
+    return [sys.executable, "-m", "etftrader", "weekly", "--home", str(home), "--source", "file",
+            "--prices", str(prices), "--positions", str(POSITIONS), "--no-notebook", *(extra or [])]
+
+
+def build_history(prices: Path, path: Path, *, years: int = 20, positions: int = POSITIONS,
+                  turnover: int = 10, seed: int = 3) -> Path:
+    """Write a tracking workbook holding ``years`` of weekly runs, through ``append_week``.
+
+    Each week sells ``turnover // 2`` holdings outright and buys as many new tickers with the
+    proceeds, every trade executed, so shares never go negative and cash stays positive. Prices are
+    the universe's last closes (the history is about ledger size, not returns). Timestamps and
+    ``as_of`` dates end a week before the universe's last day, so the timed run is the newest.
+    Built once per ``path``; later calls reuse the file.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from etftrader.workbook import append_week
+
+    stamp = path.with_suffix(".json")
+    wanted = {"years": years, "positions": positions, "turnover": turnover, "seed": seed, "prices": str(prices)}
+    if path.exists() and stamp.exists() and json.loads(stamp.read_text()) == wanted:
+        return path
+    close, _ = read_wide(prices)
+    last = close.ffill().iloc[-1]
+    # Only tickers with a full, clean history: holdings in them are valued at today's prices.
+    clean = close.columns[close.notna().all() & (close.columns != "SPY")]
+    rng = np.random.default_rng(seed)
+    weeks = years * 52
+    end = close.index[-1] - pd.Timedelta(days=7)
+    as_of = pd.date_range(end=end, periods=weeks, freq="W-FRI")
+    now = pd.Timestamp.now().floor("s") - pd.Timedelta(days=7)
+    stamps = pd.date_range(end=now, periods=weeks, freq="7D")
+
+    held = list(rng.choice(clean, size=positions, replace=False))
+    capital = 1_000_000.0
+    shares = {t: float(np.floor(capital / positions / last[t])) for t in held}
+    cash = capital - sum(shares[t] * last[t] for t in held)
+    pos, trades, perf, meta = [], [], [], []
+    for w in range(weeks):
+        run_id = f"{stamps[w]:%Y%m%dT%H%M%S}-hist{w:04d}"
+        common = {"timestamp": stamps[w], "run_id": run_id, "as_of": as_of[w]}
+        if w == 0:
+            for t in held:
+                trades.append({**common, "ticker": t, "action": "BUY", "shares": shares[t], "price": last[t],
+                               "value": shares[t] * last[t], "executed": True, "est_cost": 0.0})
+        else:
+            out = list(rng.choice(held, size=turnover // 2, replace=False))
+            pool = [t for t in clean if t not in held]
+            new = list(rng.choice(pool, size=turnover // 2, replace=False))
+            for t in out:
+                trades.append({**common, "ticker": t, "action": "SELL", "shares": shares[t], "price": last[t],
+                               "value": shares[t] * last[t], "executed": True, "est_cost": 0.0})
+                cash += shares.pop(t) * last[t]
+            budget = cash / len(new)
+            for t in new:
+                n = float(np.floor(budget / last[t]))
+                shares[t] = n
+                cash -= n * last[t]
+                trades.append({**common, "ticker": t, "action": "BUY", "shares": n, "price": last[t],
+                               "value": n * last[t], "executed": True, "est_cost": 0.0})
+            held = [t for t in held if t not in out] + new
+        invested = sum(shares[t] * last[t] for t in held)
+        total = invested + cash
+        for t in held:
+            value = shares[t] * last[t]
+            pos.append({**common, "ticker": t, "weight": value / total, "value": value, "shares": shares[t],
+                        "price": last[t], "factor_score": float(rng.normal()), "target_weight": 1 / positions,
+                        "current_weight": value / total})
+        perf.append({**common, "total_value": total, "num_positions": positions, "expected_return": 0.08,
+                     "expected_volatility": 0.12, "expected_sharpe": 0.67, "cash": cash,
+                     "invested_value": invested, "pending_value": 0.0, "drift": 0.03})
+        meta.append({**common, "rebalanced": True, "optimizer": "mvo", "drift_threshold": 0.05,
+                     "capital": capital, "num_positions": positions, "drift": 0.03, "cash": cash,
+                     "data_source": "file", "data_as_of": as_of[w], "optimizer_used": "mvo", "version": "bench"})
+    cashflows = pd.DataFrame([{"timestamp": stamps[0], "type": "DEPOSIT", "amount": capital,
+                               "note": "initial capital", "run_id": f"{stamps[0]:%Y%m%dT%H%M%S}-hist0000",
+                               "as_of": as_of[0]}])
+    rows = {"Positions": pd.DataFrame(pos), "Trades": pd.DataFrame(trades), "Performance": pd.DataFrame(perf),
+            "Metadata": pd.DataFrame(meta), "CashFlows": cashflows}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    append_week(path, rows, backups_dir=path.parent / "backups", keep=0)
+    stamp.write_text(json.dumps(wanted))
+    return path
+
+
+def run(prices: Path, work: Path, repeat: int) -> list[Row]:
+    history = build_history(prices, work / "history" / "portfolio_tracking.xlsx")
+    scratch = Path(tempfile.mkdtemp(prefix="bench_weekly_"))
+    try:
+        floor = measure_floor(prices, repeat)
+        floor_s = median([m.seconds for m in floor])
+        floor_cpu = cpu_median(floor)
+
+        def fresh_home(with_history: bool):
+            def prepare(i: int) -> None:
+                home = scratch / "home"
+                shutil.rmtree(home, ignore_errors=True)
+                (home / "results").mkdir(parents=True)
+                if with_history:
+                    shutil.copyfile(history, home / "results" / "portfolio_tracking.xlsx")
+            return prepare
+
+        cmd = weekly_cmd(scratch / "home", prices)
+        fresh = run_repeated(cmd, repeat, what="etftrader weekly (fresh)", before=fresh_home(False))
+        hist = run_repeated(cmd, repeat, what="etftrader weekly (history)", before=fresh_home(True))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    def row(name: str, runs, note: str) -> Row:
+        seconds = median([m.seconds for m in runs])
+        return Row(name, seconds, [m.seconds for m in runs],
+                   peak_bytes=max((m.peak_bytes or 0) for m in runs) or None,
+                   reference="floor", ref_seconds=floor_s, target=f"<= {TARGET_RATIO:g}x floor",
+                   passed=seconds <= TARGET_RATIO * floor_s, cpu_seconds=cpu_median(runs),
+                   note=f"{note}; cpu ratio {cpu_median(runs) / floor_cpu:.2f}x" if floor_cpu and cpu_median(runs) else note)
+
+    size_mb = history.stat().st_size / 1e6
+    return [
+        Row("floor: python + imports + read parquet", floor_s, [m.seconds for m in floor],
+            peak_bytes=max((m.peak_bytes or 0) for m in floor) or None, cpu_seconds=floor_cpu,
+            note="pandas, numpy, cvxpy, PyPortfolioOpt, openpyxl; pd.read_parquet + pivot"),
+        row("weekly --no-notebook, fresh workbook", fresh, "first run: buys 20 positions"),
+        row("weekly --no-notebook, 20y history workbook", hist,
+            f"ledger of 1,040 weekly runs ({size_mb:.1f} MB) appended to"),
+    ]
+
+
+def profile(prices: Path, work: Path, out: Path, top: int = 30) -> None:
+    """cProfile one history run in-process and print the heaviest calls."""
+    import pstats
+
+    history = build_history(prices, work / "history" / "portfolio_tracking.xlsx")
+    home = Path(tempfile.mkdtemp(prefix="bench_weekly_prof_"))
+    try:
+        (home / "results").mkdir(parents=True)
+        shutil.copyfile(history, home / "results" / "portfolio_tracking.xlsx")
+        cmd = weekly_cmd(home, prices)
+        cmd[1:3] = ["-m", "cProfile", "-o", str(out), "-m", "etftrader"]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    stats = pstats.Stats(str(out))
+    print(f"\nProfile of one history run written to {out}; top {top} by cumulative time:")
+    stats.sort_stats("cumulative").print_stats(top)
+    print(f"top {top} by own time:")
+    stats.sort_stats("tottime").print_stats(top)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="folder for generated data")
+    parser.add_argument("--prices", type=Path, help="price file (default: generate the 623 x 10y universe)")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--profile", action="store_true", help="also profile one history run")
+    parser.add_argument("--json", type=Path, help="write the rows here for run_all.py")
+    args = parser.parse_args(argv)
+    prices = args.prices or ensure_universe(args.work / "universe")
+    rows = run(prices, args.work, args.repeat)
+    print_rows(rows, f"Weekly run on the scale universe ({machine()})")
+    if args.json:
+        write_json(rows, args.json)
+    if args.profile:
+        profile(prices, args.work, args.work / "weekly.prof")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
