@@ -52,7 +52,8 @@ def _installed_solvers() -> tuple[str, ...]:
     return tuple(cvxpy.installed_solvers())
 
 
-def _check_inputs(method, prices, scores, solver) -> pd.Series:
+def _check_inputs(method: str, prices: pd.DataFrame, scores: pd.Series, solver: str) -> pd.Series:
+    """Scores aligned to the price columns as floats, or ValueError/TypeError saying what is wrong."""
     if method not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {method!r}; valid: {', '.join(OPTIMIZERS)}")
     if not isinstance(prices, pd.DataFrame) or prices.shape[1] == 0:
@@ -145,7 +146,10 @@ def optimize(
     n = len(tickers)
     lower, upper, notes = weight_bounds(n, max_weight, min_weight)
     notes = list(notes)
-    prices = prices.astype("float64")
+    try:
+        prices = prices.astype("float64")
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"`prices` must hold numbers (adjusted closes), got: {e}") from e
 
     cov, cov_problem = shrunk_covariance(prices, int(cov_lookback))
     mu = None
@@ -157,14 +161,19 @@ def optimize(
         if not np.isfinite(mu.to_numpy()).all():
             cov, mu, cov_problem = None, None, "the expected returns are not finite"
     if cov_problem:
-        notes.append(f"no risk model: {cov_problem}; expected return, volatility and Sharpe are NaN")
+        notes.append(f"no risk model ({cov_problem}): expected return, volatility and Sharpe are NaN")
 
     failures: list[str] = []
     weights = None
     used = method
     for candidate in FALLBACKS[method]:
+        if cov is None and candidate in ("mvo", "minvar"):
+            # One reason for the whole chain, not one per covariance-based method.
+            if not failures:
+                failures.append(f"{method} needs a covariance ({cov_problem})")
+            continue
         try:
-            weights = _weights_by(candidate, n, aligned, mu, cov, cov_problem, lower, upper,
+            weights = _weights_by(candidate, n, aligned, mu, cov, lower, upper,
                                   risk_aversion, solver.upper())
         except Exception as e:  # noqa: BLE001 - any solver failure must fall back, never crash
             failures.append(f"{candidate} failed ({_describe(e)})")
@@ -193,7 +202,9 @@ def optimize(
     )
 
 
-def _weights_by(candidate, n, scores, mu, cov, cov_problem, lower, upper, risk_aversion, solver):
+def _weights_by(candidate: str, n: int, scores: pd.Series, mu: pd.Series | None,
+                cov: pd.DataFrame | None, lower: float, upper: float, risk_aversion: float,
+                solver: str) -> np.ndarray:
     """Weights from one method; raises on any failure so the caller can fall back."""
     from .mean_variance import mean_variance_weights
     from .min_variance import min_variance_weights
@@ -205,8 +216,6 @@ def _weights_by(candidate, n, scores, mu, cov, cov_problem, lower, upper, risk_a
         return np.full(n, 1.0 / n)
     if candidate == "rankbased":
         return rank_weights(scores, bounds=(lower, upper))
-    if cov is None:
-        raise ValueError(f"no covariance: {cov_problem}")
     if candidate == "mvo":
         return mean_variance_weights(mu, cov, risk_aversion=risk_aversion, bounds=(lower, upper),
                                      solver=solver)
@@ -214,5 +223,6 @@ def _weights_by(candidate, n, scores, mu, cov, cov_problem, lower, upper, risk_a
 
 
 def _describe(error: BaseException) -> str:
+    """``Type: first line of the message``, short enough for a workbook cell."""
     text = str(error).strip().splitlines()[0] if str(error).strip() else ""
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
