@@ -207,3 +207,20 @@ def test_market_series_file_without_benchmark_is_empty(home, tmp_path, closes):
     closes.drop(columns="SPY").rename_axis("date").to_csv(path)
     market = load_market_series(_file_config(path), home)
     assert market.empty and market.index.name == "date"
+
+
+def test_relative_price_file_is_found_under_the_home_folder(home, closes, tmp_path, monkeypatch):
+    closes.rename_axis("date").to_csv(home.root / "vendor.csv")
+    monkeypatch.chdir(tmp_path)  # a scheduled run starts somewhere else
+    data = load_prices(_file_config("vendor.csv"), home)
+    assert data.close.shape == closes.shape
+
+
+def test_fast_sample_reader_matches_skfolio_public_loaders():
+    from skfolio.datasets import load_factors_dataset, load_sp500_dataset, load_sp500_index
+
+    from etftrader.prices.sources import _read_skfolio_datasets
+
+    for ours, theirs in zip(_read_skfolio_datasets(),
+                            (load_factors_dataset(), load_sp500_dataset(), load_sp500_index())):
+        pd.testing.assert_frame_equal(ours, theirs)

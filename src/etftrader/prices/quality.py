@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import DataConfig
-from .frame import PriceData, finite_positive, truncate
+from .frame import PriceData, truncate
 
 __all__ = ["QualityReport", "check_quality", "fill_short_gaps", "RULES", "HEALTH_COLUMNS", "recent_limit"]
 
@@ -146,98 +146,113 @@ def check_quality(data: PriceData, config: DataConfig, *, min_history: int,
     if min_history < 2:
         raise ValueError(f"`min_history` must be at least 2 trading days, got {min_history}")
     close = truncate(data.close, as_of)
-    close = close.loc[close.notna().any(axis=1)] if len(close.columns) else close
+    values = close.to_numpy(dtype="float64", na_value=np.nan)
+    rows_with_data = ~np.isnan(values).all(axis=1) if values.shape[1] else np.zeros(len(values), bool)
+    if not rows_with_data.all():
+        close, values = close.iloc[rows_with_data], values[rows_with_data]
     as_of_ts = pd.Timestamp(as_of) if as_of is not None else (close.index.max() if len(close) else None)
-    volume = truncate(data.volume, as_of) if data.volume is not None else None
-    if volume is not None:
-        volume = volume.reindex(index=close.index, columns=close.columns)
+    volume = None
+    if data.volume is not None:
+        volume = truncate(data.volume, as_of).reindex(index=close.index, columns=close.columns)
+        volume = volume.to_numpy(dtype="float64", na_value=np.nan)
 
-    metrics = _metrics(close, volume, config, min_history=min_history, as_of=as_of_ts)
+    metrics = _metrics(values, close.index, list(close.columns), volume,
+                       min_history=min_history, as_of=as_of_ts)
     health = _health_rows(metrics, close.columns, data.failed, config, min_history)
-    kept = health.loc[health["status"] == "kept", "ticker"].tolist()
+    kept_mask = health["status"].to_numpy() == "kept"
+    kept = health.loc[kept_mask, "ticker"].tolist()
 
-    usable = close[kept].where(finite_positive(close[kept]))
-    prices = fill_short_gaps(usable, config.max_ffill_days)
-    filled = (prices.notna() & usable.isna()).sum()
-    health.loc[health["status"] == "kept", "filled_days"] = (
-        health.loc[health["status"] == "kept", "ticker"].map(filled).astype("int64").to_numpy())
-    prices = prices.loc[prices.notna().any(axis=1)] if kept else prices
-    dropped = health.loc[health["status"] == "dropped", ["ticker", "rule", "reason"]].reset_index(drop=True)
+    positions = close.columns.get_indexer(kept)
+    kept_values = values[:, positions]
+    with np.errstate(invalid="ignore"):
+        usable = np.where(np.isfinite(kept_values) & (kept_values > 0), kept_values, np.nan)
+    filled_values = _fill_short_gaps(usable, config.max_ffill_days)
+    health.loc[kept_mask, "filled_days"] = (
+        ~np.isnan(filled_values) & np.isnan(usable)).sum(axis=0).astype("int64")
+    prices = pd.DataFrame(filled_values, index=close.index, columns=pd.Index(kept, dtype=str))
+    if kept:
+        prices = prices.loc[~np.isnan(filled_values).all(axis=1)]
+    dropped = health.loc[~kept_mask, ["ticker", "rule", "reason"]].reset_index(drop=True)
     return QualityReport(prices=prices, health=health, kept=kept, dropped=dropped, as_of=as_of_ts,
                          ffill_limit=config.max_ffill_days, min_history=min_history, notes=data.notes)
 
 
-def _metrics(close: pd.DataFrame, volume: pd.DataFrame | None, config: DataConfig, *,
-             min_history: int, as_of: pd.Timestamp | None) -> pd.DataFrame:
-    """Per-ticker statistics, vectorised over columns (the backtest calls this every week)."""
-    n, k = close.shape
-    values = close.to_numpy(dtype="float64", na_value=np.nan)
+def _metrics(values: np.ndarray, index: pd.DatetimeIndex, tickers: list[str],
+             volume: np.ndarray | None, *, min_history: int,
+             as_of: pd.Timestamp | None) -> dict[str, np.ndarray]:
+    """Per-ticker statistics, vectorised over columns (the backtest calls this every week).
+
+    Only first/last dates and counts look at the whole history; everything else looks at the
+    last ``min_history`` rows, so the cost does not grow with the length of the history.
+    """
+    n, k = values.shape
     present = ~np.isnan(values)
     with np.errstate(invalid="ignore"):
         valid = np.isfinite(values) & (values > 0)
-    rows = np.arange(n)[:, None]
     has_valid = valid.any(axis=0)
-    first_idx = np.where(has_valid, valid.argmax(axis=0), n)
-    last_idx = np.where(has_valid, n - 1 - valid[::-1].argmax(axis=0), -1)
+    first_idx = np.where(has_valid, valid.argmax(axis=0) if n else 0, n)
+    last_idx = np.where(has_valid, n - 1 - valid[::-1].argmax(axis=0) if n else 0, -1)
 
     w_start = max(n - min_history, 0)
     start = np.maximum(first_idx, w_start)  # window per ticker: from its first price at the earliest
-    in_window = rows >= start[None, :]
     window_days = np.maximum(n - start, 0)
+    w_vals, w_valid, w_present = values[w_start:], valid[w_start:], present[w_start:]
+    in_window = np.arange(w_start, n)[:, None] >= start[None, :]
+    w_ok = w_valid & in_window
 
-    bad_in_window = (present & ~valid & in_window).sum(axis=0)
+    bad_in_window = (w_present & ~w_valid & in_window).sum(axis=0)
     bad_total = (present & ~valid).sum(axis=0)
-    missing = (~valid & in_window).sum(axis=0)
+    missing = (~w_valid & in_window).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         missing_fraction = np.where(window_days > 0, missing / np.maximum(window_days, 1), np.nan)
 
     # Flat runs and jumps on usable prices only, carried over gaps so a gap is not a "move".
-    usable = pd.DataFrame(np.where(valid & in_window, values, np.nan)).ffill().to_numpy()
-    prev = np.vstack([np.full((1, k), np.nan), usable[:-1]]) if n else usable
-    step_ok = valid & in_window & ~np.isnan(prev)
+    carried = _ffill(np.where(w_ok, w_vals, np.nan))
+    prev = np.vstack([np.full((1, k), np.nan), carried[:-1]]) if len(carried) else carried
+    step_ok = w_ok & ~np.isnan(prev)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ret = np.where(step_ok, usable / prev - 1.0, np.nan)
-    flat = step_ok & (ret == 0.0)
-    longest_flat = _longest_true_run(flat)
-    abs_ret = np.abs(ret)
-    any_ret = ~np.isnan(abs_ret).all(axis=0) if n else np.zeros(k, dtype=bool)
-    jump_idx = np.where(any_ret, np.nanargmax(np.where(np.isnan(abs_ret), -1.0, abs_ret), axis=0), -1) if n else np.full(k, -1)
-    max_abs = np.where(any_ret, abs_ret[np.maximum(jump_idx, 0), np.arange(k)] if n else np.nan, np.nan)
+        ret = np.where(step_ok, carried / prev - 1.0, np.nan)
+    longest_flat = _longest_true_run(step_ok & (ret == 0.0))
+    abs_ret = np.where(step_ok, np.abs(ret), -1.0)
+    any_ret = step_ok.any(axis=0)
+    jump_row = abs_ret.argmax(axis=0) if len(abs_ret) else np.zeros(k, dtype=int)
+    max_abs = np.where(any_ret, abs_ret[jump_row, np.arange(k)] if len(abs_ret) else np.nan, np.nan)
+    jump_idx = np.where(any_ret, jump_row + w_start, -1)
 
     median_dv = np.full(k, np.nan)
     if volume is not None and n:
-        vol = volume.to_numpy(dtype="float64", na_value=np.nan)
-        dollar = np.where(valid & in_window & ~np.isnan(vol), values * vol, np.nan)
+        w_vol = volume[w_start:]
+        dollar = np.where(w_ok & ~np.isnan(w_vol), w_vals * w_vol, np.nan)
         known = ~np.isnan(dollar).all(axis=0)
         if known.any():
             median_dv[known] = np.nanmedian(dollar[:, known], axis=0)
 
-    first_date = _dates_at(close.index, np.where(first_idx < n, first_idx, -1))
-    last_date = _dates_at(close.index, last_idx)
-    move_date = _dates_at(close.index, jump_idx)
+    first_date = _dates_at(index, np.where(first_idx < n, first_idx, -1))
+    last_date = _dates_at(index, last_idx)
+    move_date = _dates_at(index, jump_idx)
     lag = np.full(k, -1)
     if as_of is not None:
         day_after = (last_date + np.timedelta64(1, "D")).astype("datetime64[D]")
         end = np.datetime64(as_of.date() + pd.Timedelta(days=1), "D")
         ok = ~np.isnat(last_date)
         lag[ok] = np.busday_count(day_after[ok], end)
-    return pd.DataFrame({
-        "ticker": list(close.columns),
+    return {
+        "ticker": np.array(tickers, dtype=object),
         "has_valid": has_valid,
         "first_date": first_date,
         "last_date": last_date,
-        "observations": valid.sum(axis=0),
-        "span_days": np.where(has_valid, n - first_idx, 0),
-        "window_days": window_days,
-        "missing_fraction": missing_fraction,
-        "longest_flat_run": longest_flat,
-        "max_abs_return": max_abs,
+        "observations": valid.sum(axis=0).astype("int64"),
+        "span_days": np.where(has_valid, n - first_idx, 0).astype("int64"),
+        "window_days": window_days.astype("int64"),
+        "missing_fraction": missing_fraction.astype("float64"),
+        "longest_flat_run": longest_flat.astype("int64"),
+        "max_abs_return": max_abs.astype("float64"),
         "max_move_date": move_date,
-        "bad_values": bad_total,
+        "bad_values": bad_total.astype("int64"),
         "bad_in_window": bad_in_window,
         "median_dollar_volume": median_dv,
         "lag_days": lag,
-    })
+    }
 
 
 def _dates_at(index: pd.DatetimeIndex, positions: np.ndarray) -> np.ndarray:
@@ -249,54 +264,68 @@ def _dates_at(index: pd.DatetimeIndex, positions: np.ndarray) -> np.ndarray:
     return out
 
 
-def _health_rows(m: pd.DataFrame, columns, failed: dict[str, str], config: DataConfig,
+def _health_rows(m: dict[str, np.ndarray], columns, failed: dict[str, str], config: DataConfig,
                  min_history: int) -> pd.DataFrame:
     limit = recent_limit(config)
-    checks = [
-        ("no_data", ~m["has_valid"], lambda r: "no finite positive price up to the as-of date"),
-        ("no_recent_data", m["has_valid"] & (m["lag_days"] > limit),
-         lambda r: f"last price {r.last_date.date()} is {r.lag_days} business days before the as-of date (limit {limit})"),
-        ("short_history", m["has_valid"] & (m["span_days"] < min_history),
-         lambda r: f"{r.span_days} trading days of history, needs {min_history}"),
-        ("bad_price", m["bad_in_window"] > 0,
-         lambda r: f"{r.bad_in_window} infinite, zero or negative price(s) in the last {r.window_days} days"),
-        ("missing_days", m["missing_fraction"] > config.max_missing_fraction,
-         lambda r: f"{r.missing_fraction:.1%} of the last {r.window_days} trading days missing "
-                   f"(limit {config.max_missing_fraction:.0%})"),
-        ("stale", m["longest_flat_run"] >= config.stale_days,
-         lambda r: f"price unchanged for {r.longest_flat_run} trading days in a row (limit {config.stale_days})"),
-        ("jump", m["max_abs_return"] > config.max_daily_move,
-         lambda r: f"one-day move of {r.max_abs_return:+.0%} on {r.max_move_date.date()} "
-                   f"(limit {config.max_daily_move:.0%}); looks like an unadjusted split"),
-        ("illiquid", m["median_dollar_volume"] < config.min_dollar_volume,
-         lambda r: f"median dollar volume {r.median_dollar_volume:,.0f} below {config.min_dollar_volume:,.0f}"),
-    ]
-    rules = [[] for _ in range(len(m))]
-    reasons = [[] for _ in range(len(m))]
+    with np.errstate(invalid="ignore"):
+        checks = [
+            ("no_data", ~m["has_valid"], lambda r: "no finite positive price up to the as-of date"),
+            ("no_recent_data", m["has_valid"] & (m["lag_days"] > limit),
+             lambda r: f"last price {_day(r['last_date'])} is {r['lag_days']} business days before "
+                       f"the as-of date (limit {limit})"),
+            ("short_history", m["has_valid"] & (m["span_days"] < min_history),
+             lambda r: f"{r['span_days']} trading days of history, needs {min_history}"),
+            ("bad_price", m["bad_in_window"] > 0,
+             lambda r: f"{r['bad_in_window']} infinite, zero or negative price(s) in the last "
+                       f"{r['window_days']} days"),
+            ("missing_days", m["missing_fraction"] > config.max_missing_fraction,
+             lambda r: f"{r['missing_fraction']:.1%} of the last {r['window_days']} trading days missing "
+                       f"(limit {config.max_missing_fraction:.0%})"),
+            ("stale", m["longest_flat_run"] >= config.stale_days,
+             lambda r: f"price unchanged for {r['longest_flat_run']} trading days in a row "
+                       f"(limit {config.stale_days})"),
+            ("jump", m["max_abs_return"] > config.max_daily_move,
+             lambda r: f"one-day move of {r['max_abs_return']:+.0%} on {_day(r['max_move_date'])} "
+                       f"(limit {config.max_daily_move:.0%}); looks like an unadjusted split"),
+            ("illiquid", m["median_dollar_volume"] < config.min_dollar_volume,
+             lambda r: f"median dollar volume {r['median_dollar_volume']:,.0f} below "
+                       f"{config.min_dollar_volume:,.0f}"),
+        ]
+    k = len(m["ticker"])
+    rules: list[list[str]] = [[] for _ in range(k)]
+    reasons: list[list[str]] = [[] for _ in range(k)]
     for code, fired, describe in checks:
-        for pos in np.flatnonzero(fired.fillna(False).to_numpy(dtype=bool)):
+        for pos in np.flatnonzero(fired):
             rules[pos].append(code)
-            reasons[pos].append(describe(m.iloc[pos]))
-    health = m.assign(
-        status=["dropped" if r else "kept" for r in rules],
-        rule=[r[0] if r else "" for r in rules],
-        reason=["; ".join(r) for r in reasons],
-        filled_days=0,
-    )
-    extra = [t for t in failed if t not in set(columns)]
+            reasons[pos].append(describe({name: values[pos] for name, values in m.items()}))
+    tickers = list(m["ticker"])
+    status = ["dropped" if r else "kept" for r in rules]
+    rule = [r[0] if r else "" for r in rules]
+    reason = ["; ".join(r) for r in reasons]
+    known = set(tickers)
+    extra = [t for t in failed if t not in known]
+    cols = {name: m[name] for name in HEALTH_COLUMNS if name in m and name != "ticker"}
     if extra:
-        rows = pd.DataFrame({"ticker": extra, "status": "dropped", "rule": "not_delivered",
-                             "reason": [failed[t] for t in extra], "observations": 0, "window_days": 0,
-                             "bad_values": 0, "filled_days": 0, "longest_flat_run": 0})
-        health = pd.concat([health, rows], ignore_index=True) if len(health) else rows
-    health = health.reindex(columns=list(HEALTH_COLUMNS))
-    for col in ("first_date", "last_date", "max_move_date"):
-        health[col] = pd.to_datetime(health[col])
-    for col in ("observations", "window_days", "longest_flat_run", "bad_values", "filled_days"):
-        health[col] = health[col].fillna(0).astype("int64")
-    for col in ("missing_fraction", "max_abs_return", "median_dollar_volume"):
-        health[col] = health[col].astype("float64")
-    return health.sort_values("ticker", kind="stable").reset_index(drop=True)
+        tickers += extra
+        status += ["dropped"] * len(extra)
+        rule += ["not_delivered"] * len(extra)
+        reason += [str(failed[t]) for t in extra]
+        blank = {np.dtype("datetime64[ns]"): np.datetime64("NaT", "ns"), np.dtype("float64"): np.nan}
+        cols = {name: np.concatenate([v, np.full(len(extra), blank.get(v.dtype, 0), dtype=v.dtype)])
+                for name, v in cols.items()}
+    order = np.argsort(np.array(tickers, dtype=object), kind="stable")
+    data = {"ticker": np.array(tickers, dtype=object)[order], "status": np.array(status, dtype=object)[order],
+            "rule": np.array(rule, dtype=object)[order], "reason": np.array(reason, dtype=object)[order],
+            "filled_days": np.zeros(len(tickers), dtype="int64")}
+    data.update({name: v[order] for name, v in cols.items()})
+    health = pd.DataFrame({name: data[name] for name in HEALTH_COLUMNS})
+    for name in ("ticker", "status", "rule", "reason"):
+        health[name] = health[name].astype(str)
+    return health
+
+
+def _day(value) -> str:
+    return pd.Timestamp(value).date().isoformat()
 
 
 def fill_short_gaps(frame: pd.DataFrame, limit: int) -> pd.DataFrame:
@@ -306,13 +335,38 @@ def fill_short_gaps(frame: pd.DataFrame, limit: int) -> pd.DataFrame:
     for a stretch the source never had; a gap is filled whole or not at all. A gap at the end (the
     last few days before as_of) counts as a gap of its length so far.
     """
-    if limit <= 0 or frame.empty:
-        return frame.copy()
-    missing = frame.isna().to_numpy()
-    run = _run_lengths(missing) + _run_lengths(missing[::-1])[::-1] - 1  # length of each NaN run
-    filled = frame.ffill()
-    keep_nan = missing & (run > limit)
-    return filled.mask(pd.DataFrame(keep_nan, index=frame.index, columns=frame.columns))
+    values = frame.to_numpy(dtype="float64", na_value=np.nan)
+    return pd.DataFrame(_fill_short_gaps(values, limit), index=frame.index, columns=frame.columns)
+
+
+def _fill_short_gaps(values: np.ndarray, limit: int) -> np.ndarray:
+    if limit <= 0 or values.size == 0:
+        return values.copy()
+    missing = np.isnan(values)
+    # Only columns with a gap after their first price need work (leading NaN are never filled);
+    # on long histories that is usually a handful, which keeps the weekly backtest loop cheap.
+    first = (~missing).argmax(axis=0)
+    gaps = np.flatnonzero(missing.sum(axis=0) > first)
+    out = values.copy()
+    if gaps.size == 0:
+        return out
+    sub, sub_missing = values[:, gaps], missing[:, gaps]
+    run = _run_lengths(sub_missing) + _run_lengths(sub_missing[::-1])[::-1] - 1  # length of each NaN run
+    filled = _ffill(sub)
+    filled[sub_missing & (run > limit)] = np.nan
+    out[:, gaps] = filled
+    return out
+
+
+def _ffill(values: np.ndarray) -> np.ndarray:
+    """Forward-fill NaN down each column of a 2-D array (numpy; no pandas overhead per call)."""
+    if values.size == 0:
+        return values.copy()
+    n = values.shape[0]
+    source = np.where(~np.isnan(values), np.arange(n)[:, None], 0)
+    np.maximum.accumulate(source, axis=0, out=source)
+    out = np.take_along_axis(values, source, axis=0)
+    return out
 
 
 def _run_lengths(mask: np.ndarray) -> np.ndarray:

@@ -105,7 +105,7 @@ def load_prices(config: DataConfig, home: Home, *, tickers: Iterable[str] | None
     if config.source == "sample":
         return _subset(load_sample(), wanted, as_of, where="the sample")
     if config.source == "file":
-        return _load_file_source(config, wanted, as_of)
+        return _load_file_source(config, home, wanted, as_of)
     return _load_yfinance(config, home, wanted, as_of=as_of, refresh=refresh, progress=progress,
                           fetcher=fetcher, sleep=sleep)
 
@@ -166,14 +166,39 @@ def load_market_series(config: DataConfig, home: Home, *, as_of: date | None = N
 # --------------------------------------------------------------------------- sample
 
 
+_SAMPLE_FILES = ("factors_dataset.csv.gz", "sp500_dataset.csv.gz", "sp500_index.csv.gz")
+
+
 @functools.lru_cache(maxsize=1)
 def _sample_frames() -> tuple[pd.DataFrame, pd.Series]:
-    from skfolio.datasets import load_factors_dataset, load_sp500_dataset, load_sp500_index
-
-    close = normalize_frame(pd.concat([load_factors_dataset(), load_sp500_dataset()], axis=1, sort=True))
-    index = load_sp500_index()
+    factors, stocks, index = _read_skfolio_datasets()
+    close = normalize_frame(pd.concat([factors, stocks], axis=1, sort=True))
     bench = normalize_frame(index).iloc[:, 0].rename(SAMPLE_BENCHMARK_LABEL)
     return close, bench
+
+
+def _read_skfolio_datasets() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """skfolio's three bundled CSVs, read without importing skfolio when the files are found.
+
+    ``import skfolio`` pulls in scikit-learn and scipy (4-6 s on a cold start) only to read three
+    small gzipped CSVs; the demo command should not pay that. The files are read the way
+    ``skfolio.datasets`` reads them; if the wheel's layout ever changes, its public loaders are used.
+    The tests compare this path with skfolio's own loaders.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("skfolio")  # locates the package without executing it
+    folder = Path(next(iter(spec.submodule_search_locations or []), "")) / "datasets" / "data" if spec else None
+    if folder is not None and all((folder / name).is_file() for name in _SAMPLE_FILES):
+        frames = []
+        for name in _SAMPLE_FILES:
+            frame = pd.read_csv(folder / name, sep=",", index_col=0, compression="gzip")
+            frame.index = pd.to_datetime(frame.index, format="%Y-%m-%d")
+            frames.append(frame)
+        return frames[0], frames[1], frames[2]
+    from skfolio.datasets import load_factors_dataset, load_sp500_dataset, load_sp500_index
+
+    return load_factors_dataset(), load_sp500_dataset(), load_sp500_index()
 
 
 def load_sample() -> PriceData:
@@ -211,11 +236,12 @@ def _subset(data: PriceData, wanted: list[str] | None, as_of: date | None, *, wh
 # --------------------------------------------------------------------------- file
 
 
-def _load_file_source(config: DataConfig, wanted: list[str] | None, as_of: date | None) -> PriceData:
+def _load_file_source(config: DataConfig, home: Home, wanted: list[str] | None,
+                      as_of: date | None) -> PriceData:
     if not config.prices_file:
         raise DataError("--source file needs a price file: pass --prices FILE (CSV or parquet) "
                         "or set `prices_file` in the [data] section of the config")
-    path = Path(config.prices_file)
+    path = _home_relative(config.prices_file, home)
     close, volume = read_price_file(path)
     bench_col = config.benchmark.strip().upper()
     notes: list[str] = []
@@ -438,7 +464,7 @@ def _load_yfinance(config: DataConfig, home: Home, wanted: list[str] | None, *, 
                    sleep: Callable[[float], None]) -> PriceData:
     notes: list[str] = []
     if wanted is None:
-        universe = load_universe(config.universe or None)
+        universe = load_universe(_home_relative(config.universe, home) if config.universe else None)
         wanted = universe["ticker"].tolist()
         notes.extend(universe.attrs.get("notes", []))
     bench = config.benchmark.strip().upper()
@@ -605,6 +631,19 @@ class _ForwardHandler(logging.Handler):
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _home_relative(name: str, home: Home) -> Path:
+    """``name`` as given when it exists (relative to the current folder), else under the home folder.
+
+    A config file in the home folder naturally names files relative to it, and a scheduled run
+    starts in another folder.
+    """
+    path = Path(name).expanduser()
+    if path.is_absolute() or path.exists():
+        return path
+    under_home = Path(home.root) / path
+    return under_home if under_home.exists() else path
 
 
 def _clean_tickers(tickers: Iterable[str]) -> list[str]:
