@@ -265,3 +265,28 @@ def test_missing_scores_and_bad_parameters_are_refused(scored_sample):
         optimize("mvo", prices, composite, risk_aversion=0)
     with pytest.raises(ValueError, match="`prices` must be a DataFrame"):
         optimize("mvo", prices.iloc[:, :0], composite)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_invariants_hold_for_random_selections_and_bounds(sample_close, seed):
+    """Seeded random tickers, dates, bounds and parameters: never a fallback, always valid weights."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 16))
+    tickers = sorted(rng.choice(sample_close.columns, size=n, replace=False))
+    # an as-of date with a year of history for the ETFs too (they start in 2014)
+    end = int(rng.integers(len(sample_close.loc[:"2015-12-31"]), len(sample_close)))
+    prices = sample_close.iloc[:end][tickers]
+    scores = pd.Series(rng.normal(size=n), index=tickers)
+    max_weight = float(rng.uniform(0.05, 0.6))
+    min_weight = float(rng.uniform(0.0, min(0.05, max_weight)))
+    lower, upper, _ = weight_bounds(n, max_weight, min_weight)
+    for method in OPTIMIZERS:
+        result = optimize(method, prices, scores, max_weight=max_weight, min_weight=min_weight,
+                          risk_aversion=float(rng.uniform(0.5, 10)),
+                          information_coefficient=float(rng.uniform(0, 0.2)),
+                          cov_lookback=int(rng.integers(60, 500)))
+        w = result.weights
+        assert result.method == method, result.fallback_reason
+        assert list(w.index) == tickers
+        assert w.sum() == pytest.approx(1.0, abs=1e-9)
+        assert w.min() >= lower - 1e-9 and w.max() <= upper + 1e-9
