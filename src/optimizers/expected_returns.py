@@ -42,7 +42,7 @@ def grinold_alpha(scores: pd.Series, volatility: pd.Series, information_coeffici
     Examples
     --------
     >>> import pandas as pd
-    >>> float(grinold_alpha(pd.Series({"A": 2.0}), pd.Series({"A": 0.2}), 0.05)["A"])
+    >>> round(float(grinold_alpha(pd.Series({"A": 2.0}), pd.Series({"A": 0.2}), 0.05)["A"]), 12)
     0.02
     """
     return (information_coefficient * volatility * scores).rename("alpha")
