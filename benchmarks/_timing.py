@@ -40,6 +40,7 @@ __all__ = [
     "write_json",
     "read_json",
     "fmt_bytes",
+    "GIB",
     "cpu_median",
 ]
 

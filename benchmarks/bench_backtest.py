@@ -1,0 +1,136 @@
+"""Ten-year weekly backtest on the scale universe, for mvo and minvar: time and peak memory.
+
+Each optimizer runs in its own fresh interpreter (``--child METHOD``), so its peak resident memory
+is its own: the child reads the generated universe with plain pandas into a ``PriceData`` (not
+timed: loading is the price layer's benchmark), then times ``etftrader.backtest.run_backtest`` over
+every week with enough history (about nine years of weekly decisions on ten years of prices).
+``run_backtest`` always carries the 1/N comparison strategy along; it is part of the figure.
+
+Targets: under 10 s per optimizer and peak memory under 1.5 GiB.
+
+    python benchmarks/bench_backtest.py [--methods mvo minvar] [--repeat 1] [--weeks N] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import (  # noqa: E402
+    DEFAULT_WORK,
+    GIB,
+    Row,
+    cpu_median,
+    ensure_universe,
+    machine,
+    median,
+    print_rows,
+    read_wide,
+    run_repeated,
+    write_json,
+)
+
+TARGET_SECONDS = 10.0
+TARGET_BYTES = int(1.5 * GIB)
+POSITIONS = 20
+
+
+def child(method: str, prices: Path, weeks: int | None, profile_to: Path | None) -> int:
+    """Run one backtest in this process and print a JSON line with its figures."""
+    import time
+
+    import pandas as pd
+
+    from etftrader.backtest import rebalance_dates, run_backtest
+    from etftrader.config import Config
+    from etftrader.prices import PriceData
+
+    close, volume = read_wide(prices)
+    close.index = pd.DatetimeIndex(close.index, name="date").as_unit("ns")
+    volume = volume.reindex(index=close.index, columns=close.columns) if volume is not None else None
+    data = PriceData(close=close, volume=volume, source="file", benchmark=close["SPY"].dropna().rename("SPY"))
+    config = Config().override(portfolio={"positions": POSITIONS, "optimizer": method})
+    start = None
+    if weeks:
+        days = rebalance_dates(close.index)
+        start = days[-weeks].date()
+    # Start-up imports are the floor's business (bench_weekly), not the backtest's: load them first.
+    import importlib
+
+    for name in ("cvxpy", "pypfopt", "scipy.stats", "sklearn.covariance", "empyrical", "clarabel"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    profiler = None
+    if profile_to is not None:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    began = time.perf_counter()
+    result = run_backtest(data, config, optimizers=method, start=start, positions=POSITIONS)
+    seconds = time.perf_counter() - began
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(str(profile_to))
+    decisions = result.decisions
+    print(json.dumps({
+        "method": method, "seconds": seconds, "weeks": int(len(result.schedule)),
+        "strategies": list(result.strategies), "trades": int(len(result.trades)),
+        "failed": int((decisions["note"].astype(str).str.contains("no decision")).sum())
+        if "note" in decisions else 0,
+        "tickers": int(close.shape[1]), "days": int(close.shape[0]),
+    }))
+    return 0
+
+
+def run(prices: Path, methods: list[str], repeat: int, weeks: int | None) -> list[Row]:
+    rows = []
+    for method in methods:
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", method, "--prices", str(prices)]
+        if weeks:
+            cmd += ["--weeks", str(weeks)]
+        runs = run_repeated(cmd, repeat, what=f"backtest {method}")
+        facts = [json.loads(m.stdout.strip().splitlines()[-1]) for m in runs]
+        seconds = median([f["seconds"] for f in facts])
+        peak = max((m.peak_bytes or 0) for m in runs) or None
+        ok = seconds < TARGET_SECONDS and (peak is None or peak < TARGET_BYTES)
+        f = facts[0]
+        rows.append(Row(
+            f"backtest {method}: {f['weeks']} weeks x {f['tickers']} tickers", seconds,
+            [x["seconds"] for x in facts], peak_bytes=peak, target="< 10 s, < 1.5 GiB", passed=ok,
+            cpu_seconds=cpu_median(runs),
+            note=f"run_backtest only (strategies {', '.join(f['strategies'])}); {f['trades']} trades; "
+                 f"process total {median([m.seconds for m in runs]):.1f} s wall incl. start-up and loading",
+        ))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="folder for generated data")
+    parser.add_argument("--prices", type=Path, help="price file (default: generate the 623 x 10y universe)")
+    parser.add_argument("--methods", nargs="+", default=["mvo", "minvar"])
+    parser.add_argument("--repeat", type=int, default=1, help="runs per method (each is a fresh process)")
+    parser.add_argument("--weeks", type=int, help="only the last N weekly decisions (quick look)")
+    parser.add_argument("--child", metavar="METHOD", help=argparse.SUPPRESS)
+    parser.add_argument("--profile", type=Path, help="with --child: write a cProfile here")
+    parser.add_argument("--json", type=Path, help="write the rows here for run_all.py")
+    args = parser.parse_args(argv)
+    prices = args.prices or ensure_universe(args.work / "universe")
+    if args.child:
+        return child(args.child, prices, args.weeks, args.profile)
+    rows = run(prices, args.methods, args.repeat, args.weeks)
+    print_rows(rows, f"Ten-year weekly backtest ({machine()})")
+    if args.json:
+        write_json(rows, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
