@@ -31,11 +31,11 @@ import pandas as pd
 from lxml import etree
 
 from ..errors import WorkbookError
-from ._xlsx import (NS_MAIN, NS_REL_DOC, REL_TABLE, REL_WORKSHEET, Package, SheetRef, col_letters,
+from ._xlsx import (NS_REL_DOC, REL_TABLE, REL_WORKSHEET, Package, SheetRef, col_letters,
                     make_range, rels_path, relative_target, split_range)
 from .create import TABLE_STYLE, new_workbook_bytes, table_name
 from .reader import _HEADER_SEARCH_ROWS, find_header, iter_row_element
-from .safety import atomic_write, backup, check_writable
+from .safety import atomic_write, backup, check_access
 from .schema import KIND_FORMATS, ROW_COLUMN, SCHEMA, SEED_COLUMNS, SHEETS, column_kind, column_width
 
 __all__ = ["append_week", "inspect_workbook", "append_bytes"]
@@ -48,6 +48,7 @@ _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _CT_TABLE = "application/vnd.openxmlformats-officedocument.spreadsheetml.table+xml"
 _CT_SHEET = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
 # Formats Excel knows by number, so no custom <numFmt> is needed for them.
+_FAST_DEFLATE_ABOVE = 256 * 1024
 _BUILTIN_FORMATS = {"General": 0, "0": 1, "0.00": 2, "#,##0": 3, "#,##0.00": 4, "0%": 9, "0.00%": 10}
 
 
@@ -101,8 +102,13 @@ def inspect_workbook(data: bytes, path: Path) -> Inspection:
     return Inspection(pkg, scans, [s for s in SHEETS if s not in present])
 
 
-def scan_sheet(pkg: Package, sheet: str, ref: SheetRef, xml: bytes) -> SheetScan:
-    """Locate header, rows, last data row and styles of one worksheet part."""
+def scan_sheet(pkg: Package, sheet: str, ref: SheetRef, xml: bytes, *, full: bool = False) -> SheetScan:
+    """Locate header, rows, last data row and styles of one worksheet part.
+
+    Only the first rows (the header) and the last ones (where rows go) are looked at, so a long
+    history costs a few searches rather than a pass over every row; ``full`` numbers every row
+    from the top instead, for the rare writer that leaves row numbers out.
+    """
     m = _SHEET_DATA.search(xml)
     if m is None:
         raise WorkbookError(f"{pkg.path}: sheet {ref.name} has no cell data part; the file is damaged. "
@@ -124,9 +130,11 @@ def scan_sheet(pkg: Package, sheet: str, ref: SheetRef, xml: bytes) -> SheetScan
         ra = _R_ATTR.search(rm.group(0))
         last_r = int(ra.group(1)) if ra else last_r + 1
         starts.append((last_r, rm.start()))
-    rows = [(r, s, starts[i + 1][1] if i + 1 < len(starts) else content[1]) for i, (r, s) in enumerate(starts)]
+        if not full and len(starts) > _HEADER_SEARCH_ROWS:
+            break
+    spans = [(r, st, starts[i + 1][1] if i + 1 < len(starts) else content[1]) for i, (r, st) in enumerate(starts)]
+    head_rows = spans[:_HEADER_SEARCH_ROWS]
     root = _ROOT.search(xml)
-    head_rows = rows[:_HEADER_SEARCH_ROWS]
     parsed = _parse_rows(pkg, xml, root, prefix, head_rows) if head_rows else []
     found = find_header([(r, cells) for r, cells, _ in parsed], sheet)
     if found is None:
@@ -141,13 +149,20 @@ def scan_sheet(pkg: Package, sheet: str, ref: SheetRef, xml: bytes) -> SheetScan
             f"{pkg.path}: sheet {ref.name} has no column {', '.join(repr(c) for c in seed_missing)} in its "
             f"header (row {header_row}); restore the column name and run again")
     last_row, last_styles = header_row, {}
-    for r, s, e in reversed(rows):
-        if r <= header_row:
-            break
-        if _HAS_VALUE.search(xml, s, e):
-            last_row = r
-            last_styles = {ci: st for ci, st in _parse_rows(pkg, xml, root, prefix, [(r, s, e)])[0][2].items()}
-            break
+    tail: list[tuple[int, int, int]] = []
+    backward = reversed(spans) if full else _rows_backward(xml, prefix, content)
+    try:
+        for r, k, pos in backward:
+            if r <= header_row:
+                break
+            if _HAS_VALUE.search(xml, k, pos):
+                last_row = r
+                last_styles = _parse_rows(pkg, xml, root, prefix, [(r, k, pos)])[0][2]
+                break
+            tail.append((r, k, pos))
+    except _NoRowNumber:
+        return scan_sheet(pkg, sheet, ref, xml, full=True)
+    rows = sorted({st: (r, st, e) for r, st, e in head_rows + tail}.values(), key=lambda x: x[1])
     col_styles = _col_styles(xml[: m.start()], prefix)
     tables = [part for rtype, part in pkg.rels(ref.part).values() if rtype == REL_TABLE]
     for part in tables:
@@ -158,6 +173,28 @@ def scan_sheet(pkg: Package, sheet: str, ref: SheetRef, xml: bytes) -> SheetScan
                 f"added; turn it off (Table Design > Total Row) and run again")
     return SheetScan(sheet, ref, xml, prefix, header_row, header, last_row, rows, content, self_closing,
                      last_styles, col_styles, tables)
+
+
+class _NoRowNumber(Exception):
+    pass
+
+
+def _rows_backward(xml: bytes, prefix: bytes, content: tuple[int, int]):
+    """Yield (row number, start, end) of the <row> elements from the last one up."""
+    open_tag = b"<" + prefix + b"row"
+    pos = content[1]
+    while True:
+        k = xml.rfind(open_tag, content[0], pos)
+        if k < 0:
+            return
+        if xml[k + len(open_tag): k + len(open_tag) + 1] not in (b" ", b">", b"/", b"\t", b"\n", b"\r"):
+            pos = k
+            continue
+        ra = _R_ATTR.search(xml, k, xml.index(b">", k))
+        if ra is None:
+            raise _NoRowNumber
+        yield int(ra.group(1)), k, pos
+        pos = k
 
 
 def _parse_rows(pkg: Package, xml: bytes, root: re.Match, prefix: bytes,
@@ -225,7 +262,7 @@ def append_week(path: str | Path, rows: Mapping[str, pd.DataFrame], *, backups_d
     """
     path = Path(path)
     _validate_rows(rows)
-    check_writable(path)
+    check_access(path)
     original = path.read_bytes() if path.exists() else None
     new = append_bytes(original, rows, path)
     if original is not None:
@@ -521,7 +558,10 @@ class _Edit:
                 zi.compress_type = info.compress_type
                 zi.external_attr = info.external_attr
                 zi.create_system = info.create_system
-                zout.writestr(zi, data)
+                # A sheet we rewrote can be megabytes: the fastest deflate level keeps the append
+                # quick (about 25% larger than level 6); Excel recompresses when it saves.
+                level = 1 if info.filename in self.parts and len(data) > _FAST_DEFLATE_ABOVE else None
+                zout.writestr(zi, data, compresslevel=level)
             for part in self.added:
                 zout.writestr(part, self.parts[part], compress_type=zipfile.ZIP_DEFLATED)
         return out.getvalue()

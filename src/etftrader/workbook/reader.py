@@ -8,8 +8,9 @@ sheet, the cell and the value named (in the sheets that decide holdings: Trades 
 
 from __future__ import annotations
 
+import html
 import io
-import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -130,13 +131,131 @@ def read_ledger(path: str | Path, *, sheets: Iterable[str] | None = None) -> Led
 # Streaming a sheet
 
 
-def iter_rows(pkg: Package, part: str) -> Iterator[tuple[int, dict[int, object]]]:
-    """Yield (row number, {column number: value}) for each row of a worksheet part, streamed.
+def iter_rows(pkg: Package, part: str) -> list[tuple[int, dict[int, object]]]:
+    """(row number, {column number: value}) for each row of a worksheet part that holds a value.
 
-    Values: float, str, bool, :class:`Formula` (no cached value) or :class:`CellError`. Blank
-    cells are left out, and so are rows without any value.
+    Values: float, str, bool, :class:`Formula` (no cached value) or :class:`CellError`; blank
+    cells are left out. Cells are found with one regular-expression pass over the part (the
+    fast path, for the files Excel, LibreOffice and openpyxl write, whose cells all carry their
+    reference); a part with a cell without ``r=`` is streamed through lxml instead.
     """
     data = pkg.read(part)
+    fast = _scan_cells(pkg, data)
+    if fast is not None:
+        return fast
+    return list(_iter_rows_lxml(pkg, part, data))
+
+
+_SHEET_DATA_OPEN = re.compile(rb"<((?:[A-Za-z_][\w.-]*:)?)sheetData\b[^>]*?(/?)>")
+
+
+
+def _cell_pattern(prefix: str) -> re.Pattern:
+    """Cells in the usual shape (``r``, ``s``, ``t`` in that order; a ``<v>`` or a plain inline
+    string) in the first alternative, read without backtracking; any other cell in the second."""
+    p = re.escape(prefix)
+    return re.compile(
+        rf'<{p}c r="([A-Z]+)(\d+)"(?: s="\d+")?(?: t="(\w+)")?'
+        rf"(?:/>|>(?:<{p}v>([^<]*)</{p}v>|<{p}is><{p}t>([^<]*)</{p}t></{p}is>)</{p}c>)"
+        rf"|<{p}c\b([^>]*?)(?:/>|>(.*?)</{p}c>)", re.S)
+
+
+_T_TEXT_S = re.compile(r"<(?:[A-Za-z_][\w.-]*:)?t\b[^>]*?(?:/>|>(.*?)</(?:[A-Za-z_][\w.-]*:)?t>)", re.S)
+_V_TEXT_S = re.compile(r"<(?:[A-Za-z_][\w.-]*:)?v\b[^>]*?(?:/>|>(.*?)</(?:[A-Za-z_][\w.-]*:)?v>)", re.S)
+_F_TEXT_S = re.compile(r"<(?:[A-Za-z_][\w.-]*:)?f\b[^>]*?(?:/>|>(.*?)</(?:[A-Za-z_][\w.-]*:)?f>)", re.S)
+_IS_S = re.compile(r"<(?:[A-Za-z_][\w.-]*:)?is\b")
+_R_S = re.compile(r'\sr="\$?([A-Za-z]+)\$?(\d+)"')
+_T_S = re.compile(r'\st="(\w+)"')
+
+
+def _unescape(s: str) -> str:
+    return html.unescape(s) if "&" in s else s
+
+
+def _scan_cells(pkg: Package, data: bytes) -> list[tuple[int, dict[int, object]]] | None:
+    m = _SHEET_DATA_OPEN.search(data)
+    if m is None:
+        raise WorkbookError(f"{pkg.path}: a sheet has no cell data part; the file is damaged. "
+                            f"It was left untouched; restore a backup from results/backups")
+    if m.group(2):
+        return []
+    p = m.group(1)
+    end = data.find(b"</" + p + b"sheetData>", m.end())
+    if end < 0:
+        raise WorkbookError(f"{pkg.path}: a sheet is truncated; the file is damaged. "
+                            f"It was left untouched; restore a backup from results/backups")
+    try:
+        text = data[m.end():end].decode("utf-8")
+    except UnicodeDecodeError:
+        return None  # not UTF-8 (a UTF-16 part): lxml knows the declared encoding
+    out: list[tuple[int, dict[int, object]]] = []
+    cur_key, cur = None, None
+    col_cache: dict[str, int] = {}
+    sst = None
+    for col, row, t, v, inline, attrs, body in _cell_pattern(p.decode()).findall(text):
+        if col:
+            if not v and not inline:
+                continue
+        else:  # the general shape
+            if not body:
+                continue
+            rm = _R_S.search(attrs)
+            if rm is None:
+                return None
+            col, row = rm.group(1).upper(), rm.group(2)
+            tm = _T_S.search(attrs)
+            t = tm.group(1) if tm else ""
+            if _IS_S.search(body):
+                t, v, inline = "inlineStr", "", "".join(_T_TEXT_S.findall(body))
+                if not inline:
+                    continue
+            else:
+                vm = _V_TEXT_S.search(body)
+                v = vm.group(1) if vm else ""
+                if not v:
+                    fm = _F_TEXT_S.search(body)
+                    if fm is None:
+                        continue
+                    t, inline, v = "formula", _unescape(fm.group(1) or "").strip(), ""
+        if row != cur_key:
+            cur_key, cur = row, {}
+            out.append((int(row), cur))
+        ci = col_cache.get(col)
+        if ci is None:
+            ci = col_cache[col] = col_index(col)
+        if t == "formula":
+            cur[ci] = Formula(inline)
+        elif inline:
+            cur[ci] = _unescape(inline)
+        elif not t or t == "n":
+            try:
+                cur[ci] = float(v)
+            except ValueError:
+                cur[ci] = _unescape(v)
+        elif t == "s":
+            if sst is None:
+                sst = pkg.shared_strings
+            try:
+                cur[ci] = sst[int(v)]
+            except (IndexError, ValueError) as e:
+                raise WorkbookError(
+                    f"{pkg.path}: cell {col}{row} points to shared string {v}, which does not exist; "
+                    f"the file is damaged (restore a backup from results/backups)") from e
+        elif t == "b":
+            cur[ci] = v.strip().lower() in ("1", "true")
+        elif t == "e":
+            cur[ci] = CellError(_unescape(v))
+        else:  # "str" (a formula's text result), "inlineStr", "d" (ISO date text)
+            cur[ci] = _unescape(v)
+    if any(a[0] >= b[0] for a, b in zip(out, out[1:])):
+        merged: dict[int, dict[int, object]] = {}
+        for r, cells in out:
+            merged.setdefault(r, {}).update(cells)
+        out = sorted(merged.items())
+    return out
+
+
+def _iter_rows_lxml(pkg: Package, part: str, data: bytes) -> Iterator[tuple[int, dict[int, object]]]:
     row_tag = f"{{{pkg.ns}}}row"
     last_r = 0
     try:
@@ -222,12 +341,7 @@ def read_sheet(pkg: Package, part: str, sheet: str, display_name: str | None = N
     """One sheet as a frame with the schema dtypes, analyst columns, and ``_row``."""
     display_name = display_name or sheet
     rows = iter_rows(pkg, part)
-    head: list[tuple[int, dict[int, object]]] = []
-    for item in rows:
-        head.append(item)
-        if len(head) >= _HEADER_SEARCH_ROWS or find_header(head[-1:], sheet):
-            break
-    found = find_header(head, sheet)
+    found = find_header(rows[:_HEADER_SEARCH_ROWS], sheet)
     if found is None:
         raise WorkbookError(
             f"{pkg.path}: sheet {display_name} has no header row with the columns "
@@ -246,9 +360,7 @@ def read_sheet(pkg: Package, part: str, sheet: str, display_name: str | None = N
                 k += 1
             name = f"{name}.{k}"
         by_name[name] = ci
-    # Rows already read while looking for the header, then the rest of the stream.
-    body = [(r, c) for r, c in head if r > header_row]
-    body.extend(rows)
+    body = [(r, c) for r, c in rows if r > header_row]
     row_numbers = []
     columns: dict[str, list] = {name: [] for name in by_name}
     for r, cells in body:

@@ -19,7 +19,7 @@ from typing import Callable
 
 from ..errors import WorkbookError, WorkbookLockedError
 
-__all__ = ["check_writable", "lock_files", "atomic_write", "backup", "TEMP_PREFIX"]
+__all__ = ["check_writable", "check_access", "lock_files", "atomic_write", "backup", "TEMP_PREFIX"]
 
 # Temp files start with this so an analyst who finds one after a power cut knows whose it is
 # (and it never starts with "~$", which is Excel's lock-file prefix).
@@ -57,6 +57,17 @@ def check_writable(path: str | Path) -> None:
         workbook without our sheets and columns.
     """
     path = Path(path)
+    check_access(path)
+    if path.exists():
+        # Parse structure and headers now, so a foreign or damaged file stops the run before any
+        # work is done (imported here: append imports this module).
+        from .append import inspect_workbook
+
+        inspect_workbook(path.read_bytes(), path)
+
+
+def check_access(path: Path) -> None:
+    """The part of :func:`check_writable` that does not read the workbook: locks and permissions."""
     if path.is_dir():
         raise WorkbookError(f"workbook path {path} is a folder, expected an .xlsx file; pass --workbook FILE")
     for lock in lock_files(path):
@@ -67,12 +78,6 @@ def check_writable(path: str | Path) -> None:
     if path.exists():
         _check_file_writable(path)
     _check_folder_writable(_existing_folder(path.parent))
-    if path.exists():
-        # Parse structure and headers now, so a foreign or damaged file stops the run before any
-        # work is done (imported here: append imports this module).
-        from .append import inspect_workbook
-
-        inspect_workbook(path.read_bytes(), path)
 
 
 def _check_file_writable(path: Path) -> None:
