@@ -1,0 +1,129 @@
+"""``etftrader backtest`` as a user runs it: outputs, one-line errors, and equality with weekly."""
+
+from __future__ import annotations
+
+import html as htmllib
+import json
+
+import pandas as pd
+import pytest
+
+from etftrader.cli import main
+from etftrader.metrics import METRIC_NAMES
+from etftrader.prices import SAMPLE_BENCHMARK_LABEL
+
+SERIES = ["mvo", "minvar", "rankbased", "equal_weight", SAMPLE_BENCHMARK_LABEL]
+
+
+def _run(capsys, *args):
+    code = main(["backtest", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def cli_out(tmp_path_factory):
+    """One CLI run without the notebook (module scope: several tests read its files)."""
+    home = tmp_path_factory.mktemp("cli_home")
+    out = home / "bt"
+    code = main(["backtest", "--source", "sample", "--start", "2021-06-01", "--end", "2021-07-31",
+                 "--positions", "5", "--home", str(home), "--out", str(out), "--no-notebook",
+                 "--cost-bps", "7.5", "--capital", "250000"])
+    assert code == 0
+    return home, out
+
+
+def test_outputs_have_the_documented_columns_and_keys(cli_out):
+    _, out = cli_out
+    equity = pd.read_csv(out / "equity.csv")
+    assert list(equity.columns) == ["date", *SERIES]
+    assert equity["date"].iloc[0] == "2021-06-04"
+    assert equity[SAMPLE_BENCHMARK_LABEL].iloc[0] == pytest.approx(250000.0)
+
+    trades = pd.read_csv(out / "trades.csv")
+    assert list(trades.columns) == ["strategy", "date", "ticker", "action", "shares", "price", "value", "cost"]
+    assert set(trades["action"]) <= {"BUY", "SELL"}
+    assert set(trades["strategy"]) == set(SERIES[:4])
+    assert trades["cost"].to_numpy() == pytest.approx(7.5 * trades["value"].to_numpy() / 1e4)
+
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert list(metrics) == SERIES
+    for name in SERIES:
+        assert list(metrics[name]) == list(METRIC_NAMES)
+
+    run = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert run["source"] == "sample" and run["positions"] == 5 and run["cost_bps"] == 7.5
+    assert "close of the decision day" in run["execution"]
+    for png in ("equity.png", "drawdowns.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_console_summary_is_plain_ascii_and_names_every_series(tmp_path, capsys):
+    code, out, err = _run(capsys, "--source", "sample", "--start", "2021-06-01", "--end", "2021-06-30",
+                          "--optimizer", "rankbased", "--positions", "5", "--home", str(tmp_path),
+                          "--out", str(tmp_path / "o"), "--no-notebook")
+    assert code == 0, err
+    out.encode("ascii")
+    assert "BACKTEST COMPLETED" in out
+    for name in ("rankbased", "equal_weight", SAMPLE_BENCHMARK_LABEL):
+        assert name in out
+    assert "mvo" not in out.split("CAGR")[1]
+    assert list((tmp_path / "logs").glob("backtest_*.log"))
+
+
+@pytest.mark.parametrize("args, pattern", [
+    (["--start", "2021-06-01", "--end", "2021-01-01"], "--start 2021-06-01 is after --end 2021-01-01"),
+    (["--start", "1990-02-01", "--end", "1991-06-01"], "earliest possible start with these prices is 1990-12-31"),
+    (["--optimizer", "hrp"], "`optimizer` must be one of mvo, minvar, rankbased, all, got 'hrp'"),
+    (["--start", "01/06/2021"], "--start must be a date as YYYY-MM-DD"),
+    (["--positions", "0"], "`positions` must be at least 1"),
+    (["--cost-bps", "-1"], "`cost_bps` must be >= 0"),
+])
+def test_bad_inputs_give_one_line_and_exit_code_2(tmp_path, capsys, args, pattern):
+    code, out, err = _run(capsys, "--source", "sample", "--home", str(tmp_path), "--no-notebook", *args)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), err
+    assert pattern in lines[0]
+    assert not list(tmp_path.glob("results/backtest_*")), "nothing written on a bad input"
+
+
+def test_targets_and_first_trades_equal_etftrader_weekly_as_of(tmp_path, capsys):
+    """The backtest's week is `etftrader weekly --as-of` that day: same target, same trade list."""
+    day = "2021-07-02"  # a Friday: the backtest decides on it
+    code = main(["weekly", "--source", "sample", "--as-of", day, "--positions", "5", "--optimizer", "minvar",
+                 "--capital", "500000", "--home", str(tmp_path / "w"), "--no-notebook", "--json"])
+    weekly = json.loads(capsys.readouterr().out)
+    assert code == 0
+
+    out = tmp_path / "bt"
+    code, _, err = _run(capsys, "--source", "sample", "--start", day, "--end", day, "--optimizer", "minvar",
+                        "--positions", "5", "--capital", "500000", "--home", str(tmp_path / "b"),
+                        "--out", str(out), "--no-notebook")
+    assert code == 0, err
+    targets = pd.read_csv(out / "targets.csv").query("strategy == 'minvar'")
+    want = {r["ticker"]: r["weight"] for r in weekly["target"]}
+    assert dict(zip(targets["ticker"], targets["weight"])) == pytest.approx(want, abs=1e-12)
+    assert targets["date"].unique().tolist() == [day]
+
+    trades = pd.read_csv(out / "trades.csv").query("strategy == 'minvar'")
+    got = [(r.ticker, r.action, r.shares) for r in trades.itertuples()]
+    assert got == [(t["ticker"], t["action"], t["shares"]) for t in weekly["trades"]]
+    assert trades["cost"].sum() == pytest.approx(weekly["estimated_costs"], rel=1e-9)
+
+
+def test_html_report_renders_from_the_04_notebook(tmp_path, capsys):
+    """The one test that renders: papermill on the private kernel, HTML without code."""
+    out = tmp_path / "bt"
+    code, stdout, err = _run(capsys, "--source", "sample", "--start", "2021-06-01", "--end", "2021-06-30",
+                             "--optimizer", "rankbased", "--positions", "5", "--home", str(tmp_path),
+                             "--out", str(out))
+    assert code == 0, err
+    html = (out / "validation_report.html").read_text(encoding="utf-8")
+    assert "Report:" in stdout
+    assert html.count("data:image/png;base64") >= 2
+    for text in ("Survivorship", "demo universe", "Estimates", "2021-06-04", SAMPLE_BENCHMARK_LABEL):
+        assert htmllib.escape(text, quote=False) in html
+    assert "load_outputs" not in html, "code cells are excluded"
+    assert "Traceback" not in html
+    assert (out / "validation_report.ipynb").exists()
