@@ -146,3 +146,23 @@ def test_unwritable_cache_folder_is_a_data_error(yf_config, home, fake_yahoo):
     (home.price_cache_dir / "yfinance").write_text("a file where the cache folder should be")
     with pytest.raises(DataError, match="cannot write the price cache"):
         _run(yf_config, home, fake_yahoo, FIRST)
+
+
+def test_a_ticker_missed_last_time_is_caught_up_not_left_with_a_hole(yf_config, home, fake_yahoo):
+    _run(yf_config, home, fake_yahoo, date(2024, 5, 15), tickers=("SPY", "QQQ"))
+    _run(yf_config, home, fake_yahoo, FIRST, tickers=("SPY",))  # QQQ not refreshed this time
+    fake_yahoo.calls.clear()
+    data = _run(yf_config, home, fake_yahoo, SECOND, tickers=("SPY", "QQQ"))
+    assert sorted(fake_yahoo.asked()) == [(["QQQ"], "2024-05-10"), (["SPY"], "2024-05-26")]
+    window = data.close.loc["2024-05-01":]
+    assert window.notna().all().all()  # no hole in QQQ between 2024-05-15 and 2024-05-31
+
+
+def test_a_delisted_ticker_alone_is_reported_not_taken_for_an_outage(yf_config, home, fake_yahoo):
+    _run(yf_config, home, fake_yahoo, SECOND)
+    fake_yahoo.calls.clear()
+    data = _run(yf_config, home, fake_yahoo, FIRST, tickers=("SPY", "QQQ", "GONE"))
+    # only the unknown one is asked for (an all-empty answer is retried: it could be a hiccup)
+    assert fake_yahoo.asked() == [(["GONE"], "2023-06-01")] * (yf_config.download_retries + 1)
+    assert list(data.failed) == ["GONE"]
+    assert list(data.close.columns) == ["QQQ", "SPY"]

@@ -478,15 +478,19 @@ def _load_yfinance(config: DataConfig, home: Home, wanted: list[str] | None, *, 
     today = date.today()
     end_day = min(as_of, today) if as_of else today
     full_start = end_day - timedelta(days=config.history_days)
-    plan = _plan_requests(requested, cached, full_start=full_start, end_day=end_day,
-                          overlap_days=config.overlap_days)
+    plan, current_start = _plan_requests(requested, cached, full_start=full_start, end_day=end_day,
+                                         overlap_days=config.overlap_days)
     fetch = fetcher or _yfinance_download
     new_close, new_volume, download_failed = _download_all(
         plan, end_day=end_day, config=config, fetch=fetch, sleep=sleep, progress=progress)
 
     to_download = sum(len(t) for t in plan.values())
     delivered = [t for t in new_close.columns if new_close[t].notna().any()]
-    if to_download and not delivered:
+    # Nothing at all came back. That means Yahoo is unreachable when we asked for tickers known to
+    # exist (current ones in the cache, or anything on a first run); when we only asked for new or
+    # lagging tickers it just means those are delisted or unknown, and they are reported by name.
+    asked_known = cached is None or current_start in plan
+    if to_download and not delivered and asked_known:
         raise SourceUnavailableError(
             f"could not reach Yahoo Finance: 0 of {to_download} tickers downloaded; "
             "check the network or use --source file")
@@ -521,24 +525,37 @@ def _load_yfinance(config: DataConfig, home: Home, wanted: list[str] | None, *, 
 
 
 def _plan_requests(requested: list[str], cached: CachedPrices | None, *, full_start: date,
-                   end_day: date, overlap_days: int) -> dict[date, list[str]]:
-    """Start date -> tickers to download from it.
+                   end_day: date, overlap_days: int) -> tuple[dict[date, list[str]], date | None]:
+    """Start date -> tickers to download from it (at most three groups, so few calls).
 
-    Tickers already cached are fetched from the last cached date minus ``overlap_days`` (to pick up
-    revised closes), or not at all when the cache already covers ``end_day``; new tickers get the
-    full history.
+    Also returns the start date of the "current" group (None without a cache).
+
+    - cached tickers that are current (their last price is the cache's last date): from that date
+      minus ``overlap_days``, to pick up revised closes; nothing when the cache covers ``end_day``;
+    - cached tickers that lag (a chunk failed last time, or the fund stopped trading): from the
+      earliest lagging date minus ``overlap_days``, so a missed week is filled instead of
+      becoming a permanent hole;
+    - tickers not in the cache: the full history from ``full_start``.
     """
     plan: dict[date, list[str]] = {}
+    lasts = cached.last_dates() if cached is not None else {}
     last = cached.last_date.date() if cached is not None and cached.last_date is not None else None
+    current_start = last - timedelta(days=overlap_days) if last is not None else None
+    lagging: dict[str, date] = {}
     for t in requested:
-        if cached is not None and last is not None and cached.has(t):
-            if last >= end_day:
-                continue
-            start = last - timedelta(days=overlap_days)
+        mine = lasts.get(t)
+        if mine is None:
+            plan.setdefault(full_start, []).append(t)
+        elif mine >= end_day:
+            continue
+        elif mine >= last:
+            plan.setdefault(current_start, []).append(t)
         else:
-            start = full_start
-        plan.setdefault(start, []).append(t)
-    return plan
+            lagging[t] = mine
+    if lagging:
+        start = min(lagging.values()) - timedelta(days=overlap_days)
+        plan.setdefault(max(start, full_start), []).extend(lagging)
+    return plan, current_start
 
 
 def _download_all(plan: dict[date, list[str]], *, end_day: date, config: DataConfig, fetch: Fetcher,

@@ -15,9 +15,10 @@ import logging
 import os
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import DataError
@@ -44,6 +45,16 @@ class CachedPrices:
     def has(self, ticker: str) -> bool:
         """True when the cache holds at least one price for ``ticker``."""
         return ticker in self.close.columns and bool(self.close[ticker].notna().any())
+
+    def last_dates(self) -> dict[str, date]:
+        """Ticker -> date of its last cached price (tickers without any price are left out)."""
+        values = self.close.to_numpy(dtype="float64", na_value=np.nan)
+        if values.size == 0:
+            return {}
+        seen = ~np.isnan(values)
+        last_row = len(values) - 1 - seen[::-1].argmax(axis=0)
+        days = self.close.index[last_row]
+        return {t: d.date() for t, d, ok in zip(self.close.columns, days, seen.any(axis=0)) if ok}
 
 
 class PriceStore:
