@@ -4,8 +4,8 @@ The optimizers themselves are small functions (see :mod:`optimizers.mean_varianc
 :mod:`optimizers.min_variance`, :mod:`optimizers.rank_based`); this module holds the pieces they
 have in common so that each is written once: :class:`PortfolioResult`, :func:`weight_bounds`
 (feasible per-position bounds), :func:`shrunk_covariance` (Ledoit-Wolf through PyPortfolioOpt),
-:func:`fit_to_bounds` (the one place weights are forced to sum to 1 inside their bounds) and
-:func:`portfolio_performance`.
+:func:`fit_to_bounds` (the one place weights are forced to sum to 1 inside their bounds),
+:func:`clean_solution` (solver output checked, cleaned and fitted) and :func:`portfolio_performance`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "BOUND_MARGIN",
     "MIN_COV_OBSERVATIONS",
     "TRADING_DAYS",
     "PortfolioResult",
+    "clean_solution",
     "fit_to_bounds",
     "portfolio_performance",
     "shrunk_covariance",
