@@ -13,6 +13,7 @@ ledger rows that record it. Everything here is pure: ledger frames in, data out.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -108,18 +109,12 @@ class Holdings:
 
     def with_cash(self, cash: float) -> "Holdings":
         """A copy with another cash amount (after a deposit or withdrawal of this run)."""
-        return _replace(self, cash=float(cash))
+        return dataclasses.replace(self, cash=float(cash))
 
     def value(self, prices: pd.Series) -> float:
         """Holdings at ``prices`` plus cash."""
         held = self.shares * prices.reindex(self.shares.index)
         return float(held.sum()) + self.cash
-
-
-def _replace(h: Holdings, **changes: Any) -> Holdings:
-    import dataclasses
-
-    return dataclasses.replace(h, **changes)
 
 
 def _sheet_rows(frame: pd.DataFrame, mask: pd.Series) -> str:

@@ -426,15 +426,6 @@ def run_weekly(config: Any, home: Any, *, as_of: date | None = None, workbook: P
     _log.info("workbook %s: appended run %s (%s)", book, run_id,
               ", ".join(f"{k} {len(v)}" for k, v in rows.items() if len(v)))
 
-    result = WeeklyResult(
-        run_id=run_id, timestamp=now, as_of=run_as_of, data_as_of=data_as_of, optimizer=optimizer,
-        positions=len(target.selected), target=target, plan=plan, holdings=holdings,
-        prices=prices, first_run=first_run, cash_flows=cash_flows, dropped=dropped,
-        superseded_run=sup_run, superseded_count=sup_count, superseded_value=sup_value,
-        superseded_time=holdings.last_run_time, warnings=tuple(warnings), notes=tuple(notes),
-        workbook=book, data_source=data.source, rows=rows,
-    )
-
     # 6. The report reads what was just written; its failure must not undo the week.
     report = report_error = None
     if notebook:
@@ -452,9 +443,16 @@ def run_weekly(config: Any, home: Any, *, as_of: date | None = None, workbook: P
 
         message = _open(book)
         _log.info("open workbook: %s", message)
-    import dataclasses
 
-    return dataclasses.replace(result, report=report, report_error=report_error, open_message=message)
+    return WeeklyResult(
+        run_id=run_id, timestamp=now, as_of=run_as_of, data_as_of=data_as_of, optimizer=optimizer,
+        positions=len(target.selected), target=target, plan=plan, holdings=holdings,
+        prices=prices, first_run=first_run, cash_flows=cash_flows, dropped=dropped,
+        superseded_run=sup_run, superseded_count=sup_count, superseded_value=sup_value,
+        superseded_time=holdings.last_run_time, warnings=tuple(warnings), notes=tuple(notes),
+        workbook=book, data_source=data.source, rows=rows, report=report,
+        report_error=report_error, open_message=message,
+    )
 
 
 def _stamp(ts: Any) -> str:
