@@ -15,7 +15,7 @@ def sample_close() -> pd.DataFrame:
     """
     from skfolio.datasets import load_factors_dataset, load_sp500_dataset
 
-    frame = pd.concat([load_factors_dataset(), load_sp500_dataset()], axis=1).sort_index()
+    frame = pd.concat([load_factors_dataset(), load_sp500_dataset()], axis=1, sort=True)
     frame.index = pd.DatetimeIndex(frame.index).as_unit("ns")
     frame.index.name = "date"
     return frame.sort_index(axis=1).astype(float)
