@@ -51,11 +51,11 @@ def main(book, profile, edits):
             col += 1
         row = 1
         while sheet.getCellByPosition(header["ticker"], row).getString():
-            # Typing TRUE into a Calc cell enters the boolean TRUE (Calc stores it as =TRUE()).
-            sheet.getCellByPosition(header["executed"], row).setFormula("=TRUE()")
+            # setFormula takes the text as typed input: TRUE becomes Calc's boolean, as by hand.
+            sheet.getCellByPosition(header["executed"], row).setFormula("TRUE")
             row += 1
         for excel_row, shares in edits.items():
-            sheet.getCellByPosition(header["shares"], excel_row - 1).setValue(shares)
+            sheet.getCellByPosition(header["shares"], excel_row - 1).setFormula(repr(shares))
         doc.storeToURL(url, (prop("FilterName", "Calc MS Excel 2007 XML"),))
         doc.close(True)
         try:

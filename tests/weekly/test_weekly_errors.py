@@ -107,8 +107,9 @@ def test_workbook_open_in_excel_fails_before_any_work(home):
     code, out, err = run_cli([*BASE, "--json"], home=home)
     assert_one_error_line(err, code, 6, "open in a spreadsheet application", "close it")
     assert out == "" and snapshot(home) == before
-    # No side files were refreshed: the run stopped before prices were loaded.
-    assert not (home / "data" / "market_latest.parquet").stat().st_mtime > lock.stat().st_mtime
+    # The run stopped before any price was loaded, and its log says why.
+    log = max((home / "logs").glob("weekly_automation_*.log"), key=os.path.getmtime).read_text(encoding="utf-8")
+    assert "prices: source" not in log and "open in a spreadsheet application" in log
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX permission bits")
