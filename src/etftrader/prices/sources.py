@@ -331,7 +331,7 @@ def _parse_dates(path: Path, values: pd.Series) -> pd.DatetimeIndex:
         bad = parsed.isna()
         if bad.any():
             pos = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataError(f"price file {path}: cannot read {int(bad.sum())} date(s), e.g. row {_row(path, pos)} "
+            raise DataError(f"price file {path}: cannot read {int(bad.sum())} date(s), e.g. {_row(path, pos)} "
                             f"has {values.iloc[pos]!r}; use YYYY-MM-DD dates")
     index = pd.DatetimeIndex(parsed)
     if index.tz is not None:
@@ -370,7 +370,7 @@ def _read_long(path: Path, raw: pd.DataFrame, lower: dict, ticker_col, close_col
     tickers = raw[ticker_col].astype("string").str.strip().str.upper()
     if tickers.isna().any() or (tickers == "").any():
         pos = int(np.flatnonzero((tickers.isna() | (tickers == "")).to_numpy())[0])
-        raise DataError(f"price file {path}: row {_row(path, pos)} has no ticker")
+        raise DataError(f"price file {path}: {_row(path, pos)} has no ticker")
     keyed = pd.DataFrame({"date": dates, "ticker": tickers.to_numpy()})
     dup = keyed.duplicated(keep=False)
     if dup.any():
@@ -415,7 +415,7 @@ def _reject_duplicate_dates(path: Path, dates: pd.DatetimeIndex) -> None:
 
 def _row(path: Path, pos: int) -> str:
     # CSV: the header is line 1, so data row ``pos`` is line pos + 2; parquet rows count from 1.
-    return f"{pos + 2} (line)" if path.suffix.lower() in (".csv", ".txt") else str(pos + 1)
+    return f"line {pos + 2}" if path.suffix.lower() in (".csv", ".txt") else f"row {pos + 1}"
 
 
 # --------------------------------------------------------------------------- yfinance
@@ -636,13 +636,13 @@ def _quiet_yfinance():
         for text in (out.getvalue(), err.getvalue()):
             for line in text.splitlines():
                 if line.strip():
-                    _log.debug("yfinance: %s", line.strip())
+                    _log.info("yfinance: %s", line.strip())
 
 
 class _ForwardHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            _log.debug("yfinance: %s", record.getMessage().strip())
+            _log.info("yfinance: %s", record.getMessage().strip())
         except Exception:  # a log line must never break a download
             pass
 
