@@ -660,5 +660,7 @@ def _cell(p: str, ref: str, style: int, value: object, origin: pd.Timestamp) -> 
         serial = (ts - origin) / pd.Timedelta(days=1)
         return f'<{p}c r="{ref}"{s}><{p}v>{serial!r}</{p}v></{p}c>'
     text = _XML_ILLEGAL.sub("", value if isinstance(value, str) else str(value))
+    if not text:
+        return f'<{p}c r="{ref}"{s}/>'
     space = ' xml:space="preserve"' if text != text.strip() else ""
     return f'<{p}c r="{ref}"{s} t="inlineStr"><{p}is><{p}t{space}>{escape(text)}</{p}t></{p}is></{p}c>'

@@ -295,7 +295,8 @@ def iter_row_element(row: etree._Element, pkg: Package, prev_r: int) -> tuple[in
             elif local == "f":
                 f = child.text or ""
             elif local == "is":
-                v = "".join(child.itertext(f"{{{ns}}}t"))
+                # An empty inline string is a blank cell, as on the fast path.
+                v = "".join(child.itertext(f"{{{ns}}}t")) or None
                 t = "inlineStr"
         if v is None:
             if f is not None:
