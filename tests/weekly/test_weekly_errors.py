@@ -191,3 +191,20 @@ def test_report_failure_keeps_the_workbook_and_exits_with_report_code(home, monk
     assert "WEEKLY RUN RECORDED; THE REPORT FAILED" in out
     assert book_of(home).read_bytes() != before[0]
     assert len(read_ledger(book_of(home)).metadata) == 2
+
+
+def test_yahoo_unreachable_stops_before_the_workbook_is_touched(home):
+    """yfinance answers an outage with an empty frame; the run must stop and record nothing."""
+    import pandas as pd
+
+    from etftrader.config import Config
+    from etftrader.errors import SourceUnavailableError
+    from etftrader.paths import Home
+    from etftrader.pipeline import run_weekly
+
+    before = snapshot(home)
+    config = Config().override(data={"download_retries": 0}, portfolio={"positions": 5})
+    with pytest.raises(SourceUnavailableError, match="could not reach Yahoo Finance") as info:
+        run_weekly(config, Home(home), notebook=False, fetcher=lambda *args, **kwargs: pd.DataFrame())
+    assert info.value.exit_code == 4
+    assert snapshot(home) == before
