@@ -369,6 +369,7 @@ def run_weekly(config: Any, home: Any, *, as_of: date | None = None, workbook: P
     _log.info("prices: source %s, %d tickers, %s to %s; kept %d, dropped %d",
               data.source, data.close.shape[1], _day(data.close.index[0]), data_as_of,
               len(quality.kept), len(quality.dropped))
+    _log.info("kept: %s", ", ".join(map(str, quality.kept)))
     for note in data.notes:
         notes.append(note)
     dropped = _dropped(quality.dropped, data.failed)
