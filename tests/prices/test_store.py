@@ -166,3 +166,20 @@ def test_a_delisted_ticker_alone_is_reported_not_taken_for_an_outage(yf_config, 
     assert fake_yahoo.asked() == [(["GONE"], "2023-06-01")] * (yf_config.download_retries + 1)
     assert list(data.failed) == ["GONE"]
     assert list(data.close.columns) == ["QQQ", "SPY"]
+
+
+def test_a_longer_history_than_cached_is_fetched_once(home, fake_yahoo):
+    from dataclasses import replace
+
+    from etftrader.config import DataConfig
+
+    short = DataConfig(source="yfinance", history_days=100, overlap_days=5, download_retries=0)
+    _run(short, home, fake_yahoo, SECOND)
+    fake_yahoo.calls.clear()
+    longer = replace(short, history_days=400)
+    data = _run(longer, home, fake_yahoo, SECOND)
+    assert fake_yahoo.asked() == [(["IWM", "QQQ", "SPY"], "2023-05-25")]
+    assert data.close.index[0] == pd.Timestamp("2023-05-25")
+    fake_yahoo.calls.clear()
+    _run(longer, home, fake_yahoo, date(2024, 7, 5))  # the next week: incremental again
+    assert fake_yahoo.asked() == [(["IWM", "QQQ", "SPY"], "2024-06-23")]

@@ -51,6 +51,8 @@ CHUNK_SIZE = 100
 #: first retry waits this many seconds, then doubles
 RETRY_BACKOFF_SECONDS = 2.0
 VIX_TICKER = "^VIX"
+#: the cache is re-fetched from an earlier start only when it lacks more than this many days
+BACKFILL_TOLERANCE_DAYS = 31
 SAMPLE_NOTE = ("sample data is a demo universe, not an investable ETF list: 5 iShares factor ETFs "
                "(MTUM QUAL SIZE USMV VLUE, 2014-2022) and 20 large US stocks (1990-2022) bundled "
                "with skfolio; benchmark = S&P 500 index standing in for SPY")
@@ -478,8 +480,16 @@ def _load_yfinance(config: DataConfig, home: Home, wanted: list[str] | None, *, 
     today = date.today()
     end_day = min(as_of, today) if as_of else today
     full_start = end_day - timedelta(days=config.history_days)
-    plan, current_start = _plan_requests(requested, cached, full_start=full_start, end_day=end_day,
-                                         overlap_days=config.overlap_days)
+    # A much longer history than the cache was built with (history_days raised, or an as_of far
+    # back): fetch everything again from the new start instead of silently returning less. A few
+    # weeks short at the far end do not matter (factor lookbacks are a year, history_days three).
+    backfill = cached is not None and (
+        cached.history_start is None
+        or full_start < cached.history_start - timedelta(days=BACKFILL_TOLERANCE_DAYS))
+    if backfill:
+        _log.info("price cache history starts %s; fetching history from %s", cached.history_start, full_start)
+    plan, current_start = _plan_requests(requested, None if backfill else cached, full_start=full_start,
+                                         end_day=end_day, overlap_days=config.overlap_days)
     fetch = fetcher or _yfinance_download
     new_close, new_volume, download_failed = _download_all(
         plan, end_day=end_day, config=config, fetch=fetch, sleep=sleep, progress=progress)
@@ -489,7 +499,7 @@ def _load_yfinance(config: DataConfig, home: Home, wanted: list[str] | None, *, 
     # Nothing at all came back. That means Yahoo is unreachable when we asked for tickers known to
     # exist (current ones in the cache, or anything on a first run); when we only asked for new or
     # lagging tickers it just means those are delisted or unknown, and they are reported by name.
-    asked_known = cached is None or current_start in plan
+    asked_known = cached is None or backfill or current_start in plan
     if to_download and not delivered and asked_known:
         raise SourceUnavailableError(
             f"could not reach Yahoo Finance: 0 of {to_download} tickers downloaded; "
@@ -499,12 +509,15 @@ def _load_yfinance(config: DataConfig, home: Home, wanted: list[str] | None, *, 
         close = merge_prices(cached.close if cached else None, new_close)
         volume = merge_prices(cached.volume if cached else None, new_volume)
         volume = volume.reindex(index=close.index, columns=close.columns)
-        store.write(CachedPrices(close=close, volume=volume))
+        history_start = full_start if cached is None else cached.history_start
+        if backfill and set(cached.close.columns) <= set(requested):
+            history_start = full_start  # every cached ticker now goes back to full_start
+        store.write(CachedPrices(close=close, volume=volume, history_start=history_start))
     else:
         close, volume = cached.close, cached.volume  # type: ignore[union-attr]
 
     failed: dict[str, str] = {}
-    for t in requested:
+    for t in wanted:  # the benchmark has its own note below when it is missing
         if t not in close.columns or not close[t].notna().any():
             failed[t] = download_failed.get(t, "no data from Yahoo Finance (delisted, renamed or not a Yahoo symbol)")
     if failed:

@@ -33,10 +33,15 @@ _FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class CachedPrices:
-    """What the store holds: close and volume frames (price frame contract)."""
+    """What the store holds: close and volume frames (price frame contract).
+
+    ``history_start`` is the date every cached ticker's history was requested from (a fund
+    launched later simply starts later); a run that needs older prices asks for them again.
+    """
 
     close: pd.DataFrame
     volume: pd.DataFrame
+    history_start: date | None = None
 
     @property
     def last_date(self) -> pd.Timestamp | None:
@@ -112,7 +117,9 @@ class PriceStore:
         close = frames["close"]
         # Volume keeps rows close may not have (and vice versa): align it to close once here.
         volume = frames["volume"].reindex(index=close.index, columns=close.columns)
-        return CachedPrices(close=close, volume=volume)
+        start = manifest.get("history_start")
+        return CachedPrices(close=close, volume=volume,
+                            history_start=date.fromisoformat(start) if start else None)
 
     def write(self, cached: CachedPrices) -> None:
         """Replace the cache with ``cached`` (atomic per file; the manifest goes last).
@@ -135,6 +142,7 @@ class PriceStore:
             manifest = {
                 "version": _FORMAT_VERSION,
                 "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "history_start": cached.history_start.isoformat() if cached.history_start else None,
                 "first_date": _iso(cached.close.index.min()) if len(cached.close) else None,
                 "last_date": _iso(cached.last_date),
                 "tickers": len(cached.close.columns),
