@@ -117,13 +117,17 @@ def test_unknown_tickers_are_reported_by_name_and_the_rest_proceed(yf_config, ho
     assert len(fake_yahoo.calls) == 1  # a per-ticker failure is not a reason to retry
 
 
-def test_many_tickers_are_downloaded_in_chunks(yf_config, home):
+def test_many_tickers_are_downloaded_in_chunks_with_progress(yf_config, home, caplog):
     tickers = [f"T{i:03d}" for i in range(CHUNK_SIZE * 2 + 30)]
     fake = FakeYahoo(closes=synthetic_closes([*tickers, "SPY"], start="2023-06-01"))
-    data = _load(yf_config, home, fake, tickers=tickers)
+    with caplog.at_level(logging.INFO, logger="etftrader"):
+        data = _load(yf_config, home, fake, tickers=tickers)
     sizes = [len(c["tickers"]) for c in fake.calls]
     assert sizes == [CHUNK_SIZE, CHUNK_SIZE, 31]
     assert data.close.shape[1] == len(tickers)
+    # not a terminal: progress goes to the log, per chunk
+    steps = [r.getMessage() for r in caplog.records if r.getMessage().startswith("downloading prices:")]
+    assert steps[-1] == "downloading prices: 231/231"
 
 
 def test_a_chunk_that_stays_empty_fails_only_its_tickers(yf_config, home):
