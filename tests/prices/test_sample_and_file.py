@@ -147,6 +147,7 @@ def _write(tmp_path, name, text):
     ("p.csv", "date,SPY\n2024-01-02,1\n2024-13-45,2\n", r"cannot read 1 date\(s\), e\.g\. line 3 has '2024-13-45'; use YYYY-MM-DD dates"),
     ("p.csv", "date,SPY,QQQ\n2024-01-02,1,2\n2024-01-03,1,abc\n", r"not numbers, e\.g\. QQQ on 2024-01-03 is 'abc'"),
     ("p.csv", "date,SPY\n2024-01-02,1\n2024-01-02,2\n", r"duplicate dates \(1\), e\.g\. 2024-01-02"),
+    ("p.csv", "date,SPY\n2024-01-02 09:30,1\n2024-01-02 16:00,2\n", r"duplicate dates \(1\), e\.g\. 2024-01-02"),
     ("p.csv", "date,ticker,close\n2024-01-02,SPY,1\n2024-01-02,spy,2\n", r"duplicate dates: SPY appears more than once on 2024-01-02"),
     ("p.csv", "date,ticker,close\n2024-01-02,SPY,1\n2024-01-03,SPY,x1\n", r"not numbers, e\.g\. SPY on 2024-01-03 is 'x1'"),
     ("p.csv", "date,ticker,volume\n2024-01-02,SPY,1\n", r"looks long .* no price column"),

@@ -79,6 +79,8 @@ def normalize_frame(frame: pd.DataFrame) -> pd.DataFrame:
     out.columns.name = None
     out = out.astype("float64")
     out = out.loc[:, ~out.columns.duplicated(keep="last")]
+    # Sources reject duplicate dates with a clear error; this is the safety net of the contract.
+    out = out.loc[~out.index.duplicated(keep="last")]
     out = out.sort_index().sort_index(axis=1)
     out = out.loc[out.notna().any(axis=1)]
     return out

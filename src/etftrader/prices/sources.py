@@ -338,7 +338,7 @@ def _parse_dates(path: Path, values: pd.Series) -> pd.DatetimeIndex:
     index = pd.DatetimeIndex(parsed)
     if index.tz is not None:
         index = index.tz_localize(None)
-    return index
+    return index.normalize()  # one row per session: a time of day must not make duplicates look unique
 
 
 def _to_numbers(path: Path, frame: pd.DataFrame, dates: pd.DatetimeIndex) -> pd.DataFrame:
