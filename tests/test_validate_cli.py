@@ -44,6 +44,13 @@ def test_sample_run_prints_a_summary_and_writes_the_health_csv(tmp_home):
     assert list((tmp_home / "logs").glob("validate_*.log"))
 
 
+def test_refresh_with_the_sample_says_it_does_nothing(tmp_home):
+    result = _invoke(["validate", "--source", "sample", "--refresh", "--home", str(tmp_home)])
+    assert result.exit_code == 0, result.output
+    assert "--refresh only re-downloads yfinance prices" in result.output
+    assert not (tmp_home / "data" / "prices").exists()  # the sample is never cached
+
+
 def test_config_thresholds_are_used(tmp_home):
     config = tmp_home / "strict.toml"
     config.write_text("[data]\nmax_daily_move = 0.05\n", encoding="utf-8")

@@ -71,6 +71,8 @@ def validate(source, prices_file, refresh, as_of, home, config_path) -> None:
         echo(f"Source: {data.source}" + (f" ({config.data.prices_file})" if data.source == "file" else ""))
         for note in data.notes:
             echo(f"Note: {_ascii(note)}")
+        if refresh and data.source != "yfinance":
+            echo(f"Note: --refresh only re-downloads yfinance prices; the {data.source} source was read as is")
         if len(close):
             echo(f"Date range: {close.index[0].date()} to {close.index[-1].date()} "
                  f"({len(close)} trading days)")
