@@ -125,9 +125,3 @@ def yf_config() -> DataConfig:
 def fake_yahoo() -> FakeYahoo:
     closes = synthetic_closes(["SPY", "QQQ", "IWM", "TLT", "GLD", "^VIX"])
     return FakeYahoo(closes=closes)
-
-
-@pytest.fixture()
-def no_sleep():
-    waits: list[float] = []
-    return waits

@@ -14,7 +14,7 @@ from etftrader.errors import DataError
 from etftrader.prices import load_prices
 from etftrader.prices.store import CachedPrices, PriceStore
 
-from .conftest import FakeYahoo, synthetic_closes
+from .conftest import synthetic_closes
 
 FIRST = date(2024, 5, 31)
 SECOND = date(2024, 6, 28)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-import numpy as np
 import pandas as pd
 
 __all__ = ["PriceData", "normalize_frame", "truncate", "SAMPLE_BENCHMARK_LABEL"]
@@ -94,10 +93,3 @@ def truncate(frame: pd.DataFrame | pd.Series | None, as_of: date | None):
         return frame.iloc[: frame.index.searchsorted(pd.Timestamp(as_of), side="right")]
     return frame.loc[frame.index <= pd.Timestamp(as_of)]
 
-
-def finite_positive(frame: pd.DataFrame) -> pd.DataFrame:
-    """Boolean mask of usable prices: finite and strictly positive."""
-    values = frame.to_numpy(dtype="float64", na_value=np.nan)
-    with np.errstate(invalid="ignore"):
-        ok = np.isfinite(values) & (values > 0)
-    return pd.DataFrame(ok, index=frame.index, columns=frame.columns)
