@@ -19,7 +19,8 @@ reported (the first one that fires is the ticker's ``rule``; ``reason`` lists al
 =================  ==========================================================================
 
 Kept tickers' prices are forward-filled over gaps of at most ``max_ffill_days`` trading days;
-longer gaps stay NaN over their whole length. Bad values older than the window are set to NaN and counted, never used.
+longer gaps stay NaN over their whole length. Bad values older than the window are set to NaN
+and counted (``bad_values``), never used.
 """
 
 from __future__ import annotations
