@@ -31,7 +31,7 @@ import pandas as pd
 from lxml import etree
 
 from ..errors import WorkbookError
-from ._xlsx import (NS_REL_DOC, REL_TABLE, REL_WORKSHEET, Package, SheetRef, col_letters,
+from ._xlsx import (NS_REL_DOC, REL_TABLE, REL_WORKSHEET, Package, SheetRef, col_index, col_letters,
                     make_range, rels_path, relative_target, split_range)
 from .create import TABLE_STYLE, new_workbook_bytes, table_name
 from .reader import _HEADER_SEARCH_ROWS, find_header, iter_row_element
@@ -413,8 +413,12 @@ class _Edit:
         _, s, e = hr
         row_xml = xml[s:e]
         close = row_xml.rfind(b"</" + scan.prefix + b"row>")
-        old_max = max(scan.header.keys())
-        header_style = _parse_style_of(row_xml, old_max)
+        named_max = max(scan.header.keys())
+        # New cells go right of every cell of the header row, styled-but-empty ones included:
+        # Excel wants a row's cells in column order.
+        refs = re.findall(rb'<(?:[\w.-]+:)?c\b[^>]*?\sr="([A-Z]+)\d+"', row_xml)
+        old_max = max([named_max] + [col_index(x.decode()) for x in refs])
+        header_style = _parse_style_of(row_xml, named_max)
         style_attr = f' s="{header_style}"' if header_style else ""
         cells = []
         new_header = dict(scan.header)
@@ -436,7 +440,8 @@ class _Edit:
             if kind not in ("text", "bool"):
                 col_styles[old_max + k] = self.style_for_format(KIND_FORMATS[kind])
         for part in scan.tables:
-            self.parts[part] = _widen_table(self.current(part), scan.header_row, old_max, missing)
+            if old_max == named_max:  # a table can only widen over cells right beside it
+                self.parts[part] = _widen_table(self.current(part), scan.header_row, old_max, missing)
         new = SheetScan(scan.sheet, scan.ref, xml, scan.prefix, scan.header_row, new_header, scan.last_row,
                         rows, content, scan.self_closing,
                         scan.last_styles, col_styles, scan.tables)
