@@ -422,7 +422,7 @@ def run_weekly(config: Any, home: Any, *, as_of: date | None = None, workbook: P
     )
 
     # 4. Side files for the report, then 5. the one write to the workbook.
-    _save_side_files(config, home, run_as_of, target)
+    _save_side_files(config, home, run_as_of, target, data.benchmark, fetcher)
     append_week(book, rows, backups_dir=home.backups_dir, keep=config.report.backups)
     _log.info("workbook %s: appended run %s (%s)", book, run_id,
               ", ".join(f"{k} {len(v)}" for k, v in rows.items() if len(v)))
@@ -610,13 +610,34 @@ def week_rows(*, run_id: str, timestamp: datetime, as_of: date, data_as_of: date
             "Metadata": metadata, "CashFlows": cashflows}
 
 
-def _save_side_files(config: Any, home: Any, as_of: date, target: Target) -> None:
-    """Market series and factor scores for the report; written whole (temp file, then replace)."""
+def _save_side_files(config: Any, home: Any, as_of: date, target: Target,
+                     benchmark: pd.Series | None, fetcher: Callable[..., pd.DataFrame] | None) -> None:
+    """Market series and factor scores for the report; written whole (temp file, then replace).
+
+    Only yfinance has more to offer than the benchmark already loaded with the prices (the VIX):
+    for the file and sample sources the series is built from that benchmark rather than reading
+    the whole price source a second time.
+    """
     from .prices import load_market_series
 
-    market = load_market_series(config.data, home, as_of=as_of)
+    if config.data.source == "yfinance":
+        market = load_market_series(config.data, home, as_of=as_of, fetcher=fetcher)
+    else:
+        market = _benchmark_frame(benchmark, as_of, config.data.source)
     _atomic_parquet(market, home.data_dir / MARKET_FILE)
     _atomic_parquet(target.scores, home.data_dir / SCORES_FILE)
+
+
+def _benchmark_frame(benchmark: pd.Series | None, as_of: date, source: str) -> pd.DataFrame:
+    """The shape :func:`etftrader.prices.load_market_series` returns, from a loaded benchmark."""
+    if benchmark is not None and len(benchmark.dropna()):
+        b = benchmark.dropna()
+        frame = b[b.index <= pd.Timestamp(as_of)].to_frame(name=str(benchmark.name or "benchmark"))
+    else:
+        frame = pd.DataFrame(index=pd.DatetimeIndex([], name="date", dtype="datetime64[ns]"))
+        _log.warning("no benchmark in the %s source: the report's market view is empty", source)
+    frame.index.name = "date"
+    return frame
 
 
 def _atomic_parquet(frame: pd.DataFrame, path: Path) -> None:

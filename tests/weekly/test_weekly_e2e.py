@@ -108,7 +108,14 @@ def test_side_files_for_the_report_are_saved(scenario):
     scores = pd.read_parquet(data / "factor_scores_latest.parquet")
     assert "composite" in scores.columns and len(scores) == 25
     market = pd.read_parquet(data / "market_latest.parquet")
-    assert market.index.max() <= pd.Timestamp("2021-04-01")  # the last run's as-of
+    # What the data layer's load_market_series gives for the last run's as-of date.
+    from etftrader.config import DataConfig
+    from etftrader.paths import Home
+    from etftrader.prices import load_market_series
+
+    expected = load_market_series(DataConfig(source="sample"), Home(scenario["home"]), as_of=date(2021, 4, 1))
+    pd.testing.assert_frame_equal(market, expected, check_freq=False)
+    assert market.index.max() <= pd.Timestamp("2021-04-01")
 
 
 def test_partial_fill_and_edited_price_are_used(scenario, sample_close):
