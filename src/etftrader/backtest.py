@@ -265,18 +265,23 @@ def run_backtest(
                 decision_rows.extend(books[n].idle(n, day, mark, f"data: {e}") for n in strategies)
                 bar.advance(str(day.date()))
                 continue
+            priced: dict[tuple[str, ...], pd.Series] = {}
             for name in strategies:
                 book = books[name]
                 try:
                     weights, method, note = _target(pipeline, quality.prices, config, name, positions)
                     holdings = book.holdings()
                     # The weekly run's own pricing rule: cleaned closes, raw last price for a held
-                    # ticker the quality step dropped. Its warnings go to the log, once per week.
-                    warned: list[str] = []
-                    today = pipeline._prices_today(week.close, quality.prices, holdings, warned,
-                                                   quality.dropped)
-                    for message in warned:
-                        _log.info("%s %s: %s", name, day.date(), message)
+                    # ticker the quality step dropped. It depends on the holdings only through those
+                    # dropped tickers, so strategies holding none of them share one call per week.
+                    outside = tuple(sorted(holdings.shares.index.difference(quality.prices.columns)))
+                    if outside not in priced:
+                        warned: list[str] = []
+                        priced[outside] = pipeline._prices_today(week.close, quality.prices, holdings,
+                                                                 warned, quality.dropped)
+                        for message in warned:
+                            _log.info("%s %s: %s", name, day.date(), message)
+                    today = priced[outside]
                     # Equal weight has no threshold of its own: --drift-threshold, else the default.
                     plan = pipeline.plan_rebalance(weights, holdings, today, config, optimizer=name)
                 except (OptimizationError, DataError) as e:
