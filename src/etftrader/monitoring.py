@@ -10,7 +10,9 @@ suggested stop-loss levels, pending trades and the plain-text summary the seed s
 Inputs are the frames of :func:`etftrader.workbook.read_ledger` (any object with ``positions``,
 ``trades``, ``performance``, ``metadata`` and ``cashflows`` attributes; see docs/contracts.md) and
 the optional market frame written by the weekly run (:func:`read_market`). The only file access is
-:func:`read_market`; the rest is pure. Output text is ASCII so it survives a Windows console.
+:func:`read_market`; the rest is pure. Output text is ASCII so it survives a Windows console. The last section builds the notebook's
+charts (matplotlib, imported only when a chart is drawn) and display tables from the same
+functions; a chart that needs more weeks than the ledger has is a :class:`ChartNote` line.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ __all__ = [
     "allocation_slices",
     "concentration",
     "top_bottom",
+    "concentration_table",
     "top_n_exposure",
     "external_flows",
     "performance_series",
@@ -311,10 +314,24 @@ def concentration(weights: Iterable[float]) -> tuple[float, float]:
 
 
 def top_bottom(positions: pd.DataFrame, n: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The ``n`` largest and ``n`` smallest positions by weight (tables for the notebook)."""
+    """The ``n`` largest and ``n`` smallest positions by weight (tables for the notebook).
+
+    With fewer than ``2 n`` positions each table gets half (the larger half on top), so no
+    position is listed twice.
+    """
     cols = [c for c in ("weight", "value", "shares", "price", "factor_score") if c in positions]
     ordered = positions[cols].sort_values("weight", ascending=False, kind="stable")
-    return ordered.head(n), ordered.tail(n).iloc[::-1]
+    top = min(n, math.ceil(len(ordered) / 2))
+    bottom = min(n, len(ordered) - top)
+    return ordered.head(top), ordered.tail(bottom).iloc[::-1] if bottom else ordered.iloc[0:0]
+
+
+def concentration_table(weights: pd.Series) -> pd.DataFrame:
+    """HHI, effective number of positions and positions held, as display text."""
+    hhi, eff = concentration(weights)
+    return pd.DataFrame({"value": [_num(hhi, ".4f"), _num(eff, ".1f"), str(int((weights > 0).sum()))]},
+                        index=pd.Index(["HHI (sum of squared weights)", "Effective number of positions (1/HHI)",
+                                        "Positions held"], name="concentration"))
 
 
 def top_n_exposure(weights: pd.Series, ns: Iterable[int] = (1, 3, 5, 10)) -> pd.Series:
@@ -579,16 +596,17 @@ def pending_trades(ledger: Any) -> pd.DataFrame:
     """Unexecuted trades of the latest run: what the analyst still has to place.
 
     Older unexecuted trades are superseded by the latest run's list and are not shown. The
-    latest run is chosen exactly as :func:`etftrader.holdings.latest_run` chooses it (greatest
-    timestamp over Metadata and Trades), so the report and the weekly run agree on what is pending.
+    latest run is the one :func:`current_positions` shows (latest ``as_of``, then timestamp, then
+    sheet order), so ties between runs written in the same second resolve to the later row.
     ``.attrs`` holds ``total_value`` (gross), ``buy_value`` and ``sell_value``.
     """
-    from .holdings import latest_run as holdings_latest_run
-
     t = _trades(ledger)
-    run = holdings_latest_run(ledger)[0] if not t.empty else None
+    run = latest_run(ledger) if not t.empty else None
     cols = [c for c in ("ticker", "action", "shares", "price", "value", "est_cost", "note") if c in t]
     pending = t.loc[(t["run"] == run) & ~t["executed"], cols].reset_index(drop=True) if run else t.iloc[0:0][cols]
+    blank = [c for c in ("est_cost", "note") if c in pending and len(pending)
+             and pending[c].astype(str).str.strip().isin(["", "nan", "None", "<NA>"]).all()]
+    pending = pending.drop(columns=blank)
     pending.attrs["total_value"] = float(pending["value"].sum())
     pending.attrs["buy_value"] = float(pending.loc[pending["action"] == "BUY", "value"].sum())
     pending.attrs["sell_value"] = float(pending.loc[pending["action"] == "SELL", "value"].sum())

@@ -62,6 +62,16 @@ def test_allocation_slices_top_other_cash():
     assert slices.sum() == pytest.approx(1.0)
 
 
+def test_top_bottom_never_lists_a_position_twice():
+    pos = pd.DataFrame({"weight": [0.3, 0.25, 0.2, 0.15, 0.1]}, index=pd.Index(list("ABCDE"), name="ticker"))
+    top, bottom = mon.top_bottom(pos, n=5)
+    assert top.index.tolist() == ["A", "B", "C"] and bottom.index.tolist() == ["E", "D"]
+    big = pd.DataFrame({"weight": np.linspace(0.2, 0.01, 12)}, index=[f"T{i}" for i in range(12)])
+    top, bottom = mon.top_bottom(big, n=5)
+    assert top.index.tolist() == ["T0", "T1", "T2", "T3", "T4"]
+    assert bottom.index.tolist() == ["T11", "T10", "T9", "T8", "T7"]
+
+
 def test_top_n_exposure():
     w = pd.Series({"A": 0.4, "B": 0.3, "C": 0.2, "D": 0.1})
     exp = mon.top_n_exposure(w, ns=(1, 3, 5))

@@ -213,6 +213,19 @@ def test_failing_render_keeps_the_notebook_and_the_workbook(sample_close, tmp_ho
 
 
 @pytest.mark.slow
+def test_a_hanging_cell_times_out_instead_of_hanging(sample_close, tmp_home):
+    home = Home(tmp_home).ensure()
+    write_workbook(home.workbook, build_weeks(sample_close, weeks=1), backups_dir=home.backups_dir)
+    slow = nbformat.read(str(rep.project_notebooks_dir() / rep.NOTEBOOK_NAME), as_version=4)
+    slow.cells.insert(2, nbformat.v4.new_code_cell("import time\ntime.sleep(600)"))
+    (tmp_home / "notebooks").mkdir()
+    nbformat.write(slow, str(tmp_home / "notebooks" / rep.NOTEBOOK_NAME))
+
+    with pytest.raises(ReportError, match=r"could not be executed \(CellTimeoutError.*failed notebook is kept"):
+        rep.render_monitoring(home.workbook, home, cell_timeout=2)
+
+
+@pytest.mark.slow
 def test_report_on_a_workbook_written_by_the_weekly_command(tmp_home, capsys):
     for day in ("2022-06-03", "2022-06-10", "2022-06-17"):
         assert main(["weekly", "--home", str(tmp_home), "--source", "sample", "--as-of", day,
@@ -234,7 +247,7 @@ def test_report_on_a_workbook_written_by_the_weekly_command(tmp_home, capsys):
     _assert_clean_html(html)
     assert _sha(home.workbook) == before
     text = summary_path.read_text(encoding="utf-8")
-    perf = ledger.performance.sort_values("timestamp").iloc[-1]
+    perf = ledger.performance.sort_values(["as_of", "_row"]).iloc[-1]  # runs may share a second
     last_run = perf["run_id"]
     positions = ledger.positions.loc[ledger.positions["run_id"] == last_run]
     trades = ledger.trades.loc[(ledger.trades["run_id"] == last_run) & ~ledger.trades["executed"]]
