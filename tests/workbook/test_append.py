@@ -224,3 +224,20 @@ def test_missing_columns_are_blank(tmp_path):
     t = read_ledger(path).trades
     assert t["ticker"].tolist() == ["SPY"] and t["executed"].tolist() == [False]
     assert t["timestamp"].isna().all() and t["price"].isna().all()
+
+
+def test_added_header_cells_go_right_of_styled_empty_ones(tmp_path, make_week):
+    path = tmp_path / "w.xlsx"
+    append_week(path, make_week("2020-01-10", "r1"), backups_dir=tmp_path / "b")
+    part = sheet_part(path, "Trades")
+    xml = zip_entries(path)[part].decode()
+    xml = re.sub(r'<c r="K\d+"[^>]*?(?:/>|>.*?</c>)', "", xml)  # an older workbook without 'note'...
+    xml = xml.replace("</row>", '<c r="M1" s="7"/></row>', 1)  # ...whose header row is formatted further right
+    replace_part(path, part, xml.encode())
+    append_week(path, make_week("2020-01-17", "r2"), backups_dir=tmp_path / "b")
+    header = re.search(r"<row r=\"1\".*?</row>", zip_entries(path)[part].decode()).group(0)
+    cols = re.findall(r'<c r="([A-Z]+)1"', header)
+    assert cols == sorted(cols, key=lambda c: (len(c), c)) and cols[-1] == "N"  # cells stay in column order
+    ws = openpyxl.load_workbook(path)["Trades"]
+    assert ws["N1"].value == "note" and ws["N7"].value is None
+    assert read_ledger(path).trades["run_id"].tolist() == ["r1"] * 5 + ["r2"] * 5

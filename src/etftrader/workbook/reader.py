@@ -362,14 +362,11 @@ def read_sheet(pkg: Package, part: str, sheet: str, display_name: str | None = N
             name = f"{name}.{k}"
         by_name[name] = ci
     body = [(r, c) for r, c in rows if r > header_row]
-    row_numbers = []
-    columns: dict[str, list] = {name: [] for name in by_name}
-    for r, cells in body:
-        if all(_blank(v) for v in cells.values()):
-            continue
-        row_numbers.append(r)
-        for name, ci in by_name.items():
-            columns[name].append(cells.get(ci))
+    # Only header columns count: a value in an unnamed column does not make a row.
+    wanted = set(by_name.values())
+    body = [(r, c) for r, c in body if any(ci in wanted and not _blank(v) for ci, v in c.items())]
+    row_numbers = [r for r, _ in body]
+    columns: dict[str, list] = {name: [c.get(ci) for _, c in body] for name, ci in by_name.items()}
     n = len(row_numbers)
     strict = sheet in STRICT_SHEETS
     out: dict[str, pd.Series] = {}
@@ -443,6 +440,12 @@ def _convert(values: list, kind: str, rows: list[int], pkg: Package, sheet: str,
         return pd.Series([_as_text(v) for v in values], dtype="str")
     if kind in ("datetime", "date"):
         return _to_datetimes(values, kind, rows, pkg, sheet, name, ci, strict)
+    try:  # the usual case: numbers and blanks (None -> NaN)
+        fast = np.array(values, dtype="float64")
+        if not any(isinstance(v, (str, bool)) for v in values):
+            return pd.Series(fast, dtype="float64")
+    except (TypeError, ValueError):
+        pass
     out = np.full(len(values), np.nan)
     for i, (v, r) in enumerate(zip(values, rows)):
         if v is None:
