@@ -117,6 +117,9 @@ class BacktestResult:
         What the reader must know: the data source's notes, weeks with problems, caveats.
     elapsed : float
         Seconds spent in the simulation.
+    timings : dict
+        Seconds spent in each weekly step summed over the run: ``quality`` (check_quality),
+        ``target`` (build_target), ``plan`` (pricing and plan_rebalance), ``total``.
     """
 
     equity: pd.DataFrame
@@ -130,6 +133,7 @@ class BacktestResult:
     settings: dict[str, Any]
     notes: tuple[str, ...]
     elapsed: float
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def parse_optimizers(choice: str | Sequence[str]) -> tuple[str, ...]:
@@ -251,14 +255,17 @@ def run_backtest(
     target_rows: list[pd.DataFrame] = []
     notes: list[str] = list(getattr(data, "notes", ()) or ())
 
+    spent = {"quality": 0.0, "target": 0.0, "plan": 0.0}
     stream = sys.stderr if progress else None
     with Progress("backtest", total=len(schedule), stream=stream) as bar:
         for day, row in zip(schedule, marks.loc[schedule].to_numpy()):
             mark = dict(zip(marks.columns, row.tolist()))
             week = _slice(data, day)
             try:
+                tick = time.perf_counter()
                 quality = check_quality(week, config.data,
                                         min_history=config.factors.min_history, as_of=day.date())
+                spent["quality"] += time.perf_counter() - tick
             except DataError as e:
                 notes.append(f"{day.date()}: no decision for any strategy ({e})")
                 _log.warning("week %s skipped: %s", day.date(), e)
@@ -269,7 +276,10 @@ def run_backtest(
             for name in strategies:
                 book = books[name]
                 try:
+                    tick = time.perf_counter()
                     weights, method, note = _target(pipeline, quality.prices, config, name, positions)
+                    spent["target"] += time.perf_counter() - tick
+                    tick = time.perf_counter()
                     holdings = book.holdings()
                     # The weekly run's own pricing rule: cleaned closes, raw last price for a held
                     # ticker the quality step dropped. It depends on the holdings only through those
@@ -284,6 +294,7 @@ def run_backtest(
                     today = priced[outside]
                     # Equal weight has no threshold of its own: --drift-threshold, else the default.
                     plan = pipeline.plan_rebalance(weights, holdings, today, config, optimizer=name)
+                    spent["plan"] += time.perf_counter() - tick
                 except (OptimizationError, DataError) as e:
                     msg = f"{name} {day.date()}: no decision, holdings kept ({e})"
                     notes.append(msg)
@@ -328,10 +339,14 @@ def run_backtest(
                else pd.DataFrame(columns=TARGET_COLUMNS))
     metrics = _metrics(equity, trades, strategies, label, config)
     settings = _settings(config, strategies_opt, positions, schedule, equity, data, label)
+    elapsed = time.perf_counter() - clock
+    timings = {**{k: round(v, 3) for k, v in spent.items()}, "total": round(elapsed, 3)}
+    _log.info("backtest: %d weeks x %d strategies in %.1f s (%s)", len(schedule), len(strategies), elapsed,
+              ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
     return BacktestResult(
         equity=equity, trades=trades, decisions=decisions, targets=targets, metrics=metrics,
         schedule=schedule, strategies=strategies, benchmark=label, settings=settings,
-        notes=tuple(notes), elapsed=time.perf_counter() - clock,
+        notes=tuple(notes), elapsed=elapsed, timings=timings,
     )
 
 
@@ -521,7 +536,8 @@ def write_outputs(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
     _dated(result.targets).to_csv(paths["targets.csv"], index=False)
     paths["metrics.json"].write_text(json.dumps(_json_safe(result.metrics), indent=2), encoding="utf-8")
     run = {**result.settings, "strategies": list(result.strategies), "notes": list(result.notes),
-           "elapsed_seconds": round(result.elapsed, 3), "metric_names": list(METRIC_NAMES)}
+           "elapsed_seconds": round(result.elapsed, 3), "timings_seconds": result.timings,
+           "metric_names": list(METRIC_NAMES)}
     paths["run.json"].write_text(json.dumps(_json_safe(run), indent=2), encoding="utf-8")
     _plot(result.equity, paths["equity.png"], paths["drawdowns.png"])
     return paths
