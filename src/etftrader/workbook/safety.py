@@ -106,7 +106,9 @@ def _existing_folder(folder: Path) -> Path:
 def _check_folder_writable(folder: Path) -> None:
     what = (f"folder {folder} does not accept new files, so the workbook cannot be replaced safely; "
             f"make the folder writable or pass --workbook in another folder")
-    if not folder.stat().st_mode & stat.S_IWUSR:
+    # On Windows a folder's read-only attribute means nothing for writing (Explorer sets it on
+    # customized folders), so only POSIX permission bits are read; the probe below covers both.
+    if os.name == "posix" and not folder.stat().st_mode & stat.S_IWUSR:
         raise WorkbookLockedError(what.replace("does not accept new files", "is read-only"))
     try:
         fd, probe = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".probe", dir=folder)
