@@ -287,7 +287,7 @@ def run_backtest(
                     outside = tuple(sorted(holdings.shares.index.difference(quality.prices.columns)))
                     if outside not in priced:
                         warned: list[str] = []
-                        priced[outside] = pipeline._prices_today(week.close, quality.prices, holdings,
+                        priced[outside] = pipeline.prices_today(week.close, quality.prices, holdings,
                                                                  warned, quality.dropped)
                         for message in warned:
                             _log.info("%s %s: %s", name, day.date(), message)
