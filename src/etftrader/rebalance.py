@@ -25,7 +25,6 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import numpy as np
 import pandas as pd
 
 from .errors import DataError
