@@ -301,7 +301,9 @@ def test_schedule_rejects_bad_options_in_one_line(tmp_home, capsys, args, messag
 def test_bad_day_in_the_config_file_is_reported(tmp_home, capsys):
     (tmp_home / "etftrader.toml").write_text('[schedule]\nday = "Montag"\n')
     assert main(["schedule", "windows", "--home", str(tmp_home)]) == ConfigError.exit_code
-    assert "got 'Montag'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith(f"Error: {tmp_home / 'etftrader.toml'}: schedule `day` must be one of")
+    assert "got 'Montag'" in err and "fix [schedule]" in err
 
 
 # ---------------------------------------------------------------------------------- Windows

@@ -92,6 +92,7 @@ def test_schedule_and_doctor_end_with_stdin_at_devnull(tmp_home, assert_cp1252):
     assert_cp1252(done.stdout + done.stderr)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.name == "nt", reason="cron is POSIX; the Windows task runs the same argv")
 def test_the_crontab_line_runs_the_weekly_job_with_stdin_closed(tmp_home, assert_cp1252):
     _require_weekly()

@@ -44,12 +44,21 @@ def _weekly_options(func):
 def _build_job(home, config_path, day, at, capital, positions, optimizer, drift_threshold, source,
                prices_file, workbook):
     """Validate the options the way the weekly run will, then build the job."""
-    from ..ops.schedule import weekly_job
+    from ..errors import ConfigError
+    from ..ops.schedule import parse_day, parse_time, weekly_job
     from ..paths import resolve_home
     from ._common import load_run_config
 
     resolved = resolve_home(home)
     config = load_run_config(resolved, config_path)
+    config_file = config_path or resolved.config_file
+    for given, from_config, check in ((day, config.schedule.day, parse_day),
+                                      (at, config.schedule.time, parse_time)):
+        if given is None:
+            try:
+                check(from_config)
+            except ConfigError as e:  # say where the bad value lives
+                raise ConfigError(f"{config_file}: {e}; fix [schedule] there or pass the option") from e
     # fail now rather than every Monday: the same validation the weekly run applies
     config.override(
         portfolio={"capital": capital, "positions": positions, "optimizer": optimizer},
