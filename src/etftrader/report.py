@@ -34,6 +34,7 @@ __all__ = [
     "find_notebook",
     "kernel_spec",
     "render_monitoring",
+    "execute_notebook",
     "notebook_to_html",
 ]
 
@@ -192,6 +193,7 @@ def render_monitoring(workbook: Path, home: Home, *, market_file: Path | None = 
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise ReportError(f"cannot create report folder {folder}: {e.strerror or e}; pass --out DIR") from e
+    now = now or datetime.now()
     stamp = _stamp(now)
     stem = _unique(reports, f"{Path(NOTEBOOK_NAME).stem}_{stamp}", (".ipynb", ".html"))
     executed = reports / f"{stem}.ipynb"
@@ -203,8 +205,9 @@ def render_monitoring(workbook: Path, home: Home, *, market_file: Path | None = 
         "SUMMARY_PATH": str(summary.resolve()),
         "AS_OF": as_of_text,
     }
-    _execute(notebook, source, executed, parameters, reports, cell_timeout, start_timeout)
-    notebook_to_html(executed, html)
+    execute_notebook(notebook, executed, parameters, cwd=reports,
+                     cell_timeout=cell_timeout, start_timeout=start_timeout)
+    notebook_to_html(executed, html, title=f"Portfolio monitoring {now:%Y-%m-%d %H:%M}")
     if not summary.exists():  # an analyst's own notebook copy may not save it: the library does
         _write_summary_fallback(workbook, market_file, as_of_text, summary)
     _log.info("report rendered: %s", html)
@@ -238,13 +241,44 @@ def _read_notebook(path: Path):
     return nb
 
 
-def _execute(notebook, source: Path, executed: Path, parameters: dict, cwd: Path,
-             cell_timeout: int, start_timeout: int) -> None:
-    """Run papermill with the private kernel; map every failure to one ReportError line."""
+def execute_notebook(notebook, executed: Path, parameters: dict, *, cwd: Path,
+                     what: str = "monitoring notebook", unaffected: str = "the workbook is unaffected",
+                     cell_timeout: int = CELL_TIMEOUT, start_timeout: int = START_TIMEOUT) -> Path:
+    """Execute a notebook with papermill on a private kernel running this interpreter.
+
+    Parameters
+    ----------
+    notebook : Path or nbformat.NotebookNode
+        The notebook to run (it needs a cell tagged ``parameters``).
+    executed : Path
+        Where the executed notebook is written (also when a cell fails).
+    parameters : dict
+        Values papermill injects after the ``parameters`` cell.
+    cwd : Path
+        The kernel's working folder.
+    what, unaffected : str
+        How the error message names the notebook and what it says was kept safe.
+    cell_timeout, start_timeout : int
+        Seconds allowed per cell and for the kernel to start.
+
+    Returns
+    -------
+    Path
+        ``executed``.
+
+    Raises
+    ------
+    ReportError
+        One line naming the failing cell (or the timeout / kernel failure) and where the failed
+        notebook is kept.
+    """
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    with tempfile.TemporaryDirectory(prefix="etftrader-kernel-") as tmp:
+    if isinstance(notebook, Path):
+        notebook = str(notebook)
+    # ignore_cleanup_errors: on Windows a just-stopped kernel may hold the folder a moment longer
+    with tempfile.TemporaryDirectory(prefix="etftrader-kernel-", ignore_cleanup_errors=True) as tmp:
         kernel_dir = _write_private_kernelspec(Path(tmp))
         try:
             pm.execute_notebook(
@@ -255,13 +289,14 @@ def _execute(notebook, source: Path, executed: Path, parameters: dict, cwd: Path
             )
         except PapermillExecutionError as e:
             raise ReportError(
-                f"monitoring notebook failed in cell {e.exec_count}: {e.ename}: {_one_line(e.evalue)}; "
-                f"the workbook is unaffected; the failed notebook is kept at {executed}") from e
+                f"{what} failed in cell {e.exec_count}: {e.ename}: {_one_line(e.evalue)}; "
+                f"{unaffected}; the failed notebook is kept at {executed}") from e
         except Exception as e:  # timeouts, a dead kernel, a kernel that cannot start
             kept = f"; the failed notebook is kept at {executed}" if executed.exists() else ""
             raise ReportError(
-                f"monitoring notebook could not be executed ({type(e).__name__}: {_one_line(str(e))}); "
-                f"the workbook is unaffected{kept}") from e
+                f"{what} could not be executed ({type(e).__name__}: {_one_line(str(e))}); "
+                f"{unaffected}{kept}") from e
+    return executed
 
 
 def _one_line(text: str, limit: int = 200) -> str:
@@ -269,7 +304,7 @@ def _one_line(text: str, limit: int = 200) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
-def notebook_to_html(executed: Path, html: Path) -> Path:
+def notebook_to_html(executed: Path, html: Path, *, title: str = "Portfolio monitoring") -> Path:
     """Export an executed notebook to standalone HTML without code cells or prompts.
 
     Charts stay embedded as ``data:image/png;base64`` images, so the file can be mailed.
@@ -279,6 +314,7 @@ def notebook_to_html(executed: Path, html: Path) -> Path:
 
     try:
         nb = nbformat.read(str(executed), as_version=4)
+        nb.metadata["title"] = title
         exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
         body, _ = exporter.from_notebook_node(nb)
         html.write_text(body, encoding="utf-8")
