@@ -429,3 +429,12 @@ def test_windows_xml_to_an_unwritable_place_is_a_one_line_error(tmp_home, capsys
     code = main(["schedule", "windows", "--home", str(tmp_home), "--xml", str(tmp_home / "no" / "such" / "x.xml")])
     assert code == ConfigError.exit_code
     assert capsys.readouterr().err.startswith("Error: cannot write ")
+
+
+def test_windows_install_refuses_a_command_schtasks_would_truncate(tmp_path):
+    def run(*a, **k):
+        raise AssertionError("schtasks must not run")
+
+    job = _windows_job(home="C:\\" + "\\".join(["a long folder name"] * 15))
+    with pytest.raises(EtfTraderError, match=r"accepts at most 261; write the task with --xml FILE"):
+        sch.install_windows(job, system="Windows", run=run)

@@ -415,12 +415,20 @@ def install_windows(job: WeeklyJob, name: str = DEFAULT_TASK_NAME, *, system: st
                     run: Runner = subprocess.run) -> str:
     """Create (or replace) the task with ``schtasks``; on other systems say so and do nothing.
 
-    Returns a one-line message; raises :class:`EtfTraderError` when ``schtasks`` fails.
+    Returns a one-line message; raises :class:`EtfTraderError` when the command is too long for
+    ``schtasks /TR`` (before running anything) or ``schtasks`` fails.
     """
     system = system or platform.system()
     if system != "Windows":
         return (f"Not installed: schtasks exists only on Windows (this is {system}); "
                 "run this command on the Windows computer that should run the job")
+    length = len(task_command_line(job))
+    if length > SCHTASKS_TR_LIMIT:
+        raise EtfTraderError(
+            f"the task command is {length} characters and schtasks /TR accepts at most "
+            f"{SCHTASKS_TR_LIMIT}; write the task with --xml FILE and import it with "
+            f'schtasks /Create /XML FILE /TN "{name}"'
+        )
     result = _run_tool(run, schtasks_argv(job, name), None, "create the task (schtasks)")
     if result.returncode != 0:
         raise EtfTraderError(
