@@ -61,9 +61,8 @@ def assert_one_error_line(err, code, expected_code, *fragments):
     (["--withdraw", "1e12"], 2, ["--withdraw 1,000,000,000,000.00 is more than the cash there is"]),
     (["--as-of", "2099-01-01"], 2, ["--as-of 2099-01-01 is in the future"]),
     (["--as-of", "1985-01-01"], 3, ["no prices on or before 1985-01-01", "choose a later --as-of"]),
-    pytest.param(["--as-of", "1990-01-10"], 3, ["no ticker has enough history", "use a later --as-of"],
-                 marks=pytest.mark.xfail(strict=False, reason="prices.check_quality raised TypeError on "
-                                         "all-NaN columns (first cut); reported to the data engineer")),
+    (["--as-of", "1990-01-10"], 3, ["every ticker was dropped by the data-quality checks up to 1990-01-10",
+                                    "pick a later --as-of"]),
 ])
 def test_bad_values_fail_with_one_line_and_leave_the_workbook(home, args, exit_code, fragments):
     before = snapshot(home)
