@@ -60,11 +60,14 @@ def _build_job(home, config_path, day, at, capital, positions, optimizer, drift_
             except ConfigError as e:  # say where the bad value lives
                 raise ConfigError(f"{config_file}: {e}; fix [schedule] there or pass the option") from e
     # fail now rather than every Monday: the same validation the weekly run applies
-    config.override(
+    effective = config.override(
         portfolio={"capital": capital, "positions": positions, "optimizer": optimizer},
         rebalance={"drift_override": drift_threshold},
-        data={"source": source},
+        data={"source": source, "prices_file": prices_file},
     )
+    if effective.data.source == "file" and not effective.data.prices_file:
+        raise ConfigError("--source file needs a price file for every scheduled run; "
+                          "pass --prices FILE or set [data] prices_file in the config")
     return weekly_job(
         resolved.root,
         day=day or config.schedule.day,
