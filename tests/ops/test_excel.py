@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import threading
+import time
 import types
 
 import pytest
@@ -93,3 +95,29 @@ def test_xlwings_is_not_imported_until_needed(workbook, monkeypatch):
     monkeypatch.delitem(sys.modules, "xlwings", raising=False)
     open_workbook(workbook, system="Linux")
     assert "xlwings" not in sys.modules
+
+
+def test_an_excel_that_never_answers_does_not_hold_the_run(workbook, fake_xlwings, monkeypatch, assert_cp1252):
+    release = threading.Event()
+
+    def stuck(fullname):  # AppleScript / COM waiting for a desktop session that never comes
+        release.wait(30)
+
+    fake_xlwings.Book = stuck
+    monkeypatch.setattr(excel, "OPEN_TIMEOUT", 0.2)
+    started = time.monotonic()
+    message = open_workbook(workbook, system="Darwin")
+    release.set()
+    assert time.monotonic() - started < 5
+    assert message.startswith("Not opened: Excel did not answer within 0.2 s")
+    assert_cp1252(message)
+
+
+def test_on_windows_com_is_initialised_in_the_worker_thread(workbook, fake_xlwings, monkeypatch):
+    calls = []
+    pythoncom = types.ModuleType("pythoncom")
+    pythoncom.CoInitialize = lambda: calls.append(("init", threading.current_thread().name))
+    pythoncom.CoUninitialize = lambda: calls.append(("uninit", threading.current_thread().name))
+    monkeypatch.setitem(sys.modules, "pythoncom", pythoncom)
+    assert open_workbook(workbook, system="Windows").startswith("Opened")
+    assert calls == [("init", "etftrader-open-workbook"), ("uninit", "etftrader-open-workbook")]

@@ -11,7 +11,9 @@ from __future__ import annotations
 import importlib
 import logging
 import platform
+import threading
 from pathlib import Path
+from typing import Callable
 
 from ..runlog import LOGGER_NAME
 
@@ -19,6 +21,8 @@ __all__ = ["EXCEL_SYSTEMS", "open_workbook"]
 
 #: Systems where xlwings can drive Excel.
 EXCEL_SYSTEMS = ("Windows", "Darwin")
+#: Seconds allowed for Excel to start and show the workbook (a cold start takes a while).
+OPEN_TIMEOUT = 60.0
 
 _log = logging.getLogger(LOGGER_NAME)
 
@@ -50,16 +54,56 @@ def open_workbook(path: str | Path, *, system: str | None = None) -> str:
     except ImportError:
         return (f"Not opened: xlwings is not installed; install etftrader[excel] "
                 f"(pip install \"etftrader[excel]\") or open {path} yourself")
-    try:
-        # xw.Book returns the open book when Excel already has it, else opens it (starting Excel)
-        book = xlwings.Book(str(path))
-        book.app.visible = True
-        book.activate(steal_focus=True)
-    except Exception as e:  # COM / AppleScript failures are many and opaque; the run is done
-        _log.warning("could not open %s in Excel: %s: %s", path, type(e).__name__, e)
-        reason = _one_line(f"{type(e).__name__}: {e}")
+    outcome = _bounded(lambda: _show(xlwings, path), system, OPEN_TIMEOUT)
+    if outcome is None:
+        _log.warning("Excel did not answer within %s s while opening %s", OPEN_TIMEOUT, path)
+        return (f"Not opened: Excel did not answer within {OPEN_TIMEOUT:g} s "
+                f"(no desktop session?); open {path} yourself")
+    if isinstance(outcome, Exception):  # COM / AppleScript failures are many and opaque
+        _log.warning("could not open %s in Excel: %s: %s", path, type(outcome).__name__, outcome)
+        reason = _one_line(f"{type(outcome).__name__}: {outcome}")
         return f"Not opened: Excel could not open {path} ({reason}); open it yourself"
     return f"Opened {path} in Excel"
+
+
+def _show(xlwings, path: Path) -> None:
+    # xw.Book returns the open book when Excel already has it, else opens it (starting Excel)
+    book = xlwings.Book(str(path))
+    book.app.visible = True
+    book.activate(steal_focus=True)
+
+
+def _bounded(call: Callable[[], None], system: str, timeout: float) -> Exception | bool | None:
+    """Run ``call`` in a daemon thread: True when done, the exception it raised, None on timeout.
+
+    A scheduled run (cron on macOS, a task without a desktop) can leave Excel's automation
+    waiting for a session that never comes; the run must still end.
+    """
+    outcome: dict[str, Exception | bool] = {}
+
+    def work() -> None:
+        com = None
+        if system == "Windows":  # COM needs initialising in each thread that uses it
+            try:
+                import pythoncom  # pywin32, installed with xlwings on Windows
+
+                pythoncom.CoInitialize()
+                com = pythoncom
+            except ImportError:
+                pass
+        try:
+            call()
+            outcome["result"] = True
+        except Exception as e:
+            outcome["result"] = e
+        finally:
+            if com is not None:
+                com.CoUninitialize()
+
+    worker = threading.Thread(target=work, name="etftrader-open-workbook", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return outcome.get("result")
 
 
 def _one_line(text: str, limit: int = 160) -> str:
