@@ -639,6 +639,22 @@ class VolatilityGauge:
     level: float
     note: str
 
+    @property
+    def market_volatility(self) -> float | None:
+        """The level as an annualised fraction (VIX 20 -> 0.20), None when unknown."""
+        return self.level / 100.0 if np.isfinite(self.level) else None
+
+    @property
+    def regime(self) -> str:
+        """:func:`market_regime` of the latest level."""
+        return market_regime(self.level)
+
+    def describe(self) -> str:
+        """One Markdown paragraph: level, regime with the thresholds, and any caveat."""
+        level = f"{self.level:.1f}" if np.isfinite(self.level) else "n/a"
+        text = f"**{self.label}:** {level} -> market regime **{self.regime}** (thresholds: {REGIME_RULE})."
+        return text + (f"\n\n*{self.note}*" if self.note else "")
+
 
 def volatility_gauge(market: pd.DataFrame | None, benchmark: str | None = None,
                      as_of=None) -> VolatilityGauge:

@@ -239,8 +239,11 @@ def test_volatility_gauge_prefers_vix_and_labels_the_standin(sample_close):
     bench = market.iloc[:, 0]
     expected = np.log(bench).diff().iloc[-21:].std() * np.sqrt(252) * 100
     assert standin.level == pytest.approx(expected)
+    assert standin.market_volatility == pytest.approx(expected / 100)
+    assert "market regime **" in standin.describe() and "stand-in" in standin.describe()
     missing = mon.volatility_gauge(None)
     assert math.isnan(missing.level) and "No market file" in missing.note
+    assert missing.market_volatility is None and missing.regime == "unknown"
 
 
 def test_stop_loss_rule_by_hand():
