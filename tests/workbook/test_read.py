@@ -180,3 +180,37 @@ def test_header_names_match_ignoring_case_and_spaces(ledger):
     xml = zip_entries(path)[part].decode().replace("<t>executed</t>", "<t> Executed </t>", 1)
     replace_part(path, part, xml.encode())
     assert read_ledger(path).trades["executed"].sum() == 3
+
+
+def test_damaged_structure_is_named(ledger, make_week):
+    from etftrader.workbook import check_writable
+
+    path, backups, _ = ledger
+    part = sheet_part(path, "Trades")
+    original = zip_entries(path)[part].decode()
+    cases = [
+        (original.replace("<t>executed</t>", "<t>done</t>", 1), WorkbookError, r"sheet Trades has no column 'executed'"),
+        (original.replace("<t>note</t>", "<t>ticker</t>", 1), WorkbookError, r"two 'ticker' columns \(B1 and K1\)"),
+        (re.sub(r'<row r="1".*?</row>', "", original, count=1), WorkbookError, r"sheet Trades has no header row"),
+    ]
+    for xml, exc, msg in cases:
+        replace_part(path, part, xml.encode())
+        before = path.read_bytes()
+        with pytest.raises(exc, match=msg):
+            check_writable(path)
+        with pytest.raises(exc):
+            read_ledger(path)
+        with pytest.raises(exc):
+            append_week(path, make_week("2021-03-19", "r3"), backups_dir=backups)
+        assert path.read_bytes() == before
+
+
+def test_table_with_total_row_is_refused_before_work(ledger, make_week):
+    from etftrader.workbook import check_writable
+
+    path, _, _ = ledger
+    tpart = next(n for n in zip_entries(path) if n.startswith("xl/tables/") and b"tblTrades" in zip_entries(path)[n])
+    xml = zip_entries(path)[tpart].decode().replace('headerRowCount="1"', 'headerRowCount="1" totalsRowCount="1"')
+    replace_part(path, tpart, xml.encode())
+    with pytest.raises(WorkbookError, match=r"Total Row.*turn it off"):
+        check_writable(path)

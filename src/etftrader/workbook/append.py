@@ -34,9 +34,9 @@ from ..errors import WorkbookError
 from ._xlsx import (NS_REL_DOC, REL_TABLE, REL_WORKSHEET, Package, SheetRef, col_index, col_letters,
                     make_range, rels_path, relative_target, split_range)
 from .create import TABLE_STYLE, new_workbook_bytes, table_name
-from .reader import _HEADER_SEARCH_ROWS, find_header, iter_row_element
+from .reader import _HEADER_SEARCH_ROWS, find_header, header_columns, iter_row_element
 from .safety import atomic_write, backup, check_access
-from .schema import KIND_FORMATS, ROW_COLUMN, SCHEMA, SEED_COLUMNS, SHEETS, column_kind, column_width
+from .schema import KIND_FORMATS, ROW_COLUMN, SCHEMA, SHEETS, column_kind, column_width
 
 __all__ = ["append_week", "inspect_workbook", "append_bytes"]
 
@@ -142,12 +142,7 @@ def scan_sheet(pkg: Package, sheet: str, ref: SheetRef, xml: bytes, *, full: boo
             f"{pkg.path}: sheet {ref.name} has no header row with the columns "
             f"{', '.join(SCHEMA[sheet][:4])}, ...; restore the header (row 1) or a backup from results/backups")
     header_row, header = found
-    names = set(header.values())
-    seed_missing = [c for c in SEED_COLUMNS.get(sheet, SCHEMA[sheet][:4]) if c not in names]
-    if seed_missing:
-        raise WorkbookError(
-            f"{pkg.path}: sheet {ref.name} has no column {', '.join(repr(c) for c in seed_missing)} in its "
-            f"header (row {header_row}); restore the column name and run again")
+    header_columns(pkg, ref.name, sheet, header_row, header)
     last_row, last_styles = header_row, {}
     tail: list[tuple[int, int, int]] = []
     backward = reversed(spans) if full else _rows_backward(xml, prefix, content)

@@ -21,7 +21,7 @@ from lxml import etree
 
 from ..errors import WorkbookError
 from ._xlsx import Package, col_index, col_letters
-from .schema import KIND_DTYPES, ROW_COLUMN, SCHEMA, SHEETS, column_kind
+from .schema import KIND_DTYPES, REQUIRED_COLUMNS, ROW_COLUMN, SCHEMA, SHEETS, column_kind
 
 __all__ = ["Ledger", "read_ledger", "empty_frame", "Formula", "CellError"]
 
@@ -338,6 +338,33 @@ def find_header(rows: list[tuple[int, dict[int, object]]], sheet: str) -> tuple[
     return None
 
 
+def header_columns(pkg: Package, display_name: str, sheet: str, header_row: int,
+                   header: dict[int, str]) -> dict[str, int]:
+    """Column number by name; raises when a required column is missing or a schema name repeats.
+
+    Repeated names of the analyst's own columns get ``.2``, ``.3``... as pandas does.
+    """
+    by_name: dict[str, int] = {}
+    for ci, name in sorted(header.items()):
+        if name in by_name:
+            if name in SCHEMA[sheet]:
+                raise WorkbookError(
+                    f"{pkg.path}: sheet {display_name} has two '{name}' columns "
+                    f"({col_letters(by_name[name])}{header_row} and {col_letters(ci)}{header_row}); "
+                    f"rename or delete one and run again")
+            k = 2
+            while f"{name}.{k}" in by_name:
+                k += 1
+            name = f"{name}.{k}"
+        by_name[name] = ci
+    missing = [c for c in REQUIRED_COLUMNS[sheet] if c not in by_name]
+    if missing:
+        raise WorkbookError(
+            f"{pkg.path}: sheet {display_name} has no column {', '.join(repr(c) for c in missing)} in its "
+            f"header (row {header_row}); restore the column name and run again")
+    return by_name
+
+
 def read_sheet(pkg: Package, part: str, sheet: str, display_name: str | None = None) -> pd.DataFrame:
     """One sheet as a frame with the schema dtypes, analyst columns, and ``_row``."""
     display_name = display_name or sheet
@@ -348,23 +375,11 @@ def read_sheet(pkg: Package, part: str, sheet: str, display_name: str | None = N
             f"{pkg.path}: sheet {display_name} has no header row with the columns "
             f"{', '.join(SCHEMA[sheet][:4])}, ...; restore the header (row 1) or a backup from results/backups")
     header_row, header = found
-    by_name: dict[str, int] = {}
-    for ci, name in sorted(header.items()):
-        if name in by_name:
-            if name in SCHEMA[sheet]:
-                raise WorkbookError(
-                    f"{pkg.path}: sheet {display_name} has two '{name}' columns "
-                    f"({col_letters(by_name[name])}1 and {col_letters(ci)}{header_row}); "
-                    f"rename or delete one and run again")
-            k = 2
-            while f"{name}.{k}" in by_name:
-                k += 1
-            name = f"{name}.{k}"
-        by_name[name] = ci
-    body = [(r, c) for r, c in rows if r > header_row]
+    by_name = header_columns(pkg, display_name, sheet, header_row, header)
     # Only header columns count: a value in an unnamed column does not make a row.
     wanted = set(by_name.values())
-    body = [(r, c) for r, c in body if any(ci in wanted and not _blank(v) for ci, v in c.items())]
+    body = [(r, c) for r, c in rows
+            if r > header_row and any(ci in wanted and not _blank(v) for ci, v in c.items())]
     row_numbers = [r for r, _ in body]
     columns: dict[str, list] = {name: [c.get(ci) for _, c in body] for name, ci in by_name.items()}
     n = len(row_numbers)

@@ -15,6 +15,7 @@ __all__ = [
     "KIND_FORMATS",
     "KIND_DTYPES",
     "ROW_COLUMN",
+    "REQUIRED_COLUMNS",
     "column_kind",
 ]
 
@@ -51,6 +52,10 @@ SCHEMA: dict[str, list[str]] = {
     sheet: SEED_COLUMNS.get(sheet, ["timestamp", "type", "amount", "note"]) + _OURS[sheet]
     for sheet in SHEETS
 }
+
+#: Columns a sheet must have for the ledger to be read or appended to (a renamed ``executed`` would
+#: otherwise read as "nothing executed"): the seed's, and CashFlows' first three.
+REQUIRED_COLUMNS: dict[str, list[str]] = {**SEED_COLUMNS, "CashFlows": ["timestamp", "type", "amount"]}
 
 #: Name of the column :func:`read_ledger` adds with each row's Excel row number (1-based).
 ROW_COLUMN = "_row"
