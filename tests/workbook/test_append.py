@@ -241,3 +241,17 @@ def test_added_header_cells_go_right_of_styled_empty_ones(tmp_path, make_week):
     ws = openpyxl.load_workbook(path)["Trades"]
     assert ws["N1"].value == "note" and ws["N7"].value is None
     assert read_ledger(path).trades["run_id"].tolist() == ["r1"] * 5 + ["r2"] * 5
+
+
+def test_dates_keep_a_date_format_when_the_column_lost_it(tmp_path, make_week):
+    path = tmp_path / "w.xlsx"
+    append_week(path, make_week("2020-01-10", "r1"), backups_dir=tmp_path / "b")
+    wb = openpyxl.load_workbook(path)
+    for row in wb["Trades"].iter_rows(min_row=2):
+        row[0].number_format = "General"  # pasted as values: timestamps show as serial numbers
+    wb.save(path)
+    append_week(path, make_week("2020-01-17", "r2"), backups_dir=tmp_path / "b")
+    ws = openpyxl.load_workbook(path)["Trades"]
+    assert ws["A6"].number_format == "General"  # the analyst's cells are left alone
+    assert ws["A7"].number_format == "yyyy-mm-dd hh:mm:ss" and ws["A7"].is_date
+    assert ws["D7"].number_format == "#,##0"

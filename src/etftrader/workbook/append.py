@@ -371,6 +371,10 @@ class _Edit:
             kind = column_kind(name)
             if st == 0 and kind not in ("text", "bool") and name in SCHEMA[scan.sheet]:
                 st = self.style_for_format(KIND_FORMATS[kind])
+            elif kind in ("datetime", "date") and st not in pkg.date_styles:
+                # A date column whose cells lost their date format (values pasted over them)
+                # would show our dates as serial numbers.
+                st = self.style_for_format(KIND_FORMATS[kind])
             styles[ci] = st
         origin = pd.Timestamp("1904-01-01") if pkg.date1904 else pd.Timestamp("1899-12-30")
         cols = sorted(by_name.items(), key=lambda kv: kv[1])
