@@ -36,6 +36,11 @@ def _analyst_session(path):
     chart = BarChart()
     chart.add_data(Reference(perf, min_col=2, min_row=1, max_row=3), titles_from_data=True)
     perf.add_chart(chart, "T2")
+    from openpyxl.formatting.rule import CellIsRule
+    from openpyxl.styles import PatternFill
+
+    wb["Positions"].conditional_formatting.add(
+        "C2:C1000", CellIsRule(operator="greaterThan", formula=["0.1"], fill=PatternFill("solid", fgColor="FFC7CE")))
     wb.save(path)
 
 
@@ -60,11 +65,13 @@ def test_append_keeps_rows_edits_sheets_and_unowned_parts_byte_identical(ledger,
         new = re.sub(rb'<dimension ref="[^"]*"', b"", after[part])
         head = old[: old.rindex(b"</sheetData>")]
         assert new.startswith(head), s
+        assert new[new.rindex(b"</sheetData>"):] == old[old.rindex(b"</sheetData>"):], s  # validations, formats...
     wb = openpyxl.load_workbook(path)
     assert wb.sheetnames == [*SHEETS, "My notes"]
     assert wb["My notes"]["A1"].value == "=SUM(Performance!B2:B3)"
     assert wb["Trades"]["G3"].comment.text == "filled 7 of 20 at the open"
     assert len(wb["Performance"]._charts) == 1
+    assert [str(cf.sqref) for cf in wb["Positions"].conditional_formatting] == ["C2:C1000"]
     got = read_ledger(path)
     assert len(got.trades) == 15 and got.trades["run_id"].tolist() == ["run-1"] * 5 + ["run-2"] * 5 + ["run-3"] * 5
     assert got.trades.loc[1, "shares"] == 7 and bool(got.trades.loc[1, "executed"]) is True
