@@ -936,7 +936,11 @@ def show(fig) -> None:
         return
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    display(Image(data=buffer.getvalue(), format="png"))
+    # the chart's title travels with the image so the HTML export can use it as alt text
+    titles = [fig._suptitle.get_text()] if getattr(fig, "_suptitle", None) is not None else []
+    titles += [ax.get_title() or ax.get_title(loc="left") for ax in fig.axes]
+    alt = " - ".join(t for t in titles if t) or "chart"
+    display(Image(data=buffer.getvalue(), format="png"), metadata={"image/png": {"alt": alt}})
 
 
 def _figure(width: float = 8.0, height: float = 4.0):

@@ -317,11 +317,32 @@ def notebook_to_html(executed: Path, html: Path, *, title: str = "Portfolio moni
         nb.metadata["title"] = title
         exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
         body, _ = exporter.from_notebook_node(nb)
-        html.write_text(body, encoding="utf-8")
+        html.write_text(_with_alt_text(body, nb), encoding="utf-8")
     except Exception as e:
         raise ReportError(f"could not convert {executed} to HTML ({type(e).__name__}: {_one_line(str(e))}); "
                           f"the executed notebook is kept") from e
     return html
+
+
+def _with_alt_text(body: str, nb) -> str:
+    """Give each embedded chart its title as alt text (nbconvert's lab template drops it).
+
+    Images appear in the HTML in the order of the notebook's image outputs; charts shown by
+    :func:`etftrader.monitoring.show` carry ``metadata["image/png"]["alt"]``.
+    """
+    from bs4 import BeautifulSoup
+
+    alts = [o.get("metadata", {}).get("image/png", {}).get("alt")
+            for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+            if "image/png" in o.get("data", {})]
+    soup = BeautifulSoup(body, features="html.parser")
+    images = soup.select("img[src^='data:image/png']")
+    if len(images) != len(alts):  # unexpected layout: leave nbconvert's output alone
+        return body
+    for img, alt in zip(images, alts):
+        if alt:
+            img["alt"] = alt
+    return str(soup)
 
 
 def _write_summary_fallback(workbook: Path, market_file: Path, as_of: str, summary: Path) -> None:

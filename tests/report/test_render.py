@@ -142,6 +142,7 @@ def test_twelve_weeks_render_with_charts_and_right_summary(sample_close, tmp_hom
     assert result.notebook.exists()
     html = result.html.read_text(encoding="utf-8")
     assert html.count(IMG) >= 13  # 12 charts + the VIX chart, each embedded
+    assert 'alt="Cumulative return vs benchmark"' in html and 'alt="Drawdown (max' in html
     _assert_clean_html(html)
     assert not [o for o in _outputs(result.notebook) if o["output_type"] == "error"]
     assert not [o for o in _outputs(result.notebook) if o.get("name") == "stderr"]
