@@ -137,7 +137,8 @@ class Package:
         try:
             data = Path(path).read_bytes()
         except IsADirectoryError as e:
-            raise WorkbookError(f"workbook path {path} is a folder, expected an .xlsx file; pass --workbook FILE") from e
+            raise WorkbookError(
+                f"workbook path {path} is a folder, expected an .xlsx file; pass --workbook FILE") from e
         return cls(data, Path(path))
 
     def read(self, part: str) -> bytes:
@@ -172,7 +173,8 @@ class Package:
                 root_tag = etree.QName(self.parse(target)).localname
                 if root_tag == "workbook":
                     return target
-                raise WorkbookError(_not_a_workbook(self.path, f"it is an Office document of another kind ({root_tag})"))
+                raise WorkbookError(
+                    _not_a_workbook(self.path, f"it is an Office document of another kind ({root_tag})"))
         raise WorkbookError(_not_a_workbook(self.path, "it has no workbook part"))
 
     def _parse_workbook(self) -> None:
