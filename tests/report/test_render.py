@@ -122,6 +122,22 @@ def test_project_notebook_has_one_parameters_cell_and_no_business_logic():
     assert sum(c.cell_type == "markdown" and c.source.startswith("## ") for c in nb.cells) >= 6
 
 
+def test_windows_paths_survive_parameter_injection():
+    # papermill writes the parameters as Python source: backslashes, quotes and accents must
+    # come back unchanged (C:\\new\\... must not turn into a newline)
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    nb = load_notebook_node(str(rep.project_notebooks_dir() / rep.NOTEBOOK_NAME))
+    params = {"WORKBOOK": "C:\\Users\\new\\tracking \"q\" \u00e9t\u00e9.xlsx", "MARKET_FILE": "",
+              "SUMMARY_PATH": r"\\server\share\results\portfolio_summary_20260105_073000.txt", "AS_OF": "2022-06-30"}
+    injected = parameterize_notebook(nb, params, kernel_name=rep.KERNEL_NAME, language="python")
+    cell = next(c for c in injected.cells if "injected-parameters" in c.metadata.tags)
+    namespace: dict = {}
+    exec(cell.source, namespace)
+    assert {k: namespace[k] for k in params} == params
+
+
 # ---------------------------------------------------------------- with a kernel
 
 
