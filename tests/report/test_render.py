@@ -138,6 +138,38 @@ def test_windows_paths_survive_parameter_injection():
     assert {k: namespace[k] for k in params} == params
 
 
+def test_notebook_code_reaches_no_network(sample_close, tmp_home, monkeypatch, capsys):
+    # the notebook's cells run in-process with every outbound connection refused: all data must
+    # come from the workbook and the market file (the kernel itself talks to papermill over
+    # localhost, which is why this runs the cells without one)
+    import socket
+
+    home = Home(tmp_home).ensure()
+    weeks = build_weeks(sample_close, weeks=5)
+    write_workbook(home.workbook, weeks, backups_dir=home.backups_dir)
+    market_frame(sample_close, end="2021-02-05", vix=False).to_parquet(home.data_dir / "market_latest.parquet")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access while rendering: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    nb = nbformat.read(str(rep.project_notebooks_dir() / rep.NOTEBOOK_NAME), as_version=4)
+    summary = tmp_home / "summary.txt"
+    namespace: dict = {}
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        exec(cell.source, namespace)
+        if "parameters" in cell.metadata.get("tags", []):
+            namespace.update(WORKBOOK=str(home.workbook), MARKET_FILE=str(home.data_dir / "market_latest.parquet"),
+                             SUMMARY_PATH=str(summary), AS_OF="")
+    text = summary.read_text(encoding="utf-8")
+    assert "Realized volatility" in text and "Total return:" in text
+
+
 # ---------------------------------------------------------------- with a kernel
 
 
