@@ -29,6 +29,7 @@ import functools
 import json
 import logging
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -70,6 +71,9 @@ EQUAL_WEIGHT = "equal_weight"
 
 #: what ``--optimizer`` accepts
 STRATEGY_CHOICES = (*OPTIMIZERS, "all")
+
+#: strategy-weeks from which ``workers="auto"`` spreads strategies over processes
+AUTO_WORKERS_MIN_STEPS = 400
 
 #: the execution assumption, written into run.json and the report
 EXECUTION_NOTE = (
@@ -192,6 +196,7 @@ def run_backtest(
     end: date | pd.Timestamp | None = None,
     positions: int | None = None,
     progress: bool = False,
+    workers: int | str | None = 1,
 ) -> BacktestResult:
     """Replay the weekly process from ``start`` to ``end`` for each optimizer, 1/N and the benchmark.
 
@@ -212,6 +217,11 @@ def run_backtest(
         Number of positions (default ``config.portfolio.positions``).
     progress : bool
         Show a one-line week counter on a terminal.
+    workers : int or "auto", optional
+        Processes to spread the strategies over. Strategies are independent, so the result is
+        the same for any value; 1 (default) runs everything in this process; ``"auto"`` uses one
+        per strategy up to the CPU count when the run is long enough to repay starting them
+        (:data:`AUTO_WORKERS_MIN_STEPS` strategy-weeks).
 
     Returns
     -------
@@ -225,9 +235,6 @@ def run_backtest(
     DataError
         The price frame is empty.
     """
-    from . import pipeline
-    from .prices import check_quality
-
     clock = time.perf_counter()
     strategies_opt = parse_optimizers(optimizers)
     positions = int(positions if positions is not None else config.portfolio.positions)
@@ -242,36 +249,124 @@ def run_backtest(
         raise ConfigError(
             f"no weekly decision day between {start_ts.date()} and {end_ts.date()}; widen --start/--end"
         )
-
-    # Shared across strategies and weeks: the price history up to `end`, forward-filled for
-    # marking positions to market (a held ticker keeps its last price over a gap).
-    history = close.loc[:end_ts]
-    marks = history.ffill()
-    capital = float(config.portfolio.capital)
+    data = _slice(data, schedule[-1])  # nothing after the last decision is ever needed
     strategies = (*strategies_opt, EQUAL_WEIGHT)
+    groups = _groups(strategies, workers, len(schedule))
+    if len(groups) == 1:
+        parts = [_simulate(data, config, strategies, schedule, positions, progress)]
+    else:
+        parts = _simulate_in_processes(data, config, groups, schedule, positions, progress)
+
+    capital = float(config.portfolio.capital)
+    equity = pd.concat([p.equity for p in parts], axis=1)[list(strategies)]
+    notes: list[str] = list(getattr(data, "notes", ()) or ())
+    notes += list(dict.fromkeys(n for p in parts for n in p.notes))  # a week's data note only once
+    benchmark = getattr(data, "benchmark", None)
+    label = None
+    if benchmark is not None and len(benchmark.dropna()):
+        label = str(benchmark.name or "benchmark")
+        equity[label] = _buy_and_hold(benchmark, equity.index, capital)
+        if equity[label].isna().all():
+            equity = equity.drop(columns=label)
+            notes.append(f"benchmark {label} has no prices in the backtest window; left out")
+            label = None
+    else:
+        notes.append("no benchmark series for this source; the comparison shows equal weight only")
+
+    rank = {name: i for i, name in enumerate(strategies)}
+    trades = _in_order([f for p in parts for f in p.trades], TRADE_COLUMNS, rank)
+    decisions = _in_order([pd.DataFrame(p.decisions, columns=DECISION_COLUMNS) for p in parts],
+                          DECISION_COLUMNS, rank)
+    targets = _in_order([f for p in parts for f in p.targets], TARGET_COLUMNS, rank)
+    metrics = _metrics(equity, trades, strategies, label, config)
+    settings = _settings(config, strategies_opt, positions, schedule, equity, data, label)
+    spent = {k: sum(p.spent[k] for p in parts) for k in ("quality", "target", "plan")}
+    elapsed = time.perf_counter() - clock
+    timings = {**{k: round(v, 3) for k, v in spent.items()}, "total": round(elapsed, 3),
+               "workers": len(groups)}
+    _log.info("backtest: %d weeks x %d strategies in %.1f s (%s)", len(schedule), len(strategies), elapsed,
+              ", ".join(f"{k} {v:g}" for k, v in timings.items()))
+    return BacktestResult(
+        equity=equity, trades=trades, decisions=decisions, targets=targets, metrics=metrics,
+        schedule=schedule, strategies=strategies, benchmark=label, settings=settings,
+        notes=tuple(notes), elapsed=elapsed, timings=timings,
+    )
+
+
+@dataclass
+class _Part:
+    """What simulating some of the strategies produced (merged by :func:`run_backtest`)."""
+
+    equity: pd.DataFrame
+    trades: list[pd.DataFrame]
+    decisions: list[dict[str, Any]]
+    targets: list[pd.DataFrame]
+    notes: list[str]
+    spent: dict[str, float]
+
+
+def _groups(strategies: Sequence[str], workers: int | str | None, weeks: int) -> list[tuple[str, ...]]:
+    """Strategies dealt round-robin to at most ``workers`` processes (1: all in this process)."""
+    if workers == "auto":
+        # A spawned process needs a few seconds to import pandas and the solvers.
+        long_run = weeks * len(strategies) >= AUTO_WORKERS_MIN_STEPS
+        workers = min(os.cpu_count() or 1, len(strategies)) if long_run else 1
+    workers = 1 if workers is None else int(workers)
+    if workers < 1:
+        raise ConfigError(f"`workers` must be at least 1, got {workers}")
+    n = min(workers, len(strategies))
+    return [tuple(strategies[i::n]) for i in range(n)]
+
+
+def _simulate_in_processes(data, config: Config, groups: list[tuple[str, ...]], schedule: pd.DatetimeIndex,
+                           positions: int, progress: bool) -> list[_Part]:
+    """Each group of strategies in its own process.
+
+    "spawn" on every platform: it is the only start method on Windows, and it is safe with the
+    threads the numerical libraries start (fork is not). Only the first group draws the counter.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=len(groups), mp_context=context) as pool:
+        futures = [pool.submit(_simulate, data, config, group, schedule, positions, progress and i == 0)
+                   for i, group in enumerate(groups)]
+        return [f.result() for f in futures]
+
+
+def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.DatetimeIndex,
+              positions: int, progress: bool) -> _Part:
+    """The weekly loop for ``strategies``: one account each, the weekly pipeline's steps each week."""
+    from . import pipeline
+    from .prices import check_quality
+
+    # Closes forward-filled, for marking positions to market (a held ticker keeps its last
+    # price over a gap); one row per decision day as a plain dict for the bookkeeping.
+    marks = data.close.ffill()
+    capital = float(config.portfolio.capital)
     books = {name: _Book(capital) for name in strategies}
     trades_rows: list[pd.DataFrame] = []
     decision_rows: list[dict[str, Any]] = []
     target_rows: list[pd.DataFrame] = []
-    notes: list[str] = list(getattr(data, "notes", ()) or ())
-
+    notes: list[str] = []
     spent = {"quality": 0.0, "target": 0.0, "plan": 0.0}
     stream = sys.stderr if progress else None
     with Progress("backtest", total=len(schedule), stream=stream) as bar:
         for day, row in zip(schedule, marks.loc[schedule].to_numpy()):
             mark = dict(zip(marks.columns, row.tolist()))
             week = _slice(data, day)
+            tick = time.perf_counter()
             try:
-                tick = time.perf_counter()
                 quality = check_quality(week, config.data,
                                         min_history=config.factors.min_history, as_of=day.date())
-                spent["quality"] += time.perf_counter() - tick
             except DataError as e:
                 notes.append(f"{day.date()}: no decision for any strategy ({e})")
                 _log.warning("week %s skipped: %s", day.date(), e)
                 decision_rows.extend(books[n].idle(n, day, mark, f"data: {e}") for n in strategies)
                 bar.advance(str(day.date()))
                 continue
+            spent["quality"] += time.perf_counter() - tick
             priced: dict[tuple[str, ...], pd.Series] = {}
             for name in strategies:
                 book = books[name]
@@ -288,12 +383,11 @@ def run_backtest(
                     if outside not in priced:
                         warned: list[str] = []
                         priced[outside] = pipeline.prices_today(week.close, quality.prices, holdings,
-                                                                 warned, quality.dropped)
+                                                                warned, quality.dropped)
                         for message in warned:
                             _log.info("%s %s: %s", name, day.date(), message)
-                    today = priced[outside]
                     # Equal weight has no threshold of its own: --drift-threshold, else the default.
-                    plan = pipeline.plan_rebalance(weights, holdings, today, config, optimizer=name)
+                    plan = pipeline.plan_rebalance(weights, holdings, priced[outside], config, optimizer=name)
                     spent["plan"] += time.perf_counter() - tick
                 except (OptimizationError, DataError) as e:
                     msg = f"{name} {day.date()}: no decision, holdings kept ({e})"
@@ -318,36 +412,21 @@ def run_backtest(
                 })
                 book.mark(day)
             bar.advance(str(day.date()))
-
     equity = _equity(books, strategies, marks.loc[schedule[0]:])
-    benchmark = getattr(data, "benchmark", None)
-    label = None
-    if benchmark is not None and len(benchmark.dropna()):
-        label = str(benchmark.name or "benchmark")
-        equity[label] = _buy_and_hold(benchmark, equity.index, capital)
-        if equity[label].isna().all():
-            equity = equity.drop(columns=label)
-            notes.append(f"benchmark {label} has no prices in the backtest window; left out")
-            label = None
-    else:
-        notes.append("no benchmark series for this source; the comparison shows equal weight only")
+    return _Part(equity=equity, trades=trades_rows, decisions=decision_rows, targets=target_rows,
+                 notes=notes, spent=spent)
 
-    trades = (pd.concat(trades_rows, ignore_index=True).rename(columns={"est_cost": "cost"})[TRADE_COLUMNS]
-              if trades_rows else pd.DataFrame(columns=TRADE_COLUMNS))
-    decisions = pd.DataFrame(decision_rows, columns=DECISION_COLUMNS)
-    targets = (pd.concat(target_rows, ignore_index=True)[TARGET_COLUMNS] if target_rows
-               else pd.DataFrame(columns=TARGET_COLUMNS))
-    metrics = _metrics(equity, trades, strategies, label, config)
-    settings = _settings(config, strategies_opt, positions, schedule, equity, data, label)
-    elapsed = time.perf_counter() - clock
-    timings = {**{k: round(v, 3) for k, v in spent.items()}, "total": round(elapsed, 3)}
-    _log.info("backtest: %d weeks x %d strategies in %.1f s (%s)", len(schedule), len(strategies), elapsed,
-              ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
-    return BacktestResult(
-        equity=equity, trades=trades, decisions=decisions, targets=targets, metrics=metrics,
-        schedule=schedule, strategies=strategies, benchmark=label, settings=settings,
-        notes=tuple(notes), elapsed=elapsed, timings=timings,
-    )
+
+def _in_order(frames: list[pd.DataFrame], columns: list[str], rank: Mapping[str, int]) -> pd.DataFrame:
+    """All strategies' rows by date, then strategy (in column order), then as produced."""
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    frame = pd.concat(frames, ignore_index=True).rename(columns={"est_cost": "cost"})[columns]
+    keys = pd.DataFrame({"date": frame["date"], "rank": frame["strategy"].map(rank),
+                         "seq": np.arange(len(frame))})
+    order = keys.sort_values(["date", "rank", "seq"], kind="stable").index
+    return frame.loc[order].reset_index(drop=True)
 
 
 @functools.lru_cache(maxsize=1)

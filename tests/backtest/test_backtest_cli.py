@@ -78,6 +78,7 @@ def test_console_summary_is_plain_ascii_and_names_every_series(tmp_path, capsys)
     (["--start", "01/06/2021"], "--start must be a date as YYYY-MM-DD"),
     (["--positions", "0"], "`positions` must be at least 1"),
     (["--cost-bps", "-1"], "`cost_bps` must be >= 0"),
+    (["--workers", "two"], "--workers must be a whole number >= 1 or auto, got 'two'"),
 ])
 def test_bad_inputs_give_one_line_and_exit_code_2(tmp_path, capsys, args, pattern):
     code, out, err = _run(capsys, "--source", "sample", "--home", str(tmp_path), "--no-notebook", *args)

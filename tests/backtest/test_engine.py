@@ -177,3 +177,21 @@ def test_start_before_the_lookbacks_names_the_earliest_possible_start(sample_dat
 def test_unknown_optimizer_lists_the_valid_ones(sample_data, sample_config):
     with pytest.raises(ConfigError, match="mvo, minvar, rankbased, all.*'hrp'"):
         run_backtest(sample_data, sample_config, optimizers="hrp")
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def test_strategies_in_two_processes_give_the_same_result(short_run, sample_data, sample_config, window):
+    parallel = run_backtest(sample_data, sample_config, optimizers="all", start=window[0], end=window[1],
+                            positions=POSITIONS, workers=2)
+    pd.testing.assert_frame_equal(parallel.equity, short_run.equity, check_exact=True)
+    for name in ("trades", "decisions", "targets"):
+        pd.testing.assert_frame_equal(getattr(parallel, name), getattr(short_run, name), check_exact=True)
+    assert parallel.metrics == short_run.metrics
+    assert parallel.timings["workers"] == 2
+
+
+def test_workers_below_one_is_a_config_error(sample_data, sample_config, window):
+    with pytest.raises(ConfigError, match="`workers` must be at least 1, got 0"):
+        run_backtest(sample_data, sample_config, start=window[0], end=window[1], workers=0)

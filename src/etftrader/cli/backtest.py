@@ -51,8 +51,10 @@ def _date(name: str, value: str | None):
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=str), default=None,
               help="Output folder (default: results/backtest_YYYYMMDD_HHMMSS in the home folder).")
 @click.option("--no-notebook", is_flag=True, default=False, help="Do not render the HTML validation report.")
+@click.option("--workers", default="auto", show_default=True, metavar="N|auto",
+              help="Processes to spread the strategies over (auto: one per strategy up to the CPU count, for long runs).")
 def backtest(start, end, optimizer, positions, drift_threshold, cost_bps, cost_per_share, capital, source,
-             prices_file, refresh, config_path, home, out_dir, no_notebook) -> None:
+             prices_file, refresh, config_path, home, out_dir, no_notebook, workers) -> None:
     """Replay the weekly process through history, with costs, against equal weight and the benchmark.
 
     Every simulated week runs the same steps as `etftrader weekly` (quality check, scores,
@@ -74,7 +76,7 @@ def backtest(start, end, optimizer, positions, drift_threshold, cost_bps, cost_p
     try:
         result, paths, html, report_error = _run(
             home_dir, start, end, optimizer, positions, drift_threshold, cost_bps, cost_per_share,
-            capital, source, prices_file, refresh, config_path, out_dir, no_notebook)
+            capital, source, prices_file, refresh, config_path, out_dir, no_notebook, workers)
         _print_summary(result, paths, html, log_path)
     except EtfTraderError as e:
         _log.error("%s", e)
@@ -86,7 +88,7 @@ def backtest(start, end, optimizer, positions, drift_threshold, cost_bps, cost_p
 
 
 def _run(home_dir, start, end, optimizer, positions, drift_threshold, cost_bps, cost_per_share, capital,
-         source, prices_file, refresh, config_path, out_dir, no_notebook):
+         source, prices_file, refresh, config_path, out_dir, no_notebook, workers):
     from .. import backtest as bt
     from ..prices import load_prices
     from ..runlog import is_interactive
@@ -95,6 +97,7 @@ def _run(home_dir, start, end, optimizer, positions, drift_threshold, cost_bps, 
     if start_day and end_day and start_day > end_day:
         raise ConfigError(f"--start {start_day} is after --end {end_day}; swap them")
     optimizers = bt.parse_optimizers(optimizer)
+    workers = _workers(workers)
     if prices_file and source is None:
         source = "file"  # --prices alone means: use this file
     config = load_run_config(home_dir, config_path).override(
@@ -109,7 +112,7 @@ def _run(home_dir, start, end, optimizer, positions, drift_threshold, cost_bps, 
               end_day, config.to_dict())
     data = load_prices(config.data, home_dir, as_of=end_day, refresh=refresh, progress=interactive)
     result = bt.run_backtest(data, config, optimizers=optimizers, start=start_day, end=end_day,
-                             progress=interactive)
+                             progress=interactive, workers=workers)
     out = Path(out_dir) if out_dir else home_dir.results_dir / f"backtest_{datetime.now():%Y%m%d_%H%M%S}"
     paths = bt.write_outputs(result, out)
     _log.info("backtest outputs in %s (%.1f s simulation)", out, result.elapsed)
@@ -121,6 +124,19 @@ def _run(home_dir, start, end, optimizer, positions, drift_threshold, cost_bps, 
             _log.error("report failed: %s", e)
             report_error = e
     return result, paths, html, report_error
+
+
+def _workers(value: str):
+    """``auto`` or a whole number >= 1, else a one-line ConfigError."""
+    if value == "auto":
+        return value
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ConfigError(f"--workers must be a whole number >= 1 or auto, got {value!r}")
+    return n
 
 
 def _print_summary(result, paths, html, log_path) -> None:
@@ -146,7 +162,9 @@ def _print_summary(result, paths, html, log_path) -> None:
     lines += ["", f"Outputs: {paths['equity.csv'].parent}"]
     if html is not None:
         lines.append(f"Report: {html}")
-    lines += [f"Log file: {log_path}", f"Simulation time: {result.elapsed:.1f} s"]
+    workers = result.timings.get("workers", 1)
+    lines += [f"Log file: {log_path}",
+              f"Simulation time: {result.elapsed:.1f} s" + (f" ({workers} processes)" if workers > 1 else "")]
     for line in lines:
         click.echo(line.encode("ascii", "replace").decode("ascii"))
 
