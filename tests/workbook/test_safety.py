@@ -124,6 +124,7 @@ def _plain_zip() -> bytes:
     ("zip", _plain_zip(), "not an Office document"),
     ("docx", _docx_bytes(), "another kind \\(document\\)"),
     ("foreign", _foreign_xlsx(), "no Positions or Trades sheet \\(sheets: Budget\\)"),
+    ("encrypted", bytes.fromhex("D0CF11E0A1B11AE1") + bytes(504), "password-protected or in the old .xls format"),
     ("truncated", None, "not a zip archive|damaged"),
 ])
 def test_corrupt_or_foreign_file_is_refused_and_untouched(tmp_path, make_week, ledger, kind, content, why):

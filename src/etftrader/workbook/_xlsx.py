@@ -31,6 +31,7 @@ REL_STYLES = NS_REL_DOC + "/styles"
 
 # Excel's built-in number formats that show a date or time (ECMA-376 18.8.30).
 _BUILTIN_DATE_FORMATS = frozenset([*range(14, 23), 45, 46, 47])
+_OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 _REF = re.compile(r"^\$?([A-Za-z]{1,3})\$?(\d+)$")
 
 
@@ -128,7 +129,12 @@ class Package:
             self.zip = zipfile.ZipFile(io.BytesIO(self.data))
             self.names = set(self.zip.namelist())
         except (zipfile.BadZipFile, OSError, ValueError) as e:
-            raise WorkbookError(_not_a_workbook(self.path, "it is not an .xlsx file (not a zip archive)")) from e
+            if self.data[:8] == _OLE_MAGIC:  # Compound File: an old .xls or a password-protected .xlsx
+                why = ("it is password-protected or in the old .xls format; save it in Excel as an "
+                       "unprotected Excel Workbook (.xlsx)")
+            else:
+                why = "it is not an .xlsx file (not a zip archive)"
+            raise WorkbookError(_not_a_workbook(self.path, why)) from e
         self.workbook_part = self._find_workbook_part()
         self._parse_workbook()
 
