@@ -743,6 +743,10 @@ def framing_text(run: Mapping[str, Any]) -> str:
         + (f" {SAMPLE_SURVIVORSHIP_NOTE}" if run.get("source") == "sample" else ""),
         f"**Estimates:** {ESTIMATES_NOTE}",
     ]
+    if (run.get("weeks") or 0) < 52:
+        lines.append("**Short window:** less than a year of weekly decisions. Annualised figures "
+                     "(CAGR, volatility, Sharpe, turnover) extrapolate a few weeks to a year and "
+                     "say little; use at least a few years to compare settings.")
     lines += [f"**Note:** {n}" for n in run.get("notes", [])]
     return "\n\n".join(lines)
 
@@ -840,5 +844,10 @@ def render_backtest_report(out_dir: Path, *, home=None, cell_timeout: int | None
             raise ReportError(
                 f"validation notebook could not be executed ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
                 f"the backtest outputs are kept in {out_dir}") from e
-    report.notebook_to_html(executed, html)
+    try:
+        run = json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
+        title = f"Validation backtest {run.get('start')} to {run.get('end')}"
+    except (OSError, ValueError):
+        title = "Validation backtest"
+    report.notebook_to_html(executed, html, title=title)
     return html

@@ -123,7 +123,8 @@ def test_html_report_renders_from_the_04_notebook(tmp_path, capsys):
     html = (out / "validation_report.html").read_text(encoding="utf-8")
     assert "Report:" in stdout
     assert html.count("data:image/png;base64") >= 2
-    for text in ("Survivorship", "demo universe", "Estimates", "2021-06-04", SAMPLE_BENCHMARK_LABEL):
+    assert "<title>Validation backtest 2021-06-04 to 2021-06-30</title>" in html
+    for text in ("Survivorship", "demo universe", "Estimates", "Short window", SAMPLE_BENCHMARK_LABEL):
         assert htmllib.escape(text, quote=False) in html
     assert "load_outputs" not in html, "code cells are excluded"
     assert "Traceback" not in html
