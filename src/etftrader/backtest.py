@@ -72,6 +72,9 @@ EQUAL_WEIGHT = "equal_weight"
 #: what ``--optimizer`` accepts
 STRATEGY_CHOICES = (*OPTIMIZERS, "all")
 
+#: years simulated when no start is given (fewer when the history is shorter)
+DEFAULT_YEARS = 10
+
 #: strategy-weeks from which ``workers="auto"`` spreads strategies over processes
 AUTO_WORKERS_MIN_STEPS = 400
 
@@ -211,8 +214,9 @@ def run_backtest(
     optimizers : str or sequence of str
         ``"all"``, one of ``mvo``, ``minvar``, ``rankbased``, or several.
     start, end : date, optional
-        First and last day considered. ``start`` defaults to the earliest day with enough history
-        for the factor lookbacks, ``end`` to the last price.
+        First and last day considered. ``end`` defaults to the last price, ``start`` to
+        :data:`DEFAULT_YEARS` years before ``end`` or the earliest day with enough history for the
+        factor lookbacks, whichever is later.
     positions : int, optional
         Number of positions (default ``config.portfolio.positions``).
     progress : bool
@@ -501,8 +505,11 @@ def _window(index: pd.DatetimeIndex, config: Config, start, end) -> tuple[pd.Tim
             f"the factor lookbacks need {config.factors.min_history} before the first decision; "
             "use a longer price history or shorter lookbacks"
         )
-    start_ts = pd.Timestamp(start) if start is not None else first_possible
     end_ts = pd.Timestamp(end) if end is not None else pd.Timestamp(index[-1])
+    if start is not None:
+        start_ts = pd.Timestamp(start)
+    else:  # the last DEFAULT_YEARS, or as much as the history allows
+        start_ts = max(first_possible, end_ts - pd.DateOffset(years=DEFAULT_YEARS))
     if start_ts > end_ts:
         raise ConfigError(f"--start {start_ts.date()} is after --end {end_ts.date()}; swap them")
     if start_ts < first_possible:

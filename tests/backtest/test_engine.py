@@ -195,3 +195,14 @@ def test_strategies_in_two_processes_give_the_same_result(short_run, sample_data
 def test_workers_below_one_is_a_config_error(sample_data, sample_config, window):
     with pytest.raises(ConfigError, match="`workers` must be at least 1, got 0"):
         run_backtest(sample_data, sample_config, start=window[0], end=window[1], workers=0)
+
+
+def test_default_window_is_the_last_ten_years_the_history_allows(sample_data, sample_config):
+    from etftrader.backtest import _window
+
+    index = sample_data.close.index
+    start, end = _window(index, sample_config, None, pd.Timestamp("2022-12-28"))
+    assert start == pd.Timestamp("2012-12-28")
+    first = earliest_start(index, sample_config)
+    start, _ = _window(index, sample_config, None, pd.Timestamp("1995-06-30"))
+    assert start == first

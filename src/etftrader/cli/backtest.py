@@ -35,7 +35,7 @@ def _date(name: str, value: str | None):
 
 @click.command("backtest")
 @click.option("--start", default=None, metavar="DATE",
-              help="First decision week (YYYY-MM-DD; default: the earliest date the factor lookbacks allow).")
+              help="First decision week (YYYY-MM-DD; default: ten years before --end, or the earliest date the factor lookbacks allow).")
 @click.option("--end", default=None, metavar="DATE", help="Last day simulated (YYYY-MM-DD; default: the last price).")
 @click.option("--optimizer", default="all", show_default=True, metavar="mvo|minvar|rankbased|all",
               help="Optimizer(s) to replay; equal weight and the benchmark are always compared.")
