@@ -413,10 +413,12 @@ def _missing_column(kind: str, n: int) -> pd.Series:
 
 def _bad(pkg: Package, sheet: str, ci: int, r: int, name: str, value: object, expected: str) -> WorkbookError:
     shown = value.text if isinstance(value, (Formula, CellError)) else value
+    hint = ""
     if isinstance(value, Formula):
         shown = "=" + value.text
+        hint = " (a formula saved without its result: open and save the file in Excel, or type the value)"
     return WorkbookError(
-        f"{sheet}!{col_letters(ci)}{r} ({name}) must be {expected}, got {shown!r}; "
+        f"{sheet}!{col_letters(ci)}{r} ({name}) must be {expected}, got {shown!r}{hint}; "
         f"fix the cell in {pkg.path.name} and run again")
 
 
@@ -517,7 +519,8 @@ def _to_datetimes(values: list, kind: str, rows: list[int], pkg: Package, sheet:
     out = pd.Series(pd.to_datetime(ms, unit="ms", origin=_serial_origin(pkg)), dtype="datetime64[ns]")
     for i, text in texts.items():
         try:
-            out.iloc[i] = pd.Timestamp(text)
+            ts = pd.Timestamp(text)
+            out.iloc[i] = ts.tz_localize(None) if ts.tzinfo is not None else ts
         except (ValueError, TypeError):
             if strict:
                 raise _bad(pkg, sheet, ci, rows[i], name, text, "a date (yyyy-mm-dd)") from None
