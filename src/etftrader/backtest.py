@@ -808,8 +808,8 @@ def render_backtest_report(out_dir: Path, *, home=None, cell_timeout: int | None
                            start_timeout: int | None = None) -> Path:
     """Render the validation notebook on the outputs in ``out_dir``; return the HTML path.
 
-    papermill executes ``notebooks/04_real_data_validation_results.ipynb`` (the analyst's copy in
-    ``<home>/notebooks`` first) with ``RESULTS_DIR`` set to ``out_dir``, on the report module's
+    :func:`etftrader.report.execute_notebook` runs ``notebooks/04_real_data_validation_results.ipynb``
+    (the analyst's copy in ``<home>/notebooks`` first) with ``RESULTS_DIR`` set to ``out_dir`` on a
     private kernel for this interpreter, time-bounded; nbconvert exports HTML without code. The
     executed notebook is kept beside the HTML (``validation_report.ipynb``), also when a cell fails.
 
@@ -818,39 +818,18 @@ def render_backtest_report(out_dir: Path, *, home=None, cell_timeout: int | None
     ReportError
         The notebook is missing, or failed to execute or convert (one line, naming the cell).
     """
-    import tempfile
-
-    import papermill as pm
-    from papermill.exceptions import PapermillExecutionError
-
     from . import report
-    from .errors import ReportError
     from .paths import resolve_home
 
     out_dir = Path(out_dir).resolve()
     source = report.find_notebook(home or resolve_home(None), NOTEBOOK_NAME)
     executed = out_dir / "validation_report.ipynb"
     html = out_dir / "validation_report.html"
-    # TODO: switch to a public report.execute_notebook(...) when the report module offers one;
-    # until then the kernel choice (a private kernelspec for sys.executable) is borrowed from it.
-    with tempfile.TemporaryDirectory(prefix="etftrader-kernel-") as tmp:
-        kernel_dir = report._write_private_kernelspec(Path(tmp))
-        try:
-            pm.execute_notebook(
-                str(source), str(executed), parameters={"RESULTS_DIR": str(out_dir)},
-                kernel_name=report.KERNEL_NAME, kernel_manager_class=report._kernel_manager_class(kernel_dir),
-                language="python", cwd=str(out_dir), progress_bar=False, log_output=False,
-                start_timeout=start_timeout or report.START_TIMEOUT,
-                execution_timeout=cell_timeout or report.CELL_TIMEOUT,
-            )
-        except PapermillExecutionError as e:
-            raise ReportError(
-                f"validation notebook failed in cell {e.exec_count}: {e.ename}: {' '.join(str(e.evalue).split())[:200]}; "
-                f"the backtest outputs are kept in {out_dir}, the failed notebook at {executed}") from e
-        except Exception as e:  # timeouts, a kernel that cannot start
-            raise ReportError(
-                f"validation notebook could not be executed ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
-                f"the backtest outputs are kept in {out_dir}") from e
+    report.execute_notebook(
+        source, executed, {"RESULTS_DIR": str(out_dir)}, cwd=out_dir, what="validation notebook",
+        unaffected=f"the backtest outputs are kept in {out_dir}",
+        cell_timeout=cell_timeout or report.CELL_TIMEOUT, start_timeout=start_timeout or report.START_TIMEOUT,
+    )
     try:
         run = json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
         title = f"Validation backtest {run.get('start')} to {run.get('end')}"

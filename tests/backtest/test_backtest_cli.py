@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html as htmllib
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -123,9 +124,35 @@ def test_html_report_renders_from_the_04_notebook(tmp_path, capsys):
     html = (out / "validation_report.html").read_text(encoding="utf-8")
     assert "Report:" in stdout
     assert html.count("data:image/png;base64") >= 2
+    assert 'alt="Portfolio value of each strategy' in html
     assert "<title>Validation backtest 2021-06-04 to 2021-06-30</title>" in html
     for text in ("Survivorship", "demo universe", "Estimates", "Short window", SAMPLE_BENCHMARK_LABEL):
         assert htmllib.escape(text, quote=False) in html
     assert "load_outputs" not in html, "code cells are excluded"
     assert "Traceback" not in html
     assert (out / "validation_report.ipynb").exists()
+
+
+def test_a_failing_report_keeps_the_outputs_and_exits_8(tmp_path, capsys):
+    """The analyst's own (broken) notebook copy in <home>/notebooks is used and fails cleanly."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('RESULTS_DIR = ""')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("raise RuntimeError('broken copy')")]
+    (tmp_path / "notebooks").mkdir()
+    nbformat.write(nb, str(tmp_path / "notebooks" / "04_real_data_validation_results.ipynb"))
+
+    out = tmp_path / "bt"
+    code, stdout, err = _run(capsys, "--source", "sample", "--start", "2021-06-01", "--end", "2021-06-18",
+                             "--optimizer", "rankbased", "--positions", "5", "--home", str(tmp_path),
+                             "--out", str(out))
+    assert code == 8
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and re.search(r"validation notebook failed in cell \d+: RuntimeError: broken copy", lines[0])
+    assert "backtest outputs are kept" in lines[0]
+    assert "BACKTEST COMPLETED" in stdout
+    for name in ("equity.csv", "trades.csv", "metrics.json", "validation_report.ipynb"):
+        assert (out / name).exists()
+    assert not (out / "validation_report.html").exists()
