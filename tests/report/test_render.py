@@ -1,10 +1,11 @@
 """Rendering the weekly review: papermill executes the real notebook, nbconvert writes the HTML.
 
-Notebook executions are slow-ish (a kernel start and matplotlib), so there are four: a 12-week
+Notebook executions are slow-ish (a kernel start and matplotlib), so there are five: a 12-week
 ledger written with append_week (with a deposit, pending trades and a foreign 'python3'
 kernelspec planted in the environment), a first-week ledger without a market file, a broken
-notebook copy that must fail cleanly, and a ledger written by `etftrader weekly` on the sample.
-Everything else here runs without a kernel.
+notebook copy and a hanging one that must fail cleanly, and three weeks written by
+`etftrader weekly` on the sample, rendered by `python -m etftrader report` in a cron-like
+environment. Everything else here runs without a kernel.
 """
 
 from __future__ import annotations
