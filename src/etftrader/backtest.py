@@ -282,6 +282,9 @@ def run_backtest(
     decisions = _in_order([pd.DataFrame(p.decisions, columns=DECISION_COLUMNS) for p in parts],
                           DECISION_COLUMNS, rank)
     targets = _in_order([f for p in parts for f in p.targets], TARGET_COLUMNS, rank)
+    for name, count in decisions.loc[decisions["note"].astype(bool), "strategy"].value_counts(sort=False).items():
+        notes.append(f"{name}: {count} of {len(schedule)} weeks carry a note (an optimizer fallback, fewer "
+                     "usable tickers than positions, or no decision); see the note column of decisions.csv")
     metrics = _metrics(equity, trades, strategies, label, config)
     settings = _settings(config, strategies_opt, positions, schedule, equity, data, label)
     spent = {k: sum(p.spent[k] for p in parts) for k in ("quality", "target", "plan")}
@@ -442,7 +445,11 @@ def _holdings_template():
 
 def _target(pipeline, prices: pd.DataFrame, config: Config, name: str,
             positions: int) -> tuple[pd.Series, str, str]:
-    """The week's target weights, the method that produced them and any fallback note."""
+    """The week's target weights, the method that produced them and the target's notes.
+
+    The notes are the weekly run's own: an optimizer fallback and its reason, or fewer usable
+    tickers than ``positions``.
+    """
     if name == EQUAL_WEIGHT:
         kept = list(prices.columns)
         if not kept:
@@ -450,7 +457,7 @@ def _target(pipeline, prices: pd.DataFrame, config: Config, name: str,
         return pd.Series(1.0 / len(kept), index=kept, dtype=float), "1/N", ""
     target = pipeline.build_target(prices, config, positions=positions, optimizer=name)
     result = target.result
-    return result.weights.astype(float), str(result.method), str(result.fallback_reason or "")
+    return result.weights.astype(float), str(result.method), "; ".join(target.notes)
 
 
 class _Book:

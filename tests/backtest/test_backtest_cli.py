@@ -156,3 +156,19 @@ def test_a_failing_report_keeps_the_outputs_and_exits_8(tmp_path, capsys):
     for name in ("equity.csv", "trades.csv", "metrics.json", "validation_report.ipynb"):
         assert (out / name).exists()
     assert not (out / "validation_report.html").exists()
+
+
+def test_file_source_without_benchmark_compares_equal_weight_only(tmp_path, capsys, sample_close):
+    """A user's price file (wide CSV, real sample prices) with no benchmark column."""
+    prices = tmp_path / "prices.csv"
+    sample_close.loc["2019-01-01":"2021-06-30", ["MTUM", "QUAL", "SIZE", "USMV", "VLUE", "AAPL", "KO"]] \
+        .to_csv(prices, index_label="date")
+    out = tmp_path / "bt"
+    code, _, err = _run(capsys, "--prices", str(prices), "--start", "2021-05-01", "--optimizer", "minvar",
+                        "--positions", "4", "--home", str(tmp_path), "--out", str(out), "--no-notebook")
+    assert code == 0, err
+    assert list(pd.read_csv(out / "equity.csv").columns) == ["date", "minvar", "equal_weight"]
+    assert list(json.loads((out / "metrics.json").read_text(encoding="utf-8"))) == ["minvar", "equal_weight"]
+    run = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert run["source"] == "file" and run["benchmark"] is None and run["end"] == "2021-06-30"
+    assert any("no benchmark" in n for n in run["notes"])

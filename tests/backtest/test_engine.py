@@ -206,3 +206,12 @@ def test_default_window_is_the_last_ten_years_the_history_allows(sample_data, sa
     first = earliest_start(index, sample_config)
     start, _ = _window(index, sample_config, None, pd.Timestamp("1995-06-30"))
     assert start == first
+
+
+def test_weeks_with_fewer_usable_tickers_than_positions_are_noted(sample_data, sample_config):
+    r = run_backtest(sample_data, sample_config, optimizers="rankbased", start=pd.Timestamp("2021-06-01"),
+                     end=pd.Timestamp("2021-06-18"), positions=40)
+    rank = r.decisions[r.decisions["strategy"] == "rankbased"]
+    assert rank["note"].str.contains("more than the usable universe of 25").all()
+    assert any(n.startswith("rankbased: 3 of 3 weeks carry a note") for n in r.notes)
+    assert r.targets.query("strategy == 'rankbased'").groupby("date").size().eq(25).all()
