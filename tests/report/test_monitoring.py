@@ -310,3 +310,22 @@ def test_as_of_filter_looks_back(ledger_12, weeks_12):
     past = mon.filter_as_of(ledger_12, day)
     assert len(mon.performance_series(past)) == 5
     assert mon.latest_run(past) == "run005"
+
+
+def test_a_seed_era_ledger_with_only_the_seed_columns_still_reviews():
+    # workbooks from the seed script have no run_id/as_of/benchmark columns: runs are keyed by timestamp
+    ts = pd.to_datetime(["2025-10-17 18:22", "2025-10-24 18:30"])
+    positions = pd.DataFrame({"timestamp": ts.repeat(2), "ticker": ["AAA", "BBB"] * 2, "weight": [0.6, 0.4, 0.5, 0.5],
+                              "value": [600.0, 400.0, 550.0, 550.0], "shares": [6, 4, 5, 5],
+                              "price": [100.0, 100.0, 110.0, 110.0], "factor_score": [1.0, 0.5, 1.1, 0.4]})
+    trades = pd.DataFrame({"timestamp": [ts[0], ts[1]], "ticker": ["AAA", "BBB"], "action": ["BUY", "BUY"],
+                           "shares": [6, 1], "price": [100.0, 110.0], "value": [600.0, 110.0], "executed": [True, False]})
+    perf = pd.DataFrame({"timestamp": ts, "total_value": [1000.0, 1100.0], "num_positions": [2, 2],
+                         "expected_return": [0.1, 0.1], "expected_volatility": [0.2, 0.2], "expected_sharpe": [0.5, 0.5]})
+    ledger = FakeLedger(positions, trades, perf, pd.DataFrame(columns=["timestamp"]), pd.DataFrame(columns=["timestamp", "type", "amount"]))
+    assert mon.current_positions(ledger)["weight"].to_dict() == {"AAA": 0.5, "BBB": 0.5}
+    assert mon.performance_series(ledger)["period_return"].iloc[1] == pytest.approx(0.10)
+    pending = mon.pending_trades(ledger)
+    assert pending["ticker"].tolist() == ["BBB"] and pending.attrs["total_value"] == 110.0
+    text = mon.summary_text(ledger)
+    assert "Total value: $1,100.00" in text and "Total return: 10.00%" in text
