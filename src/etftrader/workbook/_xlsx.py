@@ -153,6 +153,14 @@ class Package:
         except (KeyError, zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
             raise WorkbookError(_not_a_workbook(self.path, f"its part {part} is missing or damaged")) from e
 
+    def read_head(self, part: str, size: int) -> bytes:
+        """The first ``size`` bytes of a part, decompressing no more than that."""
+        try:
+            with self.zip.open(part) as fh:
+                return fh.read(size)
+        except (KeyError, zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+            raise WorkbookError(_not_a_workbook(self.path, f"its part {part} is missing or damaged")) from e
+
     def parse(self, part: str) -> etree._Element:
         try:
             return etree.fromstring(self.read(part), parser=_PARSER)

@@ -49,6 +49,8 @@ _CT_TABLE = "application/vnd.openxmlformats-officedocument.spreadsheetml.table+x
 _CT_SHEET = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
 # Formats Excel knows by number, so no custom <numFmt> is needed for them.
 _FAST_DEFLATE_ABOVE = 256 * 1024
+# How much of each sheet check_writable reads to find its header.
+_HEAD_BYTES = 256 * 1024
 _BUILTIN_FORMATS = {"General": 0, "0": 1, "0.00": 2, "#,##0": 3, "#,##0.00": 4, "0%": 9, "0.00%": 10}
 
 
@@ -85,11 +87,13 @@ class Inspection:
     missing: list[str]
 
 
-def inspect_workbook(data: bytes, path: Path) -> Inspection:
+def inspect_workbook(data: bytes, path: Path, *, head_only: bool = False) -> Inspection:
     """Check that ``data`` is a ledger we can append to and find what the append needs.
 
     Raises WorkbookError naming what is wrong: not an xlsx, not ours (neither Positions nor
     Trades), a sheet without a header carrying its seed columns, a table with a totals row.
+    ``head_only`` checks just that (reading the start of each sheet), without locating the
+    rows an append needs: what :func:`check_writable` asks.
     """
     pkg = Package(data, path)
     present = [s for s in SHEETS if pkg.sheet(s) is not None]
@@ -98,11 +102,16 @@ def inspect_workbook(data: bytes, path: Path) -> Inspection:
             f"{path} is not an etftrader tracking workbook: it has no Positions or Trades sheet "
             f"(sheets: {', '.join(pkg.sheets) or 'none'}). It was left untouched; move it aside "
             f"or pass --workbook with another file name")
-    scans = {s: scan_sheet(pkg, s, pkg.sheet(s), pkg.read(pkg.sheet(s).part)) for s in present}
+    if head_only:
+        scans = {s: scan_sheet(pkg, s, pkg.sheet(s), pkg.read_head(pkg.sheet(s).part, _HEAD_BYTES), head_only=True)
+                 for s in present}
+    else:
+        scans = {s: scan_sheet(pkg, s, pkg.sheet(s), pkg.read(pkg.sheet(s).part)) for s in present}
     return Inspection(pkg, scans, [s for s in SHEETS if s not in present])
 
 
-def scan_sheet(pkg: Package, sheet: str, ref: SheetRef, xml: bytes, *, full: bool = False) -> SheetScan:
+def scan_sheet(pkg: Package, sheet: str, ref: SheetRef, xml: bytes, *, full: bool = False,
+               head_only: bool = False) -> SheetScan:
     """Locate header, rows, last data row and styles of one worksheet part.
 
     Only the first rows (the header) and the last ones (where rows go) are looked at, so a long
@@ -119,6 +128,8 @@ def scan_sheet(pkg: Package, sheet: str, ref: SheetRef, xml: bytes, *, full: boo
         self_closing = m
     else:
         end = xml.find(b"</" + prefix + b"sheetData>", m.end())
+        if end < 0 and head_only:
+            end = len(xml)  # the start of a long sheet: its last row may be cut, see below
         if end < 0:
             raise WorkbookError(f"{pkg.path}: sheet {ref.name} is truncated; the file is damaged. "
                                 f"It was left untouched; restore a backup from results/backups")
@@ -133,6 +144,8 @@ def scan_sheet(pkg: Package, sheet: str, ref: SheetRef, xml: bytes, *, full: boo
         if not full and len(starts) > _HEADER_SEARCH_ROWS:
             break
     spans = [(r, st, starts[i + 1][1] if i + 1 < len(starts) else content[1]) for i, (r, st) in enumerate(starts)]
+    if head_only and content[1] == len(xml) and len(spans) > 1:
+        spans = spans[:-1]
     head_rows = spans[:_HEADER_SEARCH_ROWS]
     root = _ROOT.search(xml)
     parsed = _parse_rows(pkg, xml, root, prefix, head_rows) if head_rows else []
@@ -145,7 +158,7 @@ def scan_sheet(pkg: Package, sheet: str, ref: SheetRef, xml: bytes, *, full: boo
     header_columns(pkg, ref.name, sheet, header_row, header)
     last_row, last_styles = header_row, {}
     tail: list[tuple[int, int, int]] = []
-    backward = reversed(spans) if full else _rows_backward(xml, prefix, content)
+    backward = [] if head_only else reversed(spans) if full else _rows_backward(xml, prefix, content)
     try:
         for r, k, pos in backward:
             if r <= header_row:

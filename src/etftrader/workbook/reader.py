@@ -445,6 +445,9 @@ def parse_bool(value: object) -> bool | None:
 def _convert(values: list, kind: str, rows: list[int], pkg: Package, sheet: str, name: str,
              ci: int, strict: bool) -> pd.Series:
     if kind == "bool":
+        # The usual case, our own booleans and blanks, without a call per value.
+        if all(v is True or v is False or v is None for v in values):
+            return pd.Series([v is True for v in values], dtype="bool")
         out = []
         for v, r in zip(values, rows):
             b = parse_bool(v)
@@ -454,6 +457,8 @@ def _convert(values: list, kind: str, rows: list[int], pkg: Package, sheet: str,
             out.append(b)
         return pd.Series(out, dtype="bool")
     if kind == "text":
+        if all(type(v) is str or v is None for v in values):
+            return pd.Series([np.nan if v is None else v for v in values], dtype="str")
         return pd.Series([_as_text(v) for v in values], dtype="str")
     if kind in ("datetime", "date"):
         return _to_datetimes(values, kind, rows, pkg, sheet, name, ci, strict)
@@ -505,6 +510,9 @@ def _to_datetimes(values: list, kind: str, rows: list[int], pkg: Package, sheet:
                   ci: int, strict: bool) -> pd.Series:
     serials = np.full(len(values), np.nan)
     texts: dict[int, str] = {}
+    if all(type(v) is float or v is None for v in values):  # serial numbers and blanks
+        serials = np.array(values, dtype="float64")
+        values = []
     for i, v in enumerate(values):
         if isinstance(v, float):
             serials[i] = v

@@ -63,7 +63,7 @@ def check_writable(path: str | Path) -> None:
         # work is done (imported here: append imports this module).
         from .append import inspect_workbook
 
-        inspect_workbook(path.read_bytes(), path)
+        inspect_workbook(path.read_bytes(), path, head_only=True)
 
 
 def check_access(path: Path) -> None:
