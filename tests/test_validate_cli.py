@@ -99,6 +99,7 @@ def test_offline_yfinance_is_exit_code_4_with_the_one_line_message(tmp_home, cap
 
     fake = FakeYahoo(closes=synthetic_closes(["SPY"]), offline=True)
     monkeypatch.setattr(sources, "_yfinance_download", fake)
+    monkeypatch.setattr(sources, "_probe_yahoo", lambda url, timeout: "HTTP 200")  # reachable, yet empty
     monkeypatch.setattr(sources, "RETRY_BACKOFF_SECONDS", 0.0)
     code = main(["validate", "--home", str(tmp_home), "--as-of", "2024-06-28"])
     err = capsys.readouterr().err
@@ -106,6 +107,26 @@ def test_offline_yfinance_is_exit_code_4_with_the_one_line_message(tmp_home, cap
     n = len(pd.read_csv(REPO / "src/etftrader/resources/etf_universe.csv"))
     assert err == (f"Error: could not reach Yahoo Finance: 0 of {n} tickers downloaded; "
                    "check the network or use --source file\n")
+    assert len(fake.calls) == 4  # the first chunk with its 3 retries; the other chunks are not tried
+
+
+def test_no_network_fails_at_once_without_downloading(tmp_home, capsys, monkeypatch):
+    from etftrader.prices import sources
+
+    def no_dns(url, timeout):
+        raise OSError("[Errno -3] Temporary failure in name resolution")
+
+    def download(*args, **kwargs):
+        raise AssertionError("must not download when Yahoo cannot be reached")
+
+    monkeypatch.setattr(sources, "_probe_yahoo", no_dns)
+    monkeypatch.setattr(sources, "_yfinance_download", download)
+    code = main(["validate", "--home", str(tmp_home), "--as-of", "2024-06-28"])
+    err = capsys.readouterr().err
+    assert code == 4
+    assert err.startswith("Error: could not reach Yahoo Finance: 0 of ") and err.count("\n") == 1
+    log = next((tmp_home / "logs").glob("validate*.log")).read_text(encoding="utf-8")
+    assert "Temporary failure in name resolution" in log  # the reason is kept for the user
 
 
 def test_bad_as_of_is_a_usage_error(tmp_home):

@@ -8,6 +8,7 @@ tz-naive DatetimeIndex named ``Date``; nothing delivered gives a frame with zero
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -67,8 +68,9 @@ class FakeYahoo:
 
     ``closes`` holds the full history Yahoo "has"; tickers not in it fail like delisted ones.
     ``offline`` returns yfinance's empty frame; ``fail_first`` makes the first n calls fail
-    (empty frame, or an exception when ``raise_errors``); ``revise`` multiplies closes on or after a
-    date (Yahoo revising adjusted prices).
+    (empty frame, or an exception when ``raise_errors``); ``fail_calls`` fails the calls with these
+    numbers (1-based) the same way; ``hang`` makes every call wait until the event is set (a stuck
+    connection); ``revise`` multiplies closes on or after a date (Yahoo revising adjusted prices).
     """
 
     closes: pd.DataFrame
@@ -78,11 +80,16 @@ class FakeYahoo:
     raise_errors: bool = False
     calls: list[dict] = field(default_factory=list)
     revise: tuple[str, float] | None = None
+    fail_calls: tuple[int, ...] = ()
+    hang: threading.Event | None = None
 
     def __call__(self, tickers, start=None, end=None, **kwargs):
         tickers = [tickers] if isinstance(tickers, str) else list(tickers)
         self.calls.append({"tickers": list(tickers), "start": start, "end": end, **kwargs})
-        if self.offline or len(self.calls) <= self.fail_first:
+        if self.hang is not None:
+            self.hang.wait(30)
+        n = len(self.calls)
+        if self.offline or n <= self.fail_first or n in self.fail_calls:
             if self.raise_errors:
                 raise ConnectionError("curl: (6) Could not resolve host: query2.finance.yahoo.com")
             print("Failed to get ticker 'X' reason: offline")  # yfinance prints; must not reach the console

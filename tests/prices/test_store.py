@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from etftrader.errors import DataError
+from etftrader.errors import DataError, SourceUnavailableError
 from etftrader.prices import load_prices
 from etftrader.prices.store import CachedPrices, PriceStore
 
@@ -183,3 +183,13 @@ def test_a_longer_history_than_cached_is_fetched_once(home, fake_yahoo):
     fake_yahoo.calls.clear()
     _run(longer, home, fake_yahoo, date(2024, 7, 5))  # the next week: incremental again
     assert fake_yahoo.asked() == [(["IWM", "QQQ", "SPY"], "2024-06-23")]
+
+
+def test_cached_tickers_are_asked_first_and_an_outage_stops_there(yf_config, home, fake_yahoo):
+    _run(yf_config, home, fake_yahoo, FIRST)
+    fake_yahoo.calls.clear()
+    fake_yahoo.offline = True
+    with pytest.raises(SourceUnavailableError, match="could not reach Yahoo Finance: 0 of 4 tickers"):
+        _run(yf_config, home, fake_yahoo, SECOND, tickers=("TLT", "SPY", "QQQ", "IWM"))
+    # the new ticker (listed first) is never asked: the cached ones show the outage
+    assert fake_yahoo.asked() == [(["IWM", "QQQ", "SPY"], "2024-05-26")] * (yf_config.download_retries + 1)

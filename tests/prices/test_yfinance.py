@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from datetime import date
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from etftrader.config import DataConfig
 from etftrader.errors import SourceUnavailableError
-from etftrader.prices import load_prices
+from etftrader.ops.doctor import YAHOO_URL
+from etftrader.prices import load_prices, sources
 from etftrader.prices.sources import CHUNK_SIZE, parse_yfinance_frame
 
 from .conftest import FakeYahoo, history_frame, synthetic_closes, yf_download_frame
@@ -130,14 +134,138 @@ def test_many_tickers_are_downloaded_in_chunks_with_progress(yf_config, home, ca
     assert steps[-1] == "downloading prices: 231/231"
 
 
-def test_a_chunk_that_stays_empty_fails_only_its_tickers(yf_config, home):
-    tickers = [f"T{i:03d}" for i in range(CHUNK_SIZE + 10)]
+def test_an_outage_stops_at_the_first_empty_chunk(yf_config, home):
+    """Six chunks, nothing ever delivered: only the first chunk is asked, with its retries."""
+    tickers = [f"T{i:03d}" for i in range(CHUNK_SIZE * 5 + 40)]
+    fake = FakeYahoo(closes=synthetic_closes(["SPY"]), offline=True)
+    waits = []
+    with pytest.raises(SourceUnavailableError) as err:
+        _load(yf_config, home, fake, tickers=tickers, waits=waits)
+    assert str(err.value) == (f"could not reach Yahoo Finance: 0 of {len(tickers) + 1} tickers downloaded; "
+                              "check the network or use --source file")
+    assert len(fake.calls) == yf_config.download_retries + 1
+    assert all(c["tickers"] == tickers[:CHUNK_SIZE] for c in fake.calls)
+    backoff = sources.RETRY_BACKOFF_SECONDS
+    assert sum(waits) == sum(backoff * 2 ** k for k in range(yf_config.download_retries)) == 6.0
+
+
+def test_a_partial_outage_reports_the_chunk_by_name_and_proceeds(yf_config, home, caplog):
+    tickers = [f"T{i:03d}" for i in range(CHUNK_SIZE * 2 + 10)]
     fake = FakeYahoo(closes=synthetic_closes([*tickers, "SPY"], start="2023-06-01"))
-    fake.fail_first = yf_config.download_retries + 1  # the whole first chunk is rate-limited
-    data = _load(yf_config, home, fake, tickers=tickers)
-    assert len(data.failed) == CHUNK_SIZE
-    assert all("empty response" in r for r in data.failed.values())
-    assert data.close.shape[1] == 10
+    fake.fail_calls = (2, 3)  # the second chunk stays empty as long as it is retried
+    waits = []
+    with caplog.at_level(logging.WARNING, logger="etftrader"):
+        data = _load(yf_config, home, fake, tickers=tickers, waits=waits)
+    second = tickers[CHUNK_SIZE:2 * CHUNK_SIZE]
+    # asked twice (EMPTY_CHUNK_ATTEMPTS), not download_retries + 1 times, then the third chunk
+    assert [c["tickers"] for c in fake.calls] == [tickers[:CHUNK_SIZE], second, second,
+                                                  [*tickers[2 * CHUNK_SIZE:], "SPY"]]
+    assert waits == [2.0]
+    assert sorted(data.failed) == second
+    assert data.failed[second[0]] == "empty response from Yahoo Finance after 2 attempt(s)"
+    assert data.close.shape[1] == len(tickers) - CHUNK_SIZE
+    assert f"{CHUNK_SIZE} ticker(s) not delivered by Yahoo Finance: T100, T101" in caplog.text
+
+
+def test_a_chunk_of_unknown_tickers_is_asked_at_most_twice(yf_config, home):
+    known = ["SPY", *(f"K{i:03d}" for i in range(CHUNK_SIZE - 1))]  # the benchmark is among them
+    unknown = [f"ZZ{i:02d}" for i in range(CHUNK_SIZE)]
+    fake = FakeYahoo(closes=synthetic_closes(known, start="2023-06-01"))
+    waits = []
+    data = _load(yf_config, home, fake, tickers=[*known, *unknown], waits=waits)
+    assert [len(c["tickers"]) for c in fake.calls] == [CHUNK_SIZE, CHUNK_SIZE, CHUNK_SIZE]
+    assert waits == [2.0]
+    assert set(data.failed) == set(unknown)
+
+
+def test_unreachable_yahoo_fails_before_any_download(yf_config, home, fake_yahoo):
+    asked = []
+
+    def probe(url, timeout):
+        asked.append((url, timeout))
+        raise OSError("[Errno -3] Temporary failure in name resolution")
+
+    with pytest.raises(SourceUnavailableError, match="^could not reach Yahoo Finance: 0 of 3 tickers"):
+        _load(yf_config, home, fake_yahoo, probe=probe)
+    assert fake_yahoo.calls == []
+    assert asked == [(YAHOO_URL, sources.PROBE_SECONDS)]
+
+
+def test_a_stuck_probe_is_given_up_after_its_time_limit(yf_config, home, fake_yahoo, monkeypatch):
+    monkeypatch.setattr(sources, "PROBE_SECONDS", 0.2)
+    release = threading.Event()
+    started = time.monotonic()
+    try:
+        with pytest.raises(SourceUnavailableError):
+            _load(yf_config, home, fake_yahoo, probe=lambda url, timeout: release.wait(30))
+    finally:
+        release.set()
+    assert time.monotonic() - started < 3.0  # 0.2 s plus the 1 s grace, never the 30 s wait
+    assert fake_yahoo.calls == []
+
+
+def test_any_http_answer_counts_as_reachable(yf_config, home, fake_yahoo):
+    data = _load(yf_config, home, fake_yahoo, probe=lambda url, timeout: "HTTP 429")
+    assert list(data.close.columns) == ["IWM", "QQQ", "SPY"]
+
+
+def test_the_real_probe_runs_only_with_the_real_download(yf_config, home, fake_yahoo, monkeypatch):
+    asked = []
+    monkeypatch.setattr(sources, "_probe_yahoo", lambda url, timeout: asked.append(timeout) or "HTTP 200")
+    _load(yf_config, home, fake_yahoo)  # an injected fetcher: no probe
+    assert asked == []
+    monkeypatch.setattr(sources, "_yfinance_download", fake_yahoo)
+    load_prices(yf_config, home, tickers=["SPY"], as_of=AS_OF, refresh=True, sleep=lambda s: None)
+    assert asked == [sources.PROBE_SECONDS]
+
+
+def test_a_stuck_download_try_ends_at_download_timeout(home, fake_yahoo):
+    config = DataConfig(source="yfinance", history_days=365, download_timeout=0.2, download_retries=1)
+    fake_yahoo.hang = threading.Event()
+    waits = []
+    started = time.monotonic()
+    try:
+        with pytest.raises(SourceUnavailableError):
+            _load(config, home, fake_yahoo, waits=waits)
+    finally:
+        fake_yahoo.hang.set()
+    assert time.monotonic() - started < 2.0  # two tries of 0.2 s (sleep is injected)
+    assert len(fake_yahoo.calls) == 2 and waits == [2.0]
+
+
+def test_a_timed_out_chunk_says_so_by_ticker(home, monkeypatch):
+    monkeypatch.setattr(sources, "CHUNK_SIZE", 3)  # small chunks: the good one is far inside the limit
+    tickers = ["AAA", "BBB", "CCC", "DDD", "EEE"]
+    config = DataConfig(source="yfinance", history_days=365, download_timeout=0.5, download_retries=1)
+    fake = FakeYahoo(closes=synthetic_closes([*tickers, "SPY"], start="2023-06-01"))
+    release = threading.Event()
+
+    def stuck_on_the_last_chunk(chunk, **kwargs):
+        if "SPY" in chunk:
+            release.wait(30)
+        return fake(chunk, **kwargs)
+
+    try:
+        data = _load(config, home, stuck_on_the_last_chunk, tickers=tickers)
+    finally:
+        release.set()
+    assert data.failed == {t: "no answer from Yahoo Finance within download_timeout = 0.5 s after 2 attempt(s)"
+                           for t in ("DDD", "EEE")}
+    assert list(data.close.columns) == ["AAA", "BBB", "CCC"]
+
+
+def test_yfinance_own_retries_are_switched_off(monkeypatch):
+    import yfinance as yf
+
+    seen = []
+    monkeypatch.setattr(yf, "download", lambda *a, **k: seen.append(yf.config.network.retries) or pd.DataFrame())
+    before = yf.config.network.retries
+    yf.config.network.retries = 3  # as a user's own script might leave it
+    try:
+        sources._yfinance_download(["SPY"], timeout=1.0)
+    finally:
+        yf.config.network.retries = before
+    assert seen == [0]
 
 
 def test_yfinance_noise_stays_out_of_the_console(yf_config, home, fake_yahoo, capsys, caplog):

@@ -1,10 +1,12 @@
 """Price sources: yfinance (through the parquet store), a user's price file, and the bundled sample.
 
 :func:`load_prices` picks the source from ``DataConfig.source`` and returns :class:`PriceData` in the
-price frame contract. The yfinance path downloads in chunks with bounded retries, detects the empty
-frame yfinance returns instead of raising when Yahoo is unreachable, reports per-ticker failures by
-name, and keeps yfinance's own printing out of the console (it goes to the run log). The sample is
-real data shipped inside the skfolio wheel, so demos and tests run offline.
+price frame contract. The yfinance path first checks in a few seconds that Yahoo answers at all, then
+downloads in chunks with bounded retries (each try limited to ``download_timeout`` seconds), detects
+the empty frame yfinance returns instead of raising when Yahoo is unreachable and stops at the first
+chunk that shows it, reports per-ticker failures by name, and keeps yfinance's own printing out of
+the console (it goes to the run log). The sample is real data shipped inside the skfolio wheel, so
+demos and tests run offline.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import functools
 import io
 import logging
 import sys
+import threading
 import time
 import warnings
 from datetime import date, timedelta
@@ -50,6 +53,12 @@ _log = logging.getLogger(f"{LOGGER_NAME}.prices")
 CHUNK_SIZE = 100
 #: first retry waits this many seconds, then doubles
 RETRY_BACKOFF_SECONDS = 2.0
+#: once an earlier chunk delivered data (Yahoo is up), an empty chunk is asked this many times in
+#: all: its tickers are most likely unknown or delisted, and retrying cannot change that
+EMPTY_CHUNK_ATTEMPTS = 2
+#: the reachability check before a download gives up after this many seconds (at most
+#: ``download_timeout``); it runs in a thread, so a stuck DNS lookup cannot hold it longer
+PROBE_SECONDS = 5.0
 VIX_TICKER = "^VIX"
 #: the cache is re-fetched from an earlier start only when it lacks more than this many days
 BACKFILL_TOLERANCE_DAYS = 31
@@ -63,11 +72,13 @@ _CLOSE_NAMES = ("adj close", "adj_close", "adjclose", "adjusted close", "adjuste
 _VOLUME_NAMES = ("volume",)
 
 Fetcher = Callable[..., pd.DataFrame]
+#: ``probe(url, timeout)`` returns on any HTTP answer and raises when the host cannot be reached
+Probe = Callable[[str, float], object]
 
 
 def load_prices(config: DataConfig, home: Home, *, tickers: Iterable[str] | None = None,
                 as_of: date | None = None, refresh: bool = False, progress: bool = False,
-                fetcher: Fetcher | None = None,
+                fetcher: Fetcher | None = None, probe: Probe | None = None,
                 sleep: Callable[[float], None] = time.sleep) -> PriceData:
     """Load prices from the source named in ``config.source``.
 
@@ -89,6 +100,10 @@ def load_prices(config: DataConfig, home: Home, *, tickers: Iterable[str] | None
         Show a download counter on a terminal.
     fetcher : callable, optional
         Replacement for ``yfinance.download`` (same signature); tests inject a fake here.
+    probe : callable, optional
+        Reachability check run before a yfinance download, ``probe(url, timeout)``, raising when
+        Yahoo cannot be reached. Default: one HTTP request to Yahoo when the real
+        ``yfinance.download`` is used, none when a ``fetcher`` is injected.
     sleep : callable
         Waits between retries (tests pass a no-op).
 
@@ -109,7 +124,7 @@ def load_prices(config: DataConfig, home: Home, *, tickers: Iterable[str] | None
     if config.source == "file":
         return _load_file_source(config, home, wanted, as_of)
     return _load_yfinance(config, home, wanted, as_of=as_of, refresh=refresh, progress=progress,
-                          fetcher=fetcher, sleep=sleep)
+                          fetcher=fetcher, probe=probe, sleep=sleep)
 
 
 def load_market_series(config: DataConfig, home: Home, *, as_of: date | None = None,
@@ -462,7 +477,7 @@ def parse_yfinance_frame(raw: pd.DataFrame | None, requested: list[str]) -> tupl
 
 
 def _load_yfinance(config: DataConfig, home: Home, wanted: list[str] | None, *, as_of: date | None,
-                   refresh: bool, progress: bool, fetcher: Fetcher | None,
+                   refresh: bool, progress: bool, fetcher: Fetcher | None, probe: Probe | None,
                    sleep: Callable[[float], None]) -> PriceData:
     notes: list[str] = []
     if wanted is None:
@@ -490,20 +505,28 @@ def _load_yfinance(config: DataConfig, home: Home, wanted: list[str] | None, *, 
         _log.info("price cache history starts %s; fetching history from %s", cached.history_start, full_start)
     plan, current_start = _plan_requests(requested, None if backfill else cached, full_start=full_start,
                                          end_day=end_day, overlap_days=config.overlap_days)
+    to_download = sum(len(t) for t in plan.values())
+    unreachable = SourceUnavailableError(
+        f"could not reach Yahoo Finance: 0 of {to_download} tickers downloaded; "
+        "check the network or use --source file")
+    if probe is None and fetcher is None:
+        probe = _probe_yahoo
+    if to_download and probe is not None:
+        problem = _unreachable_reason(probe, min(PROBE_SECONDS, config.download_timeout))
+        if problem is not None:
+            _log.warning("Yahoo Finance cannot be reached (%s); nothing downloaded", problem)
+            raise unreachable
     fetch = fetcher or _yfinance_download
     new_close, new_volume, download_failed = _download_all(
         plan, end_day=end_day, config=config, fetch=fetch, sleep=sleep, progress=progress)
 
-    to_download = sum(len(t) for t in plan.values())
     delivered = [t for t in new_close.columns if new_close[t].notna().any()]
     # Nothing at all came back. That means Yahoo is unreachable when we asked for tickers known to
     # exist (current ones in the cache, or anything on a first run); when we only asked for new or
     # lagging tickers it just means those are delisted or unknown, and they are reported by name.
     asked_known = cached is None or backfill or current_start in plan
     if to_download and not delivered and asked_known:
-        raise SourceUnavailableError(
-            f"could not reach Yahoo Finance: 0 of {to_download} tickers downloaded; "
-            "check the network or use --source file")
+        raise unreachable
 
     if to_download:
         close = merge_prices(cached.close if cached else None, new_close)
@@ -541,7 +564,9 @@ def _plan_requests(requested: list[str], cached: CachedPrices | None, *, full_st
                    end_day: date, overlap_days: int) -> tuple[dict[date, list[str]], date | None]:
     """Start date -> tickers to download from it (at most three groups, so few calls).
 
-    Also returns the start date of the "current" group (None without a cache).
+    Also returns the start date of the "current" group (None without a cache). That group comes
+    first: its tickers delivered last time, so an empty answer for them means Yahoo is down and the
+    download can stop there, rather than after trying new tickers that may simply not exist.
 
     - cached tickers that are current (their last price is the cache's last date): from that date
       minus ``overlap_days``, to pick up revised closes; nothing when the cache covers ``end_day``;
@@ -568,27 +593,50 @@ def _plan_requests(requested: list[str], cached: CachedPrices | None, *, full_st
     if lagging:
         start = min(lagging.values()) - timedelta(days=overlap_days)
         plan.setdefault(max(start, full_start), []).extend(lagging)
+    if current_start in plan:
+        plan = {current_start: plan.pop(current_start), **plan}
     return plan, current_start
 
 
 def _download_all(plan: dict[date, list[str]], *, end_day: date, config: DataConfig, fetch: Fetcher,
                   sleep: Callable[[float], None], progress: bool):
+    """Every chunk of the plan, in order; stops at the first empty chunk when nothing came yet.
+
+    A chunk that stays empty after all its tries before anything was delivered means Yahoo is
+    unreachable: the remaining chunks are not tried (they would only repeat the wait). Once some
+    chunk delivered, Yahoo is up, so an empty chunk is tried at most :data:`EMPTY_CHUNK_ATTEMPTS`
+    times and its tickers are reported as not delivered.
+    """
     total = sum(len(t) for t in plan.values())
     closes, volumes, failed = [], [], {}
+    chunks = [(start, tickers[i:i + CHUNK_SIZE])
+              for start, tickers in plan.items() for i in range(0, len(tickers), CHUNK_SIZE)]
+    delivered_any = False
     with Progress("downloading prices", total=total, stream=sys.stderr,
                   enabled=None if progress else False) as bar:
-        for start, tickers in plan.items():
-            for i in range(0, len(tickers), CHUNK_SIZE):
-                chunk = tickers[i:i + CHUNK_SIZE]
-                raw = _download_chunk(chunk, start=start, end=end_day + timedelta(days=1),
-                                      config=config, fetch=fetch, sleep=sleep)
-                close, volume = parse_yfinance_frame(raw, chunk)
-                if close.empty:
-                    for t in chunk:
-                        failed[t] = f"empty response from Yahoo Finance after {config.download_retries + 1} attempt(s)"
-                closes.append(close)
-                volumes.append(volume)
-                bar.advance(chunk[-1], n=len(chunk))
+        for n, (start, chunk) in enumerate(chunks):
+            attempts = config.download_retries + 1
+            if delivered_any:
+                attempts = min(attempts, EMPTY_CHUNK_ATTEMPTS)
+            raw, reason = _download_chunk(chunk, start=start, end=end_day + timedelta(days=1),
+                                          config=config, fetch=fetch, sleep=sleep, attempts=attempts)
+            close, volume = parse_yfinance_frame(raw, chunk)
+            if close.empty:
+                for t in chunk:
+                    failed[t] = f"{reason} after {attempts} attempt(s)"
+                if not delivered_any:
+                    skipped = [t for _, rest in chunks[n + 1:] for t in rest]
+                    for t in skipped:
+                        failed[t] = "not tried: Yahoo Finance sent nothing for an earlier chunk"
+                    if skipped:
+                        _log.warning("no data for the first %d ticker(s) (%s); the other %d are not tried",
+                                     len(chunk), reason, len(skipped))
+                    break
+            elif close.notna().any().any():
+                delivered_any = True
+            closes.append(close)
+            volumes.append(volume)
+            bar.advance(chunk[-1], n=len(chunk))
     if not closes:
         empty = pd.DataFrame(index=pd.DatetimeIndex([], name="date", dtype="datetime64[ns]"), dtype="float64")
         return empty, empty.copy(), failed
@@ -601,55 +649,137 @@ def _download_all(plan: dict[date, list[str]], *, end_day: date, config: DataCon
 
 
 def _download_chunk(chunk: list[str], *, start: date, end: date, config: DataConfig, fetch: Fetcher,
-                    sleep: Callable[[float], None]) -> pd.DataFrame | None:
-    """One yf.download call with bounded retries; an empty frame counts as a failure to retry."""
-    attempts = config.download_retries + 1
-    raw = None
+                    sleep: Callable[[float], None], attempts: int) -> tuple[pd.DataFrame | None, str]:
+    """One yf.download call with bounded retries; an empty frame counts as a failure to retry.
+
+    Each try gets at most ``config.download_timeout`` seconds in all. yfinance's own ``timeout``
+    applies to each HTTP request, and one call makes several per ticker (cookie, crumb, time zone,
+    prices), some with their own fixed timeouts, and DNS lookups that ignore them: only a limit on
+    the whole call bounds a try. A try that runs out is abandoned (its thread ends on its own).
+
+    Returns
+    -------
+    (frame, reason)
+        The frame of the last try (None when it raised or ran out of time) and, when it is empty,
+        why: an empty response, the last error, or the time limit.
+    """
+    raw, reason = None, "empty response from Yahoo Finance"
     for attempt in range(attempts):
+        call = functools.partial(fetch, chunk, start=start.isoformat(), end=end.isoformat(),
+                                 auto_adjust=True, actions=False, threads=True, progress=False,
+                                 group_by="column", timeout=config.download_timeout)
         try:
             with _quiet_yfinance():
-                raw = fetch(chunk, start=start.isoformat(), end=end.isoformat(), auto_adjust=True,
-                            actions=False, threads=True, progress=False, group_by="column",
-                            timeout=config.download_timeout)
+                raw = _call_with_deadline(call, config.download_timeout, name="etftrader-download")
+            reason = "empty response from Yahoo Finance"
         except Exception as e:  # yfinance raises many types (curl, JSON, rate limit); all retryable
             _log.warning("download of %d ticker(s) from %s failed (attempt %d/%d): %s",
                          len(chunk), start, attempt + 1, attempts, _first_line(e))
             raw = None
+            reason = (f"no answer from Yahoo Finance within download_timeout = {config.download_timeout:g} s"
+                      if isinstance(e, _Deadline) else f"download failed ({_first_line(e)})")
         if isinstance(raw, pd.DataFrame) and not raw.empty:
-            return raw
+            return raw, ""
         if attempt + 1 < attempts:
             wait = RETRY_BACKOFF_SECONDS * 2 ** attempt
             _log.info("empty or failed response for %d ticker(s); retrying in %.0f s", len(chunk), wait)
             sleep(wait)
-    return raw
+    return raw, reason
+
+
+class _Deadline(TimeoutError):
+    """A call given to :func:`_call_with_deadline` did not finish in time."""
+
+
+def _call_with_deadline(func: Callable[[], object], seconds: float, *, name: str):
+    """``func()`` in a daemon thread; its result, its exception, or :class:`_Deadline` after ``seconds``.
+
+    A daemon thread because neither socket timeouts nor yfinance's cover a stuck DNS lookup, and a
+    call we stopped waiting for must not keep the process alive at exit.
+    """
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = func()
+        except Exception as e:  # handed to the caller below
+            outcome["error"] = e
+
+    worker = threading.Thread(target=run, name=name, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise _Deadline(f"no answer within {seconds:g} s")
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome.get("value")
+
+
+def _unreachable_reason(probe: Probe, seconds: float) -> str | None:
+    """None when Yahoo answers ``probe`` within ``seconds`` (any HTTP status), else why not."""
+    from ..ops.doctor import YAHOO_URL
+
+    try:
+        # one extra second: the probe's own timeout should fire first and say what happened
+        _call_with_deadline(functools.partial(probe, YAHOO_URL, seconds), seconds + 1.0,
+                            name="etftrader-yahoo-probe")
+    except Exception as e:  # any failure to reach the host is the finding
+        return f"{type(e).__name__}: {getattr(e, 'reason', None) or _first_line(e)}"
+    return None
+
+
+def _probe_yahoo(url: str, timeout: float) -> str:
+    """The real reachability check: the doctor's single HTTP GET (tests replace this)."""
+    from ..ops.doctor import probe_url
+
+    return probe_url(url, timeout)
 
 
 def _yfinance_download(*args, **kwargs) -> pd.DataFrame:
+    import multitasking  # yfinance's thread pool (a dependency of yfinance)
     import yfinance as yf
 
+    # Our loop retries with backoff; yfinance's own retries (yf.config, 1.x) would multiply each try.
+    network = getattr(getattr(yf, "config", None), "network", None)
+    if network is not None:
+        network.retries = 0
+    # A try abandoned at its time limit leaves yfinance's per-ticker threads running; recent
+    # multitasking versions create them as non-daemon threads, which would hold the process open
+    # after our error message. (Without set_daemon, they inherit our worker thread's daemon flag.)
+    set_daemon = getattr(multitasking, "set_daemon", None)
+    if set_daemon is not None:
+        set_daemon(True)
     return yf.download(*args, **kwargs)
 
 
 @contextlib.contextmanager
 def _quiet_yfinance():
-    """Route yfinance's logging, prints and warnings into our run log instead of the console."""
-    yf_logger = logging.getLogger("yfinance")
-    forward = _ForwardHandler()
-    old_propagate = yf_logger.propagate
-    yf_logger.addHandler(forward)
-    yf_logger.propagate = False
+    """Keep yfinance's logging, prints and warnings out of the console; they go to the run log."""
+    _route_yfinance_logging()
     out, err = io.StringIO(), io.StringIO()
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             warnings.simplefilter("ignore")
             yield
     finally:
-        yf_logger.removeHandler(forward)
-        yf_logger.propagate = old_propagate
         for text in (out.getvalue(), err.getvalue()):
             for line in text.splitlines():
                 if line.strip():
                     _log.info("yfinance: %s", line.strip())
+
+
+def _route_yfinance_logging() -> None:
+    """Send yfinance's log records to the run log, and silence its warnings, for the rest of the process.
+
+    For good rather than per call: a try abandoned at its time limit keeps running in its thread
+    and would otherwise print "Failed to get ticker ..." lines (Python's last-resort handler) or
+    pandas deprecation warnings into the middle of our console output later.
+    """
+    yf_logger = logging.getLogger("yfinance")
+    if not any(isinstance(h, _ForwardHandler) for h in yf_logger.handlers):
+        yf_logger.addHandler(_ForwardHandler())
+        warnings.filterwarnings("ignore", module=r"yfinance(\.|$)")
+    yf_logger.propagate = False
 
 
 class _ForwardHandler(logging.Handler):
