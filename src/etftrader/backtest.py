@@ -2,9 +2,10 @@
 
 Each simulated week calls the very functions ``etftrader weekly`` calls, with only the prices up to
 that week: the data-quality check (:func:`etftrader.prices.check_quality`), the target
-(:func:`etftrader.pipeline.build_target`: scores, selection, optimizer) and the drift rule and
-whole-share trade list (:func:`etftrader.pipeline.plan_rebalance`). Nothing here selects, weighs,
-measures drift or sizes trades on its own.
+(:func:`etftrader.pipeline.build_target`: scores, selection, optimizer), the week's prices
+(:func:`etftrader.pipeline.prices_today`) and the drift rule and whole-share trade list
+(:func:`etftrader.pipeline.plan_rebalance`). Nothing here selects, weighs, measures drift or sizes
+trades on its own; the quality check runs once per week for all strategies.
 
 Simulation assumptions (stated in every report):
 
@@ -17,9 +18,10 @@ Simulation assumptions (stated in every report):
 - Equal weight holds 1/N of the tickers the quality check kept that week, with the same drift rule,
   whole shares and costs. The benchmark is a frictionless buy and hold of the benchmark series.
 
-The library entry points are :func:`run_backtest` (pure: prices and config in, a
-:class:`BacktestResult` out), :func:`write_outputs` (equity.csv, trades.csv, metrics.json, ...,
-PNG plots) and :func:`render_backtest_report` (the 04 validation notebook as HTML).
+The library entry points are :func:`run_backtest` (prices and config in, a :class:`BacktestResult`
+out, no files; strategies may run in separate processes, with the same result),
+:func:`write_outputs` (equity.csv, trades.csv, metrics.json, ..., PNG plots) and
+:func:`render_backtest_report` (the 04 validation notebook as HTML).
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ __all__ = [
     "EQUAL_WEIGHT",
     "STRATEGY_CHOICES",
     "EXECUTION_NOTE",
+    "DEFAULT_YEARS",
+    "AUTO_WORKERS_MIN_STEPS",
     "BacktestResult",
     "parse_optimizers",
     "rebalance_dates",
@@ -467,9 +471,6 @@ class _Book:
         self.shares: dict[str, float] = {}
         self.cash = float(capital)
         self.history: list[tuple[pd.Timestamp, dict[str, float], float]] = []
-
-    def held(self) -> list[str]:
-        return [t for t, n in self.shares.items() if n]
 
     def holdings(self):
         """This account as the weekly pipeline sees holdings (everything executed, nothing pending)."""
