@@ -172,3 +172,14 @@ def test_file_source_without_benchmark_compares_equal_weight_only(tmp_path, caps
     run = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert run["source"] == "file" and run["benchmark"] is None and run["end"] == "2021-06-30"
     assert any("no benchmark" in n for n in run["notes"])
+
+
+def test_default_output_folder_is_timestamped_under_results(tmp_path, capsys):
+    args = ["--source", "sample", "--start", "2021-06-01", "--end", "2021-06-11", "--optimizer", "rankbased",
+            "--positions", "5", "--home", str(tmp_path), "--no-notebook"]
+    assert _run(capsys, *args)[0] == 0
+    assert _run(capsys, *args)[0] == 0
+    folders = sorted((tmp_path / "results").glob("backtest_*"))
+    assert len(folders) == 2, "a second run never overwrites the first"
+    assert re.fullmatch(r"backtest_\d{8}_\d{6}", folders[0].name)
+    assert all((f / "equity.csv").exists() for f in folders)

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from ..errors import ConfigError, EtfTraderError, ReportError
-from ._common import config_option, home_option, load_run_config, source_options
+from ._common import config_option, home_option, load_run_config, require_price_file, source_options, source_overrides
 
 __all__ = ["backtest"]
 
@@ -98,22 +98,19 @@ def _run(home_dir, start, end, optimizer, positions, drift_threshold, cost_bps, 
         raise ConfigError(f"--start {start_day} is after --end {end_day}; swap them")
     optimizers = bt.parse_optimizers(optimizer)
     workers = _workers(workers)
-    if prices_file and source is None:
-        source = "file"  # --prices alone means: use this file
     config = load_run_config(home_dir, config_path).override(
         portfolio={"capital": capital, "positions": positions},
-        data={"source": source, "prices_file": prices_file},
+        data=source_overrides(source, prices_file),
         rebalance={"drift_override": drift_threshold, "cost_bps": cost_bps, "cost_per_share": cost_per_share},
     )
-    if config.data.source == "file" and not config.data.prices_file:
-        raise ConfigError("--source file needs a price file: pass --prices FILE (CSV or parquet)")
+    require_price_file(config)
     interactive = is_interactive()
     _log.info("backtest: optimizers %s, start %s, end %s; config %s", ",".join(optimizers), start_day,
               end_day, config.to_dict())
     data = load_prices(config.data, home_dir, as_of=end_day, refresh=refresh, progress=interactive)
     result = bt.run_backtest(data, config, optimizers=optimizers, start=start_day, end=end_day,
                              progress=interactive, workers=workers)
-    out = Path(out_dir) if out_dir else home_dir.results_dir / f"backtest_{datetime.now():%Y%m%d_%H%M%S}"
+    out = Path(out_dir) if out_dir else _new_folder(home_dir.results_dir, f"backtest_{datetime.now():%Y%m%d_%H%M%S}")
     paths = bt.write_outputs(result, out)
     _log.info("backtest outputs in %s (%.1f s simulation)", out, result.elapsed)
     html = report_error = None
@@ -124,6 +121,14 @@ def _run(home_dir, start, end, optimizer, positions, drift_threshold, cost_bps, 
             _log.error("report failed: %s", e)
             report_error = e
     return result, paths, html, report_error
+
+
+def _new_folder(parent: Path, stem: str) -> Path:
+    """``parent/stem``, or ``stem_N`` when a run in the same second already took it."""
+    candidate, n = parent / stem, 1
+    while candidate.exists():
+        candidate, n = parent / f"{stem}_{n}", n + 1
+    return candidate
 
 
 def _workers(value: str):
