@@ -353,8 +353,9 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
     from .prices import check_quality
 
     # Closes forward-filled, for marking positions to market (a held ticker keeps its last
-    # price over a gap); one row per decision day as a plain dict for the bookkeeping.
-    marks = data.close.ffill()
+    # price over a gap; a zero, negative or infinite print is a gap, not a price).
+    close = data.close
+    marks = close.where(np.isfinite(close) & (close > 0)).ffill()
     capital = float(config.portfolio.capital)
     books = {name: _Book(capital) for name in strategies}
     trades_rows: list[pd.DataFrame] = []

@@ -215,3 +215,18 @@ def test_weeks_with_fewer_usable_tickers_than_positions_are_noted(sample_data, s
     assert rank["note"].str.contains("more than the usable universe of 25").all()
     assert any(n.startswith("rankbased: 3 of 3 weeks carry a note") for n in r.notes)
     assert r.targets.query("strategy == 'rankbased'").groupby("date").size().eq(25).all()
+
+
+def test_a_bad_print_is_not_a_price_for_the_daily_valuation(sample_data, sample_config):
+    close = sample_data.close.copy()
+    bad_day = pd.Timestamp("2021-06-15")  # a Tuesday between two decisions
+    close.loc[bad_day, :] = np.inf
+    close.loc[pd.Timestamp("2021-06-16"), :] = 0.0
+    broken = dataclasses.replace(sample_data, close=close)
+    r = run_backtest(broken, sample_config, optimizers="rankbased", start=pd.Timestamp("2021-06-01"),
+                     end=pd.Timestamp("2021-06-18"), positions=POSITIONS)
+    values = r.equity["rankbased"]
+    assert np.isfinite(values).all()
+    # the bad days carry the last good value (the positions did not change in between)
+    assert values[bad_day] == values[pd.Timestamp("2021-06-14")]
+    assert values[pd.Timestamp("2021-06-16")] == values[pd.Timestamp("2021-06-14")]
