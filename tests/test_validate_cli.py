@@ -152,3 +152,50 @@ def test_seed_script_runs_from_a_checkout(tmp_home):
     assert proc.returncode == 0, proc.stderr
     assert "Tickers: 25 checked, 25 kept, 0 dropped" in proc.stdout
     assert "Data health CSV: results" in proc.stdout.replace("\\", "/")
+
+
+# The --source/--prices rule is shared by every command with source options (cli._common.source_overrides).
+SOURCE_COMMANDS = [["validate"], ["weekly", "--no-notebook", "--positions", "5"], ["backtest", "--no-notebook"]]
+
+
+@pytest.mark.parametrize("command", SOURCE_COMMANDS, ids=lambda c: c[0])
+@pytest.mark.parametrize("other", ["sample", "yfinance"])
+def test_prices_with_another_source_is_refused_in_one_line(command, other, tmp_home, tmp_path, capsys,
+                                                           monkeypatch):
+    from etftrader.prices import sources
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("must fail before any download")
+
+    monkeypatch.setattr(sources, "_probe_yahoo", no_network)
+    monkeypatch.setattr(sources, "_yfinance_download", no_network)
+    path = tmp_path / "mine.csv"
+    path.write_text("date,AAA\n2024-01-02,1\n", encoding="utf-8")
+    code = main([*command, "--source", other, "--prices", str(path), "--home", str(tmp_home)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == f"Error: --prices is only used with --source file; got --source {other}\n"
+    assert not list((tmp_home / "results").glob("*"))  # nothing written
+
+
+@pytest.mark.parametrize("command", SOURCE_COMMANDS, ids=lambda c: c[0])
+def test_prices_alone_reads_that_file_in_every_command(command, tmp_home, tmp_path, capsys):
+    missing = tmp_path / "nope.csv"
+    code = main([*command, "--prices", str(missing), "--home", str(tmp_home)])
+    err = capsys.readouterr().err
+    # the file source was used (not the config's yfinance): it is the file that is missing
+    assert code == 3
+    assert err == f"Error: price file {missing} does not exist; check --prices\n"
+
+
+def test_prices_help_says_it_implies_the_file_source():
+    result = _invoke(["validate", "--help"])
+    assert "given alone it implies --source file" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("command", SOURCE_COMMANDS, ids=lambda c: c[0])
+def test_file_source_without_a_file_is_refused_the_same_way_everywhere(command, tmp_home, capsys):
+    code = main([*command, "--source", "file", "--home", str(tmp_home)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("Error: --source file needs a price file: pass --prices FILE") and err.count("\n") == 1

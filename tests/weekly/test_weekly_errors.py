@@ -86,6 +86,16 @@ def test_missing_price_file(home, tmp_path):
     assert snapshot(home) == before
 
 
+def test_prices_next_to_the_sample_source_is_refused_not_ignored(home, tmp_path):
+    """Before, --source sample won and the file was silently ignored: a week on the wrong prices."""
+    prices = tmp_path / "mine.csv"
+    prices.write_text("date,AAA\n2021-03-12,1\n", encoding="utf-8")
+    before = snapshot(home)
+    code, out, err = run_cli([*BASE, "--prices", str(prices)], home=home)  # run_cli adds --source sample
+    assert_one_error_line(err, code, 2, "--prices is only used with --source file; got --source sample")
+    assert snapshot(home) == before
+
+
 def test_unknown_optimizer_is_a_usage_error(home):
     before = snapshot(home)
     code, out, err = run_cli([*BASE, "--optimizer", "magic"], home=home)

@@ -7,8 +7,10 @@ from datetime import date, datetime
 import click
 
 from ..config import OPTIMIZERS, SOURCES
+from ..errors import ConfigError
 
-__all__ = ["home_option", "config_option", "source_options", "as_of_option", "parse_date"]
+__all__ = ["home_option", "config_option", "source_options", "source_overrides", "require_price_file",
+           "as_of_option", "parse_date"]
 
 home_option = click.option(
     "--home",
@@ -27,7 +29,7 @@ config_option = click.option(
 
 
 def source_options(func):
-    """``--source``, ``--prices`` and ``--refresh``."""
+    """``--source``, ``--prices`` and ``--refresh``; pass the first two through :func:`source_overrides`."""
     func = click.option(
         "--refresh", is_flag=True, default=False, help="Re-download the whole price history."
     )(func)
@@ -36,7 +38,7 @@ def source_options(func):
         "prices_file",
         type=click.Path(dir_okay=False, path_type=str),
         default=None,
-        help="Price file for --source file (CSV or parquet, wide or long).",
+        help="Price file (CSV or parquet, wide or long); given alone it implies --source file.",
     )(func)
     func = click.option(
         "--source",
@@ -45,6 +47,38 @@ def source_options(func):
         help="Where prices come from (default: config, else yfinance). 'sample' is an offline demo universe.",
     )(func)
     return func
+
+
+def source_overrides(source: str | None, prices_file: str | None) -> dict[str, str | None]:
+    """The ``[data]`` overrides for ``--source`` and ``--prices``, with one rule for every command.
+
+    ``--prices FILE`` alone means ``--source file``; next to another ``--source`` it would be
+    silently ignored, so that is refused.
+
+    Returns
+    -------
+    dict
+        ``{"source": ..., "prices_file": ...}`` for :meth:`etftrader.config.Config.override`
+        (None keeps the config's value).
+
+    Raises
+    ------
+    ConfigError
+        ``--prices`` together with ``--source sample`` or ``--source yfinance``.
+    """
+    if prices_file:
+        if source is None:
+            source = "file"
+        elif source != "file":
+            raise ConfigError(f"--prices is only used with --source file; got --source {source}")
+    return {"source": source, "prices_file": prices_file}
+
+
+def require_price_file(config) -> None:
+    """Refuse the file source without a price file (from ``--prices`` or the config) before any work."""
+    if config.data.source == "file" and not config.data.prices_file:
+        raise ConfigError("--source file needs a price file: pass --prices FILE (CSV or parquet) "
+                          "or set prices_file in the [data] section of the config")
 
 
 def parse_date(ctx, param, value):

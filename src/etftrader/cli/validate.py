@@ -12,7 +12,8 @@ from pathlib import Path
 
 import click
 
-from ._common import as_of_option, config_option, home_option, load_run_config, source_options
+from ._common import (as_of_option, config_option, home_option, load_run_config, require_price_file,
+                      source_options, source_overrides)
 
 __all__ = ["validate"]
 
@@ -47,10 +48,8 @@ def validate(source, prices_file, refresh, as_of, home, config_path) -> None:
     import logging
 
     home_dir = resolve_home(home).ensure()
-    if prices_file and source is None:
-        source = "file"  # --prices alone clearly means "use this file"
-    config = load_run_config(home_dir, config_path).override(
-        data={"source": source, "prices_file": prices_file})
+    config = load_run_config(home_dir, config_path).override(data=source_overrides(source, prices_file))
+    require_price_file(config)
     log_path = start_run_log(home_dir.logs_dir, "validate")
     log = logging.getLogger(LOGGER_NAME)
     try:

@@ -16,7 +16,8 @@ from pathlib import Path
 import click
 
 from ..errors import ConfigError, EtfTraderError
-from ._common import as_of_option, config_option, home_option, load_run_config, optimizer_choice, source_options
+from ._common import (as_of_option, config_option, home_option, load_run_config, optimizer_choice,
+                      require_price_file, source_options, source_overrides)
 
 __all__ = ["weekly", "init", "holdings"]
 
@@ -109,15 +110,12 @@ def _run(home_dir, capital, positions, optimizer, drift_threshold, force_rebalan
     _positive("--withdraw", withdraw)
     if as_of is not None and as_of > date.today():
         raise ConfigError(f"--as-of {as_of} is in the future; give today or a past date")
-    if prices_file and source is None:
-        source = "file"  # --prices alone means: use this file
     config = load_run_config(home_dir, config_path).override(
         portfolio={"capital": capital, "positions": positions, "optimizer": optimizer},
-        data={"source": source, "prices_file": prices_file},
+        data=source_overrides(source, prices_file),
         rebalance={"drift_override": drift_threshold, "force": True if force_rebalance else None},
     )
-    if config.data.source == "file" and not config.data.prices_file:
-        raise ConfigError("--source file needs a price file: pass --prices FILE (CSV or parquet)")
+    require_price_file(config)
     return run_weekly(
         config, home_dir, as_of=as_of, workbook=Path(workbook) if workbook else None, capital=capital,
         deposit=deposit, withdraw=withdraw, force=force_rebalance, refresh=refresh,
