@@ -66,6 +66,7 @@ __all__ = [
     "format_metrics",
     "activity_table",
     "yearly_returns",
+    "expected_vs_realised",
 ]
 
 _log = logging.getLogger(f"{LOGGER_NAME}.backtest")
@@ -93,6 +94,7 @@ TRADE_COLUMNS = ["strategy", "date", "ticker", "action", "shares", "price", "val
 DECISION_COLUMNS = [
     "strategy", "date", "drift", "threshold", "rebalanced", "trades", "skipped",
     "traded_value", "costs", "cash", "value", "method", "note",
+    "expected_return", "expected_volatility", "expected_sharpe",
 ]
 TARGET_COLUMNS = ["strategy", "date", "ticker", "weight"]
 
@@ -384,7 +386,7 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
                 book = books[name]
                 try:
                     tick = time.perf_counter()
-                    weights, method, note = _target(pipeline, quality.prices, config, name, positions)
+                    weights, about = _target(pipeline, quality.prices, config, name, positions)
                     spent["target"] += time.perf_counter() - tick
                     tick = time.perf_counter()
                     holdings = book.holdings()
@@ -420,7 +422,7 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
                     "traded_value": float(fills["value"].abs().sum()) if len(fills) else 0.0,
                     "costs": float(fills["est_cost"].sum()) if len(fills) else 0.0,
                     "cash": book.cash, "value": book.value(mark),
-                    "method": method, "note": note,
+                    **about,
                 })
                 book.mark(day)
             bar.advance(str(day.date()))
@@ -449,20 +451,27 @@ def _holdings_template():
 
 
 def _target(pipeline, prices: pd.DataFrame, config: Config, name: str,
-            positions: int) -> tuple[pd.Series, str, str]:
-    """The week's target weights, the method that produced them and the target's notes.
+            positions: int) -> tuple[pd.Series, dict[str, Any]]:
+    """The week's target weights, and what to record about them.
 
-    The notes are the weekly run's own: an optimizer fallback and its reason, or fewer usable
-    tickers than ``positions``.
+    The record holds the method that produced them, the target's notes (the weekly run's own: an
+    optimizer fallback and its reason, or fewer usable tickers than ``positions``) and the
+    optimizer's expected annual return, volatility and Sharpe (NaN for equal weight).
     """
     if name == EQUAL_WEIGHT:
         kept = list(prices.columns)
         if not kept:
             raise DataError("no ticker passed the quality check")
-        return pd.Series(1.0 / len(kept), index=kept, dtype=float), "1/N", ""
+        return pd.Series(1.0 / len(kept), index=kept, dtype=float), {
+            "method": "1/N", "note": "", "expected_return": math.nan,
+            "expected_volatility": math.nan, "expected_sharpe": math.nan}
     target = pipeline.build_target(prices, config, positions=positions, optimizer=name)
     result = target.result
-    return result.weights.astype(float), str(result.method), "; ".join(target.notes)
+    return result.weights.astype(float), {
+        "method": str(result.method), "note": "; ".join(target.notes),
+        "expected_return": float(result.expected_return),
+        "expected_volatility": float(result.expected_volatility),
+        "expected_sharpe": float(result.expected_sharpe)}
 
 
 class _Book:
@@ -795,6 +804,23 @@ def activity_table(decisions: pd.DataFrame) -> pd.DataFrame:
         "traded_value": grouped["traded_value"].sum().round(0),
         "costs": grouped["costs"].sum().round(2),
     })
+
+
+def expected_vs_realised(decisions: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+    """The optimizers' beliefs against what happened, one row per optimizer strategy.
+
+    ``expected_*`` are the weekly targets' own estimates (annual), averaged over the weeks;
+    ``realised_*`` are the backtest's figures for the same strategy.
+    """
+    columns = ["expected_return", "realised_cagr", "expected_volatility", "realised_volatility",
+               "expected_sharpe", "realised_sharpe"]
+    if decisions.empty or "expected_return" not in decisions:
+        return pd.DataFrame(columns=columns)
+    believed = decisions.groupby("strategy", sort=False)[
+        ["expected_return", "expected_volatility", "expected_sharpe"]].mean().dropna(how="all")
+    table = believed.join(metrics[["cagr", "volatility", "sharpe"]].rename(columns={
+        "cagr": "realised_cagr", "volatility": "realised_volatility", "sharpe": "realised_sharpe"}))
+    return table[columns]
 
 
 def yearly_returns(equity: pd.DataFrame) -> pd.DataFrame:

@@ -230,3 +230,17 @@ def test_a_bad_print_is_not_a_price_for_the_daily_valuation(sample_data, sample_
     # the bad days carry the last good value (the positions did not change in between)
     assert values[bad_day] == values[pd.Timestamp("2021-06-14")]
     assert values[pd.Timestamp("2021-06-16")] == values[pd.Timestamp("2021-06-14")]
+
+
+def test_decisions_record_the_optimizers_expectations(short_run):
+    from etftrader.backtest import expected_vs_realised
+    from etftrader.metrics import metrics_table
+
+    d = short_run.decisions
+    assert d.loc[d["strategy"] != EQUAL_WEIGHT, "expected_volatility"].gt(0).all()
+    assert d.loc[d["strategy"] == EQUAL_WEIGHT, "expected_return"].isna().all()
+    table = expected_vs_realised(d, metrics_table(short_run.metrics))
+    assert list(table.index) == ["mvo", "minvar", "rankbased"]
+    mvo = d[d["strategy"] == "mvo"]
+    assert table.loc["mvo", "expected_sharpe"] == pytest.approx(mvo["expected_sharpe"].mean())
+    assert table.loc["mvo", "realised_sharpe"] == pytest.approx(short_run.metrics["mvo"]["sharpe"])
