@@ -143,25 +143,27 @@ def _timestamps(frame: pd.DataFrame) -> pd.Series:
 def latest_run(ledger: Any) -> tuple[str | None, pd.Timestamp | None]:
     """The run id and timestamp of the latest run recorded in ``ledger``.
 
-    Runs are matched by content, never by row position (the analyst may sort or filter sheets):
-    the latest is the run id with the greatest timestamp over the Metadata and Trades sheets.
-    Rows without a run id (typed in by hand) are keyed by their timestamp.
+    Runs are matched by content, never by row position alone (the analyst may sort or filter
+    sheets): the latest is the run with the greatest timestamp in the Metadata sheet (every run
+    writes one row there), or in the Trades sheet for a ledger without Metadata rows. Two runs
+    stamped in the same second are told apart by the order they were appended (the ``_row``
+    column the reader keeps), never by their run ids, whose suffixes are random. Rows without a
+    run id (typed in by hand) are keyed by their timestamp.
     """
-    stamps = []
     for name in ("metadata", "trades"):
         frame = getattr(ledger, name, None)
         if frame is None or len(frame) == 0:
             continue
-        keys = _run_keys(frame)
-        stamps.append(pd.DataFrame({"run": keys, "timestamp": _timestamps(frame)}))
-    if not stamps:
-        return None, None
-    both = pd.concat(stamps, ignore_index=True).dropna(subset=["timestamp"])
-    both = both[both["run"].astype(str).str.len() > 0]
-    if both.empty:
-        return None, None
-    last = both.sort_values(["timestamp", "run"], kind="stable").iloc[-1]
-    return str(last["run"]), pd.Timestamp(last["timestamp"])
+        rows = frame["_row"] if "_row" in frame.columns else pd.Series(range(len(frame)), index=frame.index)
+        runs = pd.DataFrame({"run": _run_keys(frame), "timestamp": _timestamps(frame),
+                             "row": pd.to_numeric(rows, errors="coerce").to_numpy()})
+        runs = runs.dropna(subset=["timestamp"])
+        runs = runs[runs["run"].astype(str).str.len() > 0]
+        if runs.empty:
+            continue
+        last = runs.sort_values(["timestamp", "row"], kind="stable").iloc[-1]
+        return str(last["run"]), pd.Timestamp(last["timestamp"])
+    return None, None
 
 
 def _run_keys(frame: pd.DataFrame) -> pd.Series:

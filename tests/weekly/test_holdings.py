@@ -157,3 +157,20 @@ def test_bad_holdings_files_name_line_and_value(tmp_path, text, message):
 def test_missing_holdings_file(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         read_holdings_csv(tmp_path / "nope.csv")
+
+
+def test_two_runs_in_the_same_second_the_later_appended_one_is_latest():
+    # Run ids end in a random suffix: "zz" sorts after "aa" but was appended first.
+    meta = make_ledger(metadata=[(pd.Timestamp(T1), True, "mvo", "20210305-090000-zz"),
+                                 (pd.Timestamp(T1), True, "mvo", "20210305-090000-aa")]).metadata
+    meta["_row"] = [2, 3]
+    ledger = make_ledger(
+        trades=[trade(T1, "AAA", "BUY", 10, 100.0, False, "20210305-090000-zz"),
+                trade(T1, "BBB", "BUY", 5, 100.0, False, "20210305-090000-aa")],
+        cashflows=[flow(T1, "DEPOSIT", 5000.0)],
+    )
+    ledger.metadata = meta
+    h = holdings_from_ledger(ledger)
+    assert h.last_run_id == "20210305-090000-aa"
+    assert list(h.pending["ticker"]) == ["BBB"]
+    assert list(h.superseded["ticker"]) == ["AAA"]
