@@ -71,7 +71,7 @@ class DataConfig:
     benchmark: str = "SPY"
     history_days: int = 3 * 365
     overlap_days: int = 5
-    download_timeout: float = 30.0
+    download_timeout: float = 60.0
     download_retries: int = 3
     max_ffill_days: int = 5
     max_missing_fraction: float = 0.10
@@ -324,7 +324,7 @@ universe = ""              # CSV of tickers (ticker, name, asset_class, category
 benchmark = "SPY"          # compared against in reports and the backtest
 history_days = 1095        # calendar days fetched on the first download
 overlap_days = 5           # an incremental update re-fetches this many days to catch revisions
-download_timeout = 30.0    # seconds per download request
+download_timeout = 60.0    # seconds one download call (a chunk of up to 100 tickers) may take
 download_retries = 3       # retries with backoff when a download fails
 max_ffill_days = 5         # gaps up to this many trading days are forward-filled; longer gaps stay missing
 max_missing_fraction = 0.1 # drop a ticker missing more than this share of days in its lookback window
