@@ -26,6 +26,7 @@ import pandas as pd
 from .errors import DataError, WorkbookError
 
 __all__ = [
+    "LEDGER_SHEETS",
     "Holdings",
     "holdings_from_ledger",
     "latest_run",
@@ -138,6 +139,11 @@ def _timestamps(frame: pd.DataFrame) -> pd.Series:
     if "timestamp" not in frame.columns:
         return pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
     return pd.to_datetime(frame["timestamp"], errors="coerce")
+
+
+#: the workbook sheets holdings are computed from (read only these: a long ledger's Positions
+#: sheet is most of the file and holdings never need it)
+LEDGER_SHEETS = ("Trades", "CashFlows", "Metadata")
 
 
 def latest_run(ledger: Any) -> tuple[str | None, pd.Timestamp | None]:

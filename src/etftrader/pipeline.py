@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ConfigError, DataError, ReportError
-from .holdings import Holdings, holdings_from_ledger
+from .holdings import LEDGER_SHEETS, Holdings, holdings_from_ledger
 from .rebalance import RebalancePlan, plan_rebalance
 
 __all__ = [
@@ -325,7 +325,7 @@ def run_weekly(config: Any, home: Any, *, as_of: date | None = None, workbook: P
 
     # 1. The ledger first: a locked or corrupt workbook must fail before any download.
     check_writable(book)
-    ledger = read_ledger(book)
+    ledger = read_ledger(book, sheets=LEDGER_SHEETS)
     holdings = holdings_from_ledger(ledger)
     _log.info("ledger: %d executed trades, holdings %s, cash %.2f, last run %s",
               holdings.executed_trades, holdings.shares.round(4).to_dict(), holdings.cash,

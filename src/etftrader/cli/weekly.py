@@ -244,7 +244,7 @@ def import_holdings(file, cash, force, as_of, workbook, home) -> None:
     """
     from datetime import datetime
 
-    from ..holdings import holdings_from_ledger, import_rows, read_holdings_csv
+    from ..holdings import LEDGER_SHEETS, holdings_from_ledger, import_rows, read_holdings_csv
     from ..paths import resolve_home
     from ..pipeline import new_run_id
     from ..workbook import append_week, check_writable, read_ledger
@@ -254,7 +254,7 @@ def import_holdings(file, cash, force, as_of, workbook, home) -> None:
     home_dir = resolve_home(home).ensure()
     book = Path(workbook) if workbook else home_dir.workbook
     check_writable(book)
-    current = holdings_from_ledger(read_ledger(book))
+    current = holdings_from_ledger(read_ledger(book, sheets=LEDGER_SHEETS))
     if (current.executed_trades or current.has_cashflows) and not force:
         raise ConfigError(
             f"{book} already records {current.executed_trades} executed trades and cash flows of "
@@ -282,13 +282,13 @@ def show_holdings(as_json, workbook, home) -> None:
     Example:
       etftrader holdings show --home ~/etf
     """
-    from ..holdings import holdings_from_ledger
+    from ..holdings import LEDGER_SHEETS, holdings_from_ledger
     from ..paths import resolve_home
     from ..workbook import read_ledger
 
     home_dir = resolve_home(home)
     book = Path(workbook) if workbook else home_dir.workbook
-    h = holdings_from_ledger(read_ledger(book))
+    h = holdings_from_ledger(read_ledger(book, sheets=LEDGER_SHEETS))
     price = h.last_price.reindex(h.shares.index)
     if as_json:
         click.echo(json.dumps({
