@@ -291,6 +291,7 @@ def test_day_and_time_default_to_the_config_schedule(tmp_home):
     (["--positions", "0"], "`positions` must be at least 1, got 0"),
     (["--capital", "-5"], "`capital` must be a positive amount"),
     (["--source", "file"], "--source file needs a price file"),
+    (["--source", "sample", "--prices", "p.csv"], "--prices is only used with --source file; got --source sample"),
 ])
 def test_schedule_rejects_bad_options_in_one_line(tmp_home, capsys, args, message):
     code = main(["schedule", "cron", "--home", str(tmp_home), *args])

@@ -47,7 +47,7 @@ def _build_job(home, config_path, day, at, capital, positions, optimizer, drift_
     from ..errors import ConfigError
     from ..ops.schedule import parse_day, parse_time, weekly_job
     from ..paths import resolve_home
-    from ._common import load_run_config
+    from ._common import load_run_config, require_price_file, source_overrides
 
     resolved = resolve_home(home)
     config = load_run_config(resolved, config_path)
@@ -63,11 +63,9 @@ def _build_job(home, config_path, day, at, capital, positions, optimizer, drift_
     effective = config.override(
         portfolio={"capital": capital, "positions": positions, "optimizer": optimizer},
         rebalance={"drift_override": drift_threshold},
-        data={"source": source, "prices_file": prices_file},
+        data=source_overrides(source, prices_file),
     )
-    if effective.data.source == "file" and not effective.data.prices_file:
-        raise ConfigError("--source file needs a price file for every scheduled run; "
-                          "pass --prices FILE or set [data] prices_file in the config")
+    require_price_file(effective)
     return weekly_job(
         resolved.root,
         day=day or config.schedule.day,
