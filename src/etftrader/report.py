@@ -59,10 +59,16 @@ class ReportResult:
 
 
 def project_notebooks_dir() -> Path:
-    """The project's ``notebooks/`` folder (the repository is installed in editable mode)."""
+    """The project's ``notebooks/`` folder.
+
+    From a checkout (the README installs in editable mode) that is the repository's folder; a
+    regular install ships the notebooks as data files under ``<prefix>/share/etftrader/notebooks``.
+    """
     import etftrader
 
-    return Path(etftrader.__file__).resolve().parents[2] / "notebooks"
+    checkout = Path(etftrader.__file__).resolve().parents[2] / "notebooks"
+    installed = Path(sys.prefix) / "share" / "etftrader" / "notebooks"
+    return checkout if checkout.is_dir() or not installed.is_dir() else installed
 
 
 def find_notebook(home: Home, name: str = NOTEBOOK_NAME) -> Path:
