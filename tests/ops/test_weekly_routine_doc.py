@@ -1,4 +1,4 @@
-"""docs/weekly_routine.md (the README's "Weekly routine" section) stays true to the code."""
+"""The README's "Weekly routine" section stays true to the code."""
 
 from __future__ import annotations
 
@@ -10,7 +10,21 @@ from click.testing import CliRunner
 from etftrader import errors
 from etftrader.cli import cli
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "weekly_routine.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+class _Section:
+    """The README's "## Weekly routine" section, up to the next second-level heading."""
+
+    @staticmethod
+    def read_text(encoding: str = "utf-8") -> str:
+        text = README.read_text(encoding=encoding)
+        start = text.index("## Weekly routine\n")
+        end = text.find("\n## ", start + 1)
+        return text[start:end + 1 if end != -1 else None]
+
+
+DOC = _Section
 
 
 def _status_table(text: str) -> dict[int, str]:

@@ -94,6 +94,7 @@ def parse_date(ctx, param, value):
 as_of_option = click.option(
     "--as-of",
     "as_of",
+    metavar="YYYY-MM-DD",
     callback=parse_date,
     default=None,
     help="Run as of this past date (YYYY-MM-DD), using only data up to it.",
