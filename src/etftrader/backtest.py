@@ -150,14 +150,14 @@ class BacktestResult:
 
 
 def parse_optimizers(choice: str | Sequence[str]) -> tuple[str, ...]:
-    """``"all"`` -> every optimizer; a name or a list of names -> those, validated.
+    """``"all"`` -> every optimizer; a name, ``"mvo,minvar"`` or a list of names -> those, validated.
 
     Raises
     ------
     ConfigError
         A name that is not an optimizer (the message lists the valid ones).
     """
-    names = [choice] if isinstance(choice, str) else list(choice)
+    names = [n.strip() for n in choice.split(",")] if isinstance(choice, str) else list(choice)
     if names == ["all"]:
         return tuple(OPTIMIZERS)
     unknown = [n for n in names if n not in OPTIMIZERS]

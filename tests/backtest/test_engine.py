@@ -244,3 +244,13 @@ def test_decisions_record_the_optimizers_expectations(short_run):
     mvo = d[d["strategy"] == "mvo"]
     assert table.loc["mvo", "expected_sharpe"] == pytest.approx(mvo["expected_sharpe"].mean())
     assert table.loc["mvo", "realised_sharpe"] == pytest.approx(short_run.metrics["mvo"]["sharpe"])
+
+
+def test_optimizer_choices():
+    from etftrader.backtest import parse_optimizers
+
+    assert parse_optimizers("all") == ("mvo", "minvar", "rankbased")
+    assert parse_optimizers("minvar, mvo") == ("minvar", "mvo")
+    assert parse_optimizers(["rankbased", "rankbased"]) == ("rankbased",)
+    with pytest.raises(ConfigError, match="got 'all'"):
+        parse_optimizers("mvo,all")
