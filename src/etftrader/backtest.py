@@ -854,10 +854,14 @@ def render_backtest_report(out_dir: Path, *, home=None, cell_timeout: int | None
         The notebook is missing, or failed to execute or convert (one line, naming the cell).
     """
     from . import report
+    from .errors import ReportError
     from .paths import resolve_home
 
     out_dir = Path(out_dir).resolve()
-    source = report.find_notebook(home or resolve_home(None), NOTEBOOK_NAME)
+    try:
+        source = report.find_notebook(home or resolve_home(None), NOTEBOOK_NAME)
+    except ReportError as e:  # its message speaks of the monitoring notebook
+        raise ReportError(str(e).replace("monitoring notebook", "validation notebook", 1)) from e
     executed = out_dir / "validation_report.ipynb"
     html = out_dir / "validation_report.html"
     report.execute_notebook(

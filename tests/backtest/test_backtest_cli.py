@@ -197,3 +197,14 @@ def test_targets_mid_backtest_equal_etftrader_weekly_as_of(short_run, tmp_path, 
     got = short_run.targets.query("strategy == @optimizer and date == @when")
     want = {r["ticker"]: r["weight"] for r in weekly["target"]}
     assert dict(zip(got["ticker"], got["weight"])) == pytest.approx(want, abs=1e-12)
+
+
+def test_missing_notebook_is_a_report_error_naming_it(tmp_path, monkeypatch):
+    from etftrader import report
+    from etftrader.backtest import render_backtest_report
+    from etftrader.errors import ReportError
+    from etftrader.paths import Home
+
+    monkeypatch.setattr(report, "project_notebooks_dir", lambda: tmp_path / "nowhere")
+    with pytest.raises(ReportError, match="validation notebook 04_real_data_validation_results.ipynb not found"):
+        render_backtest_report(tmp_path, home=Home(tmp_path))
