@@ -105,7 +105,7 @@ def run(prices: Path, methods: list[str], repeat: int, weeks: int | None) -> lis
             f"backtest {method}: {f['weeks']} weeks x {f['tickers']} tickers", seconds,
             [x["seconds"] for x in facts], peak_bytes=peak, target="< 10 s, < 1.5 GiB", passed=ok,
             cpu_seconds=cpu_median(runs),
-            note=f"run_backtest only (strategies {', '.join(f['strategies'])}); {f['trades']} trades; "
+            note=f"time: run_backtest only; cpu: the whole process (strategies {', '.join(f['strategies'])}); {f['trades']} trades; "
                  f"process total {median([m.seconds for m in runs]):.1f} s wall incl. start-up and loading",
         ))
     return rows
