@@ -1,0 +1,1 @@
+"""Tests of the validation backtest (etftrader.backtest, etftrader.metrics, etftrader backtest)."""
