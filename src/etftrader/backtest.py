@@ -67,6 +67,7 @@ __all__ = [
     "activity_table",
     "yearly_returns",
     "expected_vs_realised",
+    "latest_targets",
 ]
 
 _log = logging.getLogger(f"{LOGGER_NAME}.backtest")
@@ -821,6 +822,14 @@ def expected_vs_realised(decisions: pd.DataFrame, metrics: pd.DataFrame) -> pd.D
     table = believed.join(metrics[["cagr", "volatility", "sharpe"]].rename(columns={
         "cagr": "realised_cagr", "volatility": "realised_volatility", "sharpe": "realised_sharpe"}))
     return table[columns]
+
+
+def latest_targets(targets: pd.DataFrame) -> pd.DataFrame:
+    """The last decision day's target weights: one row per ticker, one column per strategy."""
+    if targets.empty:
+        return pd.DataFrame()
+    last = targets[targets["date"] == targets["date"].max()]
+    return last.pivot(index="ticker", columns="strategy", values="weight").fillna(0.0)
 
 
 def yearly_returns(equity: pd.DataFrame) -> pd.DataFrame:

@@ -254,3 +254,17 @@ def test_optimizer_choices():
     assert parse_optimizers(["rankbased", "rankbased"]) == ("rankbased",)
     with pytest.raises(ConfigError, match="got 'all'"):
         parse_optimizers("mvo,all")
+
+
+def test_report_helpers_on_the_short_run(short_run):
+    from etftrader.backtest import activity_table, latest_targets, yearly_returns
+
+    latest = latest_targets(short_run.targets)
+    assert list(latest.columns) == sorted(short_run.strategies)
+    assert np.allclose(latest.sum(), 1.0)
+    activity = activity_table(short_run.decisions)
+    assert activity.loc["mvo", "weeks"] == len(short_run.schedule)
+    assert activity["costs"].sum() == pytest.approx(short_run.trades["cost"].sum(), abs=0.05)
+    years = yearly_returns(short_run.equity)
+    first, last = short_run.equity.iloc[0], short_run.equity.iloc[-1]
+    assert np.allclose(years.loc[2021], last / first - 1)
