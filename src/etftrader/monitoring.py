@@ -836,7 +836,15 @@ def summary_text(ledger: Any, market: pd.DataFrame | None = None, *, as_of=None,
               f"  Total value: {_money(float(last['total_value']))}",
               f"  Positions: {len(positions)}"]
     if "cash" in runs and pd.notna(runs["cash"].iloc[-1]):
-        lines.append(f"  Cash: {_money(float(runs['cash'].iloc[-1]))}")
+        cash = float(runs["cash"].iloc[-1])
+        if len(pending):
+            # Positions show the portfolio once the pending trades are done; say what cash that leaves.
+            costs = float(pd.to_numeric(pending.get("est_cost"), errors="coerce").fillna(0).sum()) \
+                if "est_cost" in pending else 0.0
+            after = cash - pending.attrs["buy_value"] + pending.attrs["sell_value"] - costs
+            lines.append(f"  Cash: {_money(cash)} now; {_money(after)} once the pending trades are executed")
+        else:
+            lines.append(f"  Cash: {_money(cash)}")
     lines += [f"  Concentration: HHI {_num(hhi, '.4f')}, effective positions {_num(eff, '.1f')}"]
     if not exposure.empty:
         lines.append("  Exposure: " + ", ".join(f"{k} {v:.1%}" for k, v in exposure.items()))

@@ -287,7 +287,19 @@ def test_realistic_ledger_summary_numbers(sample_close, ledger_12, weeks_12):
     trades = weeks_12["trades"][-1]
     pending_value = trades.loc[~trades["executed"], "value"].sum()
     assert f"Pending trades: {int((~trades['executed']).sum())} (value ${pending_value:,.2f}" in text
+    assert f"Cash: ${last['cash']:,.2f}\n" in text  # nothing pending: one figure
     assert text.isascii()
+
+
+def test_with_pending_trades_the_summary_gives_cash_now_and_once_they_are_executed(sample_close):
+    weeks = build_weeks(sample_close, weeks=9)  # week 9 rebalances and its trades stay pending
+    trades = weeks["trades"][-1]
+    assert len(trades) >= 2 and not trades["executed"].any() and (trades["action"] == "SELL").any()
+    text = mon.summary_text(ledger_from_weeks(weeks))
+    cash = weeks["performance"][-1].iloc[0]["cash"]
+    after = (cash - trades.loc[trades["action"] == "BUY", "value"].sum()
+             + trades.loc[trades["action"] == "SELL", "value"].sum() - trades["est_cost"].sum())
+    assert f"Cash: ${cash:,.2f} now; ${after:,.2f} once the pending trades are executed" in text
 
 
 def test_a_deposit_in_cash_leaves_the_time_weighted_return_unchanged(sample_close):
