@@ -256,6 +256,43 @@ def run(prices: Path, work: Path, repeat: int) -> list[Row]:
     ]
 
 
+def scaling(work: Path, years: list[int], repeat: int) -> list[Row]:
+    """The fresh-workbook weekly run on universes of ``years`` of history (623 tickers each).
+
+    Shows how the cost grows with history: each universe gets its own floor (reading a longer
+    file costs more too), measured in the same run.
+    """
+    rows = []
+    base = None
+    scratch = Path(tempfile.mkdtemp(prefix="bench_weekly_scale_"))
+    try:
+        for y in years:
+            prices = ensure_universe(work / f"universe_{y}y", years=y)
+            floor = measure_floor(prices, repeat)
+            floor_s = median([m.seconds for m in floor])
+
+            def prepare(i: int) -> None:
+                shutil.rmtree(scratch / "home", ignore_errors=True)
+                (scratch / "home" / "results").mkdir(parents=True)
+
+            runs = run_repeated(weekly_cmd(scratch / "home", prices), repeat,
+                                what=f"etftrader weekly ({y} years)", before=prepare)
+            seconds = median([m.seconds for m in runs])
+            cpu, floor_cpu = cpu_median(runs), cpu_median(floor)
+            base = base or (y, seconds, cpu)
+            rows.append(Row(
+                f"weekly fresh, {y} years x 623 tickers", seconds, [m.seconds for m in runs],
+                peak_bytes=max((m.peak_bytes or 0) for m in runs) or None, cpu_seconds=cpu_median(runs),
+                reference=f"floor ({y} years)", ref_seconds=floor_s,
+                target=f"<= {TARGET_RATIO:g}x floor", passed=seconds <= TARGET_RATIO * floor_s,
+                note=f"{y / base[0]:.1f}x the history of the {base[0]}-year run: {seconds / base[1]:.2f}x its time"
+                     + (f", {cpu / base[2]:.2f}x its CPU; CPU {cpu:.2f} s vs floor CPU {floor_cpu:.2f} s "
+                        f"({cpu / floor_cpu:.2f}x)" if cpu and floor_cpu and base[2] else "")))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return rows
+
+
 def profile(prices: Path, work: Path, out: Path, top: int = 30) -> None:
     """cProfile one history run in-process and print the heaviest calls."""
     import pstats
@@ -283,8 +320,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prices", type=Path, help="price file (default: generate the 623 x 10y universe)")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="also profile one history run")
+    parser.add_argument("--scaling", type=int, nargs="+", metavar="YEARS",
+                        help="instead: the fresh run on universes of these many years (e.g. 5 10 20)")
     parser.add_argument("--json", type=Path, help="write the rows here for run_all.py")
     args = parser.parse_args(argv)
+    if args.scaling:
+        rows = scaling(args.work, sorted(args.scaling), args.repeat)
+        print_rows(rows, f"Weekly run as history grows ({machine()})")
+        if args.json:
+            write_json(rows, args.json)
+        return 0
     prices = args.prices or ensure_universe(args.work / "universe")
     rows = run(prices, args.work, args.repeat)
     print_rows(rows, f"Weekly run on the scale universe ({machine()})")

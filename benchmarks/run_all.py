@@ -37,6 +37,8 @@ from _timing import (  # noqa: E402
 SCRIPTS = {
     "reference": ("bench_reference.py", ["--repeat", "3"], ["--repeat", "1"]),
     "weekly": ("bench_weekly.py", ["--repeat", "5"], ["--repeat", "3"]),
+    "scaling": ("bench_weekly.py", ["--scaling", "5", "10", "20", "--repeat", "3"],
+                ["--scaling", "5", "20", "--repeat", "1"]),
     "prices": ("bench_prices.py", ["--repeat", "3"], ["--repeat", "1"]),
     "workbook": ("bench_workbook.py", ["--repeat", "5"], ["--repeat", "3"]),
     "report": ("bench_report.py", ["--repeat", "3"], ["--repeat", "1"]),
@@ -44,7 +46,7 @@ SCRIPTS = {
     "backtest": ("bench_backtest.py", ["--repeat", "1"], ["--repeat", "1"]),
 }
 #: scripts that take the shared universe folder
-USES_WORK = {"reference", "weekly", "prices", "scoring", "backtest"}
+USES_WORK = {"reference", "weekly", "scaling", "prices", "scoring", "backtest"}
 
 
 def markdown(rows: list[Row], title: str) -> str:
