@@ -20,11 +20,13 @@ holdings. The rules the trade list keeps:
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
 import pandas as pd
 
 from .errors import DataError
@@ -108,12 +110,38 @@ class RebalancePlan:
         return float(self.trades["est_cost"].sum())
 
 
-def _empty(columns: list[str]) -> pd.DataFrame:
+@functools.lru_cache(maxsize=None)
+def _empty_template(columns: tuple[str, ...]) -> pd.DataFrame:
     frame = pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
     for c in ("ticker", "action", "reason"):
         if c in frame:
             frame[c] = frame[c].astype(object)
     return frame
+
+
+def _empty(columns: list[str]) -> pd.DataFrame:
+    """An empty frame with ``columns`` (text columns object, the rest float).
+
+    A copy of one cached template: building it afresh costs ~2 ms of pandas per call, and the
+    backtest asks for one or two per strategy and week. A copy, so no caller can alter the template.
+    """
+    return _empty_template(tuple(columns)).copy()
+
+
+def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
+    """``rows`` (dicts with every key of ``columns``) as a frame, built column by column.
+
+    The same frame ``pd.DataFrame(rows, columns=columns)`` gives (text columns inferred as
+    strings, numbers as float64), without pandas' row-by-row path; an empty ``rows`` gives
+    :func:`_empty`.
+    """
+    if not rows:
+        return _empty(columns)
+    data = {}
+    for c in columns:
+        values = [r[c] for r in rows]
+        data[c] = values if c in ("ticker", "action", "reason") else np.array(values, dtype="float64")
+    return pd.DataFrame(data, columns=columns)
 
 
 def current_weights(shares: pd.Series, prices: pd.Series, cash: float) -> tuple[pd.Series, float]:
@@ -124,18 +152,19 @@ def current_weights(shares: pd.Series, prices: pd.Series, cash: float) -> tuple[
     DataError
         A held ticker has no positive price.
     """
-    px = prices.reindex(shares.index)
-    bad = px.index[~(px > 0)]
+    px = prices.reindex(shares.index).to_numpy(dtype="float64")
+    bad = shares.index[~(px > 0)]
     if len(bad):
         raise DataError(
             f"no price for held ticker(s) {', '.join(map(str, bad))} on the as-of date; "
             "check the price source or the ledger's tickers"
         )
-    values = shares.astype(float) * px.astype(float)
+    # numpy on the aligned values: the same products and sum as the Series, a tenth of the cost.
+    values = shares.to_numpy(dtype="float64") * px
     total = float(values.sum()) + float(cash)
-    if total <= 0:
-        return values * 0.0, total
-    return values / total, total
+    out = values * 0.0 if total <= 0 else values / total
+    name = shares.name if shares.name == prices.name else None  # what Series arithmetic names it
+    return pd.Series(out, index=shares.index, name=name), total
 
 
 def drift(target: pd.Series, current: pd.Series) -> float:
@@ -145,8 +174,9 @@ def drift(target: pd.Series, current: pd.Series) -> float:
     0.05
     """
     union = target.index.union(current.index)
-    diff = target.reindex(union, fill_value=0.0).astype(float) - current.reindex(union, fill_value=0.0).astype(float)
-    return float(diff.abs().sum())
+    diff = (target.reindex(union, fill_value=0.0).to_numpy(dtype="float64")
+            - current.reindex(union, fill_value=0.0).to_numpy(dtype="float64"))
+    return float(np.abs(diff).sum())
 
 
 def estimate_cost(value: Any, shares: Any, *, cost_bps: float, cost_per_share: float) -> Any:
@@ -183,17 +213,22 @@ def plan_trades(target_shares: pd.Series, shares: pd.Series, prices: pd.Series, 
         ``cash`` already was).
     """
     union = target_shares.index.union(shares.index)
-    held = shares.reindex(union, fill_value=0.0).astype(float)
-    want = target_shares.reindex(union, fill_value=0.0).astype(float)
-    px = prices.reindex(union).astype(float)
-    delta = want - held
+    # Plain floats by ticker: the same IEEE arithmetic as the Series would do, without pandas'
+    # per-element indexing (this runs once per strategy and week in the backtest).
+    tickers = union.tolist()
+    held_by = dict(zip(shares.index.tolist(), shares.to_numpy(dtype="float64").tolist()))
+    want_by = dict(zip(target_shares.index.tolist(), target_shares.to_numpy(dtype="float64").tolist()))
+    px_by = dict(zip(prices.index.tolist(), prices.to_numpy(dtype="float64").tolist()))
+    held = {t: held_by.get(t, 0.0) for t in tickers}
+    px = {t: px_by.get(t, math.nan) for t in tickers}
+    delta = {t: want_by.get(t, 0.0) - held[t] for t in tickers}
 
     def cost(value, n):
         return estimate_cost(value, n, cost_bps=cost_bps, cost_per_share=cost_per_share)
 
     skipped: list[dict] = []
     sells = []
-    for ticker in union[delta < -_EPS]:
+    for ticker in (t for t in tickers if delta[t] < -_EPS):
         # Never sell more than is held: the target is never negative, so -delta <= held.
         n = min(-delta[ticker], held[ticker])
         value = n * px[ticker]
@@ -204,7 +239,7 @@ def plan_trades(target_shares: pd.Series, shares: pd.Series, prices: pd.Series, 
             sells.append({**row, "est_cost": cost(value, n)})
 
     buys = []
-    for ticker in union[delta > _EPS]:
+    for ticker in (t for t in tickers if delta[t] > _EPS):
         n = float(math.floor(delta[ticker] + _EPS))
         value = n * px[ticker]
         row = {"ticker": ticker, "action": "BUY", "shares": n, "price": px[ticker], "value": value}
@@ -235,19 +270,21 @@ def plan_trades(target_shares: pd.Series, shares: pd.Series, prices: pd.Series, 
             scaled.append({**r, "shares": n, "value": value, "est_cost": cost(value, n)})
         buys = scaled
 
-    trades = pd.DataFrame(sells + buys, columns=TRADE_COLUMNS) if (sells or buys) else _empty(TRADE_COLUMNS)
-    trades = trades.astype({"shares": float, "price": float, "value": float, "est_cost": float})
-    after = held.copy()
+    trades = _frame(sells + buys, TRADE_COLUMNS)
+    after = dict(held)
     for r in sells:
         after[r["ticker"]] -= r["shares"]
     for r in buys:
         after[r["ticker"]] += r["shares"]
-    after = after[after > _EPS].sort_index()
-    after.name = "shares"
-    cash_after = (cash + sum(r["value"] for r in sells) - sum(r["value"] for r in buys)
-                  - float(trades["est_cost"].sum()))
-    skipped_frame = pd.DataFrame(skipped, columns=SKIPPED_COLUMNS) if skipped else _empty(SKIPPED_COLUMNS)
-    return trades.reset_index(drop=True), skipped_frame, after, float(cash_after)
+    after_values = np.array([after[t] for t in tickers], dtype="float64")
+    keep = after_values > _EPS
+    shares_after = pd.Series(after_values[keep], index=union[keep], name="shares")
+    if not shares_after.index.is_monotonic_increasing:
+        shares_after = shares_after.sort_index()
+    # numpy's sum, as trades["est_cost"].sum() does it (pairwise, not Python's left-to-right).
+    costs = np.array([r["est_cost"] for r in sells + buys], dtype="float64").sum()
+    cash_after = (cash + sum(r["value"] for r in sells) - sum(r["value"] for r in buys) - float(costs))
+    return trades, _frame(skipped, SKIPPED_COLUMNS), shares_after, float(cash_after)
 
 
 def _default_allocator() -> Callable[[pd.Series, pd.Series, float], pd.Series]:
@@ -295,11 +332,10 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
     forced = bool(force or rules.force)
     # Strictly above, with a hair of tolerance so 0.05000000000000001 does not trip a 5% threshold.
     rebalance = forced or d > threshold + 1e-12
-    empty_trades = _empty(TRADE_COLUMNS)
     if not rebalance or total <= 0:
         return RebalancePlan(
             drift=d, threshold=threshold, rebalance=bool(rebalance and total > 0), forced=forced,
-            trades=empty_trades, target_shares=pd.Series(dtype=float, name="shares"),
+            trades=_empty(TRADE_COLUMNS), target_shares=pd.Series(dtype=float, name="shares"),
             shares_after=holdings.shares.copy(), cash_before=float(holdings.cash),
             cash_after=float(holdings.cash), total_value=total, investable=total,
             current_weights=cur, skipped=_empty(SKIPPED_COLUMNS),
