@@ -383,11 +383,15 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
                 continue
             spent["quality"] += time.perf_counter() - tick
             priced: dict[tuple[str, ...], pd.Series] = {}
+            scores: list[pd.DataFrame] = []  # the week's factor scores, computed once for all optimizers
             for name in strategies:
                 book = books[name]
                 try:
                     tick = time.perf_counter()
-                    weights, about = _target(pipeline, quality.prices, config, name, positions)
+                    if name != EQUAL_WEIGHT and not scores:
+                        scores.append(pipeline.score_prices(quality.prices, config))
+                    weights, about = _target(pipeline, quality.prices, config, name, positions,
+                                             scores[0] if scores else None)
                     spent["target"] += time.perf_counter() - tick
                     tick = time.perf_counter()
                     holdings = book.holdings()
@@ -451,8 +455,8 @@ def _holdings_template():
     return Holdings.all_cash(0.0)
 
 
-def _target(pipeline, prices: pd.DataFrame, config: Config, name: str,
-            positions: int) -> tuple[pd.Series, dict[str, Any]]:
+def _target(pipeline, prices: pd.DataFrame, config: Config, name: str, positions: int,
+            scores: pd.DataFrame | None = None) -> tuple[pd.Series, dict[str, Any]]:
     """The week's target weights, and what to record about them.
 
     The record holds the method that produced them, the target's notes (the weekly run's own: an
@@ -466,7 +470,8 @@ def _target(pipeline, prices: pd.DataFrame, config: Config, name: str,
         return pd.Series(1.0 / len(kept), index=kept, dtype=float), {
             "method": "1/N", "note": "", "expected_return": math.nan,
             "expected_volatility": math.nan, "expected_sharpe": math.nan}
-    target = pipeline.build_target(prices, config, positions=positions, optimizer=name)
+    # ``scores``: the week's pipeline.score_prices(prices, config), shared by the optimizers.
+    target = pipeline.build_target(prices, config, positions=positions, optimizer=name, scores=scores)
     result = target.result
     return result.weights.astype(float), {
         "method": str(result.method), "note": "; ".join(target.notes),

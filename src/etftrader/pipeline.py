@@ -42,6 +42,7 @@ __all__ = [
     "Target",
     "WeeklyResult",
     "build_target",
+    "score_prices",
     "plan_rebalance",
     "run_weekly",
     "new_run_id",
@@ -86,7 +87,8 @@ class Target:
         return self.result.weights
 
 
-def build_target(prices: pd.DataFrame, config: Any, *, positions: int, optimizer: str) -> Target:
+def build_target(prices: pd.DataFrame, config: Any, *, positions: int, optimizer: str,
+                 scores: pd.DataFrame | None = None) -> Target:
     """Score the universe, select the top ``positions`` and weight them with ``optimizer``.
 
     Parameters
@@ -99,6 +101,10 @@ def build_target(prices: pd.DataFrame, config: Any, *, positions: int, optimizer
         Positions wanted; capped (and noted) when fewer tickers can be scored.
     optimizer : str
         ``mvo``, ``minvar`` or ``rankbased``.
+    scores : DataFrame, optional
+        :func:`factors.score_universe` output for these same ``prices`` and ``config.factors``
+        (see :func:`score_prices`), when the caller already has it: the backtest scores each
+        week once for all its optimizers. Default: computed here.
 
     Returns
     -------
@@ -113,18 +119,13 @@ def build_target(prices: pd.DataFrame, config: Any, *, positions: int, optimizer
     OptimizationError
         The optimizer failed and no fallback applied.
     """
-    from factors import score_universe
     from optimizers import optimize, select_top
 
     if positions < 1:
         raise ConfigError(f"`positions` must be at least 1, got {positions}")
     f = config.factors
-    scores = score_universe(
-        prices, weights=dict(f.weights), momentum_lookback=f.momentum_lookback,
-        momentum_skip=f.momentum_skip, quality_lookback=f.quality_lookback,
-        value_lookback=f.value_lookback, volatility_lookback=f.volatility_lookback,
-        winsor_z=f.winsor_z,
-    )
+    if scores is None:
+        scores = score_prices(prices, config)
     usable = int(scores["composite"].notna().sum())
     if usable == 0:
         raise DataError(
@@ -150,6 +151,20 @@ def build_target(prices: pd.DataFrame, config: Any, *, positions: int, optimizer
         notes.append(f"optimizer {result.requested} fell back to {result.method}: {result.fallback_reason}")
     notes.extend(result.notes)
     return Target(scores=scores, selected=selected, result=result, notes=tuple(notes))
+
+
+def score_prices(prices: pd.DataFrame, config: Any) -> pd.DataFrame:
+    """:func:`factors.score_universe` of ``prices`` with ``config.factors``: what
+    :func:`build_target` ranks on (the backtest computes it once per week for all optimizers)."""
+    from factors import score_universe
+
+    f = config.factors
+    return score_universe(
+        prices, weights=dict(f.weights), momentum_lookback=f.momentum_lookback,
+        momentum_skip=f.momentum_skip, quality_lookback=f.quality_lookback,
+        value_lookback=f.value_lookback, volatility_lookback=f.volatility_lookback,
+        winsor_z=f.winsor_z,
+    )
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,28 @@ def test_targets_equal_build_target_on_the_same_data(short_run, sample_data, sam
         assert np.allclose(ew["weight"], 1 / len(quality.kept))
 
 
+def test_build_target_with_precomputed_scores_is_the_same_target(sample_data, sample_config):
+    """The backtest scores each week once and passes ``scores=`` to every optimizer: same result."""
+    from etftrader.pipeline import build_target, score_prices
+    from etftrader.prices import check_quality
+
+    day = pd.Timestamp("2021-06-30")
+    truncated = dataclasses.replace(sample_data, close=sample_data.close.loc[:day],
+                                    benchmark=sample_data.benchmark.loc[:day])
+    quality = check_quality(truncated, sample_config.data,
+                            min_history=sample_config.factors.min_history, as_of=day.date())
+    scores = score_prices(quality.prices, sample_config)
+    for optimizer in ("mvo", "minvar", "rankbased"):
+        fresh = build_target(quality.prices, sample_config, positions=POSITIONS, optimizer=optimizer)
+        shared = build_target(quality.prices, sample_config, positions=POSITIONS, optimizer=optimizer,
+                              scores=scores)
+        pd.testing.assert_frame_equal(shared.scores, fresh.scores, check_exact=True)
+        assert shared.selected == fresh.selected
+        pd.testing.assert_series_equal(shared.weights, fresh.weights, check_exact=True)
+        assert (shared.result.expected_return, shared.result.method, shared.notes) == \
+               (fresh.result.expected_return, fresh.result.method, fresh.notes)
+
+
 def test_books_balance_every_week(short_run, sample_config):
     """Cash only moves by trades and their costs; the equity curve agrees with the book."""
     capital = sample_config.portfolio.capital
