@@ -22,6 +22,7 @@ import shutil
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -78,7 +79,7 @@ class FakeYahoo:
 
 
 #: a request starting this long before the cached last day is not the revision overlap
-_OVERLAP_SLACK = __import__("pandas").Timedelta(days=14)
+_OVERLAP_SLACK = timedelta(days=14)
 
 
 def run(prices_path: Path, universe_csv: Path, new_days: int, repeat: int) -> list[Row]:
