@@ -141,8 +141,13 @@ def build_target(prices: pd.DataFrame, config: Any, *, positions: int, optimizer
                      f"scored tickers: the target holds {usable}")
     selected = list(select_top(scores["composite"], n))
     o = config.optimizer
+    # The optimizer reads only the last cov_lookback + 1 rows: hand it those, not the whole history
+    # (copying decades of the selected columns cost ~1 ms a call). A bad cov_lookback is left to
+    # optimize(), which says what is wrong with it.
+    lookback = o.cov_lookback
+    window = prices.iloc[-(lookback + 1):] if isinstance(lookback, int) and lookback >= 2 else prices
     result = optimize(
-        optimizer, prices[selected], scores.loc[selected, "composite"],
+        optimizer, window[selected], scores.loc[selected, "composite"],
         risk_aversion=o.risk_aversion, max_weight=o.max_weight, min_weight=o.min_weight,
         information_coefficient=o.information_coefficient, risk_free_rate=o.risk_free_rate,
         cov_lookback=o.cov_lookback, solver=o.solver,

@@ -176,20 +176,32 @@ def shrunk_covariance(prices: pd.DataFrame, cov_lookback: int) -> tuple[pd.DataF
     (covariance, problem) : (DataFrame of shape (n_tickers, n_tickers) or None, str or None)
         The covariance, or None with a one-line reason when too little common history exists.
     """
-    from pypfopt import risk_models
+    import sklearn
+    from pypfopt.risk_models import fix_nonpositive_semidefinite
+    from sklearn.covariance import ledoit_wolf
 
-    values = prices.to_numpy(dtype="float64")[-(cov_lookback + 1):]
+    values = prices.iloc[-(cov_lookback + 1):].to_numpy(dtype="float64")
     with np.errstate(divide="ignore", invalid="ignore"):
         daily = values[1:] / values[:-1] - 1.0
-    returns = pd.DataFrame(daily[np.isfinite(daily).all(axis=1)], columns=prices.columns)
+    returns = daily[np.isfinite(daily).all(axis=1)]
     if len(returns) < MIN_COV_OBSERVATIONS:
         return None, (
             f"only {len(returns)} days with a return for every selected ticker in the last "
             f"{cov_lookback}; a covariance needs at least {MIN_COV_OBSERVATIONS}"
         )
-    cov = risk_models.CovarianceShrinkage(
-        returns, returns_data=True, frequency=TRADING_DAYS
-    ).ledoit_wolf()
+    # What CovarianceShrinkage(returns, returns_data=True, frequency=252).ledoit_wolf() does, step
+    # by step: sklearn's ledoit_wolf on the returns, annualised, then PyPortfolioOpt's spectral
+    # fix. Called directly because the class's constructor also builds a pandas sample covariance
+    # that ledoit_wolf never reads (~1.5 ms a call; the backtest calls this every week per
+    # optimizer). The returns are all finite here, so its NaN-to-zero step has nothing to do, and
+    # sklearn's argument validation can be skipped (it only checks types we control). Column-major,
+    # as the class hands it over from its DataFrame: BLAS sums in a layout-dependent order, and the
+    # last bit of the covariance must not depend on how it was called.
+    with sklearn.config_context(skip_parameter_validation=True, assume_finite=True):
+        shrunk, _ = ledoit_wolf(np.asfortranarray(returns))
+    assets = prices.columns
+    cov = fix_nonpositive_semidefinite(
+        pd.DataFrame(shrunk, index=assets, columns=assets) * TRADING_DAYS, fix_method="spectral")
     if not np.isfinite(cov.to_numpy()).all():
         return None, "the Ledoit-Wolf covariance has non-finite entries"
     return cov, None

@@ -147,7 +147,9 @@ def optimize(
     lower, upper, notes = weight_bounds(n, max_weight, min_weight)
     notes = list(notes)
     try:
-        prices = prices.astype("float64")
+        # Only the covariance window is ever read (shrunk_covariance): converting the whole
+        # history (decades for some tickers) cost more than the rest of the call.
+        prices = prices.iloc[-(int(cov_lookback) + 1):].astype("float64")
     except (TypeError, ValueError) as e:
         raise ValueError(f"`prices` must hold numbers (adjusted closes), got: {e}") from e
 

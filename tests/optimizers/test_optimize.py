@@ -50,6 +50,22 @@ def test_invariants_on_the_sample(scored_sample, method, as_of, n):
     pd.testing.assert_series_equal(again.weights, w, check_exact=True)
 
 
+@pytest.mark.parametrize("as_of", AS_OF)
+def test_covariance_is_pypfopt_ledoit_wolf_to_the_last_bit(scored_sample, as_of):
+    """shrunk_covariance calls sklearn's ledoit_wolf as CovarianceShrinkage does (no pandas
+    detour): the matrix must be exactly PyPortfolioOpt's, or optimizer decisions could move."""
+    from pypfopt.risk_models import CovarianceShrinkage
+
+    prices, _ = selected(scored_sample, as_of, 10)
+    window = prices.to_numpy(dtype="float64")[-253:]
+    daily = window[1:] / window[:-1] - 1.0
+    returns = pd.DataFrame(daily[np.isfinite(daily).all(axis=1)], columns=prices.columns)
+    want = CovarianceShrinkage(returns, returns_data=True, frequency=252).ledoit_wolf()
+    got, problem = shrunk_covariance(prices, 252)
+    assert problem is None
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
 def test_numbers_are_comparable_across_methods(scored_sample):
     """Every method reports w'mu and sqrt(w'Sw) from the same mu and S."""
     prices, composite = selected(scored_sample, "2020-06-30", 10)
