@@ -72,12 +72,6 @@ def _run(argv, home, *, stdin=subprocess.DEVNULL, timeout=60):
                           env=_env(home), cwd=home)
 
 
-def _require_weekly():
-    source = (Path(etftrader.__file__).parent / "cli" / "weekly.py").read_text(encoding="utf-8")
-    if "not implemented yet" in source:
-        pytest.skip("the weekly command is still a placeholder")
-
-
 def test_python_m_etftrader_runs_from_a_bare_environment(tmp_home):
     done = _run([sys.executable, "-m", "etftrader", "--version"], tmp_home)
     assert done.returncode == 0 and etftrader.__version__ in done.stdout
@@ -95,7 +89,6 @@ def test_schedule_and_doctor_end_with_stdin_at_devnull(tmp_home, assert_cp1252):
 @pytest.mark.slow
 @pytest.mark.skipif(os.name == "nt", reason="cron is POSIX; the Windows task runs the same argv")
 def test_the_crontab_line_runs_the_weekly_job_with_stdin_closed(tmp_home, assert_cp1252):
-    _require_weekly()
     job = sch.weekly_job(tmp_home, source="sample", positions=8)
     # a past --as-of keeps the offline sample meaningful; the schedule itself never pins a date
     job = dataclasses.replace(job, options=job.options + ("--as-of", "2022-06-30"))
@@ -111,7 +104,6 @@ def test_the_crontab_line_runs_the_weekly_job_with_stdin_closed(tmp_home, assert
 
 
 def test_weekly_with_stdin_at_devnull_ends_with_the_documented_exit_status(tmp_home):
-    _require_weekly()
     # a workbook open in Excel: the run must stop at once with status 6, not wait for the user
     (tmp_home / "results").mkdir()
     (tmp_home / "results" / "~$portfolio_tracking.xlsx").write_bytes(b"\x05Analyst")
