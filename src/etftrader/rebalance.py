@@ -323,8 +323,8 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
     """
     rules = config.rebalance
     weights = target_weights[target_weights > 0].astype(float)
-    missing = weights.index.difference(prices_today.index[prices_today > 0])
-    if len(missing):
+    if not (prices_today.reindex(weights.index).to_numpy(dtype="float64") > 0).all():
+        missing = weights.index.difference(prices_today.index[prices_today > 0])
         raise DataError(f"no price on the as-of date for target ticker(s) {', '.join(missing)}")
     cur, total = current_weights(holdings.shares, prices_today, holdings.cash)
     d = drift(weights, cur)
@@ -345,8 +345,11 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
     # value traded is about drift x total value, the shares traded about |target - held| shares.
     px = prices_today.astype(float)
     union = weights.index.union(holdings.shares.index)
-    want_shares = weights.reindex(union, fill_value=0.0) * total / px.reindex(union)
-    share_turnover = float((want_shares - holdings.shares.reindex(union, fill_value=0.0)).abs().sum())
+    # numpy on the aligned values, in the order the Series arithmetic did it (same floats).
+    want_shares = (weights.reindex(union, fill_value=0.0).to_numpy(dtype="float64") * total
+                   / px.reindex(union).to_numpy(dtype="float64"))
+    held_shares = holdings.shares.reindex(union, fill_value=0.0).to_numpy(dtype="float64")
+    share_turnover = float(np.abs(want_shares - held_shares).sum())
     reserve = float(estimate_cost(d * total, share_turnover, cost_bps=rules.cost_bps,
                                   cost_per_share=rules.cost_per_share))
     investable = max(total - reserve, 0.0)

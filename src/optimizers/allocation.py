@@ -63,31 +63,37 @@ def allocate_shares(
         raise ValueError(f"unknown allocation method {method!r}; valid: {', '.join(ALLOCATION_METHODS)}")
     if not isinstance(weights, pd.Series) or not isinstance(prices, pd.Series):
         raise TypeError("`weights` and `prices` must be pandas Series by ticker")
-    w = pd.to_numeric(weights, errors="coerce").astype("float64")
-    if w.isna().any() or (w < 0).any():
+    # The weekly plan passes float64 Series: skip to_numeric's object path for them.
+    w = weights if weights.dtype == "float64" else pd.to_numeric(weights, errors="coerce").astype("float64")
+    w_values = w.to_numpy()
+    if np.isnan(w_values).any() or (w_values < 0).any():
         bad = [str(t) for t, v in w.items() if not v >= 0]
         raise ValueError(f"`weights` must be >= 0 and not NaN; bad for: {', '.join(bad)}")
-    if w.sum() > 1 + 1e-6:
-        raise ValueError(f"`weights` must sum to at most 1, got {w.sum():.6f}")
+    if w_values.sum() > 1 + 1e-6:
+        raise ValueError(f"`weights` must sum to at most 1, got {w_values.sum():.6f}")
     if isinstance(total_value, bool) or not isinstance(total_value, (int, float, np.number)) \
             or not math.isfinite(total_value) or total_value <= 0:
         raise ValueError(f"`total_value` must be a finite amount > 0, got {total_value!r}")
-    held = w[w > 0]
-    latest = pd.to_numeric(prices.reindex(held.index), errors="coerce").astype("float64")
-    bad_prices = [str(t) for t, v in latest.items() if not (np.isfinite(v) and v > 0)]
-    if bad_prices:
+    positive = w_values > 0
+    held = w[positive]
+    latest = prices.reindex(held.index)
+    if latest.dtype != "float64":
+        latest = pd.to_numeric(latest, errors="coerce").astype("float64")
+    latest_values = latest.to_numpy()
+    if not (np.isfinite(latest_values) & (latest_values > 0)).all():
+        bad_prices = [str(t) for t, v in latest.items() if not (np.isfinite(v) and v > 0)]
         raise ValueError(
             f"`prices` must hold a price > 0 for every ticker with a weight; missing or bad for: "
             f"{', '.join(bad_prices)}"
         )
 
-    shares = pd.Series(0, index=weights.index, dtype="int64", name="shares")
-    if held.empty:
-        return shares
-    allocation = _allocate(held, latest, float(total_value), method)
-    for ticker, count in allocation.items():
-        shares[ticker] = int(count)
-    return _trim_to_budget(shares, latest, held, float(total_value))
+    counts = np.zeros(len(w_values), dtype="int64")
+    if not held.empty:
+        allocation = _allocate(held, latest, float(total_value), method)
+        held_counts = np.array([int(allocation.get(t, 0)) for t in held.index.tolist()], dtype="int64")
+        held_counts = _trim_to_budget(held_counts, latest_values, held.to_numpy(), float(total_value))
+        counts[positive] = held_counts
+    return pd.Series(counts, index=weights.index, dtype="int64", name="shares")
 
 
 def _allocate(held: pd.Series, latest: pd.Series, total_value: float, method: str) -> dict:
@@ -111,16 +117,19 @@ def _allocate(held: pd.Series, latest: pd.Series, total_value: float, method: st
     return allocation
 
 
-def _trim_to_budget(shares: pd.Series, latest: pd.Series, held: pd.Series, total_value: float) -> pd.Series:
+def _trim_to_budget(shares: np.ndarray, latest: np.ndarray, held: np.ndarray,
+                    total_value: float) -> np.ndarray:
     """Sell back single shares of the most over-weight ticker until the cost fits the budget.
 
-    The integer program allows leftover >= 0 only up to solver tolerance; this makes "never spend
+    ``shares``, ``latest`` and ``held`` are aligned by position (the tickers with a weight). The
+    integer program allows leftover >= 0 only up to solver tolerance; this makes "never spend
     more than ``total_value``" exact.
     """
+    shares = shares.copy()
     while True:
-        cost = float((shares[latest.index] * latest).sum())
+        cost = float((shares * latest).sum())
         if cost <= total_value or shares.sum() == 0:
             return shares
-        over = shares[latest.index] * latest / total_value - held
-        ticker = over[shares[latest.index] > 0].idxmax()
-        shares[ticker] -= 1
+        over = shares * latest / total_value - held
+        candidates = np.flatnonzero(shares > 0)
+        shares[candidates[np.argmax(over[candidates])]] -= 1  # the first of equal maxima, as idxmax
