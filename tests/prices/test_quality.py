@@ -240,3 +240,18 @@ def test_sample_early_as_of_drops_the_young_etfs_for_short_history(sample_close)
     report = check_quality(data, CONFIG, min_history=253, as_of=date(2014, 9, 30))
     dropped = report.dropped.set_index("ticker")["rule"]
     assert dropped.to_dict() == {t: "short_history" for t in ["MTUM", "QUAL", "SIZE", "USMV", "VLUE"]}
+
+
+@pytest.mark.parametrize("blank_rows", [False, True])
+def test_clean_prices_keep_the_column_major_layout(frame, blank_rows):
+    """The clean frame is built without a copy but laid out as pandas' copy would be (column-major
+    values): later reductions over it (factor scores) sum in an order that depends on the layout,
+    and their last bit must not depend on how the frame was made. Also with all-NaN rows dropped."""
+    close = frame.copy()
+    if blank_rows:
+        close.iloc[5:7] = np.nan
+    report = _check(close)
+    values = report.prices.to_numpy()
+    assert values.flags["F_CONTIGUOUS"]
+    expected = close.loc[~close.isna().all(axis=1)]
+    np.testing.assert_array_equal(values, expected[report.kept].to_numpy())
