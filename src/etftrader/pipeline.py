@@ -499,7 +499,7 @@ def prices_today(close: pd.DataFrame, clean: pd.DataFrame, holdings: Holdings,
     sold when rebalancing, since it is not in the target). One without any market price falls back
     to its last executed trade price, with a warning.
     """
-    last_clean = clean.ffill().iloc[-1]
+    last_clean = _last_valid(clean)
     prices = last_clean[last_clean > 0].astype(float)
     reasons = dict(zip(dropped.get("ticker", []), dropped.get("reason", [])))
     for ticker in holdings.shares.index.difference(prices.index):
@@ -517,6 +517,21 @@ def prices_today(close: pd.DataFrame, clean: pd.DataFrame, holdings: Holdings,
         else:  # pragma: no cover - holdings always have a trade price
             raise DataError(f"held ticker {ticker} has no price; check the Trades sheet")
     return prices.sort_index()
+
+
+def _last_valid(frame: pd.DataFrame) -> pd.Series:
+    """``frame.ffill().iloc[-1]`` (each column's last non-NaN value, NaN if none) without
+    forward-filling the whole history: the backtest prices every week, and on a 600-ticker
+    universe the fill cost ~10 ms a call. Only columns missing on the last row are searched."""
+    if len(frame) == 0 or not all(dtype == np.float64 for dtype in frame.dtypes):
+        return frame.ffill().iloc[-1]
+    values = frame.to_numpy(dtype="float64")
+    last = values[-1].copy()
+    for col in np.flatnonzero(np.isnan(last)):
+        present = np.flatnonzero(~np.isnan(values[:, col]))
+        if present.size:
+            last[col] = values[present[-1], col]
+    return pd.Series(last, index=frame.columns, name=frame.index[-1])
 
 
 _prices_today = prices_today  # the name the backtest used first

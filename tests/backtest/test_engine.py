@@ -290,3 +290,17 @@ def test_report_helpers_on_the_short_run(short_run):
     years = yearly_returns(short_run.equity)
     first, last = short_run.equity.iloc[0], short_run.equity.iloc[-1]
     assert np.allclose(years.loc[2021], last / first - 1)
+
+
+def test_week_prices_are_the_last_forward_filled_row(sample_data):
+    """prices_today's shortcut (search back only in columns missing on the last day) gives
+    exactly frame.ffill().iloc[-1], on real closes with seeded random gaps, also at the end."""
+    from etftrader.pipeline import _last_valid
+
+    rng = np.random.default_rng(5)
+    close = sample_data.close.loc["2019-01-01":"2019-12-31"]
+    for share in (0.0, 0.1, 0.5, 0.95):
+        gappy = close.mask(rng.random(close.shape) < share)
+        for rows in (1, 2, 30, len(gappy)):
+            part = gappy.iloc[:rows]
+            pd.testing.assert_series_equal(_last_valid(part), part.ffill().iloc[-1], check_exact=True)
