@@ -361,9 +361,9 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
     marks = close.where(np.isfinite(close) & (close > 0)).ffill()
     capital = float(config.portfolio.capital)
     books = {name: _Book(capital) for name in strategies}
-    trades_rows: list[pd.DataFrame] = []
+    trades_rows: list[tuple[str, pd.Timestamp, pd.DataFrame]] = []
     decision_rows: list[dict[str, Any]] = []
-    target_rows: list[pd.DataFrame] = []
+    target_rows: list[tuple[str, pd.Timestamp, pd.Index, np.ndarray]] = []
     notes: list[str] = []
     spent = {"quality": 0.0, "target": 0.0, "plan": 0.0}
     stream = sys.stderr if progress else None
@@ -414,12 +414,11 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
                     _log.warning(msg)
                     decision_rows.append(book.idle(name, day, mark, str(e)))
                     continue
-                target_rows.append(pd.DataFrame({
-                    "strategy": name, "date": day, "ticker": weights.index, "weight": weights.to_numpy()}))
+                target_rows.append((name, day, weights.index, weights.to_numpy()))
                 book.execute(plan)
                 fills = plan.trades
                 if len(fills):
-                    trades_rows.append(fills.assign(strategy=name, date=day))
+                    trades_rows.append((name, day, fills))
                 decision_rows.append({
                     "strategy": name, "date": day, "drift": float(plan.drift),
                     "threshold": float(plan.threshold), "rebalanced": bool(plan.rebalance),
@@ -432,8 +431,28 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
                 book.mark(day)
             bar.advance(str(day.date()))
     equity = _equity(books, strategies, marks.loc[schedule[0]:])
-    return _Part(equity=equity, trades=trades_rows, decisions=decision_rows, targets=target_rows,
+    # One frame each at the end: a small frame per strategy and week cost ~1 ms apiece.
+    trades = []
+    if trades_rows:
+        trades = [_labelled(pd.concat([f for _, _, f in trades_rows], ignore_index=True),
+                            [(name, day, len(f)) for name, day, f in trades_rows])]
+    targets = []
+    if target_rows:
+        targets = [_labelled(pd.DataFrame({
+            "ticker": np.concatenate([np.asarray(t, dtype=object) for _, _, t, _ in target_rows]),
+            "weight": np.concatenate([w for _, _, _, w in target_rows]).astype("float64")}),
+            [(name, day, len(t)) for name, day, t, _ in target_rows])[TARGET_COLUMNS]]
+    return _Part(equity=equity, trades=trades, decisions=decision_rows, targets=targets,
                  notes=notes, spent=spent)
+
+
+def _labelled(frame: pd.DataFrame, runs: list[tuple[str, pd.Timestamp, int]]) -> pd.DataFrame:
+    """``frame`` with ``strategy`` and ``date`` columns: each (name, day, count) labels the next
+    ``count`` rows (the rows of one strategy's week, in the order they were produced)."""
+    counts = [n for _, _, n in runs]
+    names = np.repeat(np.array([name for name, _, _ in runs], dtype=object), counts)
+    days = np.repeat(pd.DatetimeIndex([day for _, day, _ in runs]).to_numpy(), counts)
+    return frame.assign(strategy=pd.array(names, dtype="str"), date=pd.DatetimeIndex(days))
 
 
 def _in_order(frames: list[pd.DataFrame], columns: list[str], rank: Mapping[str, int]) -> pd.DataFrame:
