@@ -101,6 +101,11 @@ def _allocate(held: pd.Series, latest: pd.Series, total_value: float, method: st
 
     # lp_portfolio pairs weights and prices by position, so both must be in the same order.
     weights = {ticker: float(v) for ticker, v in held.items()}
+    # The same prices on a plain object index: greedy_portfolio looks a price up by ticker once per
+    # share step, and a lookup on pandas 3's Arrow-backed string index costs about twice as much
+    # (40 -> 23 ms for 600 tickers). Same values, same order, same allocation.
+    latest = pd.Series(latest.to_numpy(dtype="float64"), index=pd.Index(latest.index.tolist(), dtype=object),
+                       name=latest.name)
     if method == "lp":
         try:
             allocation, _ = DiscreteAllocation(weights, latest, total_value).lp_portfolio(
