@@ -298,3 +298,19 @@ def test_default_universe_is_the_bundled_list(yf_config, home):
     assert set(asked) == set(universe)  # SPY (the benchmark) is in the bundled list already
     assert list(data.close.columns) == ["GLD", "QQQ", "SPY"]
     assert len(data.failed) == len(universe) - 3
+
+
+def test_parse_numbers_sent_as_text_the_same_as_numbers():
+    """The float fast path and the per-column conversion agree; text that is no number becomes NaN."""
+    closes = synthetic_closes(["SPY", "QQQ"], start="2024-01-01", end="2024-01-31")
+    raw = yf_download_frame({t: history_frame(closes[t]) for t in closes})
+    assert all(dtype == np.float64 for dtype in raw.dtypes)
+    fast, fast_volume = parse_yfinance_frame(raw, ["SPY", "QQQ"])
+    text = raw.astype(object)
+    text.iloc[3, text.columns.get_loc(("Close", "SPY"))] = "n/a"
+    slow, slow_volume = parse_yfinance_frame(text, ["SPY", "QQQ"])
+    expected = fast.copy()
+    expected.iloc[3, expected.columns.get_loc("SPY")] = np.nan
+    pd.testing.assert_frame_equal(slow, expected)
+    pd.testing.assert_frame_equal(slow_volume, fast_volume)
+    np.testing.assert_allclose(fast["QQQ"].to_numpy(), closes["QQQ"].to_numpy())

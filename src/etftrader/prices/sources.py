@@ -21,7 +21,7 @@ import time
 import warnings
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,7 @@ from ..paths import Home
 from ..progress import Progress
 from ..runlog import LOGGER_NAME
 from .frame import SAMPLE_BENCHMARK_LABEL, PriceData, normalize_frame, truncate
-from .store import CachedPrices, PriceStore, merge_prices
+from .store import Asked, CachedPrices, PriceStore, merge_prices
 from .universe import load_universe
 
 __all__ = [
@@ -469,11 +469,11 @@ def parse_yfinance_frame(raw: pd.DataFrame | None, requested: list[str]) -> tupl
             raise DataError(f"unexpected yfinance columns {list(raw.columns[:6])} for {len(requested)} tickers")
         close = raw[["Close"]].set_axis(requested, axis=1)
         volume = raw[["Volume"]].set_axis(requested, axis=1) if "Volume" in raw.columns else None
-    close = normalize_frame(close.apply(pd.to_numeric, errors="coerce"))
+    close = normalize_frame(_numeric(close))
     if volume is None:
         volume = pd.DataFrame(np.nan, index=close.index, columns=close.columns)
     else:
-        volume = volume.apply(pd.to_numeric, errors="coerce")
+        volume = _numeric(volume)
         volume.index = pd.DatetimeIndex(volume.index).tz_localize(None) if getattr(volume.index, "tz", None) \
             else pd.DatetimeIndex(volume.index)
         volume.index = volume.index.normalize().as_unit("ns")
@@ -482,6 +482,13 @@ def parse_yfinance_frame(raw: pd.DataFrame | None, requested: list[str]) -> tupl
         volume = volume.reindex(index=close.index, columns=close.columns).astype("float64")
         volume.index.name = "date"
     return close, volume
+
+
+def _numeric(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` as numbers, non-numbers as NaN; one conversion when yfinance sent numbers already."""
+    if all(pd.api.types.is_numeric_dtype(dtype) for dtype in frame.dtypes):
+        return frame.astype("float64")
+    return frame.apply(pd.to_numeric, errors="coerce")
 
 
 def _load_yfinance(config: DataConfig, home: Home, wanted: list[str] | None, *, as_of: date | None,
@@ -511,8 +518,8 @@ def _load_yfinance(config: DataConfig, home: Home, wanted: list[str] | None, *, 
         or full_start < cached.history_start - timedelta(days=BACKFILL_TOLERANCE_DAYS))
     if backfill:
         _log.info("price cache history starts %s; fetching history from %s", cached.history_start, full_start)
-    plan, current_start = _plan_requests(requested, None if backfill else cached, full_start=full_start,
-                                         end_day=end_day, overlap_days=config.overlap_days)
+    plan, expected = _plan_requests(requested, None if backfill else cached, full_start=full_start,
+                                    end_day=end_day, overlap_days=config.overlap_days)
     to_download = sum(len(t) for t in plan.values())
     unreachable = SourceUnavailableError(
         f"could not reach Yahoo Finance: 0 of {to_download} tickers downloaded; "
@@ -528,28 +535,33 @@ def _load_yfinance(config: DataConfig, home: Home, wanted: list[str] | None, *, 
     new_close, new_volume, download_failed = _download_all(
         plan, end_day=end_day, config=config, fetch=fetch, sleep=sleep, progress=progress)
 
-    delivered = [t for t in new_close.columns if new_close[t].notna().any()]
+    delivered = new_close.columns[new_close.notna().to_numpy().any(axis=0)].tolist()
     # Nothing at all came back. That means Yahoo is unreachable when we asked for tickers known to
-    # exist (current ones in the cache, or anything on a first run); when we only asked for new or
-    # lagging tickers it just means those are delisted or unknown, and they are reported by name.
-    asked_known = cached is None or backfill or current_start in plan
+    # exist (ones that delivered last time, or anything on a first run); when we only asked for
+    # new or silent tickers it just means those are delisted or unknown, reported by name below.
+    asked_known = cached is None or backfill or bool(expected)
     if to_download and not delivered and asked_known:
         raise unreachable
 
     if to_download:
         close = merge_prices(cached.close if cached else None, new_close)
         volume = merge_prices(cached.volume if cached else None, new_volume)
-        volume = volume.reindex(index=close.index, columns=close.columns)
+        if cached is None or volume is not cached.volume or close is not cached.close:
+            volume = volume.reindex(index=close.index, columns=close.columns)
         history_start = full_start if cached is None else cached.history_start
         if backfill and set(cached.close.columns) <= set(requested):
             history_start = full_start  # every cached ticker now goes back to full_start
-        store.write(CachedPrices(close=close, volume=volume, history_start=history_start))
+        answered = [t for group in plan.values() for t in group if t not in download_failed]
+        asked = _record_requests(cached.asked if cached else {}, answered, set(delivered), end_day)
+        store.save(CachedPrices(close=close, volume=volume, history_start=history_start, asked=asked),
+                   previous=cached)
     else:
         close, volume = cached.close, cached.volume  # type: ignore[union-attr]
 
     failed: dict[str, str] = {}
+    has_prices = set(close.columns[close.notna().to_numpy().any(axis=0)])
     for t in wanted:  # the benchmark has its own note below when it is missing
-        if t not in close.columns or not close[t].notna().any():
+        if t not in has_prices:
             failed[t] = download_failed.get(t, "no data from Yahoo Finance (delisted, renamed or not a Yahoo symbol)")
     if failed:
         shown = ", ".join(sorted(failed)[:10]) + (", ..." if len(failed) > 10 else "")
@@ -569,41 +581,64 @@ def _load_yfinance(config: DataConfig, home: Home, wanted: list[str] | None, *, 
 
 
 def _plan_requests(requested: list[str], cached: CachedPrices | None, *, full_start: date,
-                   end_day: date, overlap_days: int) -> tuple[dict[date, list[str]], date | None]:
-    """Start date -> tickers to download from it (at most three groups, so few calls).
+                   end_day: date, overlap_days: int) -> tuple[dict[date, list[str]], set[str]]:
+    """Start date -> tickers to download from it, and the tickers expected to deliver.
 
-    Also returns the start date of the "current" group (None without a cache). That group comes
-    first: its tickers delivered last time, so an empty answer for them means Yahoo is down and the
-    download can stop there, rather than after trying new tickers that may simply not exist.
+    Each ticker starts from its own last-asked day (the store's request log) minus
+    ``overlap_days``, to pick up revised closes; tickers that share a start share requests, so
+    after a normal run the whole universe is one group. A ticker already asked up to ``end_day``
+    is not asked again (a same-day re-run asks nothing). A ticker that delivered nothing for a long
+    time (delisted) is still asked from its own last-asked day, so a relisted symbol is noticed,
+    without dragging anyone else's start back. A ticker whose request failed last time (an empty
+    chunk, a time-out) kept its older last-asked day, so the missed days are asked again instead of
+    becoming a hole. Tickers never asked (not in the cache): the full history from ``full_start``.
 
-    - cached tickers that are current (their last price is the cache's last date): from that date
-      minus ``overlap_days``, to pick up revised closes; nothing when the cache covers ``end_day``;
-    - cached tickers that lag (a chunk failed last time, or the fund stopped trading): from the
-      earliest lagging date minus ``overlap_days``, so a missed week is filled instead of
-      becoming a permanent hole;
-    - tickers not in the cache: the full history from ``full_start``.
+    The expected tickers (those that delivered on their last request) come first, in the first
+    group: an empty answer for them means Yahoo is down and the download can stop there, rather
+    than after trying delisted or new tickers that may simply not exist.
     """
+    through = cached.asked_through() if cached is not None else {}
+    expected: set[str] = set()
+    if cached is not None:
+        last = cached.last_date.date() if cached.last_date is not None else None
+        lasts = cached.last_dates()
+        for t in requested:
+            record = cached.asked.get(t)
+            if record is not None:
+                if record.delivered_last_time:
+                    expected.add(t)
+            elif last is not None and lasts.get(t) == last:  # a cache from before the request log
+                expected.add(t)
     plan: dict[date, list[str]] = {}
-    lasts = cached.last_dates() if cached is not None else {}
-    last = cached.last_date.date() if cached is not None and cached.last_date is not None else None
-    current_start = last - timedelta(days=overlap_days) if last is not None else None
-    lagging: dict[str, date] = {}
     for t in requested:
-        mine = lasts.get(t)
-        if mine is None:
+        asked = through.get(t)
+        if asked is None:
             plan.setdefault(full_start, []).append(t)
-        elif mine >= end_day:
-            continue
-        elif mine >= last:
-            plan.setdefault(current_start, []).append(t)
+        elif asked < end_day:
+            plan.setdefault(max(asked - timedelta(days=overlap_days), full_start), []).append(t)
+    expected &= {t for group in plan.values() for t in group}
+    for start, group in plan.items():
+        plan[start] = sorted(group, key=lambda t: t not in expected)  # stable: expected ones first
+    order = sorted(plan, key=lambda start: (-sum(t in expected for t in plan[start]), start))
+    return {start: plan[start] for start in order}, expected
+
+
+def _record_requests(before: Mapping[str, Asked], answered: list[str], delivered: set[str],
+                     end_day: date) -> dict[str, Asked]:
+    """The request log after this run: ``answered`` tickers were asked up to ``end_day``.
+
+    Only tickers whose request got an answer (their chunk was not empty) move on; the others keep
+    their older last-asked day and are asked from it again next time.
+    """
+    log = dict(before)
+    for t in answered:
+        previous = log.get(t)
+        through = max(end_day, previous.through) if previous is not None else end_day
+        if t in delivered:
+            log[t] = Asked(through=through, delivered=through)
         else:
-            lagging[t] = mine
-    if lagging:
-        start = min(lagging.values()) - timedelta(days=overlap_days)
-        plan.setdefault(max(start, full_start), []).extend(lagging)
-    if current_start in plan:
-        plan = {current_start: plan.pop(current_start), **plan}
-    return plan, current_start
+            log[t] = Asked(through=through, delivered=previous.delivered if previous is not None else None)
+    return log
 
 
 def _download_all(plan: dict[date, list[str]], *, end_day: date, config: DataConfig, fetch: Fetcher,
