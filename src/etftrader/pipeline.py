@@ -329,7 +329,7 @@ def run_weekly(config: Any, home: Any, *, as_of: date | None = None, workbook: P
         ``report_error`` is set (not raised) when the workbook was written but the report failed.
     """
     from . import __version__
-    from .prices import check_quality, load_market_series, load_prices
+    from .prices import check_quality, load_prices
     from .workbook import append_week, check_writable, read_ledger
 
     now = (now or datetime.now()).replace(microsecond=0)
@@ -373,7 +373,8 @@ def run_weekly(config: Any, home: Any, *, as_of: date | None = None, workbook: P
     cash_flows = pd.DataFrame(flows, columns=["type", "amount", "note"])
 
     # 3. Prices, quality, target, plan.
-    data = load_prices(config.data, home, as_of=as_of, refresh=refresh, progress=progress, fetcher=fetcher)
+    data = load_prices(config.data, home, as_of=as_of, refresh=refresh, progress=progress,
+                       fetcher=fetcher, with_vix=True)
     if data.close.empty:
         raise DataError(f"no prices up to {as_of or 'today'} from the {data.source} source; "
                         "pick a later --as-of or check the source")
@@ -442,7 +443,7 @@ def run_weekly(config: Any, home: Any, *, as_of: date | None = None, workbook: P
     )
 
     # 4. Side files for the report, then 5. the one write to the workbook.
-    _save_side_files(config, home, run_as_of, target, data.benchmark, fetcher)
+    _save_side_files(home, run_as_of, target, data)
     append_week(book, rows, backups_dir=home.backups_dir, keep=config.report.backups)
     _log.info("workbook %s: appended run %s (%s)", book, run_id,
               ", ".join(f"{k} {len(v)}" for k, v in rows.items() if len(v)))
@@ -645,32 +646,34 @@ def week_rows(*, run_id: str, timestamp: datetime, as_of: date, data_as_of: date
             "Metadata": metadata, "CashFlows": cashflows}
 
 
-def _save_side_files(config: Any, home: Any, as_of: date, target: Target,
-                     benchmark: pd.Series | None, fetcher: Callable[..., pd.DataFrame] | None) -> None:
+def _save_side_files(home: Any, as_of: date, target: Target, data: Any) -> None:
     """Market series and factor scores for the report; written whole (temp file, then replace).
 
-    Only yfinance has more to offer than the benchmark already loaded with the prices (the VIX):
-    for the file and sample sources the series is built from that benchmark rather than reading
-    the whole price source a second time.
+    The market series is built from what the run already loaded (the benchmark, and the VIX that
+    the yfinance source asks for along with the universe): no second download, no second read.
     """
-    from .prices import load_market_series
-
-    if config.data.source == "yfinance":
-        market = load_market_series(config.data, home, as_of=as_of, fetcher=fetcher)
-    else:
-        market = _benchmark_frame(benchmark, as_of, config.data.source)
-    _atomic_parquet(market, home.data_dir / MARKET_FILE)
+    _atomic_parquet(market_frame(data, as_of), home.data_dir / MARKET_FILE)
     _atomic_parquet(target.scores, home.data_dir / SCORES_FILE)
 
 
-def _benchmark_frame(benchmark: pd.Series | None, as_of: date, source: str) -> pd.DataFrame:
-    """The shape :func:`etftrader.prices.load_market_series` returns, from a loaded benchmark."""
-    if benchmark is not None and len(benchmark.dropna()):
-        b = benchmark.dropna()
-        frame = b[b.index <= pd.Timestamp(as_of)].to_frame(name=str(benchmark.name or "benchmark"))
+def market_frame(data: Any, as_of: date) -> pd.DataFrame:
+    """The shape :func:`etftrader.prices.load_market_series` returns, from loaded ``PriceData``:
+    daily closes up to ``as_of``, a column named by the benchmark label and ``VIX`` when known."""
+    series = []
+    if data.benchmark is not None and len(data.benchmark.dropna()):
+        series.append(data.benchmark.dropna().rename(str(data.benchmark.name or "benchmark")))
     else:
-        frame = pd.DataFrame(index=pd.DatetimeIndex([], name="date", dtype="datetime64[ns]"))
-        _log.warning("no benchmark in the %s source: the report's market view is empty", source)
+        _log.warning("no benchmark in the %s source: the report's market view is empty", data.source)
+    vix = getattr(data, "vix", None)
+    if vix is not None and len(vix.dropna()):
+        series.append(vix.dropna().rename("VIX"))
+    elif data.source == "yfinance":
+        _log.warning("VIX not available from Yahoo Finance; the report uses a labelled stand-in")
+    if series:
+        frame = pd.concat(series, axis=1, sort=True)
+        frame = frame.loc[frame.index <= pd.Timestamp(as_of)]
+    else:
+        frame = pd.DataFrame(index=pd.DatetimeIndex([], dtype="datetime64[ns]"))
     frame.index.name = "date"
     return frame
 

@@ -13,6 +13,7 @@ import pytest
 
 from etftrader.config import DataConfig
 from etftrader.errors import SourceUnavailableError
+from etftrader.paths import Home
 from etftrader.ops.doctor import YAHOO_URL
 from etftrader.prices import load_prices, sources
 from etftrader.prices.sources import CHUNK_SIZE, parse_yfinance_frame
@@ -314,3 +315,21 @@ def test_parse_numbers_sent_as_text_the_same_as_numbers():
     pd.testing.assert_frame_equal(slow, expected)
     pd.testing.assert_frame_equal(slow_volume, fast_volume)
     np.testing.assert_allclose(fast["QQQ"].to_numpy(), closes["QQQ"].to_numpy())
+
+
+def test_with_vix_rides_along_in_the_same_download_and_is_returned_apart(yf_config, home, fake_yahoo):
+    data = _load(yf_config, home, fake_yahoo, with_vix=True)
+    assert len(fake_yahoo.calls) == 1 and "^VIX" in fake_yahoo.calls[0]["tickers"]
+    assert "^VIX" not in data.close.columns and "^VIX" not in data.failed
+    assert data.vix is not None and data.vix.name == "VIX"
+    np.testing.assert_allclose(data.vix.to_numpy(), fake_yahoo.closes["^VIX"].loc[data.vix.index].to_numpy())
+    # Without the flag nothing is asked for the VIX and none is returned.
+    plain = _load(yf_config, Home(home.root / "other"), fake_yahoo)
+    assert "^VIX" not in fake_yahoo.calls[-1]["tickers"] and plain.vix is None
+
+
+def test_a_missing_vix_is_neither_a_failure_nor_an_error(yf_config, home, fake_yahoo):
+    fake_yahoo.closes = fake_yahoo.closes.drop(columns="^VIX")
+    data = _load(yf_config, home, fake_yahoo, with_vix=True)
+    assert data.vix is None and "^VIX" not in data.failed
+    assert sorted(data.close.columns) == ["IWM", "QQQ", "SPY"]

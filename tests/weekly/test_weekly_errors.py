@@ -216,3 +216,30 @@ def test_yahoo_unreachable_stops_before_the_workbook_is_touched(home):
         run_weekly(config, Home(home), notebook=False, fetcher=lambda *args, **kwargs: pd.DataFrame())
     assert info.value.exit_code == 4
     assert snapshot(home) == before
+
+
+def test_a_yfinance_week_asks_the_vix_in_the_same_download_and_the_report_gets_it(home, tmp_path):
+    """One download for universe, benchmark and VIX: no second load for the market series."""
+    from datetime import date
+
+    import pandas as pd
+
+    from etftrader.config import Config
+    from etftrader.paths import Home
+    from etftrader.pipeline import MARKET_FILE, run_weekly
+
+    from prices.conftest import FakeYahoo, synthetic_closes  # tests/ is on sys.path (rootdir)
+
+    tickers = [f"ET{i:02d}" for i in range(12)]
+    fake = FakeYahoo(closes=synthetic_closes([*tickers, "SPY", "^VIX"]))
+    universe = tmp_path / "universe.csv"
+    universe.write_text("ticker,name\n" + "".join(f"{t},{t} fund\n" for t in tickers))
+    config = Config().override(data={"universe": str(universe), "download_retries": 0},
+                               portfolio={"positions": 5})
+    run_weekly(config, Home(home), as_of=date(2024, 6, 28), notebook=False, fetcher=fake)
+    assert len(fake.calls) == 1 and {"SPY", "^VIX"} <= set(fake.calls[0]["tickers"])
+    market = pd.read_parquet(home / "data" / MARKET_FILE)
+    assert list(market.columns) == ["SPY", "VIX"]
+    assert market.index.max() <= pd.Timestamp("2024-06-28")
+    vix = fake.closes["^VIX"].loc[market.index]
+    assert market["VIX"].to_numpy() == pytest.approx(vix.to_numpy())

@@ -36,6 +36,9 @@ class PriceData:
         Benchmark closes by date; ``.name`` is the label shown to users.
     failed : dict
         Ticker -> reason, for tickers requested but not delivered.
+    vix : Series or None
+        CBOE VIX closes (named ``"VIX"``) when the source has them (yfinance ``^VIX``, asked along
+        with the universe); None otherwise. Never required: a missing VIX fails nothing.
     notes : tuple of str
         Plain-ASCII remarks shown to the user (e.g. that the sample is a demo universe).
     """
@@ -46,6 +49,7 @@ class PriceData:
     benchmark: pd.Series | None = None
     failed: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    vix: pd.Series | None = None
 
     @property
     def tickers(self) -> list[str]:

@@ -79,7 +79,7 @@ Probe = Callable[[str, float], object]
 def load_prices(config: DataConfig, home: Home, *, tickers: Iterable[str] | None = None,
                 as_of: date | None = None, refresh: bool = False, progress: bool = False,
                 fetcher: Fetcher | None = None, probe: Probe | None = None,
-                sleep: Callable[[float], None] = time.sleep) -> PriceData:
+                sleep: Callable[[float], None] = time.sleep, with_vix: bool = False) -> PriceData:
     """Load prices from the source named in ``config.source``.
 
     Parameters
@@ -106,6 +106,9 @@ def load_prices(config: DataConfig, home: Home, *, tickers: Iterable[str] | None
         ``yfinance.download`` is used, none when a ``fetcher`` is injected.
     sleep : callable
         Waits between retries (tests pass a no-op).
+    with_vix : bool
+        yfinance: ask for ``^VIX`` in the same download and return it as ``PriceData.vix`` (the
+        weekly run's market regime); its absence is never an error. Other sources have no VIX.
 
     Returns
     -------
@@ -124,7 +127,7 @@ def load_prices(config: DataConfig, home: Home, *, tickers: Iterable[str] | None
     if config.source == "file":
         return _load_file_source(config, home, wanted, as_of)
     return _load_yfinance(config, home, wanted, as_of=as_of, refresh=refresh, progress=progress,
-                          fetcher=fetcher, probe=probe, sleep=sleep)
+                          fetcher=fetcher, probe=probe, sleep=sleep, with_vix=with_vix)
 
 
 def load_market_series(config: DataConfig, home: Home, *, as_of: date | None = None,
@@ -144,17 +147,16 @@ def load_market_series(config: DataConfig, home: Home, *, as_of: date | None = N
     series: list[pd.Series] = []
     if config.source == "yfinance":
         try:
-            data = load_prices(config, home, tickers=[config.benchmark, VIX_TICKER], as_of=as_of,
-                               fetcher=fetcher, sleep=sleep)
+            data = load_prices(config, home, tickers=[config.benchmark], as_of=as_of,
+                               fetcher=fetcher, sleep=sleep, with_vix=True)
         except EtfTraderError as e:
             notes.append(f"market series unavailable: {e}")
             data = None
         if data is not None:
             if data.benchmark is not None:
                 series.append(data.benchmark)
-            vix_ticker = VIX_TICKER.upper()
-            if vix_ticker in data.close.columns and data.close[vix_ticker].notna().any():
-                series.append(data.close[vix_ticker].rename("VIX"))
+            if data.vix is not None:
+                series.append(data.vix)
             else:
                 notes.append("VIX not available from Yahoo Finance; market regime shown without it")
     else:
@@ -493,14 +495,17 @@ def _numeric(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _load_yfinance(config: DataConfig, home: Home, wanted: list[str] | None, *, as_of: date | None,
                    refresh: bool, progress: bool, fetcher: Fetcher | None, probe: Probe | None,
-                   sleep: Callable[[float], None]) -> PriceData:
+                   sleep: Callable[[float], None], with_vix: bool = False) -> PriceData:
     notes: list[str] = []
     if wanted is None:
         universe = load_universe(_home_relative(config.universe, home) if config.universe else None)
         wanted = universe["ticker"].tolist()
         notes.extend(universe.attrs.get("notes", []))
     bench = config.benchmark.strip().upper()
-    requested = list(dict.fromkeys([*wanted, bench]))
+    vix = VIX_TICKER.upper()
+    # The VIX rides along with the universe (one download, one cache write a week); it is never
+    # reported as a failure: the report falls back to a labelled stand-in without it.
+    requested = list(dict.fromkeys([*wanted, bench, *([vix] if with_vix else [])]))
 
     store = PriceStore(home.price_cache_dir / "yfinance")
     cached = None if refresh else store.read()
@@ -576,8 +581,11 @@ def _load_yfinance(config: DataConfig, home: Home, wanted: list[str] | None, *, 
         benchmark = truncate(close[bench], as_of).dropna().rename(bench)
     else:
         notes.append(f"benchmark {bench} could not be downloaded; reports will show no benchmark")
+    vix_close = None
+    if with_vix and vix in close.columns and close[vix].notna().any():
+        vix_close = truncate(close[vix], as_of).dropna().rename("VIX")
     return PriceData(close=out_close, volume=out_volume, source="yfinance", benchmark=benchmark,
-                     failed=failed, notes=tuple(notes))
+                     failed=failed, notes=tuple(notes), vix=vix_close)
 
 
 def _plan_requests(requested: list[str], cached: CachedPrices | None, *, full_start: date,
