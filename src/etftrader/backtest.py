@@ -509,7 +509,13 @@ class _Book:
 
     def holdings(self):
         """This account as the weekly pipeline sees holdings (everything executed, nothing pending)."""
-        shares = pd.Series(self.shares, dtype=float, name="shares").sort_index()
+        if self.shares:
+            # Built in ticker order (the same Series as from the dict, then sort_index; 3x cheaper).
+            tickers = sorted(self.shares)
+            shares = pd.Series([self.shares[t] for t in tickers], index=pd.Index(tickers), dtype=float,
+                               name="shares")
+        else:
+            shares = pd.Series(self.shares, dtype=float, name="shares")
         # replace() reuses the template's empty pending/superseded frames: building fresh empty
         # frames every week costs more than the rest of this bookkeeping.
         return dataclasses.replace(_holdings_template(), shares=shares, cash=self.cash)
