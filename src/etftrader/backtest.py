@@ -353,7 +353,7 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
               positions: int, progress: bool) -> _Part:
     """The weekly loop for ``strategies``: one account each, the weekly pipeline's steps each week."""
     from . import pipeline
-    from .prices import check_quality
+    from .prices.quality import QualityHistory
 
     # Closes forward-filled, for marking positions to market (a held ticker keeps its last
     # price over a gap; a zero, negative or infinite print is a gap, not a price).
@@ -367,14 +367,15 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
     notes: list[str] = []
     spent = {"quality": 0.0, "target": 0.0, "plan": 0.0}
     stream = sys.stderr if progress else None
+    # check_quality(prices up to each week) without re-scanning the whole history every week.
+    history = QualityHistory(data, config.data, min_history=config.factors.min_history)
     with Progress("backtest", total=len(schedule), stream=stream) as bar:
         for day, row in zip(schedule, marks.loc[schedule].to_numpy()):
             mark = dict(zip(marks.columns, row.tolist()))
             week = _slice(data, day)
             tick = time.perf_counter()
             try:
-                quality = check_quality(week, config.data,
-                                        min_history=config.factors.min_history, as_of=day.date())
+                quality = history.at(day.date())
             except DataError as e:
                 notes.append(f"{day.date()}: no decision for any strategy ({e})")
                 _log.warning("week %s skipped: %s", day.date(), e)

@@ -288,3 +288,88 @@ def test_gap_filling_matches_a_cell_by_cell_reference():
         got = fill_short_gaps(frame, limit).to_numpy()
         want = _fill_reference(values, limit) if limit > 0 else values
         np.testing.assert_array_equal(got, want)
+
+
+# --- QualityHistory: check_quality at every date of a history, reproduced exactly -------------
+
+
+def _assert_same_report(got, want, day):
+    assert got.kept == want.kept, day
+    pd.testing.assert_frame_equal(got.health, want.health, check_exact=True, obj=f"health {day}")
+    pd.testing.assert_frame_equal(got.dropped, want.dropped, check_exact=True, obj=f"dropped {day}")
+    pd.testing.assert_frame_equal(got.prices, want.prices, check_exact=True, obj=f"prices {day}")
+    # The layout decides the summation order of later reductions: it must be the same too.
+    assert got.prices.to_numpy().flags.f_contiguous == want.prices.to_numpy().flags.f_contiguous, day
+    assert (got.as_of, got.ffill_limit, got.min_history, got.notes) == \
+        (want.as_of, want.ffill_limit, want.min_history, want.notes), day
+
+
+def _assert_history_matches(data, config, min_history, days):
+    from etftrader.prices.quality import QualityHistory
+
+    history = QualityHistory(data, config, min_history=min_history)
+    for day in days:
+        want = check_quality(data, config, min_history=min_history, as_of=day.date())
+        _assert_same_report(history.at(day.date()), want, day.date())
+
+
+def _defective_frame():
+    """Hand-made defects around short, long and still-open gaps, so the fill at a date depends on
+    whether a gap is closed yet."""
+    index = pd.bdate_range("2021-01-04", periods=120, name="date")
+    rng = np.random.default_rng(5)
+    base = 50 * np.exp(np.cumsum(rng.normal(0, 0.01, (len(index), 8)), axis=0))
+    close = pd.DataFrame(base, index=index, columns=[f"T{i}" for i in range(8)])
+    close.iloc[30:33, 0] = np.nan       # short gap (filled once closed and while open)
+    close.iloc[60:70, 0] = np.nan       # long gap: filled while open for <= 3 days, never once long
+    close.iloc[100:103, 1] = np.nan     # short gap
+    close.iloc[104:110, 1] = np.nan     # gap longer than the limit
+    close.iloc[:40, 2] = np.nan         # late starter (short history for a while)
+    close.iloc[90:, 3] = np.nan         # stops trading: open gap, then no recent data
+    close.iloc[50, 4] = 0.0             # bad prices: zero, negative, infinite
+    close.iloc[51, 4] = -3.0
+    close.iloc[80, 4] = np.inf
+    close.iloc[20:35, 5] = close.iloc[20, 5]  # stale run
+    close.iloc[70:, 6] = close.iloc[70:, 6] * 3.0  # unadjusted split
+    close.iloc[[10, 11, 75], :] = np.nan  # holidays: rows with no price at all
+    close.iloc[::7, 7] = np.nan         # scattered missing days
+    volume = pd.DataFrame(2e5, index=index, columns=close.columns)
+    volume.iloc[:, 7] = np.nan
+    volume.iloc[40:, 5] = 100.0         # becomes illiquid
+    return PriceData(close=close, volume=volume, source="file", failed={"GONE": "delisted"})
+
+
+def test_quality_history_matches_check_quality_every_day_on_hand_made_defects():
+    data = _defective_frame()
+    config = DataConfig(source="file", max_ffill_days=3, max_missing_fraction=0.10, stale_days=10,
+                        max_daily_move=0.45, min_dollar_volume=100_000.0)
+    # every calendar day, weekends and all-NaN rows included
+    days = pd.date_range(data.close.index[0] - pd.Timedelta(days=3), data.close.index[-1] + pd.Timedelta(days=3))
+    _assert_history_matches(data, config, 20, days)
+
+
+def test_quality_history_matches_check_quality_on_generated_universe():
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "generate_universe.py"
+    spec = importlib.util.spec_from_file_location("bench_generate_universe", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    universe = module.generate(n_tickers=40, years=2, seed=11)
+    assert universe.defects  # planted gaps, stale runs, jumps... must be there to be matched
+    data = PriceData(close=universe.close, volume=universe.volume, source="file")
+    config = DataConfig(source="file")
+    index = universe.close.index
+    # every fifth day, and every day of a stretch of weeks
+    _assert_history_matches(data, config, 126, index[100::5].union(index[300:330]))
+
+
+def test_quality_history_matches_check_quality_on_sample(sample_close):
+    data = PriceData(close=sample_close, source="sample")
+    config = DataConfig(source="sample")
+    # every 25th day of the sample, plus its last fortnight (trailing dates matter most)
+    days = sample_close.index[200::25].union(sample_close.index[-10:])
+    _assert_history_matches(data, config, 253, days)

@@ -37,7 +37,7 @@ import pandas as pd
 from ..config import DataConfig
 from .frame import PriceData, truncate
 
-__all__ = ["QualityReport", "check_quality", "fill_short_gaps", "RULES", "HEALTH_COLUMNS", "recent_limit"]
+__all__ = ["QualityReport", "QualityHistory", "check_quality", "fill_short_gaps", "RULES", "HEALTH_COLUMNS", "recent_limit"]
 
 #: rule code -> short description (the CLI prints counts by rule with these)
 RULES = {
@@ -185,6 +185,113 @@ def check_quality(data: PriceData, config: DataConfig, *, min_history: int,
                          ffill_limit=config.max_ffill_days, min_history=min_history, notes=data.notes)
 
 
+class QualityHistory:
+    """:func:`check_quality` at many as-of dates of one :class:`PriceData` (the weekly backtest).
+
+    ``QualityHistory(data, config, min_history=m).at(d)`` returns exactly what
+    ``check_quality(data, config, min_history=m, as_of=d)`` returns -- the same kept and dropped
+    tickers, health table and cleaned prices, to the bit -- without re-scanning the whole history
+    at every date. What looks at every row is done once for the whole history: running counts of
+    usable and bad prices, the last usable row up to each row, and the short-gap fill. The fill
+    of a gap closed by ``d`` does not depend on ``d``; only a gap still open at ``d`` (the last
+    days before ``d`` missing) can differ, and it is filled or left at ``d`` by its length so far,
+    as a direct call would. The window rules (``min_history`` rows) are computed at each date as
+    :func:`check_quality` computes them.
+
+    Parameters
+    ----------
+    data : PriceData
+        Prices as loaded, all dates.
+    config : DataConfig
+        Thresholds, as for :func:`check_quality`.
+    min_history : int
+        As for :func:`check_quality`.
+    """
+
+    def __init__(self, data: PriceData, config: DataConfig, *, min_history: int):
+        if min_history < 2:
+            raise ValueError(f"`min_history` must be at least 2 trading days, got {min_history}")
+        self._data, self._config, self._min_history = data, config, min_history
+        close = data.close
+        values = _float_values(close)
+        # A row with no price at all is dropped by check_quality whatever the as-of date, so the
+        # rows a date sees are a prefix of the rows kept here.
+        rows_with_data = ~np.isnan(values).all(axis=1) if values.shape[1] else np.zeros(len(values), bool)
+        # The first row with no price: a date before it sees the loaded index as it is; a date
+        # after it, the index filtered as check_quality filters it (pandas keeps the index's freq
+        # when the rows kept form one slice, so it is filtered the same way, not cut from ours).
+        self._clean_rows = int(np.argmin(rows_with_data)) if not rows_with_data.all() else len(values)
+        self._rows_with_data = rows_with_data
+        if not rows_with_data.all():
+            close, values = close.iloc[rows_with_data], values[rows_with_data]
+        self._close, self._values = close, values
+        self._volume = None
+        if data.volume is not None:
+            self._volume = _float_values(data.volume.reindex(index=close.index, columns=close.columns))
+        n, k = values.shape
+        self._dates = close.index.to_numpy(dtype="datetime64[ns]")
+        present = ~np.isnan(values)
+        with np.errstate(invalid="ignore"):
+            valid = np.isfinite(values) & (values > 0)
+        self._has_any = valid.any(axis=0)
+        self._first = np.where(self._has_any, valid.argmax(axis=0) if n else 0, n)
+        self._observations = np.cumsum(valid, axis=0)
+        self._bad = np.cumsum(present & ~valid, axis=0)
+        rows = np.arange(n)[:, None]
+        self._last = np.maximum.accumulate(np.where(valid, rows, -1), axis=0) if n else np.zeros((0, k), int)
+        usable = np.where(valid, values, np.nan)
+        self._filled = _fill_short_gaps(usable, config.max_ffill_days)
+        self._filled_count = np.cumsum(~np.isnan(self._filled) & ~valid, axis=0)
+
+    def at(self, as_of: date) -> QualityReport:
+        """The :class:`QualityReport` of ``check_quality(data, config, as_of=as_of)``."""
+        as_of_ts = pd.Timestamp(as_of)
+        n = int(self._close.index.searchsorted(as_of_ts, side="right"))
+        if n == 0 or not self._values.shape[1] or not self._close.index.is_monotonic_increasing:
+            return check_quality(self._data, self._config, min_history=self._min_history, as_of=as_of)
+        config, end = self._config, n - 1
+        values = self._values[:n]
+        has_valid = self._has_any & (self._first <= end)
+        whole = {
+            "has_valid": has_valid,
+            "first_idx": np.where(has_valid, self._first, n),
+            "last_idx": self._last[end],
+            "observations": self._observations[end],
+            "bad_values": self._bad[end],
+        }
+        raw = truncate(self._data.close, as_of).index
+        index = raw if len(raw) <= self._clean_rows else raw[self._rows_with_data[:len(raw)]]
+        volume = self._volume[:n] if self._volume is not None else None
+        metrics = _metrics(values, index, list(self._close.columns), volume,
+                           min_history=self._min_history, as_of=as_of_ts, whole=whole)
+        health = _health_rows(metrics, self._close.columns, self._data.failed, config, self._min_history)
+        kept_mask = health["status"].to_numpy() == "kept"
+        kept = health.loc[kept_mask, "ticker"].tolist()
+        positions = self._close.columns.get_indexer(kept)
+        # The whole-history fill, cut at the as-of date (column-major, as check_quality lays it out).
+        filled_values = np.asfortranarray(self._filled[:n, positions])
+        filled_days = self._filled_count[end, positions]
+        # A gap still open at the as-of date is as long as it is so far: filled when that is short
+        # enough (the whole-history fill may have left it, the gap running on past the date).
+        last = self._last[end, positions]
+        open_len = end - last
+        limit = config.max_ffill_days
+        for j in np.flatnonzero((open_len > 0) & (open_len <= limit) & (last >= 0)):
+            col, start = positions[j], last[j] + 1
+            filled_values[start:n, j] = values[last[j], col]
+            filled_days[j] = (self._filled_count[start - 1, col] if start > 0 else 0) + open_len[j]
+        health.loc[kept_mask, "filled_days"] = filled_days.astype("int64")
+        prices = pd.DataFrame(filled_values, index=index, columns=pd.Index(kept, dtype=str), copy=False)
+        if kept:
+            rows = ~np.isnan(filled_values).all(axis=1)
+            if not rows.all():
+                prices = prices.loc[rows]
+        dropped = health.loc[~kept_mask, ["ticker", "rule", "reason"]].reset_index(drop=True)
+        return QualityReport(prices=prices, health=health, kept=kept, dropped=dropped, as_of=as_of_ts,
+                             ffill_limit=config.max_ffill_days, min_history=self._min_history,
+                             notes=self._data.notes)
+
+
 def _float_values(frame: pd.DataFrame) -> np.ndarray:
     """``frame`` as a float64 array with NaN for missing; read-only use.
 
@@ -199,29 +306,30 @@ def _float_values(frame: pd.DataFrame) -> np.ndarray:
 
 def _metrics(values: np.ndarray, index: pd.DatetimeIndex, tickers: list[str],
              volume: np.ndarray | None, *, min_history: int,
-             as_of: pd.Timestamp | None) -> dict[str, np.ndarray]:
+             as_of: pd.Timestamp | None, whole: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Per-ticker statistics, vectorised over columns (the backtest calls this every week).
 
-    Only first/last dates and counts look at the whole history; everything else looks at the
-    last ``min_history`` rows, so the cost does not grow with the length of the history.
+    Only first/last dates and counts look at the whole history (``whole``, computed here from
+    ``values`` unless given: :class:`QualityHistory` reads them off running counts); everything
+    else looks at the last ``min_history`` rows, so that part does not grow with the history.
     """
     n, k = values.shape
-    present = ~np.isnan(values)
-    with np.errstate(invalid="ignore"):
-        valid = np.isfinite(values) & (values > 0)
-    has_valid = valid.any(axis=0)
-    first_idx = np.where(has_valid, valid.argmax(axis=0) if n else 0, n)
-    last_idx = np.where(has_valid, n - 1 - valid[::-1].argmax(axis=0) if n else 0, -1)
+    if whole is None:
+        whole = _whole_history(values)
+    has_valid, first_idx, last_idx = whole["has_valid"], whole["first_idx"], whole["last_idx"]
+    bad_total = whole["bad_values"]
 
     w_start = max(n - min_history, 0)
     start = np.maximum(first_idx, w_start)  # window per ticker: from its first price at the earliest
     window_days = np.maximum(n - start, 0)
-    w_vals, w_valid, w_present = values[w_start:], valid[w_start:], present[w_start:]
+    w_vals = values[w_start:]
+    w_present = ~np.isnan(w_vals)
+    with np.errstate(invalid="ignore"):
+        w_valid = np.isfinite(w_vals) & (w_vals > 0)
     in_window = np.arange(w_start, n)[:, None] >= start[None, :]
     w_ok = w_valid & in_window
 
     bad_in_window = (w_present & ~w_valid & in_window).sum(axis=0)
-    bad_total = (present & ~valid).sum(axis=0)
     missing = (~w_valid & in_window).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         missing_fraction = np.where(window_days > 0, missing / np.maximum(window_days, 1), np.nan)
@@ -261,7 +369,7 @@ def _metrics(values: np.ndarray, index: pd.DatetimeIndex, tickers: list[str],
         "has_valid": has_valid,
         "first_date": first_date,
         "last_date": last_date,
-        "observations": valid.sum(axis=0).astype("int64"),
+        "observations": whole["observations"].astype("int64"),
         "span_days": np.where(has_valid, n - first_idx, 0).astype("int64"),
         "window_days": window_days.astype("int64"),
         "missing_fraction": missing_fraction.astype("float64"),
@@ -272,6 +380,22 @@ def _metrics(values: np.ndarray, index: pd.DatetimeIndex, tickers: list[str],
         "bad_in_window": bad_in_window,
         "median_dollar_volume": median_dv,
         "lag_days": lag,
+    }
+
+
+def _whole_history(values: np.ndarray) -> dict[str, np.ndarray]:
+    """The statistics of :func:`_metrics` that look at every row: first/last usable row, counts."""
+    n = values.shape[0]
+    present = ~np.isnan(values)
+    with np.errstate(invalid="ignore"):
+        valid = np.isfinite(values) & (values > 0)
+    has_valid = valid.any(axis=0)
+    return {
+        "has_valid": has_valid,
+        "first_idx": np.where(has_valid, valid.argmax(axis=0) if n else 0, n),
+        "last_idx": np.where(has_valid, n - 1 - valid[::-1].argmax(axis=0) if n else 0, -1),
+        "observations": valid.sum(axis=0),
+        "bad_values": (present & ~valid).sum(axis=0),
     }
 
 
