@@ -119,3 +119,17 @@ def test_greedy_never_exceeds_the_budget_and_fits_like_lp(scored_sample, as_of, 
              for name, s in (("greedy", greedy), ("lp", lp))}
     # the default's fit is close to the integer program's (the reason it is the default)
     assert error["greedy"] <= 1.5 * error["lp"] + 1e-3
+
+
+@pytest.mark.parametrize("total_value", [50_000, 1_000_000, 10_000_000])
+def test_greedy_matches_discrete_allocation_on_a_wide_equal_weight(total_value):
+    """The backtest's equal weight: ~600 tickers at 1/N, string index as the price frames have it."""
+    rng = np.random.default_rng(3)
+    tickers = pd.Index([f"T{i:03d}" for i in range(600)], dtype="str")
+    prices = pd.Series(np.exp(rng.uniform(1.0, 6.0, len(tickers))), index=tickers)
+    weights = pd.Series(1.0 / len(tickers), index=tickers)
+    got = allocate_shares(weights, prices, total_value)
+    reference, _ = DiscreteAllocation(dict(weights), prices, total_value).greedy_portfolio()
+    want = pd.Series(reference, dtype="int64").reindex(tickers, fill_value=0)
+    assert (got.to_numpy() == want.to_numpy()).all()
+    assert (got * prices).sum() <= total_value
