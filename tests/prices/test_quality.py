@@ -373,3 +373,18 @@ def test_quality_history_matches_check_quality_on_sample(sample_close):
     # every 25th day of the sample, plus its last fortnight (trailing dates matter most)
     days = sample_close.index[200::25].union(sample_close.index[-10:])
     _assert_history_matches(data, config, 253, days)
+
+
+def test_nanmedian_columns_is_numpys_nanmedian_bit_for_bit():
+    from etftrader.prices.quality import _nanmedian_columns
+
+    rng = np.random.default_rng(17)
+    values = np.exp(rng.normal(12, 3, (253, 400)))
+    values[rng.random(values.shape) < 0.2] = np.nan
+    values[:, :50] = np.round(values[:, :50], -3)  # ties
+    values[:200, 60] = np.nan                       # few numbers, even and odd counts
+    values[:201, 61] = np.nan
+    values[:252, 62] = np.nan
+    got = _nanmedian_columns(values)
+    want = np.nanmedian(values, axis=0)
+    assert got.tobytes() == want.tobytes()

@@ -225,6 +225,7 @@ class QualityHistory:
         if not rows_with_data.all():
             close, values = close.iloc[rows_with_data], values[rows_with_data]
         self._close, self._values = close, values
+        self._tickers = list(close.columns)
         self._volume = None
         if data.volume is not None:
             self._volume = _float_values(data.volume.reindex(index=close.index, columns=close.columns))
@@ -240,7 +241,7 @@ class QualityHistory:
         rows = np.arange(n)[:, None]
         self._last = np.maximum.accumulate(np.where(valid, rows, -1), axis=0) if n else np.zeros((0, k), int)
         usable = np.where(valid, values, np.nan)
-        self._filled = _fill_short_gaps(usable, config.max_ffill_days)
+        self._filled = np.asfortranarray(_fill_short_gaps(usable, config.max_ffill_days))
         self._filled_count = np.cumsum(~np.isnan(self._filled) & ~valid, axis=0)
 
     def at(self, as_of: date) -> QualityReport:
@@ -262,14 +263,15 @@ class QualityHistory:
         raw = truncate(self._data.close, as_of).index
         index = raw if len(raw) <= self._clean_rows else raw[self._rows_with_data[:len(raw)]]
         volume = self._volume[:n] if self._volume is not None else None
-        metrics = _metrics(values, index, list(self._close.columns), volume,
+        metrics = _metrics(values, index, self._tickers, volume,
                            min_history=self._min_history, as_of=as_of_ts, whole=whole)
         health = _health_rows(metrics, self._close.columns, self._data.failed, config, self._min_history)
         kept_mask = health["status"].to_numpy() == "kept"
         kept = health.loc[kept_mask, "ticker"].tolist()
         positions = self._close.columns.get_indexer(kept)
         # The whole-history fill, cut at the as-of date (column-major, as check_quality lays it out).
-        filled_values = np.asfortranarray(self._filled[:n, positions])
+        # Gathered as rows of the transpose: one contiguous copy per kept column.
+        filled_values = np.asfortranarray(self._filled.T[positions, :n].T)
         filled_days = self._filled_count[end, positions]
         # A gap still open at the as-of date is as long as it is so far: filled when that is short
         # enough (the whole-history fill may have left it, the gap running on past the date).
@@ -353,7 +355,7 @@ def _metrics(values: np.ndarray, index: pd.DatetimeIndex, tickers: list[str],
         dollar = np.where(w_ok & ~np.isnan(w_vol), w_vals * w_vol, np.nan)
         known = ~np.isnan(dollar).all(axis=0)
         if known.any():
-            median_dv[known] = np.nanmedian(dollar[:, known], axis=0)
+            median_dv[known] = _nanmedian_columns(dollar[:, known])
 
     first_date = _dates_at(index, np.where(first_idx < n, first_idx, -1))
     last_date = _dates_at(index, last_idx)
@@ -397,6 +399,22 @@ def _whole_history(values: np.ndarray) -> dict[str, np.ndarray]:
         "observations": valid.sum(axis=0),
         "bad_values": (present & ~valid).sum(axis=0),
     }
+
+
+def _nanmedian_columns(values: np.ndarray) -> np.ndarray:
+    """``np.nanmedian(values, axis=0)`` for columns with at least one number, bit for bit.
+
+    nanmedian goes through masked arrays for short columns (argsort, take_along_axis): ~5 ms a
+    call on the 600-ticker window, every week of a backtest. Same arithmetic here: the middle
+    value, or the two middle values summed and halved (an odd count's middle is x + x halved,
+    which is x exactly), on a plain sort that puts NaN last.
+    """
+    ordered = np.sort(values, axis=0)
+    counts = (~np.isnan(values)).sum(axis=0)
+    high = counts // 2
+    low = np.where(counts % 2 == 1, high, high - 1)
+    cols = np.arange(values.shape[1])
+    return (ordered[low, cols] + ordered[high, cols]) / 2.0
 
 
 def _dates_at(index: pd.DatetimeIndex, positions: np.ndarray) -> np.ndarray:
