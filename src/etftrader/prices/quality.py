@@ -267,7 +267,7 @@ class QualityHistory:
                            min_history=self._min_history, as_of=as_of_ts, whole=whole)
         health = _health_rows(metrics, self._close.columns, self._data.failed, config, self._min_history)
         kept_mask = health["status"].to_numpy() == "kept"
-        kept = health.loc[kept_mask, "ticker"].tolist()
+        kept = health["ticker"].to_numpy(dtype=object)[kept_mask].tolist()  # no .loc: ~1 ms a week
         positions = self._close.columns.get_indexer(kept)
         # The whole-history fill, cut at the as-of date (column-major, as check_quality lays it out).
         # Gathered as rows of the transpose: one contiguous copy per kept column.
