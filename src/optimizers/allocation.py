@@ -1,9 +1,7 @@
 """Whole-share allocation of a portfolio bought from scratch, through PyPortfolioOpt.
 
-:func:`allocate_shares` uses ``DiscreteAllocation.greedy_portfolio``'s algorithm by default (round
-every target down to whole shares, then buy one share at a time where the shortfall is largest;
-run by :func:`_greedy`, a step-for-step copy of the library's long-only loop without its per-share
-list-to-array rebuilds, checked against the library in the tests) and
+:func:`allocate_shares` uses ``DiscreteAllocation.greedy_portfolio`` by default (round every
+target down to whole shares, then buy one share at a time where the shortfall is largest) and
 ``lp_portfolio`` on request (an integer program, solved with HiGHS from cvxpy's dependencies, that
 minimises the total dollar shortfall plus the cash left over). Why greedy by default: on the
 bundled sample (10 positions, four dates, 20k to 1M capital) the two fit the target weights
@@ -118,57 +116,16 @@ def _allocate(held: pd.Series, latest: pd.Series, total_value: float, method: st
                            type(e).__name__, e)
     if latest.min() > total_value:
         return {}  # not one share is affordable; greedy would divide by zero here
+    allocator = DiscreteAllocation(weights, latest, total_value)
+    # greedy_portfolio looks a price up by ticker once per share bought (hundreds of times for a
+    # 600-ticker equal weight); it only ever indexes ``latest_prices`` by ticker, so after the
+    # constructor has validated the Series, a dict of the same values serves those lookups at a
+    # fraction of a pandas lookup's cost (float64 -> Python float is exact: same arithmetic, same
+    # allocation).
+    allocator.latest_prices = dict(zip(tickers, latest.to_numpy().tolist()))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return _greedy(tickers, held.to_numpy(dtype="float64").tolist(),
-                       latest.to_numpy().tolist(), total_value)
-
-
-def _greedy(tickers: list, weights: list[float], prices: list[float], total_value: float) -> dict:
-    """``DiscreteAllocation(weights, prices, total_value).greedy_portfolio()[0]`` for positive
-    weights, step for step.
-
-    Why not the library call: its second round rebuilds three arrays from Python lists for every
-    share it buys (``np.array(buy_prices)``, ``np.array(shares_bought)`` and the ideal weights),
-    ~100 us a share; a 600-ticker equal weight buys a few hundred shares that way, ~12 ms a call,
-    every week of a backtest. Here the arrays are built once and updated in place, and every
-    number is computed by the same operation on the same values in the same order as the
-    library's long-only branch (stable descending sort by weight, round-down first round in
-    Python floats, then the product, numpy sum, division, ``argmax`` of the deficit, the same
-    unaffordable-asset search with its 10-try limit), so the allocation is identical; the tests
-    check it against ``greedy_portfolio`` itself on equal and unequal weights, tight and loose
-    budgets. Short positions never reach here (weights are > 0).
-    """
-    order = sorted(range(len(weights)), key=lambda i: weights[i], reverse=True)
-    available = total_value
-    shares_bought, buy_prices = [], []
-    for i in order:  # first round: every target rounded down
-        price = prices[i]
-        n_shares = int(weights[i] * total_value / price)
-        available -= n_shares * price
-        shares_bought.append(n_shares)
-        buy_prices.append(price)
-    bought = np.array(shares_bought)
-    paid = np.array(buy_prices)
-    ideal = np.array([weights[i] for i in order])
-    while available > 0:  # second round: one share at a time where the shortfall is largest
-        current = paid * bought
-        current /= current.sum()
-        deficit = ideal - current
-        idx = np.argmax(deficit)
-        price = buy_prices[idx]
-        counter = 0
-        while price > available:
-            deficit[idx] = 0  # unaffordable: try the next largest shortfall
-            idx = np.argmax(deficit)
-            if deficit[idx] < 0 or counter == 10:
-                break
-            price = buy_prices[idx]
-            counter += 1
-        if deficit[idx] <= 0 or counter == 10:
-            break
-        bought[idx] += 1
-        available -= price
-    return {tickers[i]: int(n) for i, n in zip(order, bought.tolist()) if n != 0}
+        allocation, _ = allocator.greedy_portfolio()
+    return allocation
 
 
 def _trim_to_budget(shares: np.ndarray, latest: np.ndarray, held: np.ndarray,
