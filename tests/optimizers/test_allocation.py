@@ -133,3 +133,32 @@ def test_greedy_matches_discrete_allocation_on_a_wide_equal_weight(total_value):
     want = pd.Series(reference, dtype="int64").reindex(tickers, fill_value=0)
     assert (got.to_numpy() == want.to_numpy()).all()
     assert (got * prices).sum() <= total_value
+
+
+def _library_greedy(weights: pd.Series, prices: pd.Series, total_value: float) -> dict:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        allocation, _ = DiscreteAllocation(dict(weights), prices, total_value).greedy_portfolio()
+    return dict(allocation)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_greedy_is_the_librarys_greedy_step_for_step(seed):
+    """Equal and unequal weights, ties, tight budgets (the unaffordable-asset search and its
+    10-try limit) and loose ones: the same shares as greedy_portfolio itself."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 300))
+    tickers = pd.Index([f"X{i:03d}" for i in range(n)], dtype="str")
+    prices = pd.Series(np.round(np.exp(rng.uniform(0.0, 7.0, n)), 2), index=tickers)
+    if seed % 3 == 0:
+        weights = pd.Series(1.0 / n, index=tickers)
+    else:
+        raw = rng.dirichlet(np.ones(n))
+        if seed % 3 == 2:
+            raw = np.round(raw, 3) + 1e-4  # ties in the weights: the stable sort order matters
+        weights = pd.Series(raw / raw.sum() * rng.uniform(0.9, 1.0), index=tickers)
+    for total_value in (prices.min() * 3, prices.median() * n / 4, float(rng.uniform(1e4, 1e7))):
+        if prices.min() > total_value:
+            continue
+        got = allocate_shares(weights, prices, float(total_value))
+        want = _library_greedy(weights, prices, float(total_value))
+        assert {t: int(v) for t, v in got.items() if v} == want, (seed, total_value)
