@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import missing_tool
 
 from etftrader.workbook import read_ledger
 
@@ -38,10 +39,10 @@ def _uno_python() -> str | None:
 @pytest.fixture(scope="module")
 def uno_python():
     if not (shutil.which("soffice") or shutil.which("libreoffice")):
-        pytest.skip("LibreOffice (soffice) is not installed")
+        missing_tool("LibreOffice (soffice) is not installed")
     python = _uno_python()
     if python is None:
-        pytest.skip("no Python with LibreOffice's uno module (install python3-uno)")
+        missing_tool("no Python with LibreOffice's uno module (install python3-uno)")
     return python
 
 

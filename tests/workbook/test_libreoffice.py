@@ -19,6 +19,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from conftest import missing_tool
 
 from etftrader.workbook import SHEETS, append_week, read_ledger
 
@@ -72,10 +73,10 @@ def _stop(proc: subprocess.Popen) -> None:
 def libreoffice(tmp_path):
     soffice = _soffice()
     if soffice is None:
-        pytest.skip("LibreOffice (soffice) is not installed; .ci/run installs it with apt-get")
+        missing_tool("LibreOffice (soffice) is not installed; .ci/run installs it with apt-get")
     python = _uno_python(soffice)
     if python is None:
-        pytest.skip("LibreOffice is installed but no Python can import its 'uno' module: apt-get install python3-uno")
+        missing_tool("LibreOffice is installed but no Python can import its 'uno' module: apt-get install python3-uno")
     port = _free_port()
     profile = (tmp_path / "lo-profile").resolve().as_uri()
     proc = subprocess.Popen(
