@@ -32,9 +32,15 @@ def tmp_home(tmp_path, monkeypatch):
     return home
 
 
-def missing_tool(reason: str) -> None:
-    """Skip a test whose outside tool (LibreOffice) is missing -- but fail under CI, where .ci/run
-    installs it: a broken install must not turn the real-spreadsheet round trip into a silent skip."""
+def _missing_tool(reason: str) -> None:
     if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
         pytest.fail(f"{reason} (CI installs it: check .ci/run)")
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def missing_tool():
+    """Call it to skip a test whose outside tool (LibreOffice) is missing -- but to fail under CI,
+    where .ci/run installs it: a broken install must not turn the real-spreadsheet round trip into a
+    silent skip. (A fixture, not an import: every test folder has a module named ``conftest``.)"""
+    return _missing_tool

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import missing_tool
 
 from etftrader.workbook import read_ledger
 
@@ -37,7 +36,7 @@ def _uno_python() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def uno_python():
+def uno_python(missing_tool):
     if not (shutil.which("soffice") or shutil.which("libreoffice")):
         missing_tool("LibreOffice (soffice) is not installed")
     python = _uno_python()

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import missing_tool
 
 from etftrader.workbook import SHEETS, append_week, read_ledger
 
@@ -70,7 +69,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture()
-def libreoffice(tmp_path):
+def libreoffice(tmp_path, missing_tool):
     soffice = _soffice()
     if soffice is None:
         missing_tool("LibreOffice (soffice) is not installed; .ci/run installs it with apt-get")
