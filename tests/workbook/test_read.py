@@ -214,3 +214,13 @@ def test_table_with_total_row_is_refused_before_work(ledger, make_week):
     replace_part(path, tpart, xml.encode())
     with pytest.raises(WorkbookError, match=r"Total Row.*turn it off"):
         check_writable(path)
+
+
+def test_a_shared_string_index_past_the_table_names_the_cell(many_trades):
+    _with_shared_string(many_trades, "TRUE")
+    set_cells(many_trades, "Trades", {"G3": '<c r="G3" t="s"><v>7</v></c>'})
+    before = many_trades.read_bytes()
+    with pytest.raises(WorkbookError, match=r"cell G3 points to shared string 7, which does not exist; "
+                                            r"the file is damaged \(restore a backup from results/backups\)"):
+        read_ledger(many_trades)
+    assert many_trades.read_bytes() == before

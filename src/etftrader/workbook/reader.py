@@ -238,9 +238,7 @@ def _scan_cells(pkg: Package, data: bytes) -> list[tuple[int, dict[int, object]]
             try:
                 cur[ci] = sst[int(v)]
             except (IndexError, ValueError) as e:
-                raise WorkbookError(
-                    f"{pkg.path}: cell {col}{row} points to shared string {v}, which does not exist; "
-                    f"the file is damaged (restore a backup from results/backups)") from e
+                raise _missing_shared_string(pkg, f"{col}{row}", v) from e
         elif t == "b":
             cur[ci] = v.strip().lower() in ("1", "true")
         elif t == "e":
@@ -311,9 +309,7 @@ def iter_row_element(row: etree._Element, pkg: Package, prev_r: int) -> tuple[in
             try:
                 cells[ci] = pkg.shared_strings[int(v)]
             except (IndexError, ValueError) as e:
-                raise WorkbookError(
-                    f"{pkg.path}: cell {col_letters(ci)}{r} points to shared string {v}, which does "
-                    f"not exist; the file is damaged (restore a backup from results/backups)") from e
+                raise _missing_shared_string(pkg, f"{col_letters(ci)}{r}", v) from e
         elif t == "b":
             cells[ci] = v.strip().lower() in ("1", "true")
         elif t == "e":
@@ -321,6 +317,13 @@ def iter_row_element(row: etree._Element, pkg: Package, prev_r: int) -> tuple[in
         else:  # "str" (a formula's text result), "inlineStr", "d" (ISO date text)
             cells[ci] = v
     return r, cells, styles
+
+
+def _missing_shared_string(pkg: Package, ref: str, index: object) -> WorkbookError:
+    """The error for a cell whose shared-string index points past the table (both parsers)."""
+    return WorkbookError(
+        f"{pkg.path}: cell {ref} points to shared string {index}, which does not exist; "
+        "the file is damaged (restore a backup from results/backups)")
 
 
 def find_header(rows: list[tuple[int, dict[int, object]]], sheet: str) -> tuple[int, dict[int, str]] | None:
