@@ -25,7 +25,7 @@ import pytest
 
 from etftrader import report as rep
 from etftrader.cli import main
-from etftrader.errors import ReportError
+from etftrader.errors import ReportError, WorkbookError
 from etftrader.paths import Home
 
 from ._ledger import build_weeks, market_frame, write_workbook
@@ -90,7 +90,7 @@ def test_private_kernel_manager_ignores_a_foreign_python3(tmp_path, foreign_pyth
 
 
 def test_missing_workbook_is_one_clear_error(tmp_home):
-    with pytest.raises(ReportError, match=r"does not exist; run `etftrader weekly` first"):
+    with pytest.raises(WorkbookError, match=r"does not exist; run `etftrader weekly` first"):
         rep.render_monitoring(tmp_home / "nope.xlsx", Home(tmp_home))
 
 
