@@ -10,7 +10,14 @@ _SRC = Path(__file__).resolve().parent.parent / "src"
 if _SRC.is_dir() and str(_SRC) not in sys.path:
     sys.path.insert(0, str(_SRC))
 
-from etftrader.cli import main  # noqa: E402
+try:
+    from etftrader.cli import main  # noqa: E402
+except ImportError as e:  # a Python without the project's packages (e.g. the system python3)
+    sys.stderr.write(
+        f"Error: etftrader's packages are not installed for {sys.executable} ({e}); run this script "
+        f"with the project's Python: .venv/bin/python scripts/run_weekly_portfolio.py (Windows: "
+        f".venv\\Scripts\\python scripts\\run_weekly_portfolio.py), or install first: pip install -e .\n")
+    sys.exit(1)
 
 if __name__ == "__main__":
     sys.exit(main(["weekly", *sys.argv[1:]]))

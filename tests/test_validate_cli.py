@@ -9,15 +9,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from entry import invoke
 
-from etftrader.cli import cli, main
+from etftrader.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _invoke(args):
-    return CliRunner().invoke(cli, args, catch_exceptions=False)
+    return invoke(args, catch_exceptions=False)
 
 
 def _health_files(home: Path) -> list[Path]:
@@ -130,7 +130,7 @@ def test_no_network_fails_at_once_without_downloading(tmp_home, capsys, monkeypa
 
 
 def test_bad_as_of_is_a_usage_error(tmp_home):
-    result = CliRunner().invoke(cli, ["validate", "--source", "sample", "--as-of", "30/06/2022",
+    result = invoke(["validate", "--source", "sample", "--as-of", "30/06/2022",
                                       "--home", str(tmp_home)])
     assert result.exit_code == 2
     assert "expected a date as YYYY-MM-DD" in result.output

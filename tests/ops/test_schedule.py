@@ -14,9 +14,9 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from entry import invoke
 
-from etftrader.cli import cli, main
+from etftrader.cli import main
 from etftrader.errors import ConfigError, EtfTraderError
 from etftrader.ops import schedule as sch
 
@@ -209,13 +209,13 @@ def fake_crontab(tmp_path, monkeypatch):
 def test_cron_install_adds_line_keeps_existing_and_is_idempotent(fake_crontab, tmp_home, assert_cp1252):
     fake_crontab.write_text("MAILTO=me@example.com\n15 3 * * * /usr/bin/backup\n")
     args = ["schedule", "cron", "--home", str(tmp_home), "--positions", "8", "--install"]
-    first = CliRunner().invoke(cli, args)
+    first = invoke(args)
     assert first.exit_code == 0, first.output
     assert "Installed in your crontab" in first.stderr
     table = fake_crontab.read_text()
     assert table.startswith("MAILTO=me@example.com\n15 3 * * * /usr/bin/backup\n")
     assert first.stdout.strip() in table.splitlines()
-    second = CliRunner().invoke(cli, args)
+    second = invoke(args)
     assert second.exit_code == 0
     assert "already holds this job" in second.stderr
     assert fake_crontab.read_text() == table
@@ -263,7 +263,7 @@ def test_cron_install_bounded_when_crontab_hangs(tmp_path):
 
 
 def test_cron_command_prints_the_line_and_instructions(tmp_home, assert_cp1252):
-    result = CliRunner().invoke(cli, ["schedule", "cron", "--home", str(tmp_home), "--capital", "500000",
+    result = invoke(["schedule", "cron", "--home", str(tmp_home), "--capital", "500000",
                                       "--optimizer", "rankbased", "--drift-threshold", "0.075"])
     assert result.exit_code == 0, result.output
     line = result.stdout.strip()
@@ -279,9 +279,9 @@ def test_cron_command_prints_the_line_and_instructions(tmp_home, assert_cp1252):
 
 def test_day_and_time_default_to_the_config_schedule(tmp_home):
     (tmp_home / "etftrader.toml").write_text('[schedule]\nday = "FRI"\ntime = "17:45"\n')
-    result = CliRunner().invoke(cli, ["schedule", "cron", "--home", str(tmp_home)])
+    result = invoke(["schedule", "cron", "--home", str(tmp_home)])
     assert result.stdout.startswith("45 17 * * 5 ")
-    result = CliRunner().invoke(cli, ["schedule", "cron", "--home", str(tmp_home), "--day", "wed"])
+    result = invoke(["schedule", "cron", "--home", str(tmp_home), "--day", "wed"])
     assert result.stdout.startswith("45 17 * * 3 ")
 
 
@@ -289,7 +289,7 @@ def test_day_and_time_default_to_the_config_schedule(tmp_home):
     (["--day", "FUN"], "schedule `day` must be one of MON"),
     (["--time", "25:00"], "schedule `time` must be HH:MM"),
     (["--positions", "0"], "`positions` must be at least 1, got 0"),
-    (["--capital", "-5"], "`capital` must be a positive amount"),
+    (["--capital", "-5"], "`capital` must be a finite amount > 0"),
     (["--source", "file"], "--source file needs a price file"),
     (["--source", "sample", "--prices", "p.csv"], "--prices is only used with --source file; got --source sample"),
 ])
@@ -335,13 +335,13 @@ def test_schtasks_command_keeps_a_trailing_backslash_path_intact():
 def test_windows_command_warns_when_the_task_command_is_too_long_for_schtasks(tmp_path):
     deep = tmp_path / ("x" * 120) / ("y" * 120)
     deep.mkdir(parents=True)
-    result = CliRunner().invoke(cli, ["schedule", "windows", "--home", str(deep)])
+    result = invoke(["schedule", "windows", "--home", str(deep)])
     assert result.exit_code == 0
     assert "accepts at most 261" in result.stderr and "--xml" in result.stderr
 
 
 def test_windows_command_prints_schtasks_and_instructions(tmp_home, assert_cp1252):
-    result = CliRunner().invoke(cli, ["schedule", "windows", "--home", str(tmp_home), "--day", "TUE",
+    result = invoke(["schedule", "windows", "--home", str(tmp_home), "--day", "TUE",
                                       "--time", "8:00", "--positions", "6"])
     assert result.exit_code == 0, result.output
     tokens = windows_split(result.stdout.strip())
@@ -359,7 +359,7 @@ def test_windows_install_elsewhere_is_one_line_and_runs_nothing(tmp_home):
     message = sch.install_windows(sch.weekly_job(tmp_home), system="Linux", run=run)
     assert message.startswith("Not installed: schtasks exists only on Windows")
     assert "\n" not in message
-    result = CliRunner().invoke(cli, ["schedule", "windows", "--home", str(tmp_home), "--install"])
+    result = invoke(["schedule", "windows", "--home", str(tmp_home), "--install"])
     assert result.exit_code == 0
     if os.name != "nt":
         assert "Not installed" in result.stderr
@@ -419,7 +419,7 @@ def test_next_run_date_is_today_or_later(today, expected):
 def test_windows_xml_option_writes_a_file_task_scheduler_can_import(tmp_home, tmp_path):
     target = tmp_path / "out dir" / "weekly task.xml"
     target.parent.mkdir()
-    result = CliRunner().invoke(cli, ["schedule", "windows", "--home", str(tmp_home), "--xml", str(target),
+    result = invoke(["schedule", "windows", "--home", str(tmp_home), "--xml", str(target),
                                       "--name", "ETF weekly"])
     assert result.exit_code == 0, result.output
     root = ET.parse(target).getroot()

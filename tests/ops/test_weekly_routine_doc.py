@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from click.testing import CliRunner
+from entry import invoke
 
 from etftrader import errors
-from etftrader.cli import cli
+
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -57,7 +57,7 @@ def test_every_command_and_option_the_section_shows_exists():
     assert {c[0] for c in commands} >= {"init", "doctor", "weekly", "schedule cron", "schedule windows", "report"}
     for match in sorted(commands):
         command, options = match[0].split(), re.findall(r"--[a-z-]+", match[1])
-        result = CliRunner().invoke(cli, [*command, "--help"])
+        result = invoke([*command, "--help"])
         assert result.exit_code == 0, f"`etftrader {match[0]}` does not exist"
         for option in options:
             assert option in result.output, f"`etftrader {match[0]}` has no {option}"

@@ -59,36 +59,76 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the CLI, map errors to exit codes, never show a traceback for user errors."""
+    """Entry point: run the CLI and return its exit status (the README's table).
+
+    Known errors become one ``Error: ...`` line (and, with ``--json``, a JSON error object on
+    stdout); usage errors are one line with status 2; Ctrl+C and SIGTERM end with one line saying
+    whether the week was recorded (130 and 143); anything else is a bug: its traceback goes to the
+    run log and the user gets one line with status 70.
+    """
+    from .. import interrupts
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in args
+    interrupts.reset()
     try:
-        cli.main(args=argv, prog_name="etftrader", standalone_mode=False)
+        with interrupts.signals_as_exceptions():
+            code = cli.main(args=args, prog_name="etftrader", standalone_mode=False)
     except EtfTraderError as e:
-        _error(str(e))
-        return e.exit_code
-    except click.exceptions.Abort:
-        _error("aborted")
-        return 130
+        return _fail(str(e), e.exit_code, as_json)
+    except click.exceptions.Abort:  # Click's name for a KeyboardInterrupt inside a command
+        return _interrupted("interrupted (Ctrl+C)", 130, as_json)
+    except click.UsageError as e:
+        where = f" (see `etftrader {e.ctx.command_path.split(' ', 1)[1]} --help`)" \
+            if e.ctx is not None and " " in e.ctx.command_path else " (see `etftrader --help`)"
+        return _fail(e.format_message() + where, 2, as_json)
     except click.ClickException as e:
-        e.show()
-        return e.exit_code
+        return _fail(e.format_message(), e.exit_code, as_json)
     except click.exceptions.Exit as e:
         return e.exit_code
     except KeyboardInterrupt:
-        _error("interrupted")
-        return 130
+        return _interrupted("interrupted (Ctrl+C)", 130, as_json)
+    except interrupts.Terminated:
+        return _interrupted("terminated (SIGTERM)", 143, as_json)
     except Exception as e:  # a bug: full traceback to the run log, one line to the user
         logger = logging.getLogger(LOGGER_NAME)
         logger.exception("unexpected failure")
         where = _log_paths(logger)
         hint = f"; details in {where}" if where else ""
-        _error(f"unexpected failure ({type(e).__name__}: {e}){hint}")
-        return 70
-    return 0
+        return _fail(f"unexpected failure ({type(e).__name__}: {e}){hint}", 70, as_json)
+    finally:
+        from ..runlog import stop_run_log
+
+        stop_run_log()
+    return code if isinstance(code, int) else 0
 
 
-def _error(message: str) -> None:
+def _fail(message: str, code: int, as_json: bool) -> int:
+    line = _error(message)
+    if as_json:
+        import json
+
+        click.echo(json.dumps({"error": line, "exit_code": code}))
+    return code
+
+
+def _interrupted(what: str, code: int, as_json: bool) -> int:
+    from .. import interrupts
+
+    message = f"{what}: {interrupts.outcome()}"
+    logging.getLogger(LOGGER_NAME).warning(message)
+    return _fail(message, code, as_json)
+
+
+def _error(message: str) -> str:
     first_line = message.strip().splitlines()[0] if message.strip() else "failed"
-    click.echo(f"Error: {first_line}", err=True)
+    # ASCII only: a Windows console (cp1252) or a cron mail must show the line as it is.
+    first_line = first_line.encode("ascii", "replace").decode("ascii")
+    try:
+        click.echo(f"Error: {first_line}", err=True)
+    except OSError:  # stderr gone (a closed pipe, a full disk behind a redirect): the code still tells
+        pass
+    return first_line
 
 
 def _log_paths(logger: logging.Logger) -> str:
