@@ -10,6 +10,7 @@ types are errors that name the key); :meth:`Config.override` applies CLI flags o
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,14 +29,43 @@ __all__ = [
     "RebalanceConfig",
     "ScheduleConfig",
     "ReportConfig",
+    "RunConfig",
     "Config",
     "load_config",
     "DEFAULT_CONFIG_TOML",
+    "MAX_AMOUNT",
+    "check_amount",
 ]
 
 OPTIMIZERS = ("mvo", "minvar", "rankbased")
 SOURCES = ("yfinance", "file", "sample")
 FACTOR_NAMES = ("momentum", "quality", "value", "volatility")
+
+#: the largest amount of money (capital, a deposit, a withdrawal, imported cash) a run accepts:
+#: far above any desktop portfolio, and far below where whole-share arithmetic loses precision
+MAX_AMOUNT = 1e12
+
+
+def check_amount(name: str, value: float | None, *, allow_zero: bool = False) -> float | None:
+    """``value`` if it is a finite amount in (0, MAX_AMOUNT] (or [0, ...] with ``allow_zero``).
+
+    Raises
+    ------
+    ConfigError
+        NaN, infinite, negative (or zero), or above :data:`MAX_AMOUNT`; the message names ``name``.
+    """
+    if value is None:
+        return None
+    low_ok = value >= 0 if allow_zero else value > 0
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and low_ok and value <= MAX_AMOUNT):
+        floor = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"`{name}` must be a finite amount {floor} and at most {MAX_AMOUNT:,.0f}, got {value!r}")
+    return value
+
+#: the cvxpy solvers a config may name (whether one is installed is checked when it is not the default)
+_KNOWN_SOLVERS = ("CLARABEL", "SCS", "OSQP", "ECOS", "ECOS_BB", "HIGHS", "SCIPY", "CVXOPT", "GLPK",
+                  "GLPK_MI", "CBC", "MOSEK", "GUROBI", "CPLEX", "XPRESS", "COPT", "PIQP", "PROXQP",
+                  "DAQP", "SCIP", "NAG", "SDPA", "QOCO", "CUOPT")
 
 
 @dataclass(frozen=True)
@@ -47,8 +77,7 @@ class PortfolioConfig:
     optimizer: str = "mvo"
 
     def __post_init__(self) -> None:
-        if not self.capital > 0:
-            raise ConfigError(f"`capital` must be a positive amount, got {self.capital}")
+        check_amount("capital", self.capital)
         if self.positions < 1:
             raise ConfigError(f"`positions` must be at least 1, got {self.positions}")
         if self.optimizer not in OPTIMIZERS:
@@ -87,6 +116,11 @@ class DataConfig:
         _require(self.max_daily_move > 0, "max_daily_move", "> 0", self.max_daily_move)
         _require(self.download_timeout > 0, "download_timeout", "> 0 seconds", self.download_timeout)
         _require(self.download_retries >= 0, "download_retries", ">= 0", self.download_retries)
+        _require(self.stale_days >= 1, "stale_days", ">= 1 trading day (it drops a ticker whose price "
+                 "has not changed for that many days)", self.stale_days)
+        _require(self.min_dollar_volume >= 0, "min_dollar_volume", ">= 0", self.min_dollar_volume)
+        _require(self.history_days >= 1, "history_days", ">= 1", self.history_days)
+        _require(self.overlap_days >= 0, "overlap_days", ">= 0", self.overlap_days)
 
 
 @dataclass(frozen=True)
@@ -110,12 +144,18 @@ class FactorConfig:
                 f"unknown factor(s) in `weights`: {', '.join(sorted(unknown))}; "
                 f"valid: {', '.join(FACTOR_NAMES)}"
             )
-        if any(w < 0 for w in self.weights.values()) or sum(self.weights.values()) <= 0:
+        bad = {k: w for k, w in self.weights.items() if not (math.isfinite(w) and w >= 0)}
+        if bad:
+            raise ConfigError(f"factor weight(s) {', '.join(f'`{k}` = {w}' for k, w in bad.items())} "
+                              "must be finite numbers >= 0; fix [factors] weights")
+        if sum(self.weights.values()) <= 0:
             raise ConfigError(f"factor `weights` must be >= 0 with a positive sum, got {dict(self.weights)}")
         for name in ("momentum_lookback", "quality_lookback", "value_lookback", "volatility_lookback"):
             _require(getattr(self, name) >= 20, name, ">= 20 trading days", getattr(self, name))
         _require(0 <= self.momentum_skip < self.momentum_lookback, "momentum_skip",
                  "between 0 and momentum_lookback", self.momentum_skip)
+        _require(math.isfinite(self.winsor_z) and self.winsor_z > 0, "winsor_z",
+                 "a finite number > 0 (z-scores are clipped to +-winsor_z)", self.winsor_z)
 
     @property
     def min_history(self) -> int:
@@ -141,6 +181,9 @@ class OptimizerConfig:
         _require(0 < self.max_weight <= 1, "max_weight", "in (0, 1]", self.max_weight)
         _require(0 <= self.min_weight < self.max_weight, "min_weight", "in [0, max_weight)", self.min_weight)
         _require(self.cov_lookback >= 20, "cov_lookback", ">= 20 trading days", self.cov_lookback)
+        for name in ("risk_aversion", "max_weight", "min_weight", "information_coefficient", "risk_free_rate"):
+            _require(math.isfinite(getattr(self, name)), name, "a finite number", getattr(self, name))
+        _check_solver(self.solver)
 
 
 @dataclass(frozen=True)
@@ -191,6 +234,26 @@ class ReportConfig:
     open_workbook: bool = False
     backups: int = 5
 
+    def __post_init__(self) -> None:
+        _require(self.backups >= 0, "backups", ">= 0 (how many earlier versions are kept)", self.backups)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How runs that write the ledger behave towards each other and towards the ledger's history.
+
+    ``lock_timeout`` is how many seconds a run waits for another run on the same home folder to
+    finish before it stops (exit 9). ``allow_earlier_as_of`` records a week whose as-of date is
+    earlier than the last recorded week (otherwise that needs ``--force``).
+    """
+
+    lock_timeout: float = 120.0
+    allow_earlier_as_of: bool = False
+
+    def __post_init__(self) -> None:
+        _require(math.isfinite(self.lock_timeout) and 0 <= self.lock_timeout <= 86400, "lock_timeout",
+                 "between 0 and 86400 seconds", self.lock_timeout)
+
 
 @dataclass(frozen=True)
 class Config:
@@ -203,6 +266,7 @@ class Config:
     rebalance: RebalanceConfig = field(default_factory=RebalanceConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    run: RunConfig = field(default_factory=RunConfig)
 
     def override(self, **sections: Mapping[str, Any]) -> "Config":
         """A copy with ``section={field: value}`` replaced; ``None`` values are ignored.
@@ -231,6 +295,7 @@ _SECTION_CLASSES = {
     "rebalance": RebalanceConfig,
     "schedule": ScheduleConfig,
     "report": ReportConfig,
+    "run": RunConfig,
 }
 
 
@@ -308,6 +373,24 @@ def _require(ok: bool, name: str, expectation: str, got: Any) -> None:
         raise ConfigError(f"`{name}` must be {expectation}, got {got}")
 
 
+def _check_solver(solver: str) -> None:
+    """A solver name cvxpy knows and has installed (imported only for a non-default name)."""
+    if solver == "CLARABEL":
+        return
+    if solver == "ECOS" or solver == "ECOS_BB":
+        hint = "; ECOS is no longer installed with cvxpy, use CLARABEL"
+    else:
+        hint = ""
+    if solver in _KNOWN_SOLVERS:
+        import cvxpy
+
+        installed = cvxpy.installed_solvers()
+        if solver in installed:
+            return
+        raise ConfigError(f"`solver` {solver!r} is not installed{hint}; installed: {', '.join(installed)}")
+    raise ConfigError(f"`solver` must be a cvxpy solver name such as CLARABEL, SCS or OSQP, got {solver!r}")
+
+
 DEFAULT_CONFIG_TOML = """\
 # etftrader configuration. Every key is optional: a missing key keeps the default shown here.
 # Command-line flags (--capital, --positions, --optimizer, --drift-threshold, ...) override this file.
@@ -366,4 +449,8 @@ time = "09:30"
 notebook = true            # render notebooks/06_portfolio_monitoring.ipynb to HTML after each run
 open_workbook = false      # open the workbook in Excel after the run (Windows and macOS, needs xlwings)
 backups = 5                # how many earlier versions of the workbook are kept in results/backups/
+
+[run]
+lock_timeout = 120.0       # seconds a run waits for another run on this home folder before it stops (exit 9)
+allow_earlier_as_of = false  # record a week whose --as-of is before the last recorded week (else pass --force)
 """

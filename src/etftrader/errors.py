@@ -16,6 +16,7 @@ __all__ = [
     "WorkbookLockedError",
     "OptimizationError",
     "ReportError",
+    "BusyError",
 ]
 
 
@@ -69,3 +70,9 @@ class ReportError(EtfTraderError):
     """The monitoring or validation notebook failed to render (the workbook is unaffected)."""
 
     exit_code = 8
+
+
+class BusyError(EtfTraderError):
+    """Another etftrader run holds the home folder's lock (one writer at a time)."""
+
+    exit_code = 9

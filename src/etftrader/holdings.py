@@ -30,6 +30,7 @@ __all__ = [
     "Holdings",
     "holdings_from_ledger",
     "latest_run",
+    "require_ledger_sheets",
     "read_holdings_csv",
     "import_rows",
     "IMPORT_NOTE",
@@ -144,6 +145,49 @@ def _timestamps(frame: pd.DataFrame) -> pd.Series:
 #: the workbook sheets holdings are computed from (read only these: a long ledger's Positions
 #: sheet is most of the file and holdings never need it)
 LEDGER_SHEETS = ("Trades", "CashFlows", "Metadata")
+
+
+#: the sheets holdings and cash rest on: once a week is recorded, none of them may go missing
+REQUIRED_SHEETS = ("Trades", "CashFlows", "Positions")
+
+
+def require_ledger_sheets(ledger: Any, workbook: Path, backups_dir: Path) -> None:
+    """Stop when a workbook that has recorded a week lacks a sheet holdings depend on.
+
+    A renamed or deleted Trades sheet would otherwise read as "no trades" (the portfolio reset to
+    cash), a deleted CashFlows sheet as "first run" (a deposit invented). A week counts as
+    recorded when any ledger sheet has rows or a backup of the workbook exists; a workbook file
+    that is gone while its backups remain is a stop too. Only a workbook that never recorded a
+    week is created (or completed) afresh.
+
+    Raises
+    ------
+    WorkbookError
+        Naming the missing sheet(s) and how to restore them from the backups folder.
+    """
+    workbook = Path(workbook)
+    backups = sorted(Path(backups_dir).glob(f"{workbook.stem}_*{workbook.suffix}")) \
+        if Path(backups_dir).is_dir() else []
+    newest = f" (newest: {backups[-1].name})" if backups else ""
+    if not ledger.exists:
+        if backups:
+            raise WorkbookError(
+                f"{workbook} is missing, but {len(backups)} backup(s) of it are in {backups_dir}{newest}; "
+                f"copy the newest back to {workbook} (or pass --workbook with a new file name to start afresh)")
+        return
+    present = set(getattr(ledger, "sheets_present", ()) or ())
+    missing = [s for s in REQUIRED_SHEETS if s not in present]
+    if not missing:
+        return
+    frames = [ledger.sheet(s) for s in ("Positions", "Trades", "Performance", "Metadata", "CashFlows")]
+    recorded = any(len(f) for f in frames) or bool(backups)
+    if not recorded:
+        return
+    names = ", ".join(missing)
+    raise WorkbookError(
+        f"{workbook.name} has recorded weeks but no {names} sheet (renamed or deleted?); holdings and "
+        f"cash cannot be known without it. Rename it back to {missing[0]!r}, or restore the newest "
+        f"backup from {backups_dir}{newest}. Nothing was written")
 
 
 def latest_run(ledger: Any) -> tuple[str | None, pd.Timestamp | None]:

@@ -34,8 +34,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError, DataError, ReportError
-from .holdings import LEDGER_SHEETS, Holdings, holdings_from_ledger
+from .errors import ConfigError, DataError, ReportError, WorkbookError
+from .holdings import LEDGER_SHEETS, Holdings, holdings_from_ledger, require_ledger_sheets
 from .rebalance import RebalancePlan, plan_rebalance
 
 __all__ = [
@@ -333,14 +333,33 @@ def run_weekly(config: Any, home: Any, *, as_of: date | None = None, workbook: P
     WeeklyResult
         ``report_error`` is set (not raised) when the workbook was written but the report failed.
     """
-    from . import __version__
-    from .prices import check_quality, load_prices
-    from .workbook import append_week, check_writable, read_ledger
+    from .lock import home_lock
 
     now = (now or datetime.now()).replace(microsecond=0)
-    run_id = new_run_id(now)
     home.ensure()
     book = Path(workbook) if workbook is not None else home.workbook
+    if book.suffix.lower() != ".xlsx":
+        raise ConfigError(f"--workbook must be an .xlsx file, got {book.name}; "
+                          "the tracking workbook is an Excel workbook")
+    # One writer at a time: from reading the ledger to replacing it (DESIGN.md, "One writer").
+    with home_lock(home.root, timeout=config.run.lock_timeout, command="weekly"):
+        return _run_weekly_locked(
+            config, home, book, now=now, as_of=as_of, capital=capital, deposit=deposit,
+            withdraw=withdraw, force=force, refresh=refresh, notebook=notebook,
+            open_workbook=open_workbook, progress=progress, fetcher=fetcher)
+
+
+def _run_weekly_locked(config: Any, home: Any, book: Path, *, now: datetime, as_of: date | None,
+                       capital: float | None, deposit: float | None, withdraw: float | None,
+                       force: bool, refresh: bool, notebook: bool | None, open_workbook: bool | None,
+                       progress: bool, fetcher: Callable[..., pd.DataFrame] | None) -> WeeklyResult:
+    """:func:`run_weekly` once the home folder's lock is held."""
+    from . import __version__
+    from .interrupts import mark_recorded
+    from .prices import check_quality, load_prices
+    from .workbook import append_week, check_writable, read_ledger, remove_stale_temp_files
+
+    run_id = new_run_id(now)
     notebook = config.report.notebook if notebook is None else notebook
     open_workbook = config.report.open_workbook if open_workbook is None else open_workbook
     positions = config.portfolio.positions
@@ -348,10 +367,21 @@ def run_weekly(config: Any, home: Any, *, as_of: date | None = None, workbook: P
     _log.info("run %s: etftrader %s, workbook %s", run_id, __version__, book)
     _log.info("config in force: %s", config.to_dict())
 
-    # 1. The ledger first: a locked or corrupt workbook must fail before any download.
+    # 1. The ledger first: a locked or corrupt workbook must fail before any download. Temp files
+    # of a run that was killed are removed first (under the lock no other run is writing).
+    for left in remove_stale_temp_files(book, home.backups_dir):
+        _log.info("removed %s, left by an interrupted earlier run", left)
     check_writable(book)
     ledger = read_ledger(book, sheets=LEDGER_SHEETS)
+    require_ledger_sheets(ledger, book, home.backups_dir)
     holdings = holdings_from_ledger(ledger)
+    last_as_of = _last_recorded_as_of(ledger)
+    allow_earlier = force or config.run.allow_earlier_as_of
+    if as_of is not None and last_as_of is not None and as_of < last_as_of and not allow_earlier:
+        raise ConfigError(
+            f"--as-of {as_of} is earlier than the last recorded week ({last_as_of}) in {book.name}; "
+            "weeks are recorded in order. Pass --force (or set allow_earlier_as_of = true in [run]) "
+            "to record it anyway")
     _log.info("ledger: %d executed trades, holdings %s, cash %.2f, last run %s",
               holdings.executed_trades, holdings.shares.round(4).to_dict(), holdings.cash,
               holdings.last_run_id)
@@ -386,10 +416,10 @@ def run_weekly(config: Any, home: Any, *, as_of: date | None = None, workbook: P
     quality = check_quality(data, config.data, min_history=config.factors.min_history, as_of=as_of)
     clean = quality.prices
     if clean.empty or not len(quality.kept):
-        raise DataError(
-            f"every ticker was dropped by the data-quality checks up to {as_of or 'today'} "
-            f"({len(quality.dropped)} dropped); see the log for the reasons, or pick a later --as-of"
-        )
+        for r in quality.dropped.itertuples():
+            _log.info("dropped %s (%s): %s", r.ticker, r.rule, r.reason)
+        raise DataError(_all_dropped_message(quality, data, as_of))
+    check_calendar_gaps(data.close, as_of=as_of, window=config.factors.min_history, source=data.source)
     data_as_of = _day(clean.index[-1])
     run_as_of = as_of or data_as_of
     _log.info("prices: source %s, %d tickers, %s to %s; kept %d, dropped %d",
@@ -418,6 +448,8 @@ def run_weekly(config: Any, home: Any, *, as_of: date | None = None, workbook: P
     prices = prices_today(data.close, clean, holdings, warnings, quality.dropped)
     plan = plan_rebalance(res.weights, holdings, prices, config, optimizer=optimizer, force=force)
     _log_plan(plan)
+    if plan.total_value <= 0:
+        raise WorkbookError(_worthless_message(plan, holdings, ledger, prices))
 
     if (not first_run and capital is not None
             and abs(float(capital) - plan.total_value) > max(0.005, 1e-9 * plan.total_value)):
@@ -450,6 +482,7 @@ def run_weekly(config: Any, home: Any, *, as_of: date | None = None, workbook: P
     # 4. Side files for the report, then 5. the one write to the workbook.
     _save_side_files(home, run_as_of, target, data)
     append_week(book, rows, backups_dir=home.backups_dir, keep=config.report.backups)
+    mark_recorded(str(book))
     _log.info("workbook %s: appended run %s (%s)", book, run_id,
               ", ".join(f"{k} {len(v)}" for k, v in rows.items() if len(v)))
 
@@ -480,6 +513,83 @@ def run_weekly(config: Any, home: Any, *, as_of: date | None = None, workbook: P
         workbook=book, data_source=data.source, rows=rows, report=report,
         report_error=report_error, open_message=message,
     )
+
+
+def _last_recorded_as_of(ledger: Any) -> date | None:
+    """The latest ``as_of`` of a weekly run the ledger's Metadata records (None before the first).
+
+    Only weekly runs write Metadata; a ``holdings import`` (dated the day it ran) does not count.
+    """
+    frame = ledger.metadata
+    if "as_of" in frame and frame["as_of"].notna().any():
+        return _day(pd.to_datetime(frame["as_of"]).max())
+    return None
+
+
+def _all_dropped_message(quality: Any, data: Any, as_of: date | None) -> str:
+    """Why no ticker is left, in one line: the rules that dropped them, and the right advice."""
+    counts = quality.counts_by_rule()
+    from .prices import RULES
+
+    why = ", ".join(f"{n} {RULES.get(rule, rule)}" for rule, n in counts.items())
+    last = _day(data.close.index[-1])
+    first = _day(data.close.index[0])
+    if as_of is not None and counts.index[:1].tolist() == ["no_recent_data"] and as_of > last:
+        advice = f"the {data.source} prices end on {last}: pick an --as-of on or before {last}"
+    elif "stale" in counts.index and counts.get("stale", 0) == counts.sum():
+        advice = "check `stale_days` in the [data] section of the config"
+    elif "short_history" in counts.index and set(counts.index) <= {"short_history", "no_data"}:
+        advice = (f"the prices start on {first}, and the factors need {quality.min_history} trading days: "
+                  "pick a later --as-of or use shorter factor lookbacks")
+    else:
+        advice = "see `etftrader validate` for each ticker's reason"
+    return (f"every ticker was dropped by the data-quality checks up to {as_of or last} "
+            f"({why}); {advice}")
+
+
+#: the longest stretch of calendar days without any price inside the factor window before the
+#: run stops: a long weekend with a holiday is 4 days, a market closure of a week (9/11) about 7
+MAX_CALENDAR_GAP_DAYS = 10
+
+
+def check_calendar_gaps(close: pd.DataFrame, *, as_of: date | None, window: int, source: str) -> None:
+    """Stop when the price history has a hole for every ticker inside the factor window.
+
+    A file with months missing for all tickers reads as a shorter history (the empty days are
+    not there at all), so every factor would quietly span a different period than it says.
+
+    Raises
+    ------
+    DataError
+        Naming the first and last day of the longest hole.
+    """
+    index = close.index[close.notna().any(axis=1).to_numpy()] if len(close) else close.index
+    recent = index[-window:]
+    if len(recent) < 2:
+        return
+    gaps = np.diff(recent.to_numpy()).astype("timedelta64[D]").astype(int)
+    worst = int(np.argmax(gaps))
+    if gaps[worst] > MAX_CALENDAR_GAP_DAYS:
+        before, after = _day(recent[worst]), _day(recent[worst + 1])
+        raise DataError(
+            f"the {source} prices have no price for any ticker between {before} and {after} "
+            f"({gaps[worst]} calendar days) inside the {window}-day factor window; fill the hole in "
+            f"the prices, or pick an --as-of whose window does not include it")
+
+
+def _worthless_message(plan: Any, holdings: Holdings, ledger: Any, prices: pd.Series) -> str:
+    """A ledger whose executed trades leave nothing (or less) is a typo, not a portfolio."""
+    trades = ledger.trades
+    done = trades.loc[trades["executed"].astype(bool)] if len(trades) else trades
+    hint = ""
+    if len(done):
+        value = done["shares"] * done["price"]
+        top = done.loc[value.idxmax()]
+        hint = (f"; the largest executed trade is Trades row {int(top['_row'])}: {top['action']} "
+                f"{top['shares']:,.0f} {top['ticker']} at {top['price']:,.2f}")
+    return (f"the executed trades in {ledger.path.name if ledger.path else 'the workbook'} leave a "
+            f"portfolio worth {plan.total_value:,.2f} (cash {holdings.cash:,.2f}){hint}; fix the "
+            "shares or price, or clear 'executed', then run again. Nothing was written")
 
 
 def _stamp(ts: Any) -> str:

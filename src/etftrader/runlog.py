@@ -18,6 +18,35 @@ LOGGER_NAME = "etftrader"
 _FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
+class _RunLogHandler(logging.FileHandler):
+    """A run log that never turns a failed write (a full disk, an unplugged drive) into tracebacks.
+
+    logging's default prints a traceback to stderr for every record it cannot write; a run on a
+    full disk printed hundreds of lines. Here the first failure prints one line and the rest of
+    the run's records are dropped: the run itself goes on and reports its own outcome.
+    """
+
+    _failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        if self._failed:
+            return
+        self._failed = True
+        err = sys.exc_info()[1]
+        reason = getattr(err, "strerror", None) or err
+        try:
+            sys.stderr.write(f"Warning: the run log {self.baseFilename} cannot be written ({reason}); "
+                             "continuing without it\n")
+        except (OSError, ValueError):
+            pass
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError:  # flushing the last lines onto a full disk
+            pass
+
+
 def start_run_log(logs_dir: Path, name: str, *, now: datetime | None = None) -> Path:
     """Attach a file handler writing ``logs_dir/<name>_YYYYMMDD_HHMMSS.log``; return its path.
 
@@ -30,7 +59,7 @@ def start_run_log(logs_dir: Path, name: str, *, now: datetime | None = None) -> 
     while path.exists():  # two runs in the same second must not share a log
         path = logs_dir / f"{name}_{stamp}_{n}.log"
         n += 1
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = _RunLogHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter(_FORMAT))
     handler.setLevel(logging.DEBUG)
     handler._etftrader_run = True  # type: ignore[attr-defined]

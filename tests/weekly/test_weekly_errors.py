@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -56,13 +57,13 @@ def assert_one_error_line(err, code, expected_code, *fragments):
 @pytest.mark.parametrize("args, exit_code, fragments", [
     (["--positions", "0"], 2, ["`positions` must be at least 1, got 0"]),
     (["--drift-threshold", "3"], 2, ["drift threshold", "must be in (0, 2], got 3.0"]),
-    (["--capital", "-5"], 2, ["`capital` must be a positive amount, got -5"]),
-    (["--deposit", "-1"], 2, ["`--deposit` must be a positive amount, got -1"]),
+    (["--capital", "-5"], 2, ["`--capital` must be a finite amount > 0 and at most 1,000,000,000,000, got -5.0"]),
+    (["--deposit", "-1"], 2, ["`--deposit` must be a finite amount > 0 and at most 1,000,000,000,000, got -1.0"]),
     (["--withdraw", "1e12"], 2, ["--withdraw 1,000,000,000,000.00 is more than the cash there is"]),
     (["--as-of", "2099-01-01"], 2, ["--as-of 2099-01-01 is in the future"]),
-    (["--as-of", "1985-01-01"], 3, ["no prices on or before 1985-01-01", "choose a later --as-of"]),
-    (["--as-of", "1990-01-10"], 3, ["every ticker was dropped by the data-quality checks up to 1990-01-10",
-                                    "pick a later --as-of"]),
+    (["--as-of", "1985-01-01", "--force"], 3, ["no prices on or before 1985-01-01", "choose a later --as-of"]),
+    (["--as-of", "1990-01-10", "--force"], 3, ["every ticker was dropped by the data-quality checks up to 1990-01-10",
+                                               "too little history", "pick a later --as-of"]),
 ])
 def test_bad_values_fail_with_one_line_and_leave_the_workbook(home, args, exit_code, fragments):
     before = snapshot(home)
@@ -114,7 +115,8 @@ def test_workbook_open_in_excel_fails_before_any_work(home):
     before = snapshot(home)
     code, out, err = run_cli([*BASE, "--json"], home=home)
     assert_one_error_line(err, code, 6, "open in a spreadsheet application", "close it")
-    assert out == "" and snapshot(home) == before
+    assert json.loads(out) == {"error": err.strip()[len("Error: "):], "exit_code": 6}
+    assert snapshot(home) == before
     # The run stopped before any price was loaded, and its log says why.
     log = max((home / "logs").glob("weekly_automation_*.log"), key=os.path.getmtime).read_text(encoding="utf-8")
     assert "prices: source" not in log and "open in a spreadsheet application" in log

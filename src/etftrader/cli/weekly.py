@@ -26,9 +26,9 @@ _RULE = "=" * 80
 
 
 def _positive(name: str, value: float | None) -> float | None:
-    if value is not None and not value > 0:
-        raise ConfigError(f"`{name}` must be a positive amount, got {value:g}")
-    return value
+    from ..config import check_amount
+
+    return check_amount(name, value)
 
 
 def _shown(path: Path) -> str:
@@ -47,6 +47,8 @@ def _shown(path: Path) -> str:
 @click.option("--drift-threshold", type=float, default=None,
               help="Rebalance when drift exceeds this (default: 0.05 for mvo/rankbased, 0.075 for minvar).")
 @click.option("--force-rebalance", is_flag=True, default=False, help="Rebalance regardless of drift.")
+@click.option("--force", "force_record", is_flag=True, default=False,
+              help="Record the week even though its --as-of is earlier than the last recorded week.")
 @click.option("--deposit", type=float, default=None, help="Cash put into the portfolio this week (recorded in CashFlows).")
 @click.option("--withdraw", type=float, default=None, help="Cash taken out this week (recorded in CashFlows).")
 @source_options
@@ -58,8 +60,9 @@ def _shown(path: Path) -> str:
 @click.option("--no-notebook", is_flag=True, default=False, help="Do not render the monitoring report.")
 @click.option("--open", "open_book", is_flag=True, default=False, help="Open the workbook in Excel afterwards.")
 @click.option("--json", "as_json", is_flag=True, default=False, help="Print one JSON object on stdout and nothing else.")
-def weekly(capital, positions, optimizer, drift_threshold, force_rebalance, deposit, withdraw, source,
-           prices_file, refresh, as_of, workbook, config_path, home, no_notebook, open_book, as_json) -> None:
+def weekly(capital, positions, optimizer, drift_threshold, force_rebalance, force_record, deposit, withdraw,
+           source, prices_file, refresh, as_of, workbook, config_path, home, no_notebook, open_book,
+           as_json) -> None:
     """Run the week: prices, scores, target, drift check, trades, workbook, report.
 
     Holdings come from the workbook's Trades sheet (rows marked executed); cash from its
@@ -80,8 +83,8 @@ def weekly(capital, positions, optimizer, drift_threshold, force_rebalance, depo
     log_path = start_run_log(home_dir.logs_dir, "weekly_automation")
     try:
         result = _run(home_dir, capital, positions, optimizer, drift_threshold, force_rebalance,
-                      deposit, withdraw, source, prices_file, refresh, as_of, workbook, config_path,
-                      no_notebook, open_book, as_json)
+                      force_record, deposit, withdraw, source, prices_file, refresh, as_of, workbook,
+                      config_path, no_notebook, open_book, as_json)
     except EtfTraderError as e:
         _log.error("%s", e)
         stop_run_log()
@@ -101,19 +104,21 @@ def weekly(capital, positions, optimizer, drift_threshold, force_rebalance, depo
         raise result.report_error
 
 
-def _run(home_dir, capital, positions, optimizer, drift_threshold, force_rebalance, deposit, withdraw,
-         source, prices_file, refresh, as_of, workbook, config_path, no_notebook, open_book, as_json):
+def _run(home_dir, capital, positions, optimizer, drift_threshold, force_rebalance, force_record, deposit,
+         withdraw, source, prices_file, refresh, as_of, workbook, config_path, no_notebook, open_book, as_json):
     from ..pipeline import run_weekly
     from ..runlog import is_interactive
 
     _positive("--deposit", deposit)
     _positive("--withdraw", withdraw)
+    _positive("--capital", capital)
     if as_of is not None and as_of > date.today():
         raise ConfigError(f"--as-of {as_of} is in the future; give today or a past date")
     config = load_run_config(home_dir, config_path).override(
         portfolio={"capital": capital, "positions": positions, "optimizer": optimizer},
         data=source_overrides(source, prices_file),
         rebalance={"drift_override": drift_threshold, "force": True if force_rebalance else None},
+        run={"allow_earlier_as_of": True if force_record else None},
     )
     require_price_file(config)
     return run_weekly(
@@ -244,26 +249,35 @@ def import_holdings(file, cash, force, as_of, workbook, home) -> None:
     """
     from datetime import datetime
 
-    from ..holdings import LEDGER_SHEETS, holdings_from_ledger, import_rows, read_holdings_csv
+    from ..config import check_amount
+    from ..holdings import (LEDGER_SHEETS, holdings_from_ledger, import_rows, read_holdings_csv,
+                            require_ledger_sheets)
+    from ..lock import home_lock
     from ..paths import resolve_home
     from ..pipeline import new_run_id
-    from ..workbook import append_week, check_writable, read_ledger
+    from ..workbook import append_week, check_writable, read_ledger, remove_stale_temp_files
 
-    if cash < 0:
-        raise ConfigError(f"`--cash` must be >= 0, got {cash:g}")
+    check_amount("--cash", cash, allow_zero=True)
     home_dir = resolve_home(home).ensure()
     book = Path(workbook) if workbook else home_dir.workbook
-    check_writable(book)
-    current = holdings_from_ledger(read_ledger(book, sheets=LEDGER_SHEETS))
-    if (current.executed_trades or current.has_cashflows) and not force:
-        raise ConfigError(
-            f"{book} already records {current.executed_trades} executed trades and cash flows of "
-            f"{current.deposits:,.2f}; importing would add to them. Pass --force to import anyway"
-        )
+    if book.suffix.lower() != ".xlsx":
+        raise ConfigError(f"--workbook must be an .xlsx file, got {book.name}")
     frame = read_holdings_csv(file)
-    now = datetime.now().replace(microsecond=0)
-    rows = import_rows(frame, cash=cash, timestamp=now, as_of=as_of or now.date(), run_id=new_run_id(now))
-    append_week(book, rows, backups_dir=home_dir.backups_dir)
+    config = load_run_config(home_dir, None)
+    with home_lock(home_dir.root, timeout=config.run.lock_timeout, command="holdings import"):
+        remove_stale_temp_files(book, home_dir.backups_dir)
+        check_writable(book)
+        ledger = read_ledger(book, sheets=LEDGER_SHEETS)
+        require_ledger_sheets(ledger, book, home_dir.backups_dir)
+        current = holdings_from_ledger(ledger)
+        if (current.executed_trades or current.has_cashflows) and not force:
+            raise ConfigError(
+                f"{book} already records {current.executed_trades} executed trades and cash flows of "
+                f"{current.deposits:,.2f}; importing would add to them. Pass --force to import anyway"
+            )
+        now = datetime.now().replace(microsecond=0)
+        rows = import_rows(frame, cash=cash, timestamp=now, as_of=as_of or now.date(), run_id=new_run_id(now))
+        append_week(book, rows, backups_dir=home_dir.backups_dir, keep=config.report.backups)
     basis = float((frame["shares"] * frame["cost"]).sum())
     click.echo(f"Imported {len(frame)} holdings (cost basis {basis:,.2f}) and cash {cash:,.2f} into {_shown(book)}")
     click.echo(f"Recorded a DEPOSIT of {basis + cash:,.2f} and {len(frame)} executed BUY trades at cost.")

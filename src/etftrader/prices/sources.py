@@ -245,8 +245,10 @@ def _subset(data: PriceData, wanted: list[str] | None, as_of: date | None, *, wh
         volume = volume.reindex(index=close.index, columns=close.columns)
     bench = truncate(data.benchmark, as_of)
     if close.empty:
-        first = data.close.index.min()
-        raise DataError(f"{where} has no prices on or before {as_of} (it starts {first.date()}); "
+        valid = data.close.index[data.close.notna().any(axis=1).to_numpy()] if len(data.close) else data.close.index
+        if len(valid) == 0:
+            raise DataError(f"{where} has no prices at all (every value is empty); export the prices again")
+        raise DataError(f"{where} has no prices on or before {as_of} (it starts {valid.min().date()}); "
                         "choose a later --as-of")
     return PriceData(close=close, volume=volume, source=data.source, benchmark=bench,
                      failed=failed, notes=data.notes)
@@ -311,6 +313,8 @@ def _read_table(path: Path) -> pd.DataFrame:
                         "expected .csv or .parquet")
     if not path.is_file():
         raise DataError(f"price file {path} does not exist; check --prices")
+    if suffix in (".csv", ".txt"):
+        _check_csv_header(path)
     try:
         if suffix == ".parquet" or suffix == ".pq":
             raw = pd.read_parquet(path)
@@ -327,6 +331,38 @@ def _read_table(path: Path) -> pd.DataFrame:
     # Trailing commas in vendor exports create empty, unnamed columns: drop them quietly.
     junk = [c for c in raw.columns if str(c).startswith("Unnamed:") and raw[c].isna().all()]
     return raw.drop(columns=junk)
+
+
+def _check_csv_header(path: Path) -> None:
+    """Refuse what pandas would quietly rename: a spreadsheet saved under .csv, a ticker named
+    twice (pandas makes the second ``MTUM.1``) and a header cell with no ticker in it."""
+    import csv
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+        if head.startswith(b"PK\x03\x04") or head.startswith(b"\xd0\xcf\x11\xe0"):
+            raise DataError(f"price file {path} is an Excel workbook (or another binary file), not a CSV; "
+                            "save it as CSV (File > Save As > CSV UTF-8) or parquet and pass that")
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            header = next(csv.reader(fh), [])
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"price file {path} cannot be read: {_first_line(e)}") from e
+    names = [h.strip() for h in header]
+    while names and names[-1] == "":  # trailing commas of vendor exports
+        names.pop()
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names, start=1):
+        if name == "":
+            if i == 1:
+                continue  # an index written without a name (pandas to_csv)
+            raise DataError(f"price file {path}: column {i} of the header has no ticker name; "
+                            "name it or delete the column")
+        key = name.upper()
+        if key in seen:
+            raise DataError(f"price file {path} names {name!r} twice in its header (columns {seen[key]} "
+                            f"and {i}); keep one column per ticker")
+        seen[key] = i
 
 
 def _find_date_column(path: Path, raw: pd.DataFrame, lower: dict) -> str:
@@ -346,7 +382,11 @@ def _parse_dates(path: Path, values: pd.Series) -> pd.DatetimeIndex:
         text = values.astype("string").str.strip()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "could not infer format" is reported as our error below
-            parsed = pd.to_datetime(text, errors="coerce")
+            try:
+                parsed = pd.to_datetime(text, errors="coerce")
+            except ValueError as e:  # mixed time zones raise even with errors="coerce"
+                raise DataError(f"price file {path}: its dates cannot be read together ({_first_line(e)}); "
+                                "use plain YYYY-MM-DD dates in one time zone") from e
         bad = parsed.isna()
         if bad.any():
             pos = int(np.flatnonzero(bad.to_numpy())[0])

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .schema import ROW_COLUMN, SCHEMA, SEED_COLUMNS, SHEETS
 from .reader import Ledger, read_ledger
-from .safety import check_writable
+from .safety import check_writable, remove_stale_temp_files
 from .append import append_week
 
 __all__ = [
@@ -26,4 +26,5 @@ __all__ = [
     "read_ledger",
     "check_writable",
     "append_week",
+    "remove_stale_temp_files",
 ]

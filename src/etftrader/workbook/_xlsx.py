@@ -11,6 +11,7 @@ import io
 import posixpath
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -150,7 +151,7 @@ class Package:
     def read(self, part: str) -> bytes:
         try:
             return self.zip.read(part)
-        except (KeyError, zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        except (KeyError, zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as e:
             raise WorkbookError(_not_a_workbook(self.path, f"its part {part} is missing or damaged")) from e
 
     def read_head(self, part: str, size: int) -> bytes:
@@ -158,7 +159,7 @@ class Package:
         try:
             with self.zip.open(part) as fh:
                 return fh.read(size)
-        except (KeyError, zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        except (KeyError, zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as e:
             raise WorkbookError(_not_a_workbook(self.path, f"its part {part} is missing or damaged")) from e
 
     def parse(self, part: str) -> etree._Element:
@@ -252,5 +253,9 @@ _PARSER = etree.XMLParser(resolve_entities=False, huge_tree=True, remove_blank_t
 
 
 def _not_a_workbook(path: Path, why: str) -> str:
-    return (f"{path} cannot be used as the tracking workbook: {why}. It was left untouched; "
-            f"move it aside or pass --workbook with another file name")
+    if "damaged" in why or "not valid XML" in why:
+        todo = ("restore the newest copy from results/backups (or a copy of your own), "
+                "or pass --workbook with another file name")
+    else:
+        todo = "move it aside or pass --workbook with another file name"
+    return f"{path} cannot be used as the tracking workbook: {why}. It was left untouched; {todo}"

@@ -35,7 +35,7 @@ from ._xlsx import (NS_REL_DOC, REL_TABLE, REL_WORKSHEET, Package, SheetRef, col
                     make_range, rels_path, relative_target, split_range)
 from .create import TABLE_STYLE, new_workbook_bytes, table_name
 from .reader import _HEADER_SEARCH_ROWS, find_header, header_columns, iter_row_element
-from .safety import atomic_write, backup, check_access
+from .safety import atomic_write, backup, check_access, real_path
 from .schema import KIND_FORMATS, ROW_COLUMN, SCHEMA, SHEETS, column_kind, column_width
 
 __all__ = ["append_week", "inspect_workbook", "append_bytes"]
@@ -268,7 +268,7 @@ def append_week(path: str | Path, rows: Mapping[str, pd.DataFrame], *, backups_d
     WorkbookError
         The file is not a workbook we can append to. In every failure the file is unchanged.
     """
-    path = Path(path)
+    path = real_path(path)  # a link into a synced folder: write the target, keep the link
     _validate_rows(rows)
     check_access(path)
     original = path.read_bytes() if path.exists() else None

@@ -9,6 +9,7 @@ to the backups folder first and the newest few backups are kept.
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import os
 import re
 import shutil
@@ -19,12 +20,69 @@ from typing import Callable
 
 from ..errors import WorkbookError, WorkbookLockedError
 
-__all__ = ["check_writable", "check_access", "lock_files", "atomic_write", "backup", "TEMP_PREFIX"]
+__all__ = ["check_writable", "check_access", "lock_files", "atomic_write", "backup", "TEMP_PREFIX",
+           "real_path", "remove_stale_temp_files", "write_failure"]
 
 # Temp files start with this so an analyst who finds one after a power cut knows whose it is
 # (and it never starts with "~$", which is Excel's lock-file prefix).
 TEMP_PREFIX = ".etftrader-tmp-"
 _CLOSE_IT = "close it in Excel (or any program that has it open) and run again"
+
+
+def real_path(path: str | Path) -> Path:
+    """``path`` with symbolic links followed (a link into a synced folder stays a link).
+
+    The workbook's new version is written next to the link's *target* and replaces the target,
+    so the link keeps pointing at the real, updated file.
+    """
+    return Path(os.path.realpath(path))
+
+
+def write_failure(path: Path, e: OSError, what: str = "could not be written") -> str:
+    """One line for an OSError while writing ``path``: what happened and what to do.
+
+    A workbook open in Excel on Windows shows up as a PermissionError (EACCES); a read-only
+    mount (EROFS), an immutable file (EPERM), a full disk and an I/O error each get their own
+    advice, so nobody is told to close Excel when the disk is full.
+    """
+    reason = e.strerror or str(e)
+    if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        todo = "free some disk space and run again"
+    elif e.errno == errno.EROFS:
+        todo = "the file system is mounted read-only; pass --workbook on a writable drive"
+    elif e.errno == errno.EIO:
+        todo = "the disk reported an I/O error; check the drive, then run again"
+    elif e.errno == errno.EPERM and os.name == "posix":
+        todo = "the file or folder is protected (immutable or not yours); check its attributes and permissions"
+    elif isinstance(e, PermissionError):
+        todo = _CLOSE_IT + "; if nothing has it open, check the permissions of the file and its folder"
+    else:
+        todo = "check the drive and run again"
+    return f"{path} {what} ({reason}); the workbook is unchanged and nothing was changed. {todo[0].upper()}{todo[1:]}"
+
+
+def remove_stale_temp_files(path: str | Path, backups_dir: str | Path, *, older_than: float | None = None
+                            ) -> list[Path]:
+    """Delete the temp files an interrupted run left beside the workbook and in the backups folder.
+
+    Call only while holding the home folder's lock (no other run is writing them then). Files
+    modified after ``older_than`` (a POSIX time, default now) are kept. Returns those removed.
+    """
+    import time
+
+    limit = time.time() if older_than is None else older_than
+    removed = []
+    for folder in {real_path(path).parent, Path(path).parent, real_path(backups_dir)}:
+        if not folder.is_dir():
+            continue
+        for candidate in folder.glob(f"{TEMP_PREFIX}*"):
+            try:
+                if candidate.is_file() and candidate.stat().st_mtime < limit:
+                    candidate.unlink()
+                    removed.append(candidate)
+            except OSError:
+                pass  # not ours to fail over
+    return removed
 
 
 def lock_files(path: Path) -> list[Path]:
@@ -56,7 +114,7 @@ def check_writable(path: str | Path) -> None:
         The file exists but is not a workbook we can append to: not an ``.xlsx``, damaged, or a
         workbook without our sheets and columns.
     """
-    path = Path(path)
+    path = real_path(path)
     check_access(path)
     if path.exists():
         # Parse structure and headers now, so a foreign or damaged file stops the run before any
@@ -68,9 +126,10 @@ def check_writable(path: str | Path) -> None:
 
 def check_access(path: Path) -> None:
     """The part of :func:`check_writable` that does not read the workbook: locks and permissions."""
+    given, path = Path(path), real_path(path)
     if path.is_dir():
         raise WorkbookError(f"workbook path {path} is a folder, expected an .xlsx file; pass --workbook FILE")
-    for lock in lock_files(path):
+    for lock in dict.fromkeys(lock_files(path) + lock_files(given)):
         if lock.exists():
             raise WorkbookLockedError(
                 f"{path.name} is open in a spreadsheet application (lock file {lock.name} exists); {_CLOSE_IT}. "
@@ -91,10 +150,8 @@ def _check_file_writable(path: Path) -> None:
     try:
         with open(path, "r+b"):
             pass
-    except PermissionError as e:
-        raise WorkbookLockedError(f"{path.name} cannot be opened for writing ({e.strerror}); {_CLOSE_IT}") from e
     except OSError as e:
-        raise WorkbookLockedError(f"{path.name} cannot be opened for writing ({e.strerror or e}); {_CLOSE_IT}") from e
+        raise WorkbookLockedError(write_failure(path, e, "cannot be opened for writing")) from e
 
 
 def _existing_folder(folder: Path) -> Path:
@@ -131,13 +188,24 @@ def backup(path: Path, backups_dir: Path, keep: int) -> Path | None:
         return None
     stamp = _dt.datetime.now().strftime("%Y%m%d_%H%M%S_%f")
     target = backups_dir / f"{path.stem}_{stamp}{path.suffix}"
+    # Copied under a temp name and renamed: a run killed mid-copy leaves a temp file (removed by
+    # the next run), never a truncated file under a normal backup name.
+    partial = backups_dir / f"{TEMP_PREFIX}{target.name}"
     try:
         backups_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, target)
+        try:
+            shutil.copy2(path, partial)
+            os.rename(partial, target)  # a fresh, unique name: nothing to replace
+        except BaseException:
+            try:
+                partial.unlink()
+            except OSError:
+                pass
+            raise
     except OSError as e:
         raise WorkbookError(
             f"cannot back up {path.name} to {backups_dir} ({e.strerror or e}); nothing was written. "
-            f"Make that folder writable and run again") from e
+            f"Make that folder writable (or free disk space) and run again") from e
     rotate(path, backups_dir, keep)
     return target
 
@@ -165,21 +233,27 @@ def atomic_write(path: Path, write: Callable[[object], None]) -> None:
     original is untouched; a PermissionError on the final replace (the file was opened in Excel
     in the meantime, on Windows) becomes WorkbookLockedError.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
+    path = real_path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
+    except OSError as e:
+        raise WorkbookLockedError(write_failure(path, e)) from e
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if path.exists():
-            shutil.copymode(path, tmp)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                write(fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            if path.exists():
+                shutil.copymode(path, tmp)
+        except OSError as e:
+            raise WorkbookLockedError(write_failure(path, e)) from e
         try:
             os.replace(tmp, path)
-        except PermissionError as e:
-            raise WorkbookLockedError(
-                f"{path.name} could not be replaced ({e.strerror}); {_CLOSE_IT}. Nothing was changed") from e
+        except OSError as e:
+            raise WorkbookLockedError(write_failure(path, e, "could not be replaced")) from e
         _fsync_folder(path.parent)
     except BaseException:
         try:
