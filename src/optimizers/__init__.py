@@ -10,7 +10,7 @@ a portfolio bought from scratch.
 from .allocation import allocate_shares
 from .base import PortfolioResult, weight_bounds
 from .dispatch import FALLBACKS, OPTIMIZERS, optimize
-from .selection import select_top
+from .selection import Kept, select_top, select_with_buffer
 
 __all__ = [
     "FALLBACKS",
@@ -19,5 +19,7 @@ __all__ = [
     "allocate_shares",
     "optimize",
     "select_top",
+    "select_with_buffer",
+    "Kept",
     "weight_bounds",
 ]

@@ -88,6 +88,8 @@ def optimize(
     risk_free_rate: float = 0.0,
     cov_lookback: int = 252,
     solver: str = "CLARABEL",
+    current_weights: pd.Series | None = None,
+    turnover_penalty: float = 0.0,
 ) -> PortfolioResult:
     """Weights for the selected tickers by ``method``, falling back when it cannot solve.
 
@@ -120,6 +122,13 @@ def optimize(
         Daily returns in the covariance window.
     solver : str, default "CLARABEL"
         Installed cvxpy solver passed to PyPortfolioOpt.
+    current_weights : Series, optional
+        Weights held now by ticker (of the whole portfolio; missing tickers count as 0).
+    turnover_penalty : float, default 0
+        ``k`` in ``k * sum|w - current_weights|``, added to the objective of ``mvo`` and
+        ``minvar`` (PyPortfolioOpt's ``transaction_cost``) and of ``rankbased``, which then solves
+        for the weights closest to its rank weights (:func:`optimizers.rank_based.penalised_rank_weights`);
+        equal weight ignores it.
 
     Returns
     -------
@@ -138,6 +147,13 @@ def optimize(
     information_coefficient = _check_number("information_coefficient", information_coefficient,
                                             -1.0, 1.0)
     risk_free_rate = _check_number("risk_free_rate", risk_free_rate, -1.0, 1.0)
+    turnover_penalty = _check_number("turnover_penalty", turnover_penalty, 0.0, math.inf)
+    current = None
+    if current_weights is not None and turnover_penalty > 0:
+        current = pd.to_numeric(current_weights, errors="coerce").reindex(prices.columns).fillna(0.0)
+        current = current.to_numpy(dtype="float64")
+        if not (np.isfinite(current).all() and (current >= -1e-12).all()):
+            raise ValueError("`current_weights` must be finite and >= 0")
     if isinstance(cov_lookback, bool) or not isinstance(cov_lookback, (int, np.integer)) \
             or cov_lookback < 2:
         raise ValueError(f"`cov_lookback` must be an integer >= 2 (trading days), got {cov_lookback!r}")
@@ -176,7 +192,7 @@ def optimize(
             continue
         try:
             weights = _weights_by(candidate, n, aligned, mu, cov, lower, upper,
-                                  risk_aversion, solver.upper())
+                                  risk_aversion, solver.upper(), current, turnover_penalty)
         except Exception as e:  # noqa: BLE001 - any solver failure must fall back, never crash
             failures.append(f"{candidate} failed ({_describe(e)})")
             logger.warning("optimizer %s failed: %s", candidate, _describe(e))
@@ -206,22 +222,25 @@ def optimize(
 
 def _weights_by(candidate: str, n: int, scores: pd.Series, mu: pd.Series | None,
                 cov: pd.DataFrame | None, lower: float, upper: float, risk_aversion: float,
-                solver: str) -> np.ndarray:
+                solver: str, current: np.ndarray | None = None, penalty: float = 0.0) -> np.ndarray:
     """Weights from one method; raises on any failure so the caller can fall back."""
     from .mean_variance import mean_variance_weights
     from .min_variance import min_variance_weights
-    from .rank_based import rank_weights
+    from .rank_based import penalised_rank_weights, rank_weights
 
     if n == 1:
         return np.ones(1)
     if candidate == "equal":
         return np.full(n, 1.0 / n)
     if candidate == "rankbased":
+        if current is not None and penalty > 0:
+            return penalised_rank_weights(scores, bounds=(lower, upper), current=current, penalty=penalty,
+                                          solver=solver)
         return rank_weights(scores, bounds=(lower, upper))
     if candidate == "mvo":
         return mean_variance_weights(mu, cov, risk_aversion=risk_aversion, bounds=(lower, upper),
-                                     solver=solver)
-    return min_variance_weights(cov, bounds=(lower, upper), solver=solver)
+                                     solver=solver, current=current, penalty=penalty)
+    return min_variance_weights(cov, bounds=(lower, upper), solver=solver, current=current, penalty=penalty)
 
 
 def _describe(error: BaseException) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from pypfopt import EfficientFrontier
+from pypfopt import EfficientFrontier, objective_functions
 
 from .base import clean_solution
 
@@ -24,6 +24,8 @@ def mean_variance_weights(
     risk_aversion: float,
     bounds: tuple[float, float],
     solver: str,
+    current: np.ndarray | None = None,
+    penalty: float = 0.0,
 ) -> np.ndarray:
     """Solve the quadratic-utility problem and return cleaned weights in ``cov``'s order.
 
@@ -39,6 +41,11 @@ def mean_variance_weights(
         Lower and upper weight per position.
     solver : str
         cvxpy solver name, e.g. ``"CLARABEL"``.
+    current : ndarray of shape (n,), optional
+        Weights held now (of the whole portfolio, so they may sum to less than 1).
+    penalty : float, default 0
+        ``k`` of PyPortfolioOpt's ``transaction_cost`` objective, ``k * sum|w - current|``,
+        added to the objective when ``current`` is given: a turnover penalty.
 
     Returns
     -------
@@ -50,5 +57,7 @@ def mean_variance_weights(
         When the solver fails; :func:`optimizers.optimize` catches these and falls back.
     """
     ef = EfficientFrontier(mu, cov, weight_bounds=bounds, solver=solver)
+    if current is not None and penalty > 0:
+        ef.add_objective(objective_functions.transaction_cost, w_prev=np.asarray(current, dtype=float), k=penalty)
     ef.max_quadratic_utility(risk_aversion=risk_aversion)
     return clean_solution(ef, *bounds)

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from pypfopt import EfficientFrontier
+from pypfopt import EfficientFrontier, objective_functions
 
 from .base import clean_solution
 
 __all__ = ["min_variance_weights"]
 
 
-def min_variance_weights(cov: pd.DataFrame, *, bounds: tuple[float, float], solver: str) -> np.ndarray:
+def min_variance_weights(cov: pd.DataFrame, *, bounds: tuple[float, float], solver: str,
+                         current: np.ndarray | None = None, penalty: float = 0.0) -> np.ndarray:
     """Solve ``min w' S w`` subject to ``sum(w) = 1`` and the bounds; weights in ``cov``'s order.
 
     Parameters
@@ -26,6 +27,11 @@ def min_variance_weights(cov: pd.DataFrame, *, bounds: tuple[float, float], solv
         Lower and upper weight per position.
     solver : str
         cvxpy solver name.
+    current : ndarray of shape (n,), optional
+        Weights held now (of the whole portfolio, so they may sum to less than 1).
+    penalty : float, default 0
+        ``k`` of PyPortfolioOpt's ``transaction_cost`` objective, ``k * sum|w - current|``,
+        added to the objective when ``current`` is given: a turnover penalty.
 
     Returns
     -------
@@ -37,5 +43,7 @@ def min_variance_weights(cov: pd.DataFrame, *, bounds: tuple[float, float], solv
         When the solver fails; :func:`optimizers.optimize` catches these and falls back.
     """
     ef = EfficientFrontier(None, cov, weight_bounds=bounds, solver=solver)
+    if current is not None and penalty > 0:
+        ef.add_objective(objective_functions.transaction_cost, w_prev=np.asarray(current, dtype=float), k=penalty)
     ef.min_volatility()
     return clean_solution(ef, *bounds)
