@@ -47,6 +47,7 @@ from .errors import ConfigError, DataError, OptimizationError
 from .metrics import METRIC_NAMES, drawdown, performance_metrics
 from .progress import Progress
 from .runlog import LOGGER_NAME
+from .week import EQUAL_WEIGHT, decide_week
 
 __all__ = [
     "EQUAL_WEIGHT",
@@ -68,12 +69,12 @@ __all__ = [
     "yearly_returns",
     "expected_vs_realised",
     "latest_targets",
+    "controls_table",
+    "turnover_over_time",
 ]
 
 _log = logging.getLogger(f"{LOGGER_NAME}.backtest")
 
-#: series name of the 1/N comparison strategy
-EQUAL_WEIGHT = "equal_weight"
 
 #: what ``--optimizer`` accepts
 STRATEGY_CHOICES = (*OPTIMIZERS, "all")
@@ -94,7 +95,7 @@ EXECUTION_NOTE = (
 TRADE_COLUMNS = ["strategy", "date", "ticker", "action", "shares", "price", "value", "cost"]
 DECISION_COLUMNS = [
     "strategy", "date", "drift", "threshold", "rebalanced", "trades", "skipped",
-    "traded_value", "costs", "cash", "value", "method", "note",
+    "traded_value", "costs", "cash", "value", "method", "note", "controls",
     "expected_return", "expected_volatility", "expected_sharpe",
 ]
 TARGET_COLUMNS = ["strategy", "date", "ticker", "weight"]
@@ -133,7 +134,7 @@ class BacktestResult:
         Seconds spent in the simulation.
     timings : dict
         Seconds spent in each weekly step summed over the run: ``quality`` (check_quality),
-        ``target`` (build_target), ``plan`` (pricing and plan_rebalance), ``total``.
+        ``target`` (the week step: prices, target and plan), ``plan`` (0, kept for old readers), ``total``.
     """
 
     equity: pd.DataFrame
@@ -383,7 +384,6 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
                 bar.advance(str(day.date()))
                 continue
             spent["quality"] += time.perf_counter() - tick
-            priced: dict[tuple[str, ...], pd.Series] = {}
             scores: list[pd.DataFrame] = []  # the week's factor scores, computed once for all optimizers
             for name in strategies:
                 book = books[name]
@@ -391,24 +391,18 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
                     tick = time.perf_counter()
                     if name != EQUAL_WEIGHT and not scores:
                         scores.append(pipeline.score_prices(quality.prices, config))
-                    weights, about = _target(pipeline, quality.prices, config, name, positions,
-                                             scores[0] if scores else None)
+                    # The weekly command's own step (etftrader.week): prices, target with the
+                    # turnover controls, drift, trades. Equal weight has no threshold of its own:
+                    # --drift-threshold, else the default.
+                    decision = decide_week(quality.prices, week.close, book.holdings(), config,
+                                           optimizer=name, positions=positions, dropped=quality.dropped,
+                                           scores=scores[0] if scores else None)
                     spent["target"] += time.perf_counter() - tick
-                    tick = time.perf_counter()
-                    holdings = book.holdings()
-                    # The weekly run's own pricing rule: cleaned closes, raw last price for a held
-                    # ticker the quality step dropped. It depends on the holdings only through those
-                    # dropped tickers, so strategies holding none of them share one call per week.
-                    outside = tuple(sorted(holdings.shares.index.difference(quality.prices.columns)))
-                    if outside not in priced:
-                        warned: list[str] = []
-                        priced[outside] = pipeline.prices_today(week.close, quality.prices, holdings,
-                                                                warned, quality.dropped)
-                        for message in warned:
-                            _log.info("%s %s: %s", name, day.date(), message)
-                    # Equal weight has no threshold of its own: --drift-threshold, else the default.
-                    plan = pipeline.plan_rebalance(weights, holdings, priced[outside], config, optimizer=name)
-                    spent["plan"] += time.perf_counter() - tick
+                    weights, plan = decision.target.weights.astype(float), decision.plan
+                    about = _about(decision)
+                    for note in decision.notes:
+                        if note.kind == "held_price":
+                            _log.info("%s %s: %s", name, day.date(), note.message)
                 except (OptimizationError, DataError) as e:
                     msg = f"{name} {day.date()}: no decision, holdings kept ({e})"
                     notes.append(msg)
@@ -475,29 +469,20 @@ def _holdings_template():
     return Holdings.all_cash(0.0)
 
 
-def _target(pipeline, prices: pd.DataFrame, config: Config, name: str, positions: int,
-            scores: pd.DataFrame | None = None) -> tuple[pd.Series, dict[str, Any]]:
-    """The week's target weights, and what to record about them.
+def _about(decision) -> dict[str, Any]:
+    """What a week's decision row records besides the plan's figures.
 
-    The record holds the method that produced them, the target's notes (the weekly run's own: an
-    optimizer fallback and its reason, or fewer usable tickers than ``positions``) and the
+    The method that produced the target, the target's notes (an optimizer fallback and its
+    reason, or fewer usable tickers than ``positions``), what the turnover controls did, and the
     optimizer's expected annual return, volatility and Sharpe (NaN for equal weight).
     """
-    if name == EQUAL_WEIGHT:
-        kept = list(prices.columns)
-        if not kept:
-            raise DataError("no ticker passed the quality check")
-        return pd.Series(1.0 / len(kept), index=kept, dtype=float), {
-            "method": "1/N", "note": "", "expected_return": math.nan,
-            "expected_volatility": math.nan, "expected_sharpe": math.nan}
-    # ``scores``: the week's pipeline.score_prices(prices, config), shared by the optimizers.
-    target = pipeline.build_target(prices, config, positions=positions, optimizer=name, scores=scores)
-    result = target.result
-    return result.weights.astype(float), {
-        "method": str(result.method), "note": "; ".join(target.notes),
-        "expected_return": float(result.expected_return),
-        "expected_volatility": float(result.expected_volatility),
-        "expected_sharpe": float(result.expected_sharpe)}
+    result = decision.target.result
+    target_notes = [n.message for n in decision.notes if n.kind in ("positions_capped", "optimizer_fallback")]
+    return {"method": str(result.method), "note": "; ".join(target_notes),
+            "controls": "; ".join(n.message for n in decision.controls),
+            "expected_return": float(result.expected_return),
+            "expected_volatility": float(result.expected_volatility),
+            "expected_sharpe": float(result.expected_sharpe)}
 
 
 class _Book:
@@ -543,7 +528,8 @@ class _Book:
         self.mark(day)
         return {"strategy": name, "date": day, "drift": math.nan, "threshold": math.nan,
                 "rebalanced": False, "trades": 0, "skipped": 0, "traded_value": 0.0, "costs": 0.0,
-                "cash": self.cash, "value": self.value(marks_today), "method": "", "note": note}
+                "cash": self.cash, "value": self.value(marks_today), "method": "", "note": note,
+                "controls": ""}
 
 
 def _window(index: pd.DatetimeIndex, config: Config, start, end) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -639,6 +625,11 @@ def _settings(config: Config, optimizers: Sequence[str], positions: int, schedul
         "cost_bps": float(rb.cost_bps),
         "cost_per_share": float(rb.cost_per_share),
         "min_trade_value": float(rb.min_trade_value),
+        "turnover_control": bool(rb.turnover_control),
+        "selection_buffer": int(rb.buffer),
+        "turnover_penalty": float(rb.turnover_penalty if rb.turnover_control else 0.0),
+        "turnover_penalty_k": float(rb.penalty),
+        "no_trade_band": float(rb.band),
         "drift_threshold": {name: rb.threshold_for(name) for name in (*optimizers, EQUAL_WEIGHT)},
         "risk_free_rate": float(config.optimizer.risk_free_rate),
         "source": str(getattr(data, "source", "")),
@@ -665,7 +656,7 @@ def write_outputs(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
         raise ConfigError(f"cannot create the output folder {out_dir}: {e.strerror or e}; choose another --out") from e
     paths = {name: out_dir / name for name in (
         "equity.csv", "trades.csv", "metrics.json", "decisions.csv", "targets.csv", "run.json",
-        "equity.png", "drawdowns.png")}
+        "equity.png", "drawdowns.png", "turnover.png")}
     result.equity.to_csv(paths["equity.csv"], index_label="date", float_format="%.6f")
     _dated(result.trades).to_csv(paths["trades.csv"], index=False)
     _dated(result.decisions).to_csv(paths["decisions.csv"], index=False)
@@ -676,7 +667,67 @@ def write_outputs(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
            "metric_names": list(METRIC_NAMES)}
     paths["run.json"].write_text(json.dumps(_json_safe(run), indent=2), encoding="utf-8")
     _plot(result.equity, paths["equity.png"], paths["drawdowns.png"])
+    _plot_turnover(result.decisions, paths["turnover.png"])
     return paths
+
+
+def turnover_over_time(decisions: pd.DataFrame, *, weeks: int = 52) -> dict[str, pd.DataFrame]:
+    """Trailing one-way turnover (traded value / 2 over the trailing ``weeks``, divided by the
+    average value) and cumulative costs, one column per strategy, indexed by decision day."""
+    if decisions is None or decisions.empty:
+        return {"turnover": pd.DataFrame(), "costs": pd.DataFrame()}
+    d = decisions.assign(date=pd.to_datetime(decisions["date"]))
+    traded = d.pivot_table(index="date", columns="strategy", values="traded_value", aggfunc="sum", sort=False)
+    value = d.pivot_table(index="date", columns="strategy", values="value", aggfunc="mean", sort=False)
+    costs = d.pivot_table(index="date", columns="strategy", values="costs", aggfunc="sum", sort=False)
+    rolling = (traded.fillna(0.0).rolling(weeks, min_periods=weeks).sum() / 2) / value.rolling(weeks, min_periods=1).mean()
+    order = list(dict.fromkeys(d["strategy"]))
+    return {"turnover": rolling[order], "costs": costs.fillna(0.0).cumsum()[order]}
+
+
+def controls_table(run: Mapping[str, Any], decisions: pd.DataFrame) -> pd.DataFrame:
+    """The turnover controls of the run and how often each acted, one row per strategy."""
+    rows = []
+    d = decisions if decisions is not None else pd.DataFrame()
+    text = d["controls"].fillna("").astype(str) if "controls" in d else pd.Series(dtype=str)
+    for name in dict.fromkeys(d.get("strategy", pd.Series(dtype=str))):
+        mine = text[d["strategy"] == name]
+        rows.append({
+            "strategy": name,
+            "weeks": int(len(mine)),
+            "weeks with trades": int((d.loc[d["strategy"] == name, "trades"] > 0).sum()),
+            "buffer kept a holding": int(mine.str.contains("inside the buffer").sum()),
+            "penalty moved the target": int(mine.str.contains("penalty moved").sum()),
+            "band left positions": int(mine.str.contains("band").sum()),
+        })
+    table = pd.DataFrame(rows).set_index("strategy") if rows else pd.DataFrame()
+    table.attrs["settings"] = (
+        f"turnover_control = {run.get('turnover_control', True)}; selection_buffer = {run.get('selection_buffer', 0)}; "
+        f"turnover_penalty = {run.get('turnover_penalty', 0):g} x cost (k = {run.get('turnover_penalty_k', 0):.4g}); "
+        f"no_trade_band = {run.get('no_trade_band', 0):.2%}; cost = {run.get('cost_bps', 0):g} bps")
+    return table
+
+
+def _plot_turnover(decisions: pd.DataFrame, png: Path) -> None:
+    """Trailing 52-week turnover and cumulative costs of every strategy, as one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = turnover_over_time(decisions)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    for name in series["turnover"].columns:
+        top.plot(series["turnover"].index, series["turnover"][name], label=name, linewidth=1.1)
+        bottom.plot(series["costs"].index, series["costs"][name], label=name, linewidth=1.1)
+    top.set_title("One-way turnover over the trailing 52 weeks (x portfolio value)")
+    bottom.set_title("Cumulative costs paid")
+    for ax in (top, bottom):
+        ax.grid(True, alpha=0.3)
+    top.legend(loc="upper left", fontsize="small")
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
 
 
 def load_outputs(out_dir: Path) -> dict[str, Any]:

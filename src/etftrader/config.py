@@ -192,6 +192,19 @@ class RebalanceConfig:
 
     ``drift_threshold`` is per optimizer (the seed: 5% for mvo and rankbased, 7.5% for minvar);
     ``drift_override`` (from ``--drift-threshold``) wins over it when set.
+
+    The turnover controls (all applied by the one week step, in the weekly run and the backtest
+    alike; ``turnover_control = false`` switches all three off and gives the behaviour before them):
+
+    - ``selection_buffer``: a held ticker stays selected while its composite rank is within
+      ``positions + selection_buffer``; a new ticker enters only from the top ``positions``
+      (the buy/hold spread of Novy-Marx and Velikov 2016).
+    - ``turnover_penalty``: for mvo, minvar and rankbased, ``k * sum|w - w_current|`` is added to
+      the objective (rankbased then solves for the weights closest to its rank weights), with ``k = turnover_penalty * cost_bps / 1e4``: a multiple of the one-way cost,
+      so the penalty grows with the costs assumed (and vanishes when trading is free).
+    - ``no_trade_band``: when the week rebalances, a position held and in the target whose weight
+      is within ``no_trade_band x target weight`` of its target is left as it is (relative, so it
+      scales with the number of positions: 0.5 is +-6.25 points at 12.5%, +-2.5 points at 5%).
     """
 
     drift_threshold: Mapping[str, float] = field(
@@ -202,14 +215,39 @@ class RebalanceConfig:
     min_trade_value: float = 500.0
     cost_bps: float = 5.0
     cost_per_share: float = 0.0
+    turnover_control: bool = True
+    selection_buffer: int = 8
+    turnover_penalty: float = 100.0
+    no_trade_band: float = 0.5
 
     def __post_init__(self) -> None:
+        _require(isinstance(self.selection_buffer, int) and self.selection_buffer >= 0, "selection_buffer",
+                 "a whole number of ranks >= 0", self.selection_buffer)
+        _require(math.isfinite(self.turnover_penalty) and self.turnover_penalty >= 0, "turnover_penalty",
+                 "a finite number >= 0 (a multiple of the one-way cost)", self.turnover_penalty)
+        _require(math.isfinite(self.no_trade_band) and 0 <= self.no_trade_band <= 1, "no_trade_band",
+                 "a share of the target weight between 0 and 1", self.no_trade_band)
         for name, value in {**self.drift_threshold, "drift_override": self.drift_override}.items():
             if value is not None and not 0 < value <= 2:
                 raise ConfigError(f"drift threshold `{name}` must be in (0, 2], got {value}")
         _require(self.min_trade_value >= 0, "min_trade_value", ">= 0", self.min_trade_value)
         _require(self.cost_bps >= 0, "cost_bps", ">= 0", self.cost_bps)
         _require(self.cost_per_share >= 0, "cost_per_share", ">= 0", self.cost_per_share)
+
+    @property
+    def buffer(self) -> int:
+        """The selection buffer in force (0 with the controls off)."""
+        return self.selection_buffer if self.turnover_control else 0
+
+    @property
+    def penalty(self) -> float:
+        """The L1 turnover coefficient ``k`` in the optimizer's objective (0 with the controls off)."""
+        return self.turnover_penalty * self.cost_bps / 1e4 if self.turnover_control else 0.0
+
+    @property
+    def band(self) -> float:
+        """The no-trade band in force (0 with the controls off)."""
+        return self.no_trade_band if self.turnover_control else 0.0
 
     def threshold_for(self, optimizer: str) -> float:
         """The drift threshold in force for ``optimizer``."""
@@ -440,6 +478,11 @@ force = false              # same as --force-rebalance
 min_trade_value = 500.0    # trades smaller than this (in currency) are skipped and reported
 cost_bps = 5.0             # estimated cost per trade, basis points of its value
 cost_per_share = 0.0       # plus this much per share
+# Turnover controls (docs/turnover.md has the evidence behind the defaults):
+turnover_control = true    # false switches the three below off (the behaviour before them)
+selection_buffer = 8       # a held ETF stays selected while its rank is within positions + this
+turnover_penalty = 100.0   # mvo/minvar/rankbased: L1 penalty on the weight change, as a multiple of the one-way cost
+no_trade_band = 0.5        # when rebalancing, leave a position within this share of its target weight (0.5 = +-50%)
 
 [schedule]
 day = "MON"                # etftrader schedule: day of the weekly run

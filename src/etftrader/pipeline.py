@@ -37,6 +37,7 @@ import pandas as pd
 from .errors import ConfigError, DataError, ReportError, WorkbookError
 from .holdings import LEDGER_SHEETS, Holdings, holdings_from_ledger, require_ledger_sheets
 from .rebalance import RebalancePlan, plan_rebalance
+from .week import decide_week
 
 __all__ = [
     "Target",
@@ -73,14 +74,17 @@ class Target:
         The tickers the optimizer weighted (top N by composite).
     result : optimizers.PortfolioResult
         Weights (sum 1), expected return / volatility / Sharpe, method used, fallback reason.
-    notes : tuple of str
+    notes : tuple of etftrader.week.Note
         What the user should know: positions capped to the usable universe, optimizer fallback.
+    kept : tuple of optimizers.Kept
+        Held tickers selected only thanks to the selection buffer (rank beyond ``positions``).
     """
 
     scores: pd.DataFrame
     selected: list[str]
     result: Any
-    notes: tuple[str, ...] = ()
+    notes: tuple[Any, ...] = ()
+    kept: tuple[Any, ...] = ()
 
     @property
     def weights(self) -> pd.Series:
@@ -88,7 +92,8 @@ class Target:
 
 
 def build_target(prices: pd.DataFrame, config: Any, *, positions: int, optimizer: str,
-                 scores: pd.DataFrame | None = None) -> Target:
+                 scores: pd.DataFrame | None = None, held: Any = (),
+                 current_weights: pd.Series | None = None) -> Target:
     """Score the universe, select the top ``positions`` and weight them with ``optimizer``.
 
     Parameters
@@ -105,6 +110,12 @@ def build_target(prices: pd.DataFrame, config: Any, *, positions: int, optimizer
         :func:`factors.score_universe` output for these same ``prices`` and ``config.factors``
         (see :func:`score_prices`), when the caller already has it: the backtest scores each
         week once for all its optimizers. Default: computed here.
+    held : iterable of str
+        Tickers held now: they stay selected within the selection buffer
+        (``config.rebalance.buffer``).
+    current_weights : Series, optional
+        Weights held now; with ``config.rebalance.penalty > 0``, mvo and minvar pay
+        ``k * sum|w - current|`` in their objective. None solves without the penalty.
 
     Returns
     -------
@@ -119,7 +130,9 @@ def build_target(prices: pd.DataFrame, config: Any, *, positions: int, optimizer
     OptimizationError
         The optimizer failed and no fallback applied.
     """
-    from optimizers import optimize, select_top
+    from optimizers import optimize, select_with_buffer
+
+    from .week import Note
 
     if positions < 1:
         raise ConfigError(f"`positions` must be at least 1, got {positions}")
@@ -133,13 +146,15 @@ def build_target(prices: pd.DataFrame, config: Any, *, positions: int, optimizer
             f"{len(prices)} available up to {_day(prices.index[-1]) if len(prices) else 'the as-of date'}); "
             "use a later --as-of or a longer price history"
         )
-    notes: list[str] = []
+    notes: list[Note] = []
     n = positions
     if positions > usable:
         n = usable
-        notes.append(f"`positions` {positions} is more than the usable universe of {usable} "
-                     f"scored tickers: the target holds {usable}")
-    selected = list(select_top(scores["composite"], n))
+        notes.append(Note("positions_capped", f"`positions` {positions} is more than the usable universe of "
+                          f"{usable} scored tickers: the target holds {usable}",
+                          {"positions": positions, "usable": usable}, level="warning"))
+    rules = config.rebalance
+    selected, kept = select_with_buffer(scores["composite"], n, held, rules.buffer)
     o = config.optimizer
     # The optimizer reads only the last cov_lookback + 1 rows: hand it those, not the whole history
     # (copying decades of the selected columns cost ~1 ms a call). A bad cov_lookback is left to
@@ -156,11 +171,14 @@ def build_target(prices: pd.DataFrame, config: Any, *, positions: int, optimizer
         risk_aversion=o.risk_aversion, max_weight=o.max_weight, min_weight=o.min_weight,
         information_coefficient=o.information_coefficient, risk_free_rate=o.risk_free_rate,
         cov_lookback=o.cov_lookback, solver=o.solver,
+        current_weights=current_weights, turnover_penalty=rules.penalty if current_weights is not None else 0.0,
     )
     if result.fallback_reason:
-        notes.append(f"optimizer {result.requested} fell back to {result.method}: {result.fallback_reason}")
-    notes.extend(result.notes)
-    return Target(scores=scores, selected=selected, result=result, notes=tuple(notes))
+        notes.append(Note("optimizer_fallback",
+                          f"optimizer {result.requested} fell back to {result.method}: {result.fallback_reason}",
+                          {"requested": result.requested, "used": result.method}))
+    notes.extend(Note("optimizer", text) for text in result.notes)
+    return Target(scores=scores, selected=selected, result=result, notes=tuple(notes), kept=tuple(kept))
 
 
 def score_prices(prices: pd.DataFrame, config: Any) -> pd.DataFrame:
@@ -206,6 +224,7 @@ class WeeklyResult:
     report: Any = None
     report_error: ReportError | None = None
     open_message: str | None = None
+    controls: tuple[Any, ...] = ()
 
     @property
     def portfolio_value(self) -> float:
@@ -239,6 +258,7 @@ class WeeklyResult:
             "optimizer": self.optimizer,
             "rebalanced": bool(self.plan.rebalance),
             "drift": _num(self.plan.drift),
+            "drift_outside_band": _num(self.plan.drift_outside_band),
             "drift_threshold": _num(self.plan.threshold),
             "portfolio_value": _num(self.portfolio_value),
             "cash": _num(self.cash),
@@ -266,6 +286,8 @@ class WeeklyResult:
                            "value": _num(self.superseded_value)},
             "cash_flows": [{"type": r.type, "amount": _num(r.amount)} for r in self.cash_flows.itertuples()],
             "notes": list(self.notes),
+            # What the turnover controls did this week: kind, message and the figures behind it.
+            "turnover_controls": [n.to_json() for n in self.controls],
             "report": str(self.report.html) if self.report is not None else None,
         }
         out.update(extra)
@@ -432,21 +454,17 @@ def _run_weekly_locked(config: Any, home: Any, book: Path, *, now: datetime, as_
     for r in dropped.itertuples():
         _log.info("dropped %s: %s", r.ticker, r.reason)
 
-    target = build_target(clean, config, positions=positions, optimizer=optimizer)
+    decision = decide_week(clean, data.close, holdings, config, optimizer=optimizer, positions=positions,
+                           dropped=quality.dropped, force=force, explain=True)
+    target, prices, plan = decision.target, decision.prices, decision.plan
     top = target.scores["composite"].head(_TOP_SCORES_LOGGED)
     _log.info("top scores: %s", ", ".join(f"{t} {s:+.3f}" for t, s in top.items()))
     res = target.result
     _log.info("optimizer %s (used %s%s): %s", res.requested, res.method,
               f", fallback: {res.fallback_reason}" if res.fallback_reason else "",
               ", ".join(f"{t} {w:.2%}" for t, w in res.weights.items()))
-    for note in target.notes:
-        if note.startswith("`positions`"):
-            warnings.append(note)
-        else:
-            notes.append(note)
-
-    prices = prices_today(data.close, clean, holdings, warnings, quality.dropped)
-    plan = plan_rebalance(res.weights, holdings, prices, config, optimizer=optimizer, force=force)
+    for note in decision.notes:
+        (warnings if note.level == "warning" else notes).append(note.message)
     _log_plan(plan)
     if plan.total_value <= 0:
         raise WorkbookError(_worthless_message(plan, holdings, ledger, prices))
@@ -477,6 +495,7 @@ def _run_weekly_locked(config: Any, home: Any, book: Path, *, now: datetime, as_
         plan=plan, prices=prices, holdings=holdings, optimizer=optimizer,
         cash_flows=cash_flows, dropped=dropped, superseded_run=sup_run, data_source=data.source,
         benchmark=data.benchmark, version=__version__,
+        controls=_controls_text(decision.controls, config.rebalance),
     )
 
     # 4. Side files for the report, then 5. the one write to the workbook.
@@ -511,8 +530,17 @@ def _run_weekly_locked(config: Any, home: Any, book: Path, *, now: datetime, as_
         superseded_run=sup_run, superseded_count=sup_count, superseded_value=sup_value,
         superseded_time=holdings.last_run_time, warnings=tuple(warnings), notes=tuple(notes),
         workbook=book, data_source=data.source, rows=rows, report=report,
-        report_error=report_error, open_message=message,
+        report_error=report_error, open_message=message, controls=decision.controls,
     )
+
+
+def _controls_text(controls: Any, rules: Any) -> str:
+    """The Metadata cell: what the turnover controls did, or that they were off."""
+    if not rules.turnover_control:
+        return "off (turnover_control = false)"
+    if not controls:
+        return "no effect this week"
+    return "; ".join(n.message for n in controls)
 
 
 def _last_recorded_as_of(ledger: Any) -> date | None:
@@ -672,7 +700,8 @@ def _log_plan(plan: RebalancePlan) -> None:
 def week_rows(*, run_id: str, timestamp: datetime, as_of: date, data_as_of: date, target: Target,
               plan: RebalancePlan, prices: pd.Series, holdings: Holdings, optimizer: str,
               cash_flows: pd.DataFrame, dropped: pd.DataFrame, superseded_run: str | None,
-              data_source: str, benchmark: pd.Series | None, version: str) -> dict[str, pd.DataFrame]:
+              data_source: str, benchmark: pd.Series | None, version: str,
+              controls: str = "") -> dict[str, pd.DataFrame]:
     """The workbook rows of one week (``docs/contracts.md``), keyed by sheet name."""
     res = target.result
     scores = target.scores["composite"]
@@ -748,6 +777,7 @@ def week_rows(*, run_id: str, timestamp: datetime, as_of: date, data_as_of: date
         "dropped_tickers": ", ".join(dropped["ticker"].astype(str)),
         "superseded_run": superseded_run or "",
         "version": version,
+        "turnover_controls": controls,
     }])
     cashflows = pd.DataFrame({
         "timestamp": timestamp,

@@ -15,11 +15,15 @@ holdings. The rules the trade list keeps:
   every buy is scaled back by the same factor and rounded down to whole shares (the trade list
   keeps the target's proportions; rounding down can only leave cash over). A buy scaled below
   ``min_trade_value`` is then skipped;
-- ``est_cost = cost_bps x value / 1e4 + cost_per_share x shares``; what cash is left is reported.
+- ``est_cost = cost_bps x value / 1e4 + cost_per_share x shares``; what cash is left is reported;
+- the no-trade band (``RebalanceConfig.band``, relative to the target weight): a position both
+  held and in the target whose weight is within ``band x target weight`` of it keeps its shares; the rest of the target is
+  sized for what is left. Exits and new positions are always traded.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import math
@@ -46,6 +50,7 @@ _log = logging.getLogger(__name__)
 
 TRADE_COLUMNS = ["ticker", "action", "shares", "price", "value", "est_cost"]
 SKIPPED_COLUMNS = ["ticker", "action", "shares", "price", "value", "reason"]
+BANDED_COLUMNS = ["ticker", "current_weight", "target_weight", "value"]
 _EPS = 1e-9
 
 
@@ -57,6 +62,9 @@ class RebalancePlan:
     ----------
     drift : float
         Sum of |target weight - current weight| over held and target tickers.
+    drift_outside_band : float
+        ``drift`` less the deviations of held target positions inside the no-trade band: what is
+        compared with the threshold (equal to ``drift`` without a band).
     threshold : float
         Drift threshold in force.
     rebalance : bool
@@ -81,9 +89,13 @@ class RebalancePlan:
         Weights of the holdings today over ``total_value``.
     skipped : pd.DataFrame
         ``ticker, action, shares, price, value, reason`` of trades not proposed.
+    banded : pd.DataFrame
+        ``ticker, current_weight, target_weight, value`` of the positions the no-trade band left
+        as they are (``value``: what trading them to target would have moved).
     """
 
     drift: float
+    drift_outside_band: float
     threshold: float
     rebalance: bool
     forced: bool
@@ -96,6 +108,7 @@ class RebalancePlan:
     investable: float
     current_weights: pd.Series
     skipped: pd.DataFrame
+    banded: pd.DataFrame = dataclasses.field(default_factory=lambda: _empty(BANDED_COLUMNS))
 
     @property
     def buys(self) -> int:
@@ -328,13 +341,19 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
         raise DataError(f"no price on the as-of date for target ticker(s) {', '.join(missing)}")
     cur, total = current_weights(holdings.shares, prices_today, holdings.cash)
     d = drift(weights, cur)
+    # With a no-trade band, what the band would leave untraded cannot be a reason to trade: the
+    # drift compared with the threshold leaves out the deviations of held target positions inside it.
+    banded_now = _in_band(weights, cur, holdings.shares, float(rules.band))
+    tolerated = float((banded_now - weights.reindex(banded_now.index)).abs().sum()) if len(banded_now) else 0.0
+    decisive = max(d - tolerated, 0.0)
     threshold = float(rules.threshold_for(optimizer))
     forced = bool(force or rules.force)
     # Strictly above, with a hair of tolerance so 0.05000000000000001 does not trip a 5% threshold.
-    rebalance = forced or d > threshold + 1e-12
+    rebalance = forced or decisive > threshold + 1e-12
     if not rebalance or total <= 0:
         return RebalancePlan(
-            drift=d, threshold=threshold, rebalance=bool(rebalance and total > 0), forced=forced,
+            drift=d, drift_outside_band=decisive, threshold=threshold,
+            rebalance=bool(rebalance and total > 0), forced=forced,
             trades=_empty(TRADE_COLUMNS), target_shares=pd.Series(dtype=float, name="shares"),
             shares_after=holdings.shares.copy(), cash_before=float(holdings.cash),
             cash_after=float(holdings.cash), total_value=total, investable=total,
@@ -355,15 +374,49 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
     investable = max(total - reserve, 0.0)
 
     allocate = allocator or _default_allocator()
-    target_shares = allocate(weights, px.reindex(weights.index), investable).astype(float)
+    banded = _in_band(weights, cur, holdings.shares, float(rules.band))
+    if len(banded):
+        # Keep the banded positions as they are; size the rest of the target for what is left.
+        keep = holdings.shares.reindex(banded.index).astype(float)
+        rest = weights.drop(banded.index)
+        budget = max(investable - float((keep * px.reindex(keep.index)).sum()), 0.0)
+        sized = (allocate(rest / rest.sum(), px.reindex(rest.index), budget).astype(float)
+                 if len(rest) and budget > 0 else pd.Series(dtype=float))
+        target_shares = pd.concat([keep, sized])
+    else:
+        target_shares = allocate(weights, px.reindex(weights.index), investable).astype(float)
     target_shares = target_shares[target_shares > 0].sort_index()
     target_shares.name = "shares"
     trades, skipped, after, cash_after = plan_trades(
         target_shares, holdings.shares, px, holdings.cash, min_trade_value=rules.min_trade_value,
         cost_bps=rules.cost_bps, cost_per_share=rules.cost_per_share)
     return RebalancePlan(
-        drift=d, threshold=threshold, rebalance=True, forced=forced, trades=trades,
+        drift=d, drift_outside_band=decisive, threshold=threshold, rebalance=True, forced=forced, trades=trades,
         target_shares=target_shares, shares_after=after, cash_before=float(holdings.cash),
         cash_after=cash_after, total_value=total, investable=investable, current_weights=cur,
-        skipped=skipped,
+        skipped=skipped, banded=_banded_frame(banded, weights, total),
     )
+
+
+def _in_band(weights: pd.Series, current: pd.Series, shares: pd.Series, band: float) -> pd.Series:
+    """Current weights of the positions held and in the target within ``band`` of their target.
+
+    The band is relative to the target weight (``|current - target| <= band x target``), so it
+    means the same for 8 positions of 12.5% as for 20 of 5%.
+    """
+    if band <= 0 or shares.empty:
+        return pd.Series(dtype=float)
+    both = weights.index.intersection(shares.index[shares > 0])
+    cur = current.reindex(both).astype(float)
+    target = weights.reindex(both).astype(float)
+    close = (cur - target).abs() <= band * target + 1e-12
+    return cur[close]
+
+
+def _banded_frame(banded: pd.Series, weights: pd.Series, total: float) -> pd.DataFrame:
+    if banded.empty:
+        return _empty(BANDED_COLUMNS)
+    target = weights.reindex(banded.index).astype(float)
+    return pd.DataFrame({"ticker": banded.index.astype(object), "current_weight": banded.to_numpy(),
+                         "target_weight": target.to_numpy(),
+                         "value": ((target - banded).abs() * total).to_numpy()})

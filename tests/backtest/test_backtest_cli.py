@@ -185,20 +185,6 @@ def test_default_output_folder_is_timestamped_under_results(tmp_path, capsys):
     assert all((f / "equity.csv").exists() for f in folders)
 
 
-@pytest.mark.parametrize("optimizer, day", [("mvo", "2021-07-09"), ("rankbased", "2021-08-20")])
-def test_targets_mid_backtest_equal_etftrader_weekly_as_of(short_run, tmp_path, capsys, optimizer, day):
-    """Weeks into a run (holdings evolved), the target is still exactly weekly's on that date."""
-    code = main(["weekly", "--source", "sample", "--as-of", day, "--positions", "5", "--optimizer", optimizer,
-                 "--home", str(tmp_path), "--no-notebook", "--json"])
-    weekly = json.loads(capsys.readouterr().out)
-    assert code == 0
-    when = pd.Timestamp(day)
-    assert when in short_run.schedule
-    got = short_run.targets.query("strategy == @optimizer and date == @when")
-    want = {r["ticker"]: r["weight"] for r in weekly["target"]}
-    assert dict(zip(got["ticker"], got["weight"])) == pytest.approx(want, abs=1e-12)
-
-
 def test_missing_notebook_is_a_report_error_naming_it(tmp_path, monkeypatch):
     from etftrader import report
     from etftrader.backtest import render_backtest_report

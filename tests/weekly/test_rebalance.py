@@ -127,7 +127,7 @@ def test_plan_rebalance_below_threshold_proposes_nothing():
     assert not plan.rebalance and plan.trades.empty
     assert plan.shares_after.to_dict() == {"A": 50.0, "B": 50.0}
     assert plan.cash_after == 0.0
-    forced = plan_rebalance(S({"A": 0.52, "B": 0.48}), h, prices, config(), optimizer="minvar",
+    forced = plan_rebalance(S({"A": 0.52, "B": 0.48}), h, prices, config(no_trade_band=0.0), optimizer="minvar",
                             force=True, allocator=floor_allocator)
     assert forced.rebalance and forced.forced
     assert forced.trades[["ticker", "action", "shares"]].values.tolist() == [["B", "SELL", 2.0], ["A", "BUY", 2.0]]
@@ -136,7 +136,7 @@ def test_plan_rebalance_below_threshold_proposes_nothing():
 def test_drift_override_wins_over_the_per_optimizer_threshold():
     h = holdings({"A": 50.0, "B": 50.0}, 0.0)
     plan = plan_rebalance(S({"A": 0.52, "B": 0.48}), h, S({"A": 10.0, "B": 10.0}),
-                          config(drift_override=0.03), optimizer="minvar", allocator=floor_allocator)
+                          config(drift_override=0.03, no_trade_band=0.0), optimizer="minvar", allocator=floor_allocator)
     assert plan.threshold == 0.03 and plan.rebalance
 
 
@@ -196,7 +196,8 @@ def test_plan_rebalance_with_the_real_allocator_on_sample_prices(sample_close):
     prices = sample_close.loc[:"2021-03-05"].iloc[-1]
     weights = S({"AAPL": 0.3, "MTUM": 0.25, "QUAL": 0.25, "KO": 0.2})
     h = holdings({"AAPL": 100.0, "XOM": 500.0}, 20_000.0)
-    plan = plan_rebalance(weights, h, prices, Config(), optimizer="mvo", force=True)
+    no_band = Config().override(rebalance={"no_trade_band": 0.0})  # the band has its own tests
+    plan = plan_rebalance(weights, h, prices, no_band, optimizer="mvo", force=True)
     assert plan.trades.iloc[0]["ticker"] == "XOM" and plan.trades.iloc[0]["action"] == "SELL"
     assert plan.trades.iloc[0]["shares"] == 500.0  # leaving the target: sold out
     assert plan.cash_after >= 0

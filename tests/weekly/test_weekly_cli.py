@@ -111,11 +111,20 @@ def test_the_target_equals_build_target_on_the_same_date(home):
 
     code, out, err = run_cli(["weekly", "--positions", "6", "--as-of", "2021-03-19", "--json"], home=home)
     j = json.loads(out)
+    from etftrader.holdings import holdings_from_ledger
+    from etftrader.week import decide_week
+    from etftrader.workbook import read_ledger
+
     config = Config().override(data={"source": "sample"})
     data = load_prices(config.data, Home(home), as_of=date(2021, 3, 19))
-    clean = check_quality(data, config.data, min_history=config.factors.min_history, as_of=date(2021, 3, 19)).prices
-    target = build_target(clean, config, positions=6, optimizer="mvo")
-    assert {t["ticker"]: t["weight"] for t in j["target"]} == pytest.approx(target.weights.to_dict(), abs=1e-12)
+    quality = check_quality(data, config.data, min_history=config.factors.min_history, as_of=date(2021, 3, 19))
+    # The run's own trades are unexecuted, so the executed holdings after it are those it started from.
+    held = holdings_from_ledger(read_ledger(home / "results" / "portfolio_tracking.xlsx"))
+    decision = decide_week(quality.prices, data.close, held, config, optimizer="mvo", positions=6,
+                           dropped=quality.dropped)
+    assert {t["ticker"]: t["weight"] for t in j["target"]} == pytest.approx(decision.target.weights.to_dict(), abs=1e-12)
+    assert [[t["ticker"], t["action"], t["shares"]] for t in j["trades"]] == \
+        decision.plan.trades[["ticker", "action", "shares"]].values.tolist()
 
 
 def test_init_writes_the_default_config_and_never_overwrites(tmp_home):
@@ -175,6 +184,8 @@ def test_holdings_import_then_weekly_starts_from_them(tmp_home, tmp_path):
 
 
 def test_holdings_show_json_and_pending(home):
+    # Turnover controls off: the forced rebalance must propose trades for the pending list to show.
+    (home / "etftrader.toml").write_text("[rebalance]\nturnover_control = false\n", encoding="utf-8")
     run_cli(["weekly", "--positions", "6", "--as-of", "2021-03-12", "--force-rebalance", "--json"], home=home)
     code, out, err = run_cli(["holdings", "show", "--json"], home=home)
     j = json.loads(out)

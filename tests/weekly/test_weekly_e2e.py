@@ -10,6 +10,9 @@ One scenario (minvar, the seed's 7.5% threshold, 8 positions) runs once per modu
 4. 2021-03-26: a rebalance, all executed;
 5. 2021-04-01: drift is small: no rebalance, the week is still recorded;
 6. 2021-04-01 with --force-rebalance: small trades, left unexecuted.
+
+The turnover controls are switched off (``turnover_control = false``) so the weeks rebalance as
+the seed's plain drift rule has them; ``test_turnover.py`` tests the controls.
 """
 
 from __future__ import annotations
@@ -35,6 +38,10 @@ JSON_KEYS = {"as_of", "optimizer", "rebalanced", "drift", "drift_threshold", "po
 def scenario(tmp_path_factory):
     home = tmp_path_factory.mktemp("e2e") / "home"
     book = home / "results" / "portfolio_tracking.xlsx"
+    # This scenario pins the ledger's mechanics on the seed's plain drift rule (rebalance weeks,
+    # partial fills, supersede): the turnover controls are off here, tested in test_turnover.py.
+    home.mkdir(parents=True)
+    (home / "etftrader.toml").write_text("[rebalance]\nturnover_control = false\n", encoding="utf-8")
     steps = {}
 
     def run(name, *args):

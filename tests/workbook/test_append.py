@@ -84,7 +84,7 @@ def test_table_ref_grows_each_week(tmp_path, make_week):
         append_week(path, make_week(day, f"r{k}"), backups_dir=tmp_path / "b")
         wb = openpyxl.load_workbook(path)
         assert wb["Positions"].tables["tblPositions"].ref == f"A1:K{1 + 5 * k}"
-        assert wb["Metadata"].tables["tblMetadata"].ref == f"A1:Q{1 + k}"
+        assert wb["Metadata"].tables["tblMetadata"].ref == f"A1:R{1 + k}"
         auto = re.search(rb'<autoFilter ref="([^"]+)"', zip_entries(path)[_table_parts(path)["Trades"][0]])
         assert auto.group(1).decode() == f"A1:K{1 + 5 * k}"
 

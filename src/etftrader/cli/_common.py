@@ -10,7 +10,7 @@ from ..config import OPTIMIZERS, SOURCES
 from ..errors import ConfigError
 
 __all__ = ["home_option", "config_option", "source_options", "source_overrides", "require_price_file",
-           "as_of_option", "parse_date"]
+           "as_of_option", "parse_date", "turnover_options", "turnover_overrides"]
 
 home_option = click.option(
     "--home",
@@ -113,3 +113,26 @@ def load_run_config(home, config_path):
     if home.config_file.exists():
         return load_config(home.config_file)
     return load_config(None)
+
+
+def turnover_options(func):
+    """``--buffer``, ``--turnover-penalty``, ``--band`` and ``--no-turnover-control``; pass them
+    through :func:`turnover_overrides` (the weekly run and the backtest take the same four)."""
+    func = click.option("--no-turnover-control", "no_turnover_control", is_flag=True, default=False,
+                        help="Switch the selection buffer, turnover penalty and no-trade band off.")(func)
+    func = click.option("--band", "no_trade_band", type=float, default=None,
+                        help="No-trade band: leave a position within this share of its target weight "
+                             "(0.5 = +-50%; default: config, else 0.5).")(func)
+    func = click.option("--turnover-penalty", type=float, default=None,
+                        help="mvo/minvar/rankbased: L1 penalty on the weight change, as a multiple of the one-way "
+                             "cost (default: config, else 100).")(func)
+    func = click.option("--buffer", "selection_buffer", type=int, default=None,
+                        help="Selection buffer: a held ETF stays while ranked within positions + this "
+                             "(default: config, else 8).")(func)
+    return func
+
+
+def turnover_overrides(selection_buffer, turnover_penalty, no_trade_band, no_turnover_control) -> dict:
+    """The ``[rebalance]`` overrides of :func:`turnover_options` (None keeps the config's value)."""
+    return {"selection_buffer": selection_buffer, "turnover_penalty": turnover_penalty,
+            "no_trade_band": no_trade_band, "turnover_control": False if no_turnover_control else None}

@@ -15,7 +15,8 @@ from pathlib import Path
 import click
 
 from ..errors import ConfigError, EtfTraderError, ReportError
-from ._common import config_option, home_option, load_run_config, require_price_file, source_options, source_overrides
+from ._common import (config_option, home_option, load_run_config, require_price_file, source_options,
+                      source_overrides, turnover_options, turnover_overrides)
 
 __all__ = ["backtest"]
 
@@ -45,6 +46,7 @@ def _date(name: str, value: str | None):
 @click.option("--cost-bps", type=float, default=None, help="Cost per trade in basis points of its value (default: config, else 5).")
 @click.option("--cost-per-share", type=float, default=None, help="Plus this cost per share traded (default: config, else 0).")
 @click.option("--capital", type=float, default=None, help="Starting cash of every strategy (default: config, else 1,000,000).")
+@turnover_options
 @source_options
 @config_option
 @home_option
@@ -53,7 +55,8 @@ def _date(name: str, value: str | None):
 @click.option("--no-notebook", is_flag=True, default=False, help="Do not render the HTML validation report.")
 @click.option("--workers", default="auto", show_default=True, metavar="N|auto",
               help="Processes to spread the strategies over (auto: one per strategy up to the CPU count, for long runs).")
-def backtest(start, end, optimizer, positions, drift_threshold, cost_bps, cost_per_share, capital, source,
+def backtest(start, end, optimizer, positions, drift_threshold, cost_bps, cost_per_share, capital,
+             selection_buffer, turnover_penalty, no_trade_band, no_turnover_control, source,
              prices_file, refresh, config_path, home, out_dir, no_notebook, workers) -> None:
     """Replay the weekly process through history, with costs, against equal weight and the benchmark.
 
@@ -66,6 +69,7 @@ def backtest(start, end, optimizer, positions, drift_threshold, cost_bps, cost_p
     Examples:
       etftrader backtest --source sample --start 2019-01-01 --end 2022-12-31 --positions 8
       etftrader backtest --optimizer mvo --cost-bps 10 --drift-threshold 0.1 --no-notebook
+      etftrader backtest --source sample --positions 8 --no-turnover-control
     """
     from ..paths import resolve_home
     from ..runlog import start_run_log, stop_run_log
@@ -74,9 +78,10 @@ def backtest(start, end, optimizer, positions, drift_threshold, cost_bps, cost_p
     home_dir = resolve_home(home).ensure()
     log_path = start_run_log(home_dir.logs_dir, "backtest")
     try:
+        turnover = turnover_overrides(selection_buffer, turnover_penalty, no_trade_band, no_turnover_control)
         result, paths, html, report_error = _run(
             home_dir, start, end, optimizer, positions, drift_threshold, cost_bps, cost_per_share,
-            capital, source, prices_file, refresh, config_path, out_dir, no_notebook, workers)
+            capital, source, prices_file, refresh, config_path, out_dir, no_notebook, workers, turnover)
         _print_summary(result, paths, html, log_path)
     except EtfTraderError as e:
         _log.error("%s", e)
@@ -88,7 +93,7 @@ def backtest(start, end, optimizer, positions, drift_threshold, cost_bps, cost_p
 
 
 def _run(home_dir, start, end, optimizer, positions, drift_threshold, cost_bps, cost_per_share, capital,
-         source, prices_file, refresh, config_path, out_dir, no_notebook, workers):
+         source, prices_file, refresh, config_path, out_dir, no_notebook, workers, turnover):
     from .. import backtest as bt
     from ..prices import load_prices
     from ..runlog import is_interactive
@@ -101,7 +106,8 @@ def _run(home_dir, start, end, optimizer, positions, drift_threshold, cost_bps, 
     config = load_run_config(home_dir, config_path).override(
         portfolio={"capital": capital, "positions": positions},
         data=source_overrides(source, prices_file),
-        rebalance={"drift_override": drift_threshold, "cost_bps": cost_bps, "cost_per_share": cost_per_share},
+        rebalance={"drift_override": drift_threshold, "cost_bps": cost_bps, "cost_per_share": cost_per_share,
+                   **turnover},
     )
     require_price_file(config)
     interactive = is_interactive()

@@ -17,7 +17,8 @@ import click
 
 from ..errors import ConfigError, EtfTraderError
 from ._common import (as_of_option, config_option, home_option, load_run_config, optimizer_choice,
-                      require_price_file, source_options, source_overrides)
+                      require_price_file, source_options, source_overrides, turnover_options,
+                      turnover_overrides)
 
 __all__ = ["weekly", "init", "holdings"]
 
@@ -51,6 +52,7 @@ def _shown(path: Path) -> str:
               help="Record the week even though its --as-of is earlier than the last recorded week.")
 @click.option("--deposit", type=float, default=None, help="Cash put into the portfolio this week (recorded in CashFlows).")
 @click.option("--withdraw", type=float, default=None, help="Cash taken out this week (recorded in CashFlows).")
+@turnover_options
 @source_options
 @as_of_option
 @click.option("--workbook", type=click.Path(dir_okay=False, path_type=str), default=None,
@@ -61,8 +63,8 @@ def _shown(path: Path) -> str:
 @click.option("--open", "open_book", is_flag=True, default=False, help="Open the workbook in Excel afterwards.")
 @click.option("--json", "as_json", is_flag=True, default=False, help="Print one JSON object on stdout and nothing else.")
 def weekly(capital, positions, optimizer, drift_threshold, force_rebalance, force_record, deposit, withdraw,
-           source, prices_file, refresh, as_of, workbook, config_path, home, no_notebook, open_book,
-           as_json) -> None:
+           selection_buffer, turnover_penalty, no_trade_band, no_turnover_control, source, prices_file,
+           refresh, as_of, workbook, config_path, home, no_notebook, open_book, as_json) -> None:
     """Run the week: prices, scores, target, drift check, trades, workbook, report.
 
     Holdings come from the workbook's Trades sheet (rows marked executed); cash from its
@@ -74,6 +76,7 @@ def weekly(capital, positions, optimizer, drift_threshold, force_rebalance, forc
       etftrader weekly --capital 1000000 --positions 20
       etftrader weekly --source sample --as-of 2021-03-05 --positions 8 --no-notebook
       etftrader weekly --optimizer minvar --drift-threshold 0.075 --json
+      etftrader weekly --buffer 6 --band 0.03 --turnover-penalty 50
     """
     from ..paths import resolve_home
     from ..runlog import start_run_log, stop_run_log
@@ -82,9 +85,10 @@ def weekly(capital, positions, optimizer, drift_threshold, force_rebalance, forc
     home_dir = resolve_home(home).ensure()
     log_path = start_run_log(home_dir.logs_dir, "weekly_automation")
     try:
+        turnover = turnover_overrides(selection_buffer, turnover_penalty, no_trade_band, no_turnover_control)
         result = _run(home_dir, capital, positions, optimizer, drift_threshold, force_rebalance,
                       force_record, deposit, withdraw, source, prices_file, refresh, as_of, workbook,
-                      config_path, no_notebook, open_book, as_json)
+                      config_path, no_notebook, open_book, as_json, turnover)
     except EtfTraderError as e:
         _log.error("%s", e)
         stop_run_log()
@@ -105,7 +109,8 @@ def weekly(capital, positions, optimizer, drift_threshold, force_rebalance, forc
 
 
 def _run(home_dir, capital, positions, optimizer, drift_threshold, force_rebalance, force_record, deposit,
-         withdraw, source, prices_file, refresh, as_of, workbook, config_path, no_notebook, open_book, as_json):
+         withdraw, source, prices_file, refresh, as_of, workbook, config_path, no_notebook, open_book, as_json,
+         turnover):
     from ..pipeline import run_weekly
     from ..runlog import is_interactive
 
@@ -117,7 +122,7 @@ def _run(home_dir, capital, positions, optimizer, drift_threshold, force_rebalan
     config = load_run_config(home_dir, config_path).override(
         portfolio={"capital": capital, "positions": positions, "optimizer": optimizer},
         data=source_overrides(source, prices_file),
-        rebalance={"drift_override": drift_threshold, "force": True if force_rebalance else None},
+        rebalance={"drift_override": drift_threshold, "force": True if force_rebalance else None, **turnover},
         run={"allow_earlier_as_of": True if force_record else None},
     )
     require_price_file(config)
@@ -148,7 +153,9 @@ def _print_summary(result, log_path: Path) -> None:
     if plan.forced:
         why = f"forced; drift {plan.drift:.1%}, threshold {plan.threshold:.1%}"
     else:
-        why = f"drift {plan.drift:.1%} {'>' if plan.rebalance else '<='} threshold {plan.threshold:.1%}"
+        shown = (f"drift {plan.drift:.1%}" if abs(plan.drift - plan.drift_outside_band) < 1e-9 else
+                 f"drift {plan.drift:.1%}, {plan.drift_outside_band:.1%} outside the no-trade band")
+        why = f"{shown} {'>' if plan.rebalance else '<='} threshold {plan.threshold:.1%}"
     echo(f"Rebalancing needed: {plan.rebalance} ({why})")
     echo(f"Trades to execute: {len(plan.trades)}")
     echo(f"  BUY orders: {plan.buys}")
@@ -171,10 +178,16 @@ def _print_summary(result, log_path: Path) -> None:
     if len(result.dropped):
         echo(f"Dropped tickers: {len(result.dropped)} ({', '.join(result.dropped['ticker'][:8])}"
              f"{', ...' if len(result.dropped) > 8 else ''}; reasons in the log)")
+    if result.controls:
+        echo("Turnover controls:")
+        for n in result.controls:
+            echo(f"  {n.message}")
     for w in result.warnings:
         echo(f"Warning: {w}")
+    shown = {n.message for n in result.controls}
     for n in result.notes:
-        echo(f"Note: {n}")
+        if n not in shown:
+            echo(f"Note: {n}")
     if result.open_message:
         echo(result.open_message)
     echo(f"Tracking workbook: {_shown(result.workbook)}")

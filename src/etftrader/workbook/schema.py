@@ -39,7 +39,7 @@ _OURS: dict[str, list[str]] = {
     ],
     "Metadata": [
         "run_id", "as_of", "drift", "cash", "data_source", "data_as_of", "optimizer_used",
-        "fallback_reason", "dropped_tickers", "superseded_run", "version",
+        "fallback_reason", "dropped_tickers", "superseded_run", "version", "turnover_controls",
     ],
     "CashFlows": ["run_id", "as_of"],
 }

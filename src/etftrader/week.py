@@ -1,0 +1,196 @@
+"""The one step that decides a week, for ``etftrader weekly`` and every book of the backtest.
+
+:func:`decide_week` takes the prices up to the as-of date (the quality step's cleaned frame and the
+raw closes), what is held (shares and cash), the config and the optimizer, and returns the target,
+the prices used, the trade plan and structured :class:`Note` records. Nothing here reads or writes
+a file: the weekly command records the decision in the workbook, the backtest fills it in a
+simulated account. A rule added to the week (a turnover control, a price guard) is written once,
+here, so the backtest keeps telling the truth about the weekly run.
+
+The week, in order:
+
+1. today's prices (:func:`etftrader.pipeline.prices_today`: cleaned closes, the last good price for
+   a held ticker the quality step set aside);
+2. the target (:func:`etftrader.pipeline.build_target`): scores, the top N with the selection
+   buffer for held tickers, the optimizer with the turnover penalty against the current weights;
+   equal weight holds 1/N of every ticker the quality step kept (so the buffer does not apply);
+3. the plan (:func:`etftrader.rebalance.plan_rebalance`): drift against that target, the
+   threshold, whole-share trades, the no-trade band.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import pandas as pd
+
+from .errors import DataError
+
+__all__ = ["EQUAL_WEIGHT", "Note", "WeekDecision", "decide_week", "equal_weight_target"]
+
+#: the 1/N comparison book of the backtest (and a valid "optimizer" for this step)
+EQUAL_WEIGHT = "equal_weight"
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something the week's decision did or met, as data: never parsed back from its message.
+
+    Attributes
+    ----------
+    kind : str
+        ``positions_capped``, ``optimizer_fallback``, ``optimizer``, ``held_price``,
+        ``buffer_kept``, ``turnover_penalty`` or ``no_trade_band``.
+    message : str
+        One sentence for the summary, the log and the report.
+    data : mapping
+        The figures behind the message (tickers, ranks, amounts).
+    level : str
+        ``"warning"`` for what the analyst must look at, else ``"info"``.
+    """
+
+    kind: str
+    message: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+    level: str = "info"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "level": self.level, "message": self.message, "data": _plain(self.data)}
+
+
+#: the kinds that say what the turnover controls did this week
+CONTROL_KINDS = ("buffer_kept", "turnover_penalty", "no_trade_band")
+
+
+@dataclass(frozen=True)
+class WeekDecision:
+    """What :func:`decide_week` decided: target, prices used, the plan, and notes."""
+
+    target: Any
+    prices: pd.Series
+    plan: Any
+    notes: tuple[Note, ...]
+
+    @property
+    def warnings(self) -> tuple[Note, ...]:
+        return tuple(n for n in self.notes if n.level == "warning")
+
+    @property
+    def controls(self) -> tuple[Note, ...]:
+        """The notes of the turnover controls that changed the week."""
+        return tuple(n for n in self.notes if n.kind in CONTROL_KINDS)
+
+
+def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config: Any, *, optimizer: str,
+                positions: int, dropped: pd.DataFrame, scores: pd.DataFrame | None = None,
+                force: bool = False, explain: bool = False) -> WeekDecision:
+    """Decide one week: target, prices, trade plan and notes.
+
+    Parameters
+    ----------
+    clean : DataFrame of shape (n_dates, n_kept)
+        The quality step's cleaned closes up to the as-of date.
+    close : DataFrame of shape (n_dates, n_tickers)
+        The raw closes up to the as-of date (for held tickers the quality step set aside).
+    holdings : etftrader.holdings.Holdings
+        Executed shares by ticker and cash.
+    config : etftrader.config.Config
+        Uses ``factors``, ``optimizer`` and ``rebalance`` (thresholds, costs, turnover controls).
+    optimizer : str
+        ``mvo``, ``minvar``, ``rankbased`` or :data:`EQUAL_WEIGHT`.
+    positions : int
+        Positions wanted (ignored by equal weight, which holds every kept ticker).
+    dropped : DataFrame
+        The quality step's ``ticker, rule, reason`` of tickers set aside.
+    scores : DataFrame, optional
+        ``pipeline.score_prices(clean, config)`` when the caller has it (the backtest scores a
+        week once for all its books).
+    force : bool
+        Rebalance whatever the drift.
+    explain : bool
+        Also solve without the turnover penalty, to say how far it moved the target (the weekly
+        run does; the backtest does not need to, and the decision is the same either way).
+
+    Returns
+    -------
+    WeekDecision
+
+    Raises
+    ------
+    DataError, OptimizationError, ConfigError
+        As :func:`etftrader.pipeline.build_target` and :func:`etftrader.rebalance.plan_rebalance`.
+    """
+    from .pipeline import build_target, prices_today
+    from .rebalance import current_weights, drift, plan_rebalance
+
+    notes: list[Note] = []
+    warned: list[str] = []
+    prices = prices_today(close, clean, holdings, warned, dropped)
+    notes += [Note("held_price", message, level="warning") for message in warned]
+    current, _ = current_weights(holdings.shares, prices, holdings.cash)
+    rules = config.rebalance
+    if optimizer == EQUAL_WEIGHT:
+        target = equal_weight_target(clean)
+    else:
+        # All cash: nothing to stay close to, so solve without the penalty (k * sum|w| is constant).
+        held_weights = current if (current > 0).any() else None
+        target = build_target(clean, config, positions=positions, optimizer=optimizer, scores=scores,
+                              held=holdings.shares.index[holdings.shares > 0], current_weights=held_weights)
+        notes += list(target.notes)
+        for kept in target.kept:
+            notes.append(Note("buffer_kept", f"kept {kept.ticker}: rank {kept.rank}, inside the buffer of {kept.limit}",
+                              {"ticker": kept.ticker, "rank": kept.rank, "limit": kept.limit}))
+        if explain and rules.penalty > 0 and (current > 0).any() \
+                and target.result.method in ("mvo", "minvar", "rankbased") and target.result.requested == target.result.method:
+            free = build_target(clean, config, positions=positions, optimizer=optimizer, scores=target.scores,
+                                held=holdings.shares.index[holdings.shares > 0], current_weights=None)
+            if free.selected == target.selected:
+                moved = 0.5 * drift(free.weights, target.weights)
+                if moved > 1e-4:
+                    with_pen, without = drift(target.weights, current), drift(free.weights, current)
+                    notes.append(Note(
+                        "turnover_penalty",
+                        f"penalty moved the target {moved:.1%} toward current holdings (drift "
+                        f"{with_pen:.1%} instead of {without:.1%}; k = {rules.penalty:.4g})",
+                        {"moved": moved, "drift": with_pen, "drift_without": without, "k": rules.penalty}))
+    plan = plan_rebalance(target.weights, holdings, prices, config, optimizer=optimizer, force=force)
+    if len(plan.banded):
+        b = plan.banded
+        value = float(b["value"].sum())
+        notes.append(Note(
+            "no_trade_band",
+            f"left {len(b)} position{'s' if len(b) != 1 else ''} inside the no-trade band (within "
+            f"{rules.band:.0%} of target weight: {', '.join(b['ticker'])}), {value:,.0f} not traded",
+            {"tickers": list(b["ticker"]), "value": value, "band": rules.band}))
+    return WeekDecision(target=target, prices=prices, plan=plan, notes=tuple(notes))
+
+
+def equal_weight_target(clean: pd.DataFrame):
+    """1/N of every ticker the quality step kept, as a :class:`etftrader.pipeline.Target`."""
+    from optimizers import PortfolioResult
+
+    from .pipeline import Target
+
+    kept = [str(t) for t in clean.columns]
+    if not kept:
+        raise DataError("no ticker passed the quality check")
+    weights = pd.Series(1.0 / len(kept), index=kept, dtype=float, name="weight")
+    result = PortfolioResult(weights=weights, expected_return=math.nan, expected_volatility=math.nan,
+                             expected_sharpe=math.nan, requested=EQUAL_WEIGHT, method="1/N",
+                             fallback_reason=None, notes=())
+    scores = pd.DataFrame({"composite": pd.Series(math.nan, index=kept, dtype=float)})
+    return Target(scores=scores, selected=kept, result=result, notes=())
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if hasattr(value, "item"):
+        return _plain(value.item())
+    return value
