@@ -77,7 +77,8 @@ def main() -> None:
                 if book not in ("mvo", "minvar", "rankbased", "equal_weight") and controls != "all (the defaults)":
                     continue  # the benchmark does not trade: one row
                 label = "-" if book not in ("mvo", "minvar", "rankbased", "equal_weight") else controls
-                print(f"| {book} | {label} | {a['turnover']:.2f} | {a['trade_weeks']:.0%} | {a['cagr']:.1%} | "
+                weeks = "-" if a["trade_weeks"] != a["trade_weeks"] else f"{a['trade_weeks']:.0%}"
+                print(f"| {book} | {label} | {a['turnover']:.2f} | {weeks} | {a['cagr']:.1%} | "
                       f"{a['sharpe']:.2f} | {b['cagr']:.1%} | {b['sharpe']:.2f} | {a['max_drawdown']:.1%} |")
 
 

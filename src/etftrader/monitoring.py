@@ -804,6 +804,15 @@ def _num(x: float, fmt: str = ".2f") -> str:
     return "n/a" if x is None or not np.isfinite(x) else format(x, fmt)
 
 
+def _latest_controls(ledger: Any, run_id: Any) -> str:
+    """What the turnover controls did in run ``run_id`` (Metadata ``turnover_controls``), or ""."""
+    meta = getattr(ledger, "metadata", None)
+    if meta is None or "turnover_controls" not in meta or "run_id" not in meta:
+        return ""
+    rows = meta.loc[meta["run_id"].astype(str) == str(run_id), "turnover_controls"].dropna().astype(str)
+    return rows.iloc[-1].strip() if len(rows) else ""
+
+
 def summary_text(ledger: Any, market: pd.DataFrame | None = None, *, as_of=None,
                  now: datetime | None = None, top: int = 5) -> str:
     """The plain-text portfolio summary the seed saves as ``results/portfolio_summary_*.txt``.
@@ -832,6 +841,9 @@ def summary_text(ledger: Any, market: pd.DataFrame | None = None, *, as_of=None,
         return "\n".join(lines) + "\n"
     as_of_day = perf.index[-1]
     lines += [f"As of: {as_of_day:%Y-%m-%d} (run {runs['run'].iloc[-1]})", ""]
+    controls = _latest_controls(ledger, runs["run"].iloc[-1])
+    if controls:
+        lines += ["TURNOVER CONTROLS THIS WEEK"] + [f"  {part}" for part in controls.split("; ")] + [""]
     lines += ["PORTFOLIO",
               f"  Total value: {_money(float(last['total_value']))}",
               f"  Positions: {len(positions)}"]

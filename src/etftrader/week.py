@@ -153,7 +153,7 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
                     notes.append(Note(
                         "turnover_penalty",
                         f"penalty moved the target {moved:.1%} toward current holdings (drift "
-                        f"{with_pen:.1%} instead of {without:.1%}; k = {rules.penalty:.4g})",
+                        f"{with_pen:.1%} instead of {without:.1%}, k = {rules.penalty:.4g})",
                         {"moved": moved, "drift": with_pen, "drift_without": without, "k": rules.penalty}))
     plan = plan_rebalance(target.weights, holdings, prices, config, optimizer=optimizer, force=force)
     if len(plan.banded):
