@@ -79,6 +79,9 @@ _log = logging.getLogger(f"{LOGGER_NAME}.backtest")
 #: what ``--optimizer`` accepts
 STRATEGY_CHOICES = (*OPTIMIZERS, "all")
 
+#: fewer weekly decisions than this and annualised figures are marked "not meaningful"
+SHORT_WINDOW_WEEKS = 52
+
 #: years simulated when no start is given (fewer when the history is shorter)
 DEFAULT_YEARS = 10
 
@@ -294,6 +297,12 @@ def run_backtest(
         notes.append(f"{name}: {count} of {len(schedule)} weeks carry a note (an optimizer fallback, fewer "
                      "usable tickers than positions, or no decision); see the note column of decisions.csv")
     metrics = _metrics(equity, trades, strategies, label, config)
+    if len(schedule) < SHORT_WINDOW_WEEKS:
+        # Annualised figures of a few weeks extrapolate noise to a year: say so where they are read.
+        flag = (f"not meaningful: {len(schedule)} weekly decisions, less than a year "
+                "(CAGR, volatility, Sharpe, Sortino, Calmar and turnover are annualised)")
+        for figures in metrics.values():
+            figures["annualised_figures"] = flag
     settings = _settings(config, strategies_opt, positions, schedule, equity, data, label)
     spent = {k: sum(p.spent[k] for p in parts) for k in ("quality", "target", "plan")}
     elapsed = time.perf_counter() - clock
@@ -358,8 +367,12 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
 
     # Closes forward-filled, for marking positions to market (a held ticker keeps its last
     # price over a gap; a zero, negative or infinite print is a gap, not a price).
+    from .prices.guard import guarded_closes
+
     close = data.close
-    marks = close.where(np.isfinite(close) & (close > 0)).ffill()
+    # The weekly run's price guard, day by day: a close the quality rules reject is not a mark
+    # (a x100 print must not show as a 100-fold gain); gaps and bad prints carry the last good close.
+    marks = guarded_closes(close, config.data.max_daily_move)
     capital = float(config.portfolio.capital)
     books = {name: _Book(capital) for name in strategies}
     trades_rows: list[tuple[str, pd.Timestamp, pd.DataFrame]] = []
@@ -851,7 +864,7 @@ def framing_text(run: Mapping[str, Any]) -> str:
         + (f" {SAMPLE_SURVIVORSHIP_NOTE}" if run.get("source") == "sample" else ""),
         f"**Estimates:** {ESTIMATES_NOTE}",
     ]
-    if (run.get("weeks") or 0) < 52:
+    if (run.get("weeks") or 0) < SHORT_WINDOW_WEEKS:
         lines.append("**Short window:** less than a year of weekly decisions. Annualised figures "
                      "(CAGR, volatility, Sharpe, turnover) extrapolate a few weeks to a year and "
                      "say little; use at least a few years to compare settings.")

@@ -107,8 +107,13 @@ class DataConfig:
     stale_days: int = 10
     max_daily_move: float = 0.45
     min_dollar_volume: float = 100_000.0
+    accept_prices: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        accepted = self.accept_prices
+        if isinstance(accepted, str) or not all(isinstance(t, str) and t.strip() for t in accepted):
+            raise ConfigError(f"`accept_prices` must be a list of tickers, got {accepted!r}")
+        object.__setattr__(self, "accept_prices", tuple(t.strip().upper() for t in accepted))
         if self.source not in SOURCES:
             raise ConfigError(f"`source` must be one of {', '.join(SOURCES)}, got {self.source!r}")
         _require(0 <= self.max_missing_fraction < 1, "max_missing_fraction", "in [0, 1)", self.max_missing_fraction)
@@ -452,6 +457,7 @@ max_missing_fraction = 0.1 # drop a ticker missing more than this share of days 
 stale_days = 10            # drop a ticker whose price has not changed for this many trading days
 max_daily_move = 0.45      # a one-day move larger than this looks like an unadjusted split: drop
 min_dollar_volume = 100000.0  # drop a ticker whose median daily dollar volume is lower (when volume is known)
+accept_prices = []         # held tickers whose latest price you checked and accept although a quality rule rejects it
 
 [factors]
 # weights of the composite score; they are normalised to sum to 1. The seed's example: 0.30 0.30 0.20 0.20

@@ -804,6 +804,15 @@ def _num(x: float, fmt: str = ".2f") -> str:
     return "n/a" if x is None or not np.isfinite(x) else format(x, fmt)
 
 
+def _latest_warning(ledger: Any, run_id: Any) -> str:
+    """The Performance ``warning`` of run ``run_id`` (e.g. negative cash), or ""."""
+    perf = getattr(ledger, "performance", None)
+    if perf is None or "warning" not in perf or "run_id" not in perf:
+        return ""
+    rows = perf.loc[perf["run_id"].astype(str) == str(run_id), "warning"].dropna().astype(str)
+    return rows.iloc[-1].strip() if len(rows) else ""
+
+
 def _latest_controls(ledger: Any, run_id: Any) -> str:
     """What the turnover controls did in run ``run_id`` (Metadata ``turnover_controls``), or ""."""
     meta = getattr(ledger, "metadata", None)
@@ -841,6 +850,9 @@ def summary_text(ledger: Any, market: pd.DataFrame | None = None, *, as_of=None,
         return "\n".join(lines) + "\n"
     as_of_day = perf.index[-1]
     lines += [f"As of: {as_of_day:%Y-%m-%d} (run {runs['run'].iloc[-1]})", ""]
+    warning = _latest_warning(ledger, runs["run"].iloc[-1])
+    if warning:
+        lines += [f"WARNING: {warning} (buys executed, sells not? see the Trades sheet)", ""]
     controls = _latest_controls(ledger, runs["run"].iloc[-1])
     if controls:
         lines += ["TURNOVER CONTROLS THIS WEEK"] + [f"  {part}" for part in controls.split("; ")] + [""]

@@ -758,6 +758,8 @@ def week_rows(*, run_id: str, timestamp: datetime, as_of: date, data_as_of: date
         "drift": plan.drift,
         "benchmark": bench_label,
         "benchmark_close": bench_close,
+        "warning": (f"NEGATIVE CASH {plan.cash_before:,.2f} before this week's trades"
+                    if plan.cash_before < -0.005 else ""),
     }])
     metadata = pd.DataFrame([{
         "timestamp": timestamp,

@@ -307,7 +307,7 @@ def _default_allocator() -> Callable[[pd.Series, pd.Series, float], pd.Series]:
 
 
 def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Series, config: Any, *,
-                   optimizer: str, force: bool = False,
+                   optimizer: str, force: bool = False, frozen: Any = (),
                    allocator: Callable[[pd.Series, pd.Series, float], pd.Series] | None = None
                    ) -> RebalancePlan:
     """Drift check and, when rebalancing, the whole-share trade list.
@@ -326,6 +326,9 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
         Picks the drift threshold (unless ``config.rebalance.drift_override`` is set).
     force : bool
         Rebalance whatever the drift (``config.rebalance.force`` also forces).
+    frozen : iterable of str
+        Held tickers not to trade this week (a guarded price): they keep their shares and the
+        rest of the target is sized for what is left.
     allocator : callable, optional
         ``(weights, prices, total_value) -> whole shares``; default
         :func:`optimizers.allocate_shares`.
@@ -335,7 +338,11 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
     RebalancePlan
     """
     rules = config.rebalance
+    frozen = [t for t in dict.fromkeys(map(str, frozen)) if t in holdings.shares.index]
     weights = target_weights[target_weights > 0].astype(float)
+    if frozen:  # a frozen ticker is held as it is; the target is spread over the others
+        weights = weights.drop(frozen, errors="ignore")
+        weights = weights / weights.sum() if weights.sum() > 0 else weights
     if not (prices_today.reindex(weights.index).to_numpy(dtype="float64") > 0).all():
         missing = weights.index.difference(prices_today.index[prices_today > 0])
         raise DataError(f"no price on the as-of date for target ticker(s) {', '.join(missing)}")
@@ -343,7 +350,9 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
     d = drift(weights, cur)
     # With a no-trade band, what the band would leave untraded cannot be a reason to trade: the
     # drift compared with the threshold leaves out the deviations of held target positions inside it.
-    banded_now = _in_band(weights, cur, holdings.shares, float(rules.band))
+    # Negative cash is money owed: no position is "close enough" until it is repaid.
+    band = float(rules.band) if holdings.cash >= 0 else 0.0
+    banded_now = _in_band(weights, cur, holdings.shares, band)
     tolerated = float((banded_now - weights.reindex(banded_now.index)).abs().sum()) if len(banded_now) else 0.0
     decisive = max(d - tolerated, 0.0)
     threshold = float(rules.threshold_for(optimizer))
@@ -374,11 +383,12 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
     investable = max(total - reserve, 0.0)
 
     allocate = allocator or _default_allocator()
-    banded = _in_band(weights, cur, holdings.shares, float(rules.band))
-    if len(banded):
+    banded = _in_band(weights, cur, holdings.shares, band)
+    held_fixed = banded.index.union(pd.Index(frozen, dtype=object))
+    if len(held_fixed):
         # Keep the banded positions as they are; size the rest of the target for what is left.
-        keep = holdings.shares.reindex(banded.index).astype(float)
-        rest = weights.drop(banded.index)
+        keep = holdings.shares.reindex(held_fixed).astype(float)
+        rest = weights.drop(held_fixed, errors="ignore")
         budget = max(investable - float((keep * px.reindex(keep.index)).sum()), 0.0)
         sized = (allocate(rest / rest.sum(), px.reindex(rest.index), budget).astype(float)
                  if len(rest) and budget > 0 else pd.Series(dtype=float))
@@ -390,6 +400,19 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
     trades, skipped, after, cash_after = plan_trades(
         target_shares, holdings.shares, px, holdings.cash, min_trade_value=rules.min_trade_value,
         cost_bps=rules.cost_bps, cost_per_share=rules.cost_per_share)
+    if cash_after < -_EPS and len(after):
+        # Whole shares and skipped small trades can leave cash below zero (when the week starts
+        # below zero): sell a little more of the largest position, so cash ends at zero or above.
+        target_shares = after.copy()
+        biggest = (after * px.reindex(after.index)).idxmax()
+        price = float(px[biggest])
+        net = price * (1 - rules.cost_bps / 1e4) - rules.cost_per_share
+        extra = float(math.ceil(-cash_after / net)) if net > 0 else float(after[biggest])
+        target_shares[biggest] = max(float(after[biggest]) - extra, 0.0)
+        target_shares = target_shares[target_shares > 0]
+        trades, skipped, after, cash_after = plan_trades(
+            target_shares, holdings.shares, px, holdings.cash, min_trade_value=0.0,
+            cost_bps=rules.cost_bps, cost_per_share=rules.cost_per_share)
     return RebalancePlan(
         drift=d, drift_outside_band=decisive, threshold=threshold, rebalance=True, forced=forced, trades=trades,
         target_shares=target_shares, shares_after=after, cash_before=float(holdings.cash),

@@ -41,7 +41,7 @@ class Note:
     Attributes
     ----------
     kind : str
-        ``positions_capped``, ``optimizer_fallback``, ``optimizer``, ``held_price``,
+        ``positions_capped``, ``optimizer_fallback``, ``optimizer``, ``held_price``, ``price_guard``,
         ``buffer_kept``, ``turnover_penalty`` or ``no_trade_band``.
     message : str
         One sentence for the summary, the log and the report.
@@ -125,9 +125,30 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
     from .pipeline import build_target, prices_today
     from .rebalance import current_weights, drift, plan_rebalance
 
+    from .prices.guard import guard_latest
+
     notes: list[Note] = []
     warned: list[str] = []
     prices = prices_today(close, clean, holdings, warned, dropped)
+    frozen: list[str] = []
+    accepted = set(config.data.accept_prices)
+    for ticker in holdings.shares.index[holdings.shares > 0].difference(clean.columns):
+        if ticker not in close.columns or ticker in accepted:
+            continue
+        guarded = guard_latest(close[ticker], config.data.max_daily_move)
+        if guarded is None or not math.isfinite(guarded.used):
+            continue
+        prices[ticker] = guarded.used
+        frozen.append(str(ticker))
+        warned = [m for m in warned if not m.startswith(f"held ticker {ticker} ")]
+        notes.append(Note(
+            "price_guard",
+            f"{ticker} {guarded.date.date()}: price {guarded.price:,.2f} failed the rule "
+            f"'{guarded.rule}'; valued at {guarded.used:,.2f} of {guarded.used_date.date()} and not "
+            f"traded this week (accept it with --accept-price {ticker})",
+            {"ticker": str(ticker), "date": str(guarded.date.date()), "price": guarded.price,
+             "used": guarded.used, "used_date": str(guarded.used_date.date()), "rule": guarded.rule},
+            level="warning"))
     notes += [Note("held_price", message, level="warning") for message in warned]
     current, _ = current_weights(holdings.shares, prices, holdings.cash)
     rules = config.rebalance
@@ -155,7 +176,12 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
                         f"penalty moved the target {moved:.1%} toward current holdings (drift "
                         f"{with_pen:.1%} instead of {without:.1%}, k = {rules.penalty:.4g})",
                         {"moved": moved, "drift": with_pen, "drift_without": without, "k": rules.penalty}))
-    plan = plan_rebalance(target.weights, holdings, prices, config, optimizer=optimizer, force=force)
+    negative = holdings.cash < -0.005
+    if negative:
+        notes.append(_negative_cash_note(holdings))
+    # Negative cash is money owed: the week trades (sells first) to bring it back to zero or above.
+    plan = plan_rebalance(target.weights, holdings, prices, config, optimizer=optimizer,
+                          force=force or negative, frozen=frozen)
     if len(plan.banded):
         b = plan.banded
         value = float(b["value"].sum())
@@ -165,6 +191,21 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
             f"{rules.band:.0%} of target weight: {', '.join(b['ticker'])}), {value:,.0f} not traded",
             {"tickers": list(b["ticker"]), "value": value, "band": rules.band}))
     return WeekDecision(target=target, prices=prices, plan=plan, notes=tuple(notes))
+
+
+def _negative_cash_note(holdings: Any) -> Note:
+    """Cash below zero after the executed trades, with the likely cause."""
+    cause = "more was bought than the cash and sells recorded can pay for"
+    open_trades = pd.concat([holdings.pending, holdings.superseded]) if len(holdings.superseded) else holdings.pending
+    sells = open_trades.loc[open_trades["action"] == "SELL"] if len(open_trades) else open_trades
+    if len(sells):
+        value = float((sells["shares"] * sells["price"]).sum())
+        cause = (f"buys were marked executed but {len(sells)} sell(s) worth {value:,.2f} were not "
+                 f"({', '.join(sorted(set(map(str, sells['ticker']))))})")
+    return Note("negative_cash",
+                f"cash is {holdings.cash:,.2f} after the executed trades: {cause}; mark the sells you made "
+                "as executed, or this week's trades (sells first) bring cash back to zero or above",
+                {"cash": float(holdings.cash), "unexecuted_sells": int(len(sells))}, level="warning")
 
 
 def equal_weight_target(clean: pd.DataFrame):

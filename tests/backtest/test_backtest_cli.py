@@ -50,7 +50,7 @@ def test_outputs_have_the_documented_columns_and_keys(cli_out):
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert list(metrics) == SERIES
     for name in SERIES:
-        assert list(metrics[name]) == list(METRIC_NAMES)
+        assert list(metrics[name]) == [*METRIC_NAMES, "annualised_figures"]  # a 14-week window
 
     run = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert run["source"] == "sample" and run["positions"] == 5 and run["cost_bps"] == 7.5

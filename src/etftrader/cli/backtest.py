@@ -165,11 +165,21 @@ def _print_summary(result, paths, html, log_path) -> None:
         f"{'Calmar':>7} {'Turn/yr':>7} {'Costs':>12}",
     ]
     table = metrics_table(result.metrics)
+    short = any("annualised_figures" in m for m in result.metrics.values())
+    nm = f"{'n/m':>7}"
     for name, m in table.iterrows():
-        lines.append(
-            f"{str(name)[:30]:<30} {_pct(m['cagr'])} {_pct(m['volatility'])} {_num(m['sharpe'])} "
-            f"{_num(m['sortino'])} {_pct(m['max_drawdown'])} {_num(m['calmar'])} {_num(m['turnover'])} "
-            f"{m['costs']:>12,.2f}")
+        if short:  # a few weeks annualised is noise: show what is not annualised only
+            lines.append(f"{str(name)[:30]:<30} {nm} {nm} {nm} {nm} {_pct(m['max_drawdown'])} {nm} {nm} "
+                         f"{m['costs']:>12,.2f}")
+        else:
+            lines.append(
+                f"{str(name)[:30]:<30} {_pct(m['cagr'])} {_pct(m['volatility'])} {_num(m['sharpe'])} "
+                f"{_num(m['sortino'])} {_pct(m['max_drawdown'])} {_num(m['calmar'])} {_num(m['turnover'])} "
+                f"{m['costs']:>12,.2f}")
+    if short:
+        lines += ["", f"n/m = not meaningful: {s['weeks']} weekly decisions is less than a year, and annualised "
+                  "figures (CAGR, volatility, Sharpe, Sortino, Calmar, turnover) would extrapolate a few weeks "
+                  "to a year. metrics.json keeps the numbers, marked the same way; use a window of years."]
     lines += ["", f"Outputs: {paths['equity.csv'].parent}"]
     if html is not None:
         lines.append(f"Report: {html}")

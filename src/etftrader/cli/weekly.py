@@ -48,6 +48,8 @@ def _shown(path: Path) -> str:
 @click.option("--drift-threshold", type=float, default=None,
               help="Rebalance when drift exceeds this (default: 0.05 for mvo/rankbased, 0.075 for minvar).")
 @click.option("--force-rebalance", is_flag=True, default=False, help="Rebalance regardless of drift.")
+@click.option("--accept-price", "accept_prices", multiple=True, metavar="TICKER",
+              help="Use this held ticker's latest price although a quality rule rejects it (repeatable).")
 @click.option("--force", "force_record", is_flag=True, default=False,
               help="Record the week even though its --as-of is earlier than the last recorded week.")
 @click.option("--deposit", type=float, default=None, help="Cash put into the portfolio this week (recorded in CashFlows).")
@@ -62,7 +64,7 @@ def _shown(path: Path) -> str:
 @click.option("--no-notebook", is_flag=True, default=False, help="Do not render the monitoring report.")
 @click.option("--open", "open_book", is_flag=True, default=False, help="Open the workbook in Excel afterwards.")
 @click.option("--json", "as_json", is_flag=True, default=False, help="Print one JSON object on stdout and nothing else.")
-def weekly(capital, positions, optimizer, drift_threshold, force_rebalance, force_record, deposit, withdraw,
+def weekly(capital, positions, optimizer, drift_threshold, force_rebalance, accept_prices, force_record, deposit, withdraw,
            selection_buffer, turnover_penalty, no_trade_band, no_turnover_control, source, prices_file,
            refresh, as_of, workbook, config_path, home, no_notebook, open_book, as_json) -> None:
     """Run the week: prices, scores, target, drift check, trades, workbook, report.
@@ -87,7 +89,7 @@ def weekly(capital, positions, optimizer, drift_threshold, force_rebalance, forc
     try:
         turnover = turnover_overrides(selection_buffer, turnover_penalty, no_trade_band, no_turnover_control)
         result = _run(home_dir, capital, positions, optimizer, drift_threshold, force_rebalance,
-                      force_record, deposit, withdraw, source, prices_file, refresh, as_of, workbook,
+                      (force_record, accept_prices), deposit, withdraw, source, prices_file, refresh, as_of, workbook,
                       config_path, no_notebook, open_book, as_json, turnover)
     except EtfTraderError as e:
         _log.error("%s", e)
@@ -119,9 +121,12 @@ def _run(home_dir, capital, positions, optimizer, drift_threshold, force_rebalan
     _positive("--capital", capital)
     if as_of is not None and as_of > date.today():
         raise ConfigError(f"--as-of {as_of} is in the future; give today or a past date")
-    config = load_run_config(home_dir, config_path).override(
+    force_record, accept_prices = force_record
+    config = load_run_config(home_dir, config_path)
+    accepted = tuple(config.data.accept_prices) + tuple(accept_prices)
+    config = config.override(
         portfolio={"capital": capital, "positions": positions, "optimizer": optimizer},
-        data=source_overrides(source, prices_file),
+        data={**source_overrides(source, prices_file), "accept_prices": accepted or None},
         rebalance={"drift_override": drift_threshold, "force": True if force_rebalance else None, **turnover},
         run={"allow_earlier_as_of": True if force_record else None},
     )

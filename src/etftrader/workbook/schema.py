@@ -35,7 +35,7 @@ _OURS: dict[str, list[str]] = {
     "Trades": ["run_id", "as_of", "est_cost", "note"],
     "Performance": [
         "run_id", "as_of", "cash", "invested_value", "pending_value", "drift",
-        "benchmark", "benchmark_close",
+        "benchmark", "benchmark_close", "warning",
     ],
     "Metadata": [
         "run_id", "as_of", "drift", "cash", "data_source", "data_as_of", "optimizer_used",

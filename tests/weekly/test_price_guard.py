@@ -1,0 +1,122 @@
+"""Guarded prices (issue 12, item 1): a rejected price never values or trades a held position.
+
+The bundled sample with KO's close of 2019-06-14 multiplied by 100, in the weekly command and in
+the backtest; the guard itself on hand-built series (a spike, a real move that holds, bad prints).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from etftrader.prices.guard import guard_latest, guarded_closes
+from etftrader.workbook import read_ledger
+
+from .helpers import run_cli
+
+SPIKE_DAY = "2019-06-14"
+
+
+@pytest.fixture(scope="module")
+def price_files(tmp_path_factory, sample_close):
+    folder = tmp_path_factory.mktemp("ko")
+    frame = sample_close.loc["2014-01-01":"2020-06-30"].copy()
+    clean = folder / "clean.csv"
+    frame.to_csv(clean, index_label="date", date_format="%Y-%m-%d")
+    frame.loc[SPIKE_DAY, "KO"] *= 100
+    bad = folder / "ko_x100.csv"
+    frame.to_csv(bad, index_label="date", date_format="%Y-%m-%d")
+    holdings = folder / "pos.csv"
+    holdings.write_text("ticker,shares,cost\nKO,3000,45\nMTUM,500,110\n", encoding="utf-8")
+    return {"clean": clean, "bad": bad, "holdings": holdings,
+            "before": float(sample_close.loc[:SPIKE_DAY, "KO"].iloc[-2]),
+            "spike": 100 * float(sample_close.loc[SPIKE_DAY, "KO"])}
+
+
+def _held_home(tmp_path, files):
+    home = tmp_path / "home"
+    code, _, err = run_cli(["holdings", "import", str(files["holdings"]), "--cash", "50000",
+                            "--as-of", "2019-06-07"], home=home)
+    assert code == 0, err
+    return home
+
+
+def test_a_held_ticker_with_a_x100_close_is_valued_at_its_last_good_price_and_not_traded(tmp_path, price_files):
+    home = _held_home(tmp_path, price_files)
+    code, out, err = run_cli(["weekly", "--prices", str(price_files["bad"]), "--as-of", SPIKE_DAY, "--positions", "8",
+                              "--no-notebook", "--json", "--home", str(home)], sample=False)
+    assert code == 0, err
+    week = json.loads(out)
+    assert not [t for t in week["trades"] if t["ticker"] == "KO"]
+    assert sum(t["value"] for t in week["trades"]) < week["portfolio_value"]  # no phantom millions
+    before = price_files["before"]
+    line = next(w for w in week["warnings"] if w.startswith("KO "))
+    assert f"KO {SPIKE_DAY}: price {price_files['spike']:,.2f} failed the rule" in line
+    assert f"valued at {before:,.2f} of 2019-06-13 and not traded this week" in line and "--accept-price KO" in line
+    positions = read_ledger(home / "results" / "portfolio_tracking.xlsx").positions
+    assert positions.loc[positions["ticker"] == "KO", "price"].iloc[-1] == pytest.approx(before)
+    assert week["portfolio_value"] == pytest.approx(3000 * before + 500 * week_price(week, "MTUM") + 50000, rel=1e-9)
+
+
+def week_price(week, ticker):
+    return next(t["price"] for t in week["target"] if t["ticker"] == ticker) \
+        if any(t["ticker"] == ticker for t in week["target"]) else \
+        next(t["price"] for t in week["trades"] if t["ticker"] == ticker)
+
+
+def test_accept_price_names_the_ticker_and_uses_the_price(tmp_path, price_files):
+    home = _held_home(tmp_path, price_files)
+    code, out, err = run_cli(["weekly", "--prices", str(price_files["bad"]), "--as-of", SPIKE_DAY, "--positions", "8",
+                              "--no-notebook", "--json", "--accept-price", "KO", "--home", str(home)], sample=False)
+    assert code == 0, err
+    week = json.loads(out)
+    assert not any(w.startswith(f"KO {SPIKE_DAY}: price") for w in week["warnings"])
+    ko = [t for t in week["trades"] if t["ticker"] == "KO"]
+    assert ko and ko[0]["price"] == pytest.approx(price_files["spike"])
+
+
+@pytest.mark.slow
+def test_the_backtest_marks_and_decides_with_the_same_guard(tmp_path, price_files):
+    results = {}
+    for name in ("clean", "bad"):
+        code, out, err = run_cli(["backtest", "--prices", str(price_files[name]), "--start", "2019-01-01",
+                                  "--end", "2019-12-31", "--optimizer", "mvo", "--positions", "8", "--no-notebook",
+                                  "--workers", "1", "--out", str(tmp_path / name), "--home", str(tmp_path / "h")],
+                                 sample=False)
+        assert code == 0, err
+        results[name] = json.loads((tmp_path / name / "metrics.json").read_text())
+    assert abs(results["bad"]["mvo"]["cagr"] - results["clean"]["mvo"]["cagr"]) < 0.01
+    equity = pd.read_csv(tmp_path / "bad" / "equity.csv", index_col="date", parse_dates=True)
+    assert equity["mvo"].pct_change().abs().max() < 0.2  # no 100-fold day on the curve
+
+
+# ---------------------------------------------------------------------------------------------
+# The guard on hand-built series
+
+
+def _series(values):
+    return pd.Series(values, index=pd.bdate_range("2021-01-04", periods=len(values)), name="X", dtype=float)
+
+
+def test_a_one_day_spike_is_set_aside_and_the_next_day_is_good_again():
+    s = _series([10, 10.1, 1010, 10.2, 10.3])
+    assert guarded_closes(s.to_frame(), 0.45)["X"].tolist() == [10, 10.1, 10.1, 10.2, 10.3]
+    latest = guard_latest(s.iloc[:3], 0.45)
+    assert latest.price == 1010 and latest.used == 10.1 and "one-day move above 45%" in latest.rule
+    assert guard_latest(s, 0.45) is None
+
+
+def test_a_real_move_that_holds_becomes_the_new_level_after_three_sessions():
+    s = _series([4.0, 4.1, 6.3, 6.2, 6.4, 6.5])  # +54%, and it stays
+    assert guarded_closes(s.to_frame(), 0.45)["X"].tolist() == [4.0, 4.1, 4.1, 4.1, 6.4, 6.5]
+    assert guard_latest(s.iloc[:4], 0.45).used == 4.1
+    assert guard_latest(s.iloc[:5], 0.45) is None
+
+
+def test_bad_prints_carry_the_last_good_close():
+    s = _series([5.0, np.inf, 0.0, -1.0, 5.1, np.nan, 5.2])
+    assert guarded_closes(s.to_frame(), 0.45)["X"].tolist() == [5.0, 5.0, 5.0, 5.0, 5.1, 5.1, 5.2]
+    assert guard_latest(s.iloc[:3], 0.45).used == 5.0
