@@ -443,7 +443,12 @@ def _run_weekly_locked(config: Any, home: Any, book: Path, *, now: datetime, as_
         raise DataError(_all_dropped_message(quality, data, as_of))
     check_calendar_gaps(data.close, as_of=as_of, window=config.factors.min_history, source=data.source)
     data_as_of = _day(clean.index[-1])
-    run_as_of = as_of or data_as_of
+    # One as-of per run: the last trading day of the data used, in every sheet, the JSON, the file
+    # names and the report (--as-of 2022-04-15, Good Friday, is the week of 2022-04-14).
+    run_as_of = data_as_of
+    if as_of is not None and as_of != data_as_of:
+        notes.append(f"--as-of {as_of} is not a trading day with prices; the run is as of {data_as_of}, "
+                     "the last trading day before it")
     _log.info("prices: source %s, %d tickers, %s to %s; kept %d, dropped %d",
               data.source, data.close.shape[1], _day(data.close.index[0]), data_as_of,
               len(quality.kept), len(quality.dropped))

@@ -211,7 +211,9 @@ def render_monitoring(workbook: Path, home: Home, *, market_file: Path | None = 
         except OSError as e:
             raise ReportError(f"cannot create report folder {folder}: {e.strerror or e}; pass --out DIR") from e
     now = now or datetime.now()
-    stamp = _stamp(now)
+    # Named and titled by the week's as-of date (one as-of per run); on-demand reports of a
+    # whole ledger, without an as-of, by the time they were made.
+    stamp = as_of_text.replace("-", "") if as_of_text else _stamp(now)
     stem = _unique(reports, f"{Path(NOTEBOOK_NAME).stem}_{stamp}", (".ipynb", ".html"))
     executed = reports / f"{stem}.ipynb"
     html = reports / f"{stem}.html"
@@ -224,7 +226,8 @@ def render_monitoring(workbook: Path, home: Home, *, market_file: Path | None = 
     }
     execute_notebook(notebook, executed, parameters, cwd=reports,
                      cell_timeout=cell_timeout, start_timeout=start_timeout)
-    notebook_to_html(executed, html, title=f"Portfolio monitoring {now:%Y-%m-%d %H:%M}")
+    title = f"Portfolio monitoring as of {as_of_text}" if as_of_text else f"Portfolio monitoring {now:%Y-%m-%d %H:%M}"
+    notebook_to_html(executed, html, title=title)
     if not summary.exists():  # an analyst's own notebook copy may not save it: the library does
         _write_summary_fallback(workbook, market_file, as_of_text, summary)
     _log.info("report rendered: %s", html)

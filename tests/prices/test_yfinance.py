@@ -333,3 +333,51 @@ def test_a_missing_vix_is_neither_a_failure_nor_an_error(yf_config, home, fake_y
     data = _load(yf_config, home, fake_yahoo, with_vix=True)
     assert data.vix is None and "^VIX" not in data.failed
     assert sorted(data.close.columns) == ["IWM", "QQQ", "SPY"]
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP 429: yfinance raises YFRateLimitError, or logs it per ticker and returns an empty frame
+
+
+def _cached_files(home: Home) -> list:
+    folder = home.price_cache_dir
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+@pytest.mark.parametrize("how", ["raises", "logs"])
+def test_a_rate_limit_is_an_outage_stopped_at_once_with_nothing_written(home, yf_config, fake_yahoo, how):
+    from yfinance.exceptions import YFRateLimitError
+
+    calls = []
+
+    def limited(tickers, **kwargs):
+        calls.append(tickers)
+        if how == "raises":
+            raise YFRateLimitError()
+        tickers = [tickers] if isinstance(tickers, str) else list(tickers)
+        logging.getLogger("yfinance").error("%d Failed download:\n%s: YFRateLimitError('Too Many Requests. "
+                                            "Rate limited. Try after a while.')", len(tickers), tickers)
+        return yf_download_frame({}, failed=tickers)
+
+    waited = []
+    with pytest.raises(SourceUnavailableError, match=r"rate-limiting this machine \(HTTP 429"):
+        load_prices(yf_config, home, tickers=["SPY", "QQQ"], as_of=AS_OF, fetcher=limited, sleep=waited.append)
+    assert len(calls) == 1 and waited == []  # no retries, no backoff: bounded at one call
+    assert _cached_files(home) == []
+    assert SourceUnavailableError.exit_code == 4
+
+
+def test_a_rate_limit_after_a_good_chunk_writes_no_half_update(home, yf_config, fake_yahoo):
+    from yfinance.exceptions import YFRateLimitError
+
+    tickers = [f"T{i:03d}" for i in range(CHUNK_SIZE + 5)]
+    fake = FakeYahoo(closes=synthetic_closes(tickers))
+
+    def second_limited(chunk, **kwargs):
+        if len(fake.calls) >= 1:
+            raise YFRateLimitError()
+        return fake(chunk, **kwargs)
+
+    with pytest.raises(SourceUnavailableError, match="rate-limiting"):
+        load_prices(yf_config, home, tickers=tickers, as_of=AS_OF, fetcher=second_limited, sleep=lambda s: None)
+    assert _cached_files(home) == []

@@ -74,3 +74,19 @@ def test_a_year_long_backtest_shows_its_figures(tmp_path):
     assert code == 0, err
     assert "n/m" not in out
     assert "annualised_figures" not in json.loads((tmp_path / "out" / "metrics.json").read_text())["mvo"]
+
+
+def test_a_good_friday_run_has_one_as_of_everywhere(tmp_path):
+    home = tmp_path / "home"
+    code, out, err = run_cli(["weekly", "--as-of", "2022-04-15", "--positions", "8", "--source", "sample", "--json",
+                              "--home", str(home)], sample=False)
+    assert code == 0, err
+    week = json.loads(out)
+    assert week["as_of"] == week["data_as_of"] == "2022-04-14"
+    assert any("--as-of 2022-04-15 is not a trading day" in n for n in week["notes"])
+    ledger = read_ledger(home / "results" / "portfolio_tracking.xlsx")
+    for frame in (ledger.metadata, ledger.performance, ledger.trades, ledger.positions):
+        assert set(frame["as_of"].astype(str).str[:10]) == {"2022-04-14"}
+    report = week["report"]
+    assert report.endswith("06_portfolio_monitoring_20220414.html")
+    assert "<title>Portfolio monitoring as of 2022-04-14</title>" in open(report, encoding="utf-8").read()

@@ -755,6 +755,7 @@ def _download_chunk(chunk: list[str], *, start: date, end: date, config: DataCon
         why: an empty response, the last error, or the time limit.
     """
     raw, reason = None, "empty response from Yahoo Finance"
+    _RATE_LIMITED.clear()
     for attempt in range(attempts):
         call = functools.partial(fetch, chunk, start=start.isoformat(), end=end.isoformat(),
                                  auto_adjust=True, actions=False, threads=True, progress=False,
@@ -763,7 +764,10 @@ def _download_chunk(chunk: list[str], *, start: date, end: date, config: DataCon
             with _quiet_yfinance():
                 raw = _call_with_deadline(call, config.download_timeout, name="etftrader-download")
             reason = "empty response from Yahoo Finance"
-        except Exception as e:  # yfinance raises many types (curl, JSON, rate limit); all retryable
+        except Exception as e:  # yfinance raises many types (curl, JSON); retryable, but a 429 is not
+            if _looks_rate_limited(type(e).__name__) or _looks_rate_limited(e):
+                _log.warning("Yahoo Finance rate limit: %s", _first_line(e))
+                raise _rate_limited(chunk) from e
             _log.warning("download of %d ticker(s) from %s failed (attempt %d/%d): %s",
                          len(chunk), start, attempt + 1, attempts, _first_line(e))
             raw = None
@@ -771,6 +775,9 @@ def _download_chunk(chunk: list[str], *, start: date, end: date, config: DataCon
                       if isinstance(e, _Deadline) else f"download failed ({_first_line(e)})")
         if isinstance(raw, pd.DataFrame) and not raw.empty:
             return raw, ""
+        if _RATE_LIMITED.is_set():  # an empty frame because of a 429: retrying only prolongs it
+            _log.warning("Yahoo Finance answered 429 Too Many Requests; stopping the download")
+            raise _rate_limited(chunk)
         if attempt + 1 < attempts:
             wait = RETRY_BACKOFF_SECONDS * 2 ** attempt
             _log.info("empty or failed response for %d ticker(s); retrying in %.0f s", len(chunk), wait)
@@ -876,9 +883,32 @@ def _route_yfinance_logging() -> None:
 class _ForwardHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            _log.info("yfinance: %s", record.getMessage().strip())
+            message = record.getMessage().strip()
+            if _looks_rate_limited(message):
+                _RATE_LIMITED.set()  # yfinance logs a 429 per ticker and returns an empty frame
+            _log.info("yfinance: %s", message)
         except Exception:  # a log line must never break a download
             pass
+
+
+#: set when yfinance reported HTTP 429 (it logs YFRateLimitError per ticker instead of raising)
+_RATE_LIMITED = threading.Event()
+
+
+def _looks_rate_limited(text: object) -> bool:
+    text = str(text)
+    return any(k in text for k in ("YFRateLimitError", "Too Many Requests", "Rate limited", "HTTP Error 429"))
+
+
+class RateLimitedError(SourceUnavailableError):
+    """Yahoo Finance answered HTTP 429: treated as an outage (stop now, write nothing)."""
+
+
+def _rate_limited(chunk: list[str]) -> RateLimitedError:
+    return RateLimitedError(
+        f"Yahoo Finance is rate-limiting this machine (HTTP 429 Too Many Requests) while downloading "
+        f"{len(chunk)} ticker(s); nothing was downloaded into the cache or written. Run again in an "
+        "hour, or use --source file")
 
 
 # --------------------------------------------------------------------------- helpers
