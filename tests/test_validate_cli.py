@@ -31,7 +31,7 @@ def test_sample_run_prints_a_summary_and_writes_the_health_csv(tmp_home):
     assert "Source: sample" in out
     assert "demo universe" in out
     assert "Date range: 1990-01-02 to 2014-09-30" in out
-    assert "Benchmark: S&P 500 index (SPY stand-in)" in out
+    assert "Benchmark: S&P 500 price index (no div.)" in out
     assert "Tickers: 25 checked, 20 kept, 5 dropped" in out
     assert "too little history: 5 (MTUM, QUAL, SIZE, USMV, VLUE)" in out
     assert "Gaps forward-filled: at most 5 trading days" in out

@@ -47,6 +47,7 @@ from .errors import ConfigError, DataError, OptimizationError
 from .metrics import METRIC_NAMES, drawdown, performance_metrics
 from .progress import Progress
 from .runlog import LOGGER_NAME
+from .prices.frame import SAMPLE_BENCHMARK_DIVIDEND_GAP, SAMPLE_BENCHMARK_LABEL
 from .week import EQUAL_WEIGHT, decide_week
 
 __all__ = [
@@ -297,6 +298,12 @@ def run_backtest(
         notes.append(f"{name}: {count} of {len(schedule)} weeks carry a note (an optimizer fallback, fewer "
                      "usable tickers than positions, or no decision); see the note column of decisions.csv")
     metrics = _metrics(equity, trades, strategies, label, config)
+    if label == SAMPLE_BENCHMARK_LABEL and math.isfinite(metrics[label].get("cagr", math.nan)):
+        cagr = metrics[label]["cagr"]
+        notes.append(f"benchmark {label}: its {cagr:.1%} a year is a price return; with its dividends "
+                     f"(about {SAMPLE_BENCHMARK_DIVIDEND_GAP:.1%} a year) it would be about "
+                     f"{(1 + cagr) * (1 + SAMPLE_BENCHMARK_DIVIDEND_GAP) - 1:.1%}, so excess returns "
+                     "against it are overstated by about that gap")
     if len(schedule) < SHORT_WINDOW_WEEKS:
         # Annualised figures of a few weeks extrapolate noise to a year: say so where they are read.
         flag = (f"not meaningful: {len(schedule)} weekly decisions, less than a year "

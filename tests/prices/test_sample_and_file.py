@@ -32,7 +32,8 @@ def test_sample_benchmark_is_the_sp500_index_labelled_as_a_stand_in(home):
     from skfolio.datasets import load_sp500_index
 
     data = load_prices(SAMPLE, home, as_of=date(2022, 6, 30))
-    assert data.benchmark.name == SAMPLE_BENCHMARK_LABEL == "S&P 500 index (SPY stand-in)"
+    assert data.benchmark.name == SAMPLE_BENCHMARK_LABEL == "S&P 500 price index (no div.)"
+    assert any("no dividends (about 1.8% a year" in n for n in data.notes)
     reference = load_sp500_index().iloc[:, 0]
     reference = reference[reference.index <= "2022-06-30"]
     np.testing.assert_allclose(data.benchmark.to_numpy(), reference.to_numpy())
@@ -73,8 +74,10 @@ def test_wide_csv_round_trip(home, tmp_path, closes):
     path = tmp_path / "prices.csv"
     closes.rename_axis("Date").to_csv(path)
     data = load_prices(_file_config(path), home)
-    np.testing.assert_allclose(data.close[["SPY", "QQQ", "GLD"]].to_numpy(), closes.to_numpy())
-    assert list(data.close.columns) == ["GLD", "QQQ", "SPY"]
+    # SPY is the configured benchmark: it comes back as the benchmark, not as a tradable column.
+    np.testing.assert_allclose(data.close[["QQQ", "GLD"]].to_numpy(), closes[["QQQ", "GLD"]].to_numpy())
+    np.testing.assert_allclose(data.benchmark.to_numpy(), closes["SPY"].to_numpy())
+    assert list(data.close.columns) == ["GLD", "QQQ"]
     assert data.close.index.name == "date"
     assert data.benchmark.name == "SPY"
     assert data.volume is None
@@ -95,8 +98,9 @@ def test_long_csv_with_volume_and_case_insensitive_headers(home, tmp_path, close
     path = tmp_path / "long.csv"
     long.sample(frac=1.0, random_state=3).to_csv(path, index=False)  # any row order
     data = load_prices(_file_config(path), home)
-    np.testing.assert_allclose(data.close[["SPY", "QQQ", "GLD"]].to_numpy(), closes.to_numpy())
-    assert (data.volume == 2_000_000).all().all()
+    np.testing.assert_allclose(data.close[["QQQ", "GLD"]].to_numpy(), closes[["QQQ", "GLD"]].to_numpy())
+    np.testing.assert_allclose(data.benchmark.to_numpy(), closes["SPY"].to_numpy())
+    assert (data.volume == 2_000_000).all().all() and "SPY" not in data.volume
 
 
 def test_long_csv_price_column_alias(tmp_path, closes):
@@ -215,7 +219,7 @@ def test_relative_price_file_is_found_under_the_home_folder(home, closes, tmp_pa
     closes.rename_axis("date").to_csv(home.root / "vendor.csv")
     monkeypatch.chdir(tmp_path)  # a scheduled run starts somewhere else
     data = load_prices(_file_config("vendor.csv"), home)
-    assert data.close.shape == closes.shape
+    assert data.close.shape == (len(closes), closes.shape[1] - 1)  # SPY is the benchmark
 
 
 def test_fast_sample_reader_matches_skfolio_public_loaders():

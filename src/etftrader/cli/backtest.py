@@ -180,6 +180,7 @@ def _print_summary(result, paths, html, log_path) -> None:
         lines += ["", f"n/m = not meaningful: {s['weeks']} weekly decisions is less than a year, and annualised "
                   "figures (CAGR, volatility, Sharpe, Sortino, Calmar, turnover) would extrapolate a few weeks "
                   "to a year. metrics.json keeps the numbers, marked the same way; use a window of years."]
+    lines += [f"Note: {n}" for n in result.notes if n.startswith("benchmark ")]
     lines += ["", f"Outputs: {paths['equity.csv'].parent}"]
     if html is not None:
         lines.append(f"Report: {html}")

@@ -14,10 +14,16 @@ from datetime import date
 
 import pandas as pd
 
-__all__ = ["PriceData", "normalize_frame", "truncate", "SAMPLE_BENCHMARK_LABEL"]
+__all__ = ["PriceData", "normalize_frame", "truncate", "SAMPLE_BENCHMARK_LABEL", "SAMPLE_BENCHMARK_DIVIDEND_GAP"]
 
-#: label of the sample source's benchmark (skfolio's S&P 500 index standing in for SPY)
-SAMPLE_BENCHMARK_LABEL = "S&P 500 index (SPY stand-in)"
+#: label of the sample source's benchmark: skfolio's S&P 500 *price* index standing in for SPY.
+#: It has no dividends while every portfolio's prices are dividend-adjusted, and says so wherever
+#: it is shown (30 characters: the width of the console's series column).
+SAMPLE_BENCHMARK_LABEL = "S&P 500 price index (no div.)"
+
+#: the S&P 500's average dividend yield over the sample's ETF years (2014-2022, S&P Dow Jones
+#: Indices annual figures, about 1.3-2.1%): what the price index leaves out each year
+SAMPLE_BENCHMARK_DIVIDEND_GAP = 0.018
 
 
 @dataclass(frozen=True)

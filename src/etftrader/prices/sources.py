@@ -64,7 +64,9 @@ VIX_TICKER = "^VIX"
 BACKFILL_TOLERANCE_DAYS = 31
 SAMPLE_NOTE = ("sample data is a demo universe, not an investable ETF list: 5 iShares factor ETFs "
                "(MTUM QUAL SIZE USMV VLUE, 2014-2022) and 20 large US stocks (1990-2022) bundled "
-               "with skfolio; benchmark = S&P 500 index standing in for SPY")
+               "with skfolio; benchmark = the S&P 500 price index standing in for SPY: it has no "
+               "dividends (about 1.8% a year in 2014-2022) while the portfolios' prices include them, "
+               "so excess returns against it are overstated by about that much")
 
 _DATE_NAMES = ("date", "datetime", "timestamp", "time", "day", "dates")
 _TICKER_NAMES = ("ticker", "symbol", "tickers", "symbols")
@@ -269,10 +271,30 @@ def _load_file_source(config: DataConfig, home: Home, wanted: list[str] | None,
     bench = None
     if bench_col in close.columns:
         bench = close[bench_col].dropna().rename(bench_col)
+        # The benchmark is what the portfolios are compared with, not one of the things they may
+        # buy (a portfolio holding its own benchmark flatters the comparison), unless the
+        # analyst's universe file lists it.
+        if not _universe_lists(config.universe, bench_col, home):
+            close = close.drop(columns=bench_col)
+            volume = volume.drop(columns=bench_col) if volume is not None and bench_col in volume else volume
+            notes.append(f"{bench_col} in {path.name} is the benchmark: compared with, not traded "
+                         "(list it in your [data] universe file to make it tradable)")
     else:
         notes.append(f"{path.name} has no {bench_col} column: no benchmark for comparison")
     data = PriceData(close=close, volume=volume, source="file", benchmark=bench, notes=tuple(notes))
     return _subset(data, wanted, as_of, where=f"price file {path}")
+
+
+def _universe_lists(universe: str, ticker: str, home: Home) -> bool:
+    """Whether the analyst's own universe file (not the bundled list) names ``ticker``."""
+    if not universe:
+        return False
+    from .universe import load_universe
+
+    try:
+        return ticker in set(load_universe(_home_relative(universe, home))["ticker"].astype(str).str.upper())
+    except EtfTraderError:
+        return False
 
 
 def read_price_file(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
