@@ -47,7 +47,7 @@ def _one(start: str, end: str, controls: dict, bps: float) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         data = load_prices(config.data, Home(Path(tmp)))
     result = run_backtest(data, config, optimizers="all", start=pd.Timestamp(start), end=pd.Timestamp(end),
-                          positions=8, workers=1)
+                          positions=8, workers=1, fill="same_close")  # as the figures were measured
     weeks = len(result.schedule)
     out = {}
     for name in (*result.strategies, *([result.benchmark] if result.benchmark else [])):

@@ -89,12 +89,23 @@ DEFAULT_YEARS = 10
 #: strategy-weeks from which ``workers="auto"`` spreads strategies over processes
 AUTO_WORKERS_MIN_STEPS = 400
 
-#: the execution assumption, written into run.json and the report
-EXECUTION_NOTE = (
-    "Every proposed trade is executed at the close of the decision day (the last trading day of "
-    "each week); its estimated cost is paid in cash. Cash earns nothing. The benchmark is a "
-    "frictionless buy and hold."
-)
+#: how the backtest fills a week's trades: the next trading day's close (the documented routine:
+#: decide on the week's close, trade at the broker afterwards), or the decision day's own close
+FILLS = ("next_close", "same_close")
+
+#: the execution assumption of each fill rule, written into run.json and the report
+EXECUTION_NOTES = {
+    "next_close": (
+        "Decisions are taken on the close of the last trading day of each week; the trades are filled at "
+        "the next trading day's close, sells first, buys scaled back to the cash there is then (cash never "
+        "goes below zero); the last decision's trades are not filled. Estimated costs are paid in cash. "
+        "Cash earns nothing. The benchmark is a frictionless buy and hold."),
+    "same_close": (
+        "Every proposed trade is executed at the close of the decision day (the last trading day of "
+        "each week): the close that made the signal, an optimistic assumption; its estimated cost is "
+        "paid in cash. Cash earns nothing. The benchmark is a frictionless buy and hold."),
+}
+EXECUTION_NOTE = EXECUTION_NOTES["next_close"]
 
 TRADE_COLUMNS = ["strategy", "date", "ticker", "action", "shares", "price", "value", "cost"]
 DECISION_COLUMNS = [
@@ -212,6 +223,7 @@ def run_backtest(
     positions: int | None = None,
     progress: bool = False,
     workers: int | str | None = 1,
+    fill: str = "next_close",
 ) -> BacktestResult:
     """Replay the weekly process from ``start`` to ``end`` for each optimizer, 1/N and the benchmark.
 
@@ -233,6 +245,9 @@ def run_backtest(
         Number of positions (default ``config.portfolio.positions``).
     progress : bool
         Show a one-line week counter on a terminal.
+    fill : {"next_close", "same_close"}
+        When a week's trades fill: at the next trading day's close (default), or at the close of
+        the decision day itself (the close that made the signal).
     workers : int or "auto", optional
         Processes to spread the strategies over. Strategies are independent, so the result is
         the same for any value; 1 (default) runs everything in this process; ``"auto"`` uses one
@@ -252,6 +267,8 @@ def run_backtest(
         The price frame is empty.
     """
     clock = time.perf_counter()
+    if fill not in FILLS:
+        raise ConfigError(f"`fill` must be one of {', '.join(FILLS)}, got {fill!r}")
     strategies_opt = parse_optimizers(optimizers)
     positions = int(positions if positions is not None else config.portfolio.positions)
     if positions < 1:
@@ -269,9 +286,9 @@ def run_backtest(
     strategies = (*strategies_opt, EQUAL_WEIGHT)
     groups = _groups(strategies, workers, len(schedule))
     if len(groups) == 1:
-        parts = [_simulate(data, config, strategies, schedule, positions, progress)]
+        parts = [_simulate(data, config, strategies, schedule, positions, progress, fill)]
     else:
-        parts = _simulate_in_processes(data, config, groups, schedule, positions, progress)
+        parts = _simulate_in_processes(data, config, groups, schedule, positions, progress, fill)
 
     capital = float(config.portfolio.capital)
     equity = pd.concat([p.equity for p in parts], axis=1)[list(strategies)]
@@ -298,6 +315,8 @@ def run_backtest(
         notes.append(f"{name}: {count} of {len(schedule)} weeks carry a note (an optimizer fallback, fewer "
                      "usable tickers than positions, or no decision); see the note column of decisions.csv")
     metrics = _metrics(equity, trades, strategies, label, config)
+    for name, figures in metrics.items():
+        figures["fill"] = fill if name in strategies else "none (buy and hold)"
     if label == SAMPLE_BENCHMARK_LABEL and math.isfinite(metrics[label].get("cagr", math.nan)):
         cagr = metrics[label]["cagr"]
         notes.append(f"benchmark {label}: its {cagr:.1%} a year is a price return; with its dividends "
@@ -310,7 +329,7 @@ def run_backtest(
                 "(CAGR, volatility, Sharpe, Sortino, Calmar and turnover are annualised)")
         for figures in metrics.values():
             figures["annualised_figures"] = flag
-    settings = _settings(config, strategies_opt, positions, schedule, equity, data, label)
+    settings = _settings(config, strategies_opt, positions, schedule, equity, data, label, fill)
     spent = {k: sum(p.spent[k] for p in parts) for k in ("quality", "target", "plan")}
     elapsed = time.perf_counter() - clock
     timings = {**{k: round(v, 3) for k, v in spent.items()}, "total": round(elapsed, 3),
@@ -350,7 +369,7 @@ def _groups(strategies: Sequence[str], workers: int | str | None, weeks: int) ->
 
 
 def _simulate_in_processes(data, config: Config, groups: list[tuple[str, ...]], schedule: pd.DatetimeIndex,
-                           positions: int, progress: bool) -> list[_Part]:
+                           positions: int, progress: bool, fill: str = "next_close") -> list[_Part]:
     """Each group of strategies in its own process.
 
     "spawn" on every platform: it is the only start method on Windows, and it is safe with the
@@ -361,13 +380,13 @@ def _simulate_in_processes(data, config: Config, groups: list[tuple[str, ...]], 
 
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=len(groups), mp_context=context) as pool:
-        futures = [pool.submit(_simulate, data, config, group, schedule, positions, progress and i == 0)
+        futures = [pool.submit(_simulate, data, config, group, schedule, positions, progress and i == 0, fill)
                    for i, group in enumerate(groups)]
         return [f.result() for f in futures]
 
 
 def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.DatetimeIndex,
-              positions: int, progress: bool) -> _Part:
+              positions: int, progress: bool, fill: str = "next_close") -> _Part:
     """The weekly loop for ``strategies``: one account each, the weekly pipeline's steps each week."""
     from . import pipeline
     from .prices.quality import QualityHistory
@@ -390,6 +409,8 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
     stream = sys.stderr if progress else None
     # check_quality(prices up to each week) without re-scanning the whole history every week.
     history = QualityHistory(data, config.data, min_history=config.factors.min_history)
+    position = {d: i for i, d in enumerate(marks.index)}
+    unfilled = False
     with Progress("backtest", total=len(schedule), stream=stream) as bar:
         for day, row in zip(schedule, marks.loc[schedule].to_numpy()):
             mark = dict(zip(marks.columns, row.tolist()))
@@ -430,8 +451,22 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
                     decision_rows.append(book.idle(name, day, mark, str(e)))
                     continue
                 target_rows.append((name, day, weights.index, weights.to_numpy()))
-                book.execute(plan)
-                fills = plan.trades
+                book.mark(day)
+                valued_at = mark
+                if fill == "same_close":
+                    book.execute(plan)
+                    fills = plan.trades
+                    book.mark(day)
+                else:
+                    k = position[day] + 1
+                    if k < len(marks.index):
+                        when = marks.index[k]
+                        valued_at = dict(zip(marks.columns, marks.iloc[k].tolist()))
+                        fills = book.fill(plan.trades, valued_at, config.rebalance)
+                        book.mark(when)
+                    else:  # no later price: the last decision's trades stay unfilled
+                        fills = plan.trades.iloc[0:0]
+                        unfilled = unfilled or bool(len(plan.trades))
                 if len(fills):
                     trades_rows.append((name, day, fills))
                 decision_rows.append({
@@ -440,11 +475,13 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
                     "trades": int(len(fills)), "skipped": int(len(plan.skipped)),
                     "traded_value": float(fills["value"].abs().sum()) if len(fills) else 0.0,
                     "costs": float(fills["est_cost"].sum()) if len(fills) else 0.0,
-                    "cash": book.cash, "value": book.value(mark),
+                    # after the fill, valued at the fill day's close (the decision day's with same_close)
+                    "cash": book.cash, "value": book.value(valued_at),
                     **about,
                 })
-                book.mark(day)
             bar.advance(str(day.date()))
+    if unfilled:
+        notes.append("the last decision's trades are not filled: there is no later price to fill them at")
     equity = _equity(books, strategies, marks.loc[schedule[0]:])
     # One frame each at the end: a small frame per strategy and week cost ~1 ms apiece.
     trades = []
@@ -535,6 +572,55 @@ class _Book:
         self.shares = {str(t): float(n) for t, n in plan.shares_after.items() if n}
         self.cash = float(plan.cash_after)
 
+    def fill(self, trades: pd.DataFrame, prices: Mapping[str, float], rules) -> pd.DataFrame:
+        """Fill ``trades`` (decided earlier) at ``prices``: sells first, then buys within the cash.
+
+        Shares are those decided; a sell never takes more than is held; when the buys cost more at
+        these prices than the cash there is, every buy is scaled back by the same factor and
+        rounded down, so cash never goes below zero. Returns the fills (``ticker, action, shares,
+        price, value, est_cost``) at the prices used.
+        """
+        from .rebalance import TRADE_COLUMNS, estimate_cost
+
+        def cost(value, n):
+            return float(estimate_cost(value, n, cost_bps=rules.cost_bps, cost_per_share=rules.cost_per_share))
+
+        rows = []
+        for r in trades.itertuples():
+            px = prices.get(r.ticker, math.nan)
+            if r.action != "SELL" or not (px == px and px > 0):
+                continue
+            n = min(float(r.shares), self.shares.get(r.ticker, 0.0))
+            if n <= 0:
+                continue
+            value = n * px
+            rows.append((r.ticker, "SELL", n, px, value, cost(value, n)))
+            self.cash += value - rows[-1][-1]
+            left = self.shares[r.ticker] - n
+            self.shares = {t: v for t, v in self.shares.items() if t != r.ticker}
+            if left > 1e-9:
+                self.shares[r.ticker] = left
+        buys = [(r.ticker, float(r.shares), prices.get(r.ticker, math.nan)) for r in trades.itertuples()
+                if r.action == "BUY"]
+        buys = [(t, n, px) for t, n, px in buys if px == px and px > 0]
+        need = sum(n * px + cost(n * px, n) for t, n, px in buys)
+        factor = min(1.0, max(self.cash, 0.0) / need) if need > 0 else 1.0
+        for t, n, px in buys:
+            n = float(math.floor(n * factor + 1e-9)) if factor < 1.0 else n
+            if n < 1:
+                continue
+            value = n * px
+            c = cost(value, n)
+            if value + c > self.cash + 1e-9:  # rounding: never below zero
+                n = float(math.floor((self.cash / (px * (1 + rules.cost_bps / 1e4) + rules.cost_per_share))))
+                if n < 1:
+                    continue
+                value, c = n * px, cost(n * px, n)
+            rows.append((t, "BUY", n, px, value, c))
+            self.cash -= value + c
+            self.shares[t] = self.shares.get(t, 0.0) + n
+        return pd.DataFrame(rows, columns=TRADE_COLUMNS) if rows else trades.iloc[0:0].copy()
+
     def value(self, marks_today: Mapping[str, float]) -> float:
         """Cash plus the shares at ``marks_today`` (ticker -> close)."""
         return self.cash + sum(n * marks_today[t] for t, n in self.shares.items())
@@ -595,7 +681,7 @@ def _equity(books: Mapping[str, _Book], strategies: Sequence[str], marks: pd.Dat
     """Daily values of every book: the holdings after each decision, marked at each day's close."""
     columns = {}
     for name in strategies:
-        history = books[name].history
+        history = list({h[0]: h for h in books[name].history}.values())  # a day's last state
         days = pd.DatetimeIndex([h[0] for h in history])
         shares = pd.DataFrame([h[1] for h in history], index=days, columns=marks.columns,
                               dtype=float).fillna(0.0)
@@ -633,7 +719,7 @@ def _metrics(equity: pd.DataFrame, trades: pd.DataFrame, strategies: Sequence[st
 
 
 def _settings(config: Config, optimizers: Sequence[str], positions: int, schedule, equity,
-              data, label) -> dict[str, Any]:
+              data, label, fill: str = "next_close") -> dict[str, Any]:
     rb = config.rebalance
     return {
         "start": str(schedule[0].date()),
@@ -655,7 +741,8 @@ def _settings(config: Config, optimizers: Sequence[str], positions: int, schedul
         "source": str(getattr(data, "source", "")),
         "universe": [str(t) for t in data.close.columns],
         "benchmark": label,
-        "execution": EXECUTION_NOTE,
+        "execution": EXECUTION_NOTES[fill],
+        "fill": fill,
     }
 
 

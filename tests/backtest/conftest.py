@@ -39,8 +39,10 @@ def short_run(sample_data, sample_config):
     from etftrader.backtest import run_backtest
 
     start, end = (pd.Timestamp(d) for d in WINDOW)
+    # same_close: the exact accounting checks below fill on the decision close (next-close fills
+    # have their own tests in test_engine.py)
     return run_backtest(sample_data, sample_config, optimizers="all", start=start, end=end,
-                        positions=POSITIONS)
+                        positions=POSITIONS, fill="same_close")
 
 
 @pytest.fixture(scope="session")

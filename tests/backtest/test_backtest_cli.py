@@ -50,11 +50,11 @@ def test_outputs_have_the_documented_columns_and_keys(cli_out):
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert list(metrics) == SERIES
     for name in SERIES:
-        assert list(metrics[name]) == [*METRIC_NAMES, "annualised_figures"]  # a 14-week window
+        assert list(metrics[name]) == [*METRIC_NAMES, "fill", "annualised_figures"]  # a 14-week window
 
     run = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert run["source"] == "sample" and run["positions"] == 5 and run["cost_bps"] == 7.5
-    assert "close of the decision day" in run["execution"]
+    assert "filled at the next trading day's close" in run["execution"] and run["fill"] == "next_close"
     for png in ("equity.png", "drawdowns.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -101,7 +101,7 @@ def test_targets_and_first_trades_equal_etftrader_weekly_as_of(tmp_path, capsys)
     out = tmp_path / "bt"
     code, _, err = _run(capsys, "--source", "sample", "--start", day, "--end", day, "--optimizer", "minvar",
                         "--positions", "5", "--capital", "500000", "--home", str(tmp_path / "b"),
-                        "--out", str(out), "--no-notebook")
+                        "--out", str(out), "--no-notebook", "--fill", "same-close")
     assert code == 0, err
     targets = pd.read_csv(out / "targets.csv").query("strategy == 'minvar'")
     want = {r["ticker"]: r["weight"] for r in weekly["target"]}

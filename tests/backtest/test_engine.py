@@ -116,7 +116,7 @@ def test_equity_and_metrics_are_keyed_by_the_same_series(short_run, window):
     for name in expected:
         # 14 weeks: every series carries the "not meaningful" mark besides its figures
         assert short_run.metrics[name]["annualised_figures"].startswith(f"not meaningful: {len(short_run.schedule)} weekly decisions")
-        figures = {k: v for k, v in short_run.metrics[name].items() if k != "annualised_figures"}
+        figures = {k: v for k, v in short_run.metrics[name].items() if k not in ("annualised_figures", "fill")}
         assert figures == pytest.approx(
             performance_metrics(short_run.equity[name], traded_value=short_run.trades.loc[
                 short_run.trades["strategy"] == name, "value"].sum(), costs=short_run.trades.loc[
@@ -213,7 +213,7 @@ def test_unknown_optimizer_lists_the_valid_ones(sample_data, sample_config):
 
 def test_strategies_in_two_processes_give_the_same_result(short_run, sample_data, sample_config, window):
     parallel = run_backtest(sample_data, sample_config, optimizers="all", start=window[0], end=window[1],
-                            positions=POSITIONS, workers=2)
+                            positions=POSITIONS, workers=2, fill="same_close")
     pd.testing.assert_frame_equal(parallel.equity, short_run.equity, check_exact=True)
     for name in ("trades", "decisions", "targets"):
         pd.testing.assert_frame_equal(getattr(parallel, name), getattr(short_run, name), check_exact=True)
@@ -311,3 +311,37 @@ def test_week_prices_are_the_last_forward_filled_row(sample_data):
         for rows in (1, 2, 30, len(gappy)):
             part = gappy.iloc[:rows]
             pd.testing.assert_series_equal(_last_valid(part), part.ffill().iloc[-1], check_exact=True)
+
+
+@pytest.fixture(scope="module")
+def next_close_run(sample_data, sample_config):
+    from etftrader.backtest import run_backtest
+
+    return run_backtest(sample_data, sample_config, optimizers="mvo", start=pd.Timestamp("2021-06-01"),
+                        end=pd.Timestamp("2021-08-31"), positions=POSITIONS)
+
+
+def test_next_close_is_the_default_fill_and_it_fills_at_the_next_days_close(next_close_run, sample_data):
+    assert next_close_run.settings["fill"] == "next_close"
+    assert next_close_run.metrics["mvo"]["fill"] == "next_close"
+    trades = next_close_run.trades
+    index = sample_data.close.index
+    for r in trades.head(20).itertuples():
+        fill_day = index[index.get_loc(r.date) + 1]
+        assert r.price == pytest.approx(sample_data.close.loc[fill_day, r.ticker], rel=1e-12)
+    # the decisions differ from the same-close run only through what the fills left in the book
+    decisions = next_close_run.decisions.query("strategy == 'mvo'")
+    assert (decisions["cash"] >= -1e-9).all()
+
+
+def test_next_close_books_balance_and_cash_never_goes_negative(next_close_run, sample_config):
+    capital = sample_config.portfolio.capital
+    for name in next_close_run.strategies:
+        mine = next_close_run.trades.query("strategy == @name")
+        signed = np.where(mine["action"] == "BUY", -1.0, 1.0) * mine["value"]
+        last = next_close_run.decisions.query("strategy == @name").iloc[-1]
+        assert last["cash"] == pytest.approx(capital + signed.sum() - mine["cost"].sum(), rel=1e-9)
+        assert (next_close_run.decisions.query("strategy == @name")["cash"] >= -1e-9).all()
+        assert next_close_run.equity[name].iloc[0] == pytest.approx(capital)  # nothing bought on day one
+    assert any("last decision's trades are not filled" in n for n in next_close_run.notes) or \
+        next_close_run.decisions.query("date == @next_close_run.schedule[-1]")["trades"].eq(0).all()

@@ -231,8 +231,10 @@ def test_weekly_runs_and_the_backtest_make_identical_decisions_with_every_contro
 
     config = Config().override(data={"source": "sample"}, portfolio={"positions": 8})
     assert config.rebalance.turnover_control and config.rebalance.penalty > 0
+    # same_close: the analyst here trades at the prices the run proposed, as that fill rule does.
     result = run_backtest(load_prices(config.data, Home(tmp_path / "bt")), config, optimizers=optimizer,
-                          start=pd.Timestamp(WEEKS[0]), end=pd.Timestamp(WEEKS[-1]), positions=8)
+                          start=pd.Timestamp(WEEKS[0]), end=pd.Timestamp(WEEKS[-1]), positions=8,
+                          fill="same_close")
     assert [str(d.date()) for d in result.schedule] == WEEKS
 
     home = tmp_path / "home"

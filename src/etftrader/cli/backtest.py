@@ -46,6 +46,8 @@ def _date(name: str, value: str | None):
 @click.option("--cost-bps", type=float, default=None, help="Cost per trade in basis points of its value (default: config, else 5).")
 @click.option("--cost-per-share", type=float, default=None, help="Plus this cost per share traded (default: config, else 0).")
 @click.option("--capital", type=float, default=None, help="Starting cash of every strategy (default: config, else 1,000,000).")
+@click.option("--fill", type=click.Choice(["next-close", "same-close"]), default="next-close", show_default=True,
+              help="When trades fill: the next trading day's close, or the decision day's own close.")
 @turnover_options
 @source_options
 @config_option
@@ -55,7 +57,7 @@ def _date(name: str, value: str | None):
 @click.option("--no-notebook", is_flag=True, default=False, help="Do not render the HTML validation report.")
 @click.option("--workers", default="auto", show_default=True, metavar="N|auto",
               help="Processes to spread the strategies over (auto: one per strategy up to the CPU count, for long runs).")
-def backtest(start, end, optimizer, positions, drift_threshold, cost_bps, cost_per_share, capital,
+def backtest(start, end, optimizer, positions, drift_threshold, cost_bps, cost_per_share, capital, fill,
              selection_buffer, turnover_penalty, no_trade_band, no_turnover_control, source,
              prices_file, refresh, config_path, home, out_dir, no_notebook, workers) -> None:
     """Replay the weekly process through history, with costs, against equal weight and the benchmark.
@@ -81,7 +83,8 @@ def backtest(start, end, optimizer, positions, drift_threshold, cost_bps, cost_p
         turnover = turnover_overrides(selection_buffer, turnover_penalty, no_trade_band, no_turnover_control)
         result, paths, html, report_error = _run(
             home_dir, start, end, optimizer, positions, drift_threshold, cost_bps, cost_per_share,
-            capital, source, prices_file, refresh, config_path, out_dir, no_notebook, workers, turnover)
+            capital, source, prices_file, refresh, config_path, out_dir, no_notebook, workers,
+            {**turnover, "fill": fill.replace("-", "_")})
         _print_summary(result, paths, html, log_path)
     except EtfTraderError as e:
         _log.error("%s", e)
@@ -103,6 +106,8 @@ def _run(home_dir, start, end, optimizer, positions, drift_threshold, cost_bps, 
         raise ConfigError(f"--start {start_day} is after --end {end_day}; swap them")
     optimizers = bt.parse_optimizers(optimizer)
     workers = _workers(workers)
+    turnover = dict(turnover)
+    fill = turnover.pop("fill", "next_close")
     config = load_run_config(home_dir, config_path).override(
         portfolio={"capital": capital, "positions": positions},
         data=source_overrides(source, prices_file),
@@ -115,7 +120,7 @@ def _run(home_dir, start, end, optimizer, positions, drift_threshold, cost_bps, 
               end_day, config.to_dict())
     data = load_prices(config.data, home_dir, as_of=end_day, refresh=refresh, progress=interactive)
     result = bt.run_backtest(data, config, optimizers=optimizers, start=start_day, end=end_day,
-                             progress=interactive, workers=workers)
+                             progress=interactive, workers=workers, fill=fill)
     out = Path(out_dir) if out_dir else _new_folder(home_dir.results_dir, f"backtest_{datetime.now():%Y%m%d_%H%M%S}")
     paths = bt.write_outputs(result, out)
     _log.info("backtest outputs in %s (%.1f s simulation)", out, result.elapsed)
@@ -159,7 +164,9 @@ def _print_summary(result, paths, html, log_path) -> None:
         f"Period: {s['start']} to {s['end']} ({s['weeks']} weekly decisions), source {s['source']}",
         f"Universe: {len(s['universe'])} tickers; positions {s['positions']}; capital {s['capital']:,.2f}; "
         f"costs {s['cost_bps']:g} bps + {s['cost_per_share']:g} per share",
-        "Every proposed trade is filled at the decision day's close; costs are paid in cash.",
+        ("Decisions on each week's last close; trades filled at the next trading day's close, costs paid in cash."
+         if s.get("fill", "next_close") == "next_close" else
+         "Every proposed trade is filled at the decision day's close (--fill same-close); costs are paid in cash."),
         "",
         f"{'series':<30} {'CAGR':>7} {'Vol':>7} {'Sharpe':>7} {'Sortino':>7} {'MaxDD':>7} "
         f"{'Calmar':>7} {'Turn/yr':>7} {'Costs':>12}",
