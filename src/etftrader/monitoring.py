@@ -804,21 +804,13 @@ def _num(x: float, fmt: str = ".2f") -> str:
     return "n/a" if x is None or not np.isfinite(x) else format(x, fmt)
 
 
-def _latest_warning(ledger: Any, run_id: Any) -> str:
-    """The Performance ``warning`` of run ``run_id`` (e.g. negative cash), or ""."""
-    perf = getattr(ledger, "performance", None)
-    if perf is None or "warning" not in perf or "run_id" not in perf:
+def _run_cell(ledger: Any, sheet: str, column: str, run_id: Any) -> str:
+    """The text in ``column`` of run ``run_id``'s row of ``sheet`` (``"performance"``,
+    ``"metadata"``), or "" when the sheet has no such column or row (older workbooks)."""
+    frame = getattr(ledger, sheet, None)
+    if frame is None or column not in frame or "run_id" not in frame:
         return ""
-    rows = perf.loc[perf["run_id"].astype(str) == str(run_id), "warning"].dropna().astype(str)
-    return rows.iloc[-1].strip() if len(rows) else ""
-
-
-def _latest_controls(ledger: Any, run_id: Any) -> str:
-    """What the turnover controls did in run ``run_id`` (Metadata ``turnover_controls``), or ""."""
-    meta = getattr(ledger, "metadata", None)
-    if meta is None or "turnover_controls" not in meta or "run_id" not in meta:
-        return ""
-    rows = meta.loc[meta["run_id"].astype(str) == str(run_id), "turnover_controls"].dropna().astype(str)
+    rows = frame.loc[frame["run_id"].astype(str) == str(run_id), column].dropna().astype(str)
     return rows.iloc[-1].strip() if len(rows) else ""
 
 
@@ -850,10 +842,10 @@ def summary_text(ledger: Any, market: pd.DataFrame | None = None, *, as_of=None,
         return "\n".join(lines) + "\n"
     as_of_day = perf.index[-1]
     lines += [f"As of: {as_of_day:%Y-%m-%d} (run {runs['run'].iloc[-1]})", ""]
-    warning = _latest_warning(ledger, runs["run"].iloc[-1])
+    warning = _run_cell(ledger, "performance", "warning", runs["run"].iloc[-1])
     if warning:
         lines += [f"WARNING: {warning} (buys executed, sells not? see the Trades sheet)", ""]
-    controls = _latest_controls(ledger, runs["run"].iloc[-1])
+    controls = _run_cell(ledger, "metadata", "turnover_controls", runs["run"].iloc[-1])
     if controls:
         lines += ["TURNOVER CONTROLS THIS WEEK"] + [f"  {part}" for part in controls.split("; ")] + [""]
     lines += ["PORTFOLIO",

@@ -45,6 +45,9 @@ def test_negative_cash_is_said_everywhere_and_this_weeks_trades_repay_it(buys_wi
     assert perf["warning"].iloc[-1].startswith(f"NEGATIVE CASH {week['cash_before']:,.2f}")
     log = sorted((home / "logs").glob("weekly_automation_*.log"))[-1].read_text()
     assert "cash is -" in log
+    from etftrader.monitoring import summary_text  # what the report prints
+
+    assert f"WARNING: NEGATIVE CASH {week['cash_before']:,.2f}" in summary_text(read_ledger(book))
 
 
 def test_the_console_summary_warns_of_negative_cash(buys_without_sells):
