@@ -109,7 +109,7 @@ def test_a_hanging_network_is_bounded(tmp_home, monkeypatch):
     elapsed = time.monotonic() - started
     release.set()
     assert check.status == dr.WARN and "no answer within 0.2 s" in check.detail
-    assert elapsed < 5
+    assert elapsed < 15  # the fake hangs 30 s: the check must give up long before (not a speed test)
 
 
 def test_offline_never_probes(tmp_home, monkeypatch):
