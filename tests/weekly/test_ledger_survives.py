@@ -551,3 +551,10 @@ def test_scripts_say_in_one_line_how_to_run_them_without_the_project(script):
     lines = [x for x in done.stderr.splitlines() if x.strip()]
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
     assert "not installed for" in lines[0] and ".venv" in lines[0]
+
+
+def test_allow_earlier_as_of_in_the_config_records_an_earlier_week(ledger_home):
+    (ledger_home / "etftrader.toml").write_text("[run]\nallow_earlier_as_of = true\n", encoding="utf-8")
+    code, _, err = _weekly(ledger_home, "2022-05-27")
+    assert code == 0, err
+    assert pd.Timestamp("2022-05-27") in set(read_ledger(_book(ledger_home)).metadata["as_of"])

@@ -120,3 +120,16 @@ def test_bad_prints_carry_the_last_good_close():
     s = _series([5.0, np.inf, 0.0, -1.0, 5.1, np.nan, 5.2])
     assert guarded_closes(s.to_frame(), 0.45)["X"].tolist() == [5.0, 5.0, 5.0, 5.0, 5.1, 5.1, 5.2]
     assert guard_latest(s.iloc[:3], 0.45).used == 5.0
+
+
+def test_accept_prices_in_the_config_file_does_what_the_flag_does(tmp_path, price_files):
+    home = _held_home(tmp_path, price_files)
+    (home / "etftrader.toml").write_text('[data]\naccept_prices = ["ko"]\n', encoding="utf-8")
+    code, out, err = run_cli(["weekly", "--prices", str(price_files["bad"]), "--as-of", SPIKE_DAY, "--positions", "8",
+                              "--no-notebook", "--json", "--home", str(home)], sample=False)
+    assert code == 0, err
+    assert [t["price"] for t in json.loads(out)["trades"] if t["ticker"] == "KO"] == [pytest.approx(price_files["spike"])]
+    (home / "etftrader.toml").write_text('[data]\naccept_prices = "KO"\n', encoding="utf-8")
+    code, _, err = run_cli(["weekly", "--prices", str(price_files["bad"]), "--as-of", SPIKE_DAY, "--positions", "8",
+                            "--no-notebook", "--home", str(home)], sample=False)
+    assert code == 2 and "`accept_prices` must be a list of tickers, got 'KO'" in err

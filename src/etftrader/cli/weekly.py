@@ -89,7 +89,7 @@ def weekly(capital, positions, optimizer, drift_threshold, force_rebalance, acce
     try:
         turnover = turnover_overrides(selection_buffer, turnover_penalty, no_trade_band, no_turnover_control)
         result = _run(home_dir, capital, positions, optimizer, drift_threshold, force_rebalance,
-                      (force_record, accept_prices), deposit, withdraw, source, prices_file, refresh, as_of, workbook,
+                      force_record, accept_prices, deposit, withdraw, source, prices_file, refresh, as_of, workbook,
                       config_path, no_notebook, open_book, as_json, turnover)
     except EtfTraderError as e:
         _log.error("%s", e)
@@ -110,7 +110,8 @@ def weekly(capital, positions, optimizer, drift_threshold, force_rebalance, acce
         raise result.report_error
 
 
-def _run(home_dir, capital, positions, optimizer, drift_threshold, force_rebalance, force_record, deposit,
+def _run(home_dir, capital, positions, optimizer, drift_threshold, force_rebalance, force_record, accept_prices,
+         deposit,
          withdraw, source, prices_file, refresh, as_of, workbook, config_path, no_notebook, open_book, as_json,
          turnover):
     from ..pipeline import run_weekly
@@ -121,7 +122,6 @@ def _run(home_dir, capital, positions, optimizer, drift_threshold, force_rebalan
     _positive("--capital", capital)
     if as_of is not None and as_of > date.today():
         raise ConfigError(f"--as-of {as_of} is in the future; give today or a past date")
-    force_record, accept_prices = force_record
     config = load_run_config(home_dir, config_path)
     accepted = tuple(config.data.accept_prices) + tuple(accept_prices)
     config = config.override(
