@@ -53,11 +53,15 @@ def test_refresh_with_the_sample_says_it_does_nothing(tmp_home):
 
 def test_config_thresholds_are_used(tmp_home):
     config = tmp_home / "strict.toml"
-    config.write_text("[data]\nmax_daily_move = 0.05\n", encoding="utf-8")
-    result = _invoke(["validate", "--source", "sample", "--as-of", "2022-06-30",
-                      "--home", str(tmp_home), "--config", str(config)])
+    # RRC rose 36% on 2020-03-13: inside the default 45%, outside a 30% limit (not yet held)
+    args = ["validate", "--source", "sample", "--as-of", "2020-03-13", "--home", str(tmp_home)]
+    default = _invoke(args)
+    assert default.exit_code == 0, default.output
+    assert "Tickers: 25 checked, 25 kept, 0 dropped" in default.output
+    config.write_text("[data]\nmax_daily_move = 0.3\n", encoding="utf-8")
+    result = _invoke([*args, "--config", str(config)])
     assert result.exit_code == 0, result.output
-    assert "implausible one-day jump" in result.output
+    assert "unconfirmed one-day jump or unadjusted split: 1 (RRC)" in result.output
 
 
 def test_prices_file_alone_means_the_file_source(tmp_home, tmp_path):

@@ -11,8 +11,10 @@ Simulation assumptions (stated in every report):
 
 - Decisions are taken on the last trading day of each calendar week (the week's last date in the
   price index) between ``start`` and ``end``, using prices up to and including that day.
-- Every proposed trade is executed at that day's close; its estimated cost (``cost_bps`` of the
-  value plus ``cost_per_share`` per share, as the weekly trade list computes it) is paid in cash.
+- Every proposed trade is executed at the next trading day's close by default (``fill="next_close"``:
+  the analyst trades after the run), or at the decision day's own close (``fill="same_close"``);
+  its estimated cost (``cost_bps`` of the value plus ``cost_per_share`` per share, as the weekly
+  trade list computes it) is paid in cash.
 - Between decisions the portfolio is marked to market daily at closing prices (forward-filled over
   gaps); cash earns nothing.
 - Equal weight holds 1/N of the tickers the quality check kept that week, with the same drift rule,

@@ -455,7 +455,7 @@ download_retries = 3       # retries with backoff when a download fails
 max_ffill_days = 5         # gaps up to this many trading days are forward-filled; longer gaps stay missing
 max_missing_fraction = 0.1 # drop a ticker missing more than this share of days in its lookback window
 stale_days = 10            # drop a ticker whose price has not changed for this many trading days
-max_daily_move = 0.45      # a one-day move larger than this looks like an unadjusted split: drop
+max_daily_move = 0.45      # a one-day move larger than this is set aside until it holds 3 sessions (a close that comes back is a bad print, repaired)
 min_dollar_volume = 100000.0  # drop a ticker whose median daily dollar volume is lower (when volume is known)
 accept_prices = []         # held tickers whose latest price you checked and accept although a quality rule rejects it
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 import numpy as np
@@ -318,8 +319,8 @@ def _defective_frame():
     whether a gap is closed yet."""
     index = pd.bdate_range("2021-01-04", periods=120, name="date")
     rng = np.random.default_rng(5)
-    base = 50 * np.exp(np.cumsum(rng.normal(0, 0.01, (len(index), 8)), axis=0))
-    close = pd.DataFrame(base, index=index, columns=[f"T{i}" for i in range(8)])
+    base = 50 * np.exp(np.cumsum(rng.normal(0, 0.01, (len(index), 11)), axis=0))
+    close = pd.DataFrame(base, index=index, columns=[f"T{i}" for i in range(11)])
     close.iloc[30:33, 0] = np.nan       # short gap (filled once closed and while open)
     close.iloc[60:70, 0] = np.nan       # long gap: filled while open for <= 3 days, never once long
     close.iloc[100:103, 1] = np.nan     # short gap
@@ -333,6 +334,15 @@ def _defective_frame():
     close.iloc[70:, 6] = close.iloc[70:, 6] * 3.0  # unadjusted split
     close.iloc[[10, 11, 75], :] = np.nan  # holidays: rows with no price at all
     close.iloc[::7, 7] = np.nan         # scattered missing days
+    close.iloc[45, 8] *= 100.0          # bad prints: one day x100, then two days /3 next to a gap
+    close.iloc[84:86, 8] /= 3.0
+    close.iloc[86, 8] = np.nan
+    close.iloc[112, 8] *= 2.0           # ... and one on the next-to-last day, found out on the last
+    close.iloc[60:, 9] *= 1.6           # a real move that holds
+    close.iloc[95:, 9] *= 1.7           # ... and another, with a gap in its first sessions
+    close.iloc[96, 9] = np.nan
+    close.iloc[50:, 10] *= 0.5          # a -50% spike that comes back: not a split
+    close.iloc[51:, 10] *= 2.0
     volume = pd.DataFrame(2e5, index=index, columns=close.columns)
     volume.iloc[:, 7] = np.nan
     volume.iloc[40:, 5] = 100.0         # becomes illiquid
@@ -388,3 +398,96 @@ def test_nanmedian_columns_is_numpys_nanmedian_bit_for_bit():
     got = _nanmedian_columns(values)
     want = np.nanmedian(values, axis=0)
     assert got.tobytes() == want.tobytes()
+
+
+# --- jumps: a bad print comes back, a real move holds, a split holds at a split ratio ----------
+
+
+def test_bad_print_is_repaired_and_the_ticker_kept(frame):
+    col = frame.columns.get_loc("BAD")
+    spiked = frame.copy()
+    spiked.iloc[-20, col] *= 100.0  # a close multiplied by 100, for one day
+    on_the_day = _check(spiked, as_of=frame.index[-20].date())
+    _assert_fires(on_the_day, "jump")
+    assert "one-day move of +99" in _row(on_the_day, "BAD")["reason"]
+    assert "not yet told apart" in _row(on_the_day, "BAD")["reason"]
+    report = _check(spiked)
+    _assert_kept(report)
+    row = _row(report, "BAD")
+    assert row["repaired_values"] == 1 and row["bad_values"] == 0
+    assert row["max_abs_return"] < 0.1  # the print is gone from the returns
+    assert report.prices["BAD"].iloc[-20] == frame["BAD"].iloc[-21]  # filled like a one-day gap
+    pd.testing.assert_series_equal(report.prices["BAD"].drop(frame.index[-20]),
+                                   frame["BAD"].drop(frame.index[-20]))
+
+
+def test_real_move_is_dropped_only_until_it_holds(frame):
+    col = frame.columns.get_loc("BAD")
+    moved = frame.copy()
+    moved.iloc[-10:, col] *= 1.6  # +60% in a day, and it stays
+    for held, day in enumerate(frame.index[-10:-8], start=1):
+        report = _check(moved, as_of=day.date())
+        _assert_fires(report, "jump")
+        assert f"has held {held} of 3 sessions" in _row(report, "BAD")["reason"]
+    for day in (frame.index[-8], frame.index[-1]):
+        report = _check(moved, as_of=day.date())
+        _assert_kept(report)
+    pd.testing.assert_series_equal(report.prices["BAD"], moved["BAD"])  # the move is in the prices
+    assert _row(report, "BAD")["repaired_values"] == 0
+
+
+def test_partial_pullback_after_a_real_move_is_not_a_bad_print(frame):
+    # AMD on 2016-04-22: +52%, then -13.5% the next day, still far above the old level
+    col = frame.columns.get_loc("BAD")
+    moved = frame.copy()
+    moved.iloc[-10, col] *= 1.52
+    moved.iloc[-9:, col] *= 1.52 * 0.865
+    report = _check(moved)
+    _assert_kept(report)
+    assert _row(report, "BAD")["repaired_values"] == 0
+    pd.testing.assert_series_equal(report.prices["BAD"], moved["BAD"])
+
+
+def test_reverse_split_and_unit_change_are_split_like(frame):
+    col = frame.columns.get_loc("BAD")
+    for factor, words in ((10.0, "1:10 reverse split"), (0.01, "100:1 split")):
+        shifted = frame.copy()
+        shifted.iloc[-60:, col] *= factor
+        report = _check(shifted)
+        _assert_fires(report, "jump")
+        assert words in _row(report, "BAD")["reason"]
+        assert "looks like an unadjusted split" in _row(report, "BAD")["reason"]
+
+
+def test_split_like_dip_that_comes_back_is_not_a_split(frame):
+    # with a threshold above 50% the guard lets a -50% day through; it comes back the next day
+    # (+100%, a ratio near 2): neither day is a shift that holds
+    col = frame.columns.get_loc("BAD")
+    dipped = frame.copy()
+    dipped.iloc[-40, col] *= 0.5
+    loose = dataclasses.replace(CONFIG, max_daily_move=0.6)
+    _assert_kept(_check(dipped, config=loose))
+
+
+def test_jump_verdicts_do_not_depend_on_the_threshold_once_a_move_has_held(frame):
+    col = frame.columns.get_loc("BAD")
+    moved = frame.copy()
+    moved.iloc[-30:, col] *= 1.55
+    for limit in (0.2, 0.45, 0.6):
+        config = dataclasses.replace(CONFIG, max_daily_move=limit)
+        report = _check(moved, config=config)
+        _assert_kept(report)
+        pd.testing.assert_frame_equal(report.prices, _check(moved).prices)
+
+
+def test_amd_earnings_day_is_excluded_for_one_week_not_a_year(sample_close):
+    data = PriceData(close=sample_close, source="sample")
+    config = DataConfig(source="sample")
+    friday = check_quality(data, config, min_history=253, as_of=date(2016, 4, 22))
+    row = friday.health.set_index("ticker").loc["AMD"]
+    assert row["rule"] == "jump"
+    assert "one-day move of +52% on 2016-04-22" in row["reason"] and "held 1 of 3" in row["reason"]
+    for day in (date(2016, 4, 29), date(2016, 11, 4), date(2017, 4, 21)):
+        report = check_quality(data, config, min_history=253, as_of=day)
+        assert "AMD" in report.kept, day
+        assert report.prices.loc["2016-04-22", "AMD"] == sample_close.loc["2016-04-22", "AMD"]

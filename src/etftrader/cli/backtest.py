@@ -64,8 +64,8 @@ def backtest(start, end, optimizer, positions, drift_threshold, cost_bps, cost_p
 
     Every simulated week runs the same steps as `etftrader weekly` (quality check, scores,
     selection, optimizer, drift rule, whole-share trades) on the prices up to that week; every
-    proposed trade is executed at that day's close and its cost paid in cash. Writes equity.csv,
-    trades.csv, metrics.json, PNG plots and an HTML report into --out.
+    proposed trade fills at the next trading day's close (--fill) and its cost is paid in cash.
+    Writes equity.csv, trades.csv, metrics.json, PNG plots and an HTML report into --out.
 
     \b
     Examples:

@@ -5,9 +5,11 @@ scored; but a *held* ticker still needs a price to be valued, and the raw last c
 the bad print (a close multiplied by 100 became a multi-million phantom SELL). :func:`guarded_closes`
 walks each price series forward, as a run on each day would have seen it: a close that moves more
 than ``max_move`` from the last good close is set aside (the last good close is used instead) until
-the new level has held for ``confirm_days`` sessions, within ``max_move`` of each other; then it is
-the new level (a real move, or a split the source never adjusted). A zero, negative or non-finite
-close is always set aside. Nothing looks ahead.
+the new level has held for ``confirm_days`` sessions, within ``max_move`` of its first close; then it
+is the new level (a real move, or a split the source never adjusted). A close that comes back --
+nearer the old level than the new one, in log terms, and within ``max_move`` of the old -- shows
+the set-aside closes were bad prints. A zero, negative or non-finite close is always set aside.
+Nothing looks ahead.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["GuardedPrice", "guarded_closes", "guard_latest", "CONFIRM_DAYS"]
+__all__ = ["GuardedPrice", "Walk", "walk", "guarded_closes", "guard_latest", "suspicious_columns", "CONFIRM_DAYS"]
 
 #: sessions a new price level must hold before it is trusted
 CONFIRM_DAYS = 3
@@ -35,27 +37,73 @@ class GuardedPrice:
     rule: str
 
 
-def _walk(values: np.ndarray, max_move: float, confirm_days: int) -> tuple[np.ndarray, np.ndarray]:
-    """Guarded values and, per row, the row of the price used (-1 when none yet)."""
-    out = np.full(values.shape, np.nan)
-    used_row = np.full(values.shape, -1, dtype=int)
+@dataclass(frozen=True)
+class Walk:
+    """What the guard saw at every row of one price series (:func:`walk`).
+
+    Attributes
+    ----------
+    guarded : ndarray
+        The close used at each row (the last good one while a new level is unconfirmed).
+    used_row : ndarray of int
+        Row of the close used at each row (-1 before the first good close).
+    pending_start : ndarray of int
+        Per row: the first row of a new level still unconfirmed after that row, or -1.
+    pending_held : ndarray of int
+        Per row: sessions that unconfirmed level has held so far (0 when none).
+    set_aside_at : ndarray of int
+        Per row: the row at which that row's close was found to be a bad print -- a new level that
+        came back (or moved on) before it held ``confirm_days`` sessions -- or -1 when it never was.
+        It is always later than the row itself, so a run on any day sees the same verdicts.
+    """
+
+    guarded: np.ndarray
+    used_row: np.ndarray
+    pending_start: np.ndarray
+    pending_held: np.ndarray
+    set_aside_at: np.ndarray
+
+
+def walk(values: np.ndarray, max_move: float, confirm_days: int = CONFIRM_DAYS) -> Walk:
+    """Walk one series forward as a run on each day would have seen it (module docstring)."""
+    n = len(values)
+    out = np.full(n, np.nan)
+    used_row = np.full(n, -1, dtype=np.int64)
+    pending_start = np.full(n, -1, dtype=np.int64)
+    pending_held = np.zeros(n, dtype=np.int64)
+    set_aside_at = np.full(n, -1, dtype=np.int64)
     good, good_row = np.nan, -1
     pending: list[int] = []
     for t, v in enumerate(values):
-        if not (np.isfinite(v) and v > 0):
-            out[t], used_row[t] = good, good_row  # a gap or a bad print: carry the last good close
-            continue
-        if not np.isfinite(good) or abs(v / good - 1.0) <= max_move:
-            good, good_row, pending = v, t, []
-        else:
-            first = values[pending[0]] if pending else v
-            if pending and abs(v / first - 1.0) > max_move:
-                pending = []  # not the same new level: start counting again
-            pending.append(t)
+        if np.isfinite(v) and v > 0:
+            if not np.isfinite(good) or (not pending and abs(v / good - 1.0) <= max_move):
+                good, good_row = v, t
+            elif not pending:
+                pending = [t]
+            else:
+                level = values[pending[0]]
+                back = abs(np.log(v / good)) < abs(np.log(v / level))  # nearer the old level than the new
+                if back and abs(v / good - 1.0) <= max_move:
+                    set_aside_at[pending] = t  # the new level came back before it held: bad prints
+                    good, good_row, pending = v, t, []
+                elif back or abs(v / level - 1.0) > max_move:
+                    set_aside_at[pending] = t  # moved on to a third level: start counting again
+                    pending = [t]
+                else:
+                    pending.append(t)
             if len(pending) >= confirm_days:
                 good, good_row, pending = v, t, []
+        # else: a gap or a bad print: carry the last good close
         out[t], used_row[t] = good, good_row
-    return out, used_row
+        if pending:
+            pending_start[t], pending_held[t] = pending[0], len(pending)
+    return Walk(out, used_row, pending_start, pending_held, set_aside_at)
+
+
+def _walk(values: np.ndarray, max_move: float, confirm_days: int) -> tuple[np.ndarray, np.ndarray]:
+    """Guarded values and, per row, the row of the price used (-1 when none yet)."""
+    seen = walk(values, max_move, confirm_days)
+    return seen.guarded, seen.used_row
 
 
 def guarded_closes(close: pd.DataFrame, max_move: float, *, confirm_days: int = CONFIRM_DAYS) -> pd.DataFrame:
@@ -76,15 +124,24 @@ def guarded_closes(close: pd.DataFrame, max_move: float, *, confirm_days: int = 
     """
     values = close.to_numpy(dtype="float64", copy=True)
     out = values.copy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        filled = pd.DataFrame(np.where(np.isfinite(values) & (values > 0), values, np.nan)).ffill().to_numpy()
-        moves = np.abs(values[1:] / filled[:-1] - 1.0)
-    suspicious = ((moves > max_move) & np.isfinite(moves)).any(axis=0) if len(values) > 1 else np.zeros(values.shape[1], bool)
-    bad = ~(np.isfinite(values) & (values > 0))
-    for j in range(values.shape[1]):
-        if suspicious[j] or bad[:, j].any():
-            out[:, j] = _walk(values[:, j], max_move, confirm_days)[0]
+    for j in np.flatnonzero(suspicious_columns(values, max_move)):
+        out[:, j] = walk(values[:, j], max_move, confirm_days).guarded
     return pd.DataFrame(out, index=close.index, columns=close.columns).ffill()
+
+
+def suspicious_columns(values: np.ndarray, max_move: float) -> np.ndarray:
+    """Columns the guard could act on: a move above ``max_move`` between usable closes, or a bad close.
+
+    Every other column's walk would return it unchanged, so only these are walked.
+    """
+    if values.size == 0:
+        return np.zeros(values.shape[1] if values.ndim == 2 else 0, dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        usable = np.isfinite(values) & (values > 0)
+        filled = pd.DataFrame(np.where(usable, values, np.nan)).ffill().to_numpy()
+        moves = np.abs(values[1:] / filled[:-1] - 1.0)
+    jumps = ((moves > max_move) & np.isfinite(moves)).any(axis=0)
+    return jumps | (~usable & ~np.isnan(values)).any(axis=0)
 
 
 def guard_latest(series: pd.Series, max_move: float, *, confirm_days: int = CONFIRM_DAYS) -> GuardedPrice | None:

@@ -12,8 +12,9 @@ reported (the first one that fires is the ticker's ``rule``; ``reason`` lists al
 ``bad_price``      an infinite, zero or negative price in the lookback window
 ``missing_days``   more than ``max_missing_fraction`` of the window's trading days missing
 ``stale``          price unchanged for ``stale_days`` trading days in a row in the window
-``jump``           a one-day move above ``max_daily_move`` in the window (looks like an
-                   unadjusted split)
+``jump``           a one-day move above ``max_daily_move`` in the last few sessions that has
+                   not yet held (bad print or real move: not yet told apart), or a level shift
+                   near a split ratio in the window that has not reverted (an unadjusted split)
 ``illiquid``       median daily dollar volume in the window below ``min_dollar_volume``
                    (only when the source has volume for the ticker)
 =================  ==========================================================================
@@ -21,6 +22,28 @@ reported (the first one that fires is the ticker's ``rule``; ``reason`` lists al
 Kept tickers' prices are forward-filled over gaps of at most ``max_ffill_days`` trading days;
 longer gaps stay NaN over their whole length. Bad values older than the window are set to NaN
 and counted (``bad_values``), never used.
+
+Jumps: a bad print, a real move and an unadjusted split
+-------------------------------------------------------
+A one-day move above ``max_daily_move`` is one of three things, and they are told apart by what
+the price does next, never by the size of the move alone (a real 52% earnings-day move must not
+exclude a stock for a year, nor must the threshold chosen move the results):
+
+- **A bad print** comes back. The price guard (:mod:`etftrader.prices.guard`) sets a new level
+  aside until it has held :data:`~etftrader.prices.guard.CONFIRM_DAYS` sessions; a level that comes
+  back (or moves on) before then was a bad print. Its closes are *repaired*: set to NaN, counted in
+  ``repaired_values``, and filled like any short gap. The ticker is kept.
+- **A real move** holds. Until it has held ``CONFIRM_DAYS`` sessions it cannot be told from a bad
+  print, and the ticker is dropped (``jump``) for those few sessions; then it is kept, the move in
+  its prices.
+- **An unadjusted split** holds at a level near a split ratio: a one-day ratio within
+  :data:`SPLIT_TOLERANCE` of 1/r or r for r in :data:`SPLIT_RATIOS`, that does not come back
+  (the next ``CONFIRM_DAYS - 1`` closes stay nearer the new level than the old). It is dropped
+  while the shift is in the window -- its returns across the shift are wrong -- and kept as soon as
+  the source adjusts its history. This part does not depend on ``max_daily_move``.
+
+Every verdict uses only the prices up to the as-of date, so a run on any day and the backtest's
+:class:`QualityHistory` agree. ``docs/jumps.md`` has the evidence.
 """
 
 from __future__ import annotations
@@ -36,8 +59,17 @@ import pandas as pd
 
 from ..config import DataConfig
 from .frame import PriceData, truncate
+from .guard import CONFIRM_DAYS, Walk, suspicious_columns, walk
 
-__all__ = ["QualityReport", "QualityHistory", "check_quality", "fill_short_gaps", "RULES", "HEALTH_COLUMNS", "recent_limit"]
+__all__ = ["QualityReport", "QualityHistory", "check_quality", "fill_short_gaps", "RULES", "HEALTH_COLUMNS",
+           "recent_limit", "SPLIT_RATIOS", "SPLIT_TOLERANCE"]
+
+#: split ratios a level shift is compared with (r:1 splits and 1:r reverse splits); 100 is a
+#: change of units (pence for pounds), which leaves the same kind of shift
+SPLIT_RATIOS = (2, 3, 4, 5, 10, 100)
+#: how near a one-day ratio must be to 1/r or r to look like a split: a split on a day the stock
+#: also moved more than this is taken for a real move
+SPLIT_TOLERANCE = 0.05
 
 #: rule code -> short description (the CLI prints counts by rule with these)
 RULES = {
@@ -48,14 +80,14 @@ RULES = {
     "bad_price": "infinite or non-positive price",
     "missing_days": "too many missing days",
     "stale": "stale (unchanging) price",
-    "jump": "implausible one-day jump",
+    "jump": "unconfirmed one-day jump or unadjusted split",
     "illiquid": "thin liquidity",
 }
 
 HEALTH_COLUMNS = (
     "ticker", "status", "rule", "reason", "first_date", "last_date", "observations",
     "window_days", "missing_fraction", "longest_flat_run", "max_abs_return", "max_move_date",
-    "bad_values", "median_dollar_volume", "filled_days",
+    "bad_values", "repaired_values", "median_dollar_volume", "filled_days",
 )
 
 
@@ -157,8 +189,19 @@ def check_quality(data: PriceData, config: DataConfig, *, min_history: int,
         volume = truncate(data.volume, as_of).reindex(index=close.index, columns=close.columns)
         volume = _float_values(volume)
 
+    # Bad prints are repaired (set to NaN, then filled like a short gap); an unconfirmed new level
+    # and a split-like shift are judged in _metrics (module docstring, "Jumps").
+    walks = _walks(values, config.max_daily_move)
+    repaired = np.zeros(values.shape[1], dtype="int64")
+    if walks:
+        values = values.copy(order="K")  # keep the layout (see the prices frame below)
+        for j, seen in walks.items():
+            rows = np.flatnonzero(seen.set_aside_at >= 0)
+            values[rows, j] = np.nan
+            repaired[j] = len(rows)
+    jumps = {"repaired": repaired, **_pending_at(walks, values, len(values) - 1, values.shape[1])}
     metrics = _metrics(values, close.index, list(close.columns), volume,
-                       min_history=min_history, as_of=as_of_ts)
+                       min_history=min_history, as_of=as_of_ts, jumps=jumps)
     health = _health_rows(metrics, close.columns, data.failed, config, min_history)
     kept_mask = health["status"].to_numpy() == "kept"
     kept = health.loc[kept_mask, "ticker"].tolist()
@@ -236,13 +279,29 @@ class QualityHistory:
             valid = np.isfinite(values) & (values > 0)
         self._has_any = valid.any(axis=0)
         self._first = np.where(self._has_any, valid.argmax(axis=0) if n else 0, n)
-        self._observations = np.cumsum(valid, axis=0)
         self._bad = np.cumsum(present & ~valid, axis=0)
         rows = np.arange(n)[:, None]
+        # A bad print is never a ticker's first or last usable close at any date (its level is set
+        # aside from a good close, and found out at a later good one), so first and last rows are
+        # read off the raw prices; the count of usable closes at a date leaves out the closes
+        # repaired by then. The guard's walk looks only backwards: its verdicts at a date are
+        # those of a walk over the prices up to that date, as check_quality walks them.
         self._last = np.maximum.accumulate(np.where(valid, rows, -1), axis=0) if n else np.zeros((0, k), int)
-        usable = np.where(valid, values, np.nan)
+        self._walks = _walks(values, config.max_daily_move)
+        repaired_by = np.zeros((n, k), dtype="int64")
+        repaired_valid = valid.copy()
+        for j, seen in self._walks.items():
+            found = seen.set_aside_at[seen.set_aside_at >= 0]
+            repaired_by[:, j] = np.cumsum(np.bincount(found, minlength=n)[:n])
+            repaired_valid[seen.set_aside_at >= 0, j] = False
+        self._repaired_by = repaired_by
+        self._observations = np.cumsum(valid, axis=0) - repaired_by
+        # The whole-history repair and fill, cut at a date, is that date's for every ticker kept
+        # there: a close set aside only after the date belongs to a level still unconfirmed at it,
+        # and such a ticker is dropped (the jump rule).
+        usable = np.where(repaired_valid, values, np.nan)
         self._filled = np.asfortranarray(_fill_short_gaps(usable, config.max_ffill_days))
-        self._filled_count = np.cumsum(~np.isnan(self._filled) & ~valid, axis=0)
+        self._filled_count = np.cumsum(~np.isnan(self._filled) & ~repaired_valid, axis=0)
 
     def at(self, as_of: date) -> QualityReport:
         """The :class:`QualityReport` of ``check_quality(data, config, as_of=as_of)``."""
@@ -263,8 +322,12 @@ class QualityHistory:
         raw = truncate(self._data.close, as_of).index
         index = raw if len(raw) <= self._clean_rows else raw[self._rows_with_data[:len(raw)]]
         volume = self._volume[:n] if self._volume is not None else None
+        # The closes repaired by the as-of date, as check_quality repairs them (window rows only).
+        repair = {j: seen.set_aside_at[:n] for j, seen in self._walks.items()}
+        jumps = {"repaired": self._repaired_by[end].copy(), "repair": repair,
+                 **_pending_at(self._walks, values, end, values.shape[1])}
         metrics = _metrics(values, index, self._tickers, volume,
-                           min_history=self._min_history, as_of=as_of_ts, whole=whole)
+                           min_history=self._min_history, as_of=as_of_ts, whole=whole, jumps=jumps)
         health = _health_rows(metrics, self._close.columns, self._data.failed, config, self._min_history)
         kept_mask = health["status"].to_numpy() == "kept"
         kept = health["ticker"].to_numpy(dtype=object)[kept_mask].tolist()  # no .loc: ~1 ms a week
@@ -308,7 +371,8 @@ def _float_values(frame: pd.DataFrame) -> np.ndarray:
 
 def _metrics(values: np.ndarray, index: pd.DatetimeIndex, tickers: list[str],
              volume: np.ndarray | None, *, min_history: int,
-             as_of: pd.Timestamp | None, whole: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+             as_of: pd.Timestamp | None, whole: dict[str, np.ndarray] | None = None,
+             jumps: dict | None = None) -> dict[str, np.ndarray]:
     """Per-ticker statistics, vectorised over columns (the backtest calls this every week).
 
     Only first/last dates and counts look at the whole history (``whole``, computed here from
@@ -325,6 +389,13 @@ def _metrics(values: np.ndarray, index: pd.DatetimeIndex, tickers: list[str],
     start = np.maximum(first_idx, w_start)  # window per ticker: from its first price at the earliest
     window_days = np.maximum(n - start, 0)
     w_vals = values[w_start:]
+    jumps = jumps or {}
+    if jumps.get("repair"):
+        # closes found to be bad prints by the as-of date (the window's rows of them) are NaN
+        w_vals = w_vals.copy()
+        for j, set_aside_at in jumps["repair"].items():
+            found = set_aside_at[w_start:n]
+            w_vals[(found >= 0) & (found < n), j] = np.nan
     w_present = ~np.isnan(w_vals)
     with np.errstate(invalid="ignore"):
         w_valid = np.isfinite(w_vals) & (w_vals > 0)
@@ -348,6 +419,9 @@ def _metrics(values: np.ndarray, index: pd.DatetimeIndex, tickers: list[str],
     jump_row = abs_ret.argmax(axis=0) if len(abs_ret) else np.zeros(k, dtype=int)
     max_abs = np.where(any_ret, abs_ret[jump_row, np.arange(k)] if len(abs_ret) else np.nan, np.nan)
     jump_idx = np.where(any_ret, jump_row + w_start, -1)
+    split_row, split_ratio = _split_shifts(carried, prev, step_ok)
+    split_idx = np.where(split_row >= 0, split_row + w_start, -1)
+    pending_row = jumps.get("pending_row", np.full(k, -1))
 
     median_dv = np.full(k, np.nan)
     if volume is not None and n:
@@ -379,7 +453,16 @@ def _metrics(values: np.ndarray, index: pd.DatetimeIndex, tickers: list[str],
         "max_abs_return": max_abs.astype("float64"),
         "max_move_date": move_date,
         "bad_values": bad_total.astype("int64"),
+        "repaired_values": jumps.get("repaired", np.zeros(k, dtype="int64")).astype("int64"),
         "bad_in_window": bad_in_window,
+        # a split-like shift that is the unconfirmed level itself is described as unconfirmed
+        "jump_kind": np.where((split_idx >= 0) & ~((pending_row >= 0) & (split_idx >= pending_row)), 2,
+                              np.where(pending_row >= 0, 1, 0)),
+        "pending_date": _dates_at(index, pending_row),
+        "pending_move": jumps.get("pending_move", np.full(k, np.nan)),
+        "pending_held": jumps.get("pending_held", np.zeros(k, dtype="int64")),
+        "split_date": _dates_at(index, split_idx),
+        "split_ratio": split_ratio,
         "median_dollar_volume": median_dv,
         "lag_days": lag,
     }
@@ -399,6 +482,59 @@ def _whole_history(values: np.ndarray) -> dict[str, np.ndarray]:
         "observations": valid.sum(axis=0),
         "bad_values": (present & ~valid).sum(axis=0),
     }
+
+
+def _walks(values: np.ndarray, max_move: float) -> dict[int, Walk]:
+    """The guard's walk of every column it could act on (the rest it would leave as they are)."""
+    return {int(j): walk(values[:, j], max_move) for j in np.flatnonzero(suspicious_columns(values, max_move))}
+
+
+def _pending_at(walks: dict[int, Walk], values: np.ndarray, end: int, k: int) -> dict[str, np.ndarray]:
+    """Per column: the first row of a level still unconfirmed at row ``end``, its move and sessions held."""
+    row = np.full(k, -1, dtype="int64")
+    held = np.zeros(k, dtype="int64")
+    move = np.full(k, np.nan)
+    if end >= 0:
+        for j, seen in walks.items():
+            first = seen.pending_start[end]
+            if first >= 0:
+                row[j], held[j] = first, seen.pending_held[end]
+                move[j] = values[first, j] / seen.guarded[end] - 1.0
+    return {"pending_row": row, "pending_held": held, "pending_move": move}
+
+
+def _split_ratio_near(ratio: np.ndarray) -> np.ndarray:
+    """True where a one-day price ratio is within SPLIT_TOLERANCE of 1/r or r, r in SPLIT_RATIOS."""
+    near = np.zeros(ratio.shape, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        for r in SPLIT_RATIOS:
+            near |= (np.abs(ratio * r - 1.0) <= SPLIT_TOLERANCE) | (np.abs(ratio / r - 1.0) <= SPLIT_TOLERANCE)
+    return near
+
+
+def _split_shifts(carried: np.ndarray, prev: np.ndarray, step_ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of the window: the latest row of a split-like shift that holds, and its ratio.
+
+    A shift holds when the level before it had held (the closes before it in the window, up to
+    ``CONFIRM_DAYS - 1`` of them, are nearer the old level than the new, in log terms) and the new
+    one holds (the same for the closes after it). Closes not yet seen do not count against it: a
+    split-like drop on the as-of date already holds, as no close says otherwise.
+    """
+    k = carried.shape[1] if carried.ndim == 2 else 0
+    rows, ratios = np.full(k, -1, dtype="int64"), np.full(k, np.nan)
+    if not carried.size:
+        return rows, ratios
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(step_ok, carried / prev, np.nan)
+    span = CONFIRM_DAYS - 1
+    for i, j in np.argwhere(_split_ratio_near(ratio)):  # row-major: a column's latest shift wins
+        old, new = prev[i, j], carried[i, j]
+        around = np.concatenate([carried[max(i - span, 0):i, j], carried[i + 1:i + 1 + span, j]])
+        nearer_old = np.abs(np.log(around / old)) < np.abs(np.log(around / new))
+        before = min(span, i)
+        if nearer_old[:before].all() and not nearer_old[before:].any():
+            rows[j], ratios[j] = i, ratio[i, j]
+    return rows, ratios
 
 
 def _nanmedian_columns(values: np.ndarray) -> np.ndarray:
@@ -446,9 +582,7 @@ def _health_rows(m: dict[str, np.ndarray], columns, failed: dict[str, str], conf
             ("stale", m["longest_flat_run"] >= config.stale_days,
              lambda r: f"price unchanged for {r['longest_flat_run']} trading days in a row "
                        f"(limit {config.stale_days})"),
-            ("jump", m["max_abs_return"] > config.max_daily_move,
-             lambda r: f"one-day move of {r['max_abs_return']:+.0%} on {_day(r['max_move_date'])} "
-                       f"(limit {config.max_daily_move:.0%}); looks like an unadjusted split"),
+            ("jump", m["jump_kind"] > 0, lambda r: _describe_jump(r, config)),
             ("illiquid", m["median_dollar_volume"] < config.min_dollar_volume,
              lambda r: f"median dollar volume {r['median_dollar_volume']:,.0f} below "
                        f"{config.min_dollar_volume:,.0f}"),
@@ -484,6 +618,18 @@ def _health_rows(m: dict[str, np.ndarray], columns, failed: dict[str, str], conf
     for name in ("ticker", "status", "rule", "reason"):
         health[name] = health[name].astype(str)
     return health
+
+
+def _describe_jump(r: dict, config: DataConfig) -> str:
+    if r["jump_kind"] == 2:
+        ratio = float(r["split_ratio"])
+        size = min(SPLIT_RATIOS, key=lambda v: abs(abs(np.log(ratio)) - np.log(v)))
+        split = f"a {size}:1 split" if ratio < 1 else f"a 1:{size} reverse split"
+        return (f"price ratio {ratio:.3f} on {_day(r['split_date'])}, near {split}, has not reverted; "
+                f"looks like an unadjusted split")
+    return (f"one-day move of {r['pending_move']:+.0%} on {_day(r['pending_date'])} (limit "
+            f"{config.max_daily_move:.0%}) has held {r['pending_held']} of {CONFIRM_DAYS} sessions: "
+            f"a bad print or a real move, not yet told apart")
 
 
 def _day(value) -> str:
