@@ -22,6 +22,7 @@ __all__ = [
     "TRADING_DAYS",
     "PortfolioResult",
     "clean_solution",
+    "clean_weights",
     "fit_to_bounds",
     "portfolio_performance",
     "shrunk_covariance",
@@ -226,9 +227,17 @@ def portfolio_performance(
 def clean_solution(optimizer: object, lower: float, upper: float) -> np.ndarray:
     """Weights of a solved PyPortfolioOpt optimizer, cleaned and made to fit the bounds exactly.
 
-    ``clean_weights`` drops weights under 1e-4 (only when the lower bound is 0: with a positive
-    minimum every selected ticker must keep at least that) and rounds to 5 decimals; then
-    :func:`fit_to_bounds` restores a sum of 1 within the bounds.
+    :func:`clean_weights` of ``optimizer.weights``.
+    """
+    return clean_weights(np.asarray(optimizer.weights, dtype="float64"), lower, upper)
+
+
+def clean_weights(raw: np.ndarray, lower: float, upper: float) -> np.ndarray:
+    """A solver's weights checked, cleaned and made to fit the bounds exactly.
+
+    As PyPortfolioOpt's ``clean_weights``: weights under 1e-4 are dropped (only when the lower
+    bound is 0: with a positive minimum every selected ticker must keep at least that) and the rest
+    rounded to 5 decimals; then :func:`fit_to_bounds` restores a sum of 1 within the bounds.
 
     Raises
     ------
@@ -236,7 +245,7 @@ def clean_solution(optimizer: object, lower: float, upper: float) -> np.ndarray:
         When the solver's weights are not finite or break the bounds or the budget by more than
         1e-4, which an "optimal_inaccurate" status can hide; the caller falls back.
     """
-    raw = np.asarray(optimizer.weights, dtype="float64")
+    raw = np.asarray(raw, dtype="float64")
     if not np.isfinite(raw).all():
         raise ValueError("the solver returned non-finite weights")
     slack = 1e-4
@@ -245,5 +254,6 @@ def clean_solution(optimizer: object, lower: float, upper: float) -> np.ndarray:
             f"the solver's weights break the bounds [{lower:.4g}, {upper:.4g}] or do not sum to 1 "
             f"(min {raw.min():.4g}, max {raw.max():.4g}, sum {raw.sum():.6g})"
         )
-    cleaned = optimizer.clean_weights(cutoff=1e-4 if lower <= 0 else 0.0, rounding=5)
-    return fit_to_bounds(np.fromiter(cleaned.values(), dtype="float64"), lower, upper)
+    cleaned = raw.copy()
+    cleaned[np.abs(cleaned) < (1e-4 if lower <= 0 else 0.0)] = 0
+    return fit_to_bounds(np.round(cleaned, 5), lower, upper)

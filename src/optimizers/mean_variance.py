@@ -1,6 +1,7 @@
 """Mean-variance weights: PyPortfolioOpt's maximum quadratic utility.
 
-Maximises ``w' mu - (risk_aversion / 2) * w' S w`` over long-only weights within the bounds,
+Maximises ``w' mu - (risk_aversion / 2) * w' S w`` over long-only weights within the bounds
+(with Clarabel, the default solver, as a problem compiled once: :mod:`optimizers.compiled`),
 with ``mu`` from the scores (:mod:`optimizers.expected_returns`) and ``S`` the Ledoit-Wolf
 covariance. Quadratic utility rather than ``max_sharpe``: it stays well-posed when every expected
 return is below the risk-free rate, where ``max_sharpe`` has no solution.
@@ -12,7 +13,8 @@ import numpy as np
 import pandas as pd
 from pypfopt import EfficientFrontier, objective_functions
 
-from .base import clean_solution
+from .base import clean_solution, clean_weights
+from .compiled import SOLVERS, solve_weights
 
 __all__ = ["mean_variance_weights"]
 
@@ -56,6 +58,10 @@ def mean_variance_weights(
     pypfopt.exceptions.OptimizationError, cvxpy.error.SolverError, ValueError
         When the solver fails; :func:`optimizers.optimize` catches these and falls back.
     """
+    if solver.upper() in SOLVERS:  # the same problem, compiled once per shape (optimizers.compiled)
+        raw = solve_weights("mvo", cov, mu=mu, risk_aversion=risk_aversion, bounds=bounds,
+                            current=current, penalty=penalty)
+        return clean_weights(raw, *bounds)
     ef = EfficientFrontier(mu, cov, weight_bounds=bounds, solver=solver)
     if current is not None and penalty > 0:
         ef.add_objective(objective_functions.transaction_cost, w_prev=np.asarray(current, dtype=float), k=penalty)

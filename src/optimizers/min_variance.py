@@ -1,7 +1,8 @@
 """Minimum-variance weights: PyPortfolioOpt's ``min_volatility`` on the Ledoit-Wolf covariance.
 
 Ignores the scores once the tickers are selected: the weights are those of the least volatile
-long-only portfolio within the bounds. The seed's conservative choice.
+long-only portfolio within the bounds. The seed's conservative choice. With Clarabel, the default
+solver, the same problem is compiled once per shape (:mod:`optimizers.compiled`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import numpy as np
 import pandas as pd
 from pypfopt import EfficientFrontier, objective_functions
 
-from .base import clean_solution
+from .base import clean_solution, clean_weights
+from .compiled import SOLVERS, solve_weights
 
 __all__ = ["min_variance_weights"]
 
@@ -42,6 +44,8 @@ def min_variance_weights(cov: pd.DataFrame, *, bounds: tuple[float, float], solv
     pypfopt.exceptions.OptimizationError, cvxpy.error.SolverError, ValueError
         When the solver fails; :func:`optimizers.optimize` catches these and falls back.
     """
+    if solver.upper() in SOLVERS:  # the same problem, compiled once per shape (optimizers.compiled)
+        return clean_weights(solve_weights("minvar", cov, bounds=bounds, current=current, penalty=penalty), *bounds)
     ef = EfficientFrontier(None, cov, weight_bounds=bounds, solver=solver)
     if current is not None and penalty > 0:
         ef.add_objective(objective_functions.transaction_cost, w_prev=np.asarray(current, dtype=float), k=penalty)

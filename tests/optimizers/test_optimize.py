@@ -192,22 +192,15 @@ def test_bounds_adjusted_for_the_whole_sample(sample_close, max_weight, min_weig
 
 # --- fallbacks --------------------------------------------------------------------------------
 
-class BrokenFrontier:
-    """Stands in for EfficientFrontier: every solve fails as an infeasible problem would."""
-
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def _fail(self, *args, **kwargs):
-        raise OptimizationError("Solver status: infeasible")
-
-    max_quadratic_utility = min_volatility = _fail
+def broken_solve(*args, **kwargs):
+    """Stands in for the compiled solve: every solve fails as an infeasible problem would."""
+    raise OptimizationError("Solver status: infeasible")
 
 
 def test_mvo_falls_back_to_minvar(scored_sample, monkeypatch):
     import optimizers.mean_variance
 
-    monkeypatch.setattr(optimizers.mean_variance, "EfficientFrontier", BrokenFrontier)
+    monkeypatch.setattr(optimizers.mean_variance, "solve_weights", broken_solve)
     prices, composite = selected(scored_sample, "2020-06-30", 10)
     result = optimize("mvo", prices, composite)
     assert (result.requested, result.method) == ("mvo", "minvar")
@@ -223,8 +216,8 @@ def test_chain_reaches_rankbased_then_equal(scored_sample, monkeypatch):
     import optimizers.min_variance
     import optimizers.rank_based
 
-    monkeypatch.setattr(optimizers.mean_variance, "EfficientFrontier", BrokenFrontier)
-    monkeypatch.setattr(optimizers.min_variance, "EfficientFrontier", BrokenFrontier)
+    monkeypatch.setattr(optimizers.mean_variance, "solve_weights", broken_solve)
+    monkeypatch.setattr(optimizers.min_variance, "solve_weights", broken_solve)
     prices, composite = selected(scored_sample, "2019-06-28", 10)
     result = optimize("mvo", prices, composite)
     assert result.method == "rankbased"
