@@ -54,6 +54,8 @@ from .week import EQUAL_WEIGHT, decide_week
 
 __all__ = [
     "EQUAL_WEIGHT",
+    "BookSpec",
+    "run_books",
     "STRATEGY_CHOICES",
     "EXECUTION_NOTE",
     "DEFAULT_YEARS",
@@ -226,6 +228,7 @@ def run_backtest(
     progress: bool = False,
     workers: int | str | None = 1,
     fill: str = "next_close",
+    equal_weight: bool = True,
 ) -> BacktestResult:
     """Replay the weekly process from ``start`` to ``end`` for each optimizer, 1/N and the benchmark.
 
@@ -255,6 +258,9 @@ def run_backtest(
         the same for any value; 1 (default) runs everything in this process; ``"auto"`` uses one
         per strategy up to the CPU count when the run is long enough to repay starting them
         (:data:`AUTO_WORKERS_MIN_STEPS` strategy-weeks).
+    equal_weight : bool, default True
+        Carry the 1/N book along. A sweep runs it once for all the cells that share its settings
+        (``optimizers=()`` with ``equal_weight=True`` runs it alone).
 
     Returns
     -------
@@ -271,7 +277,7 @@ def run_backtest(
     clock = time.perf_counter()
     if fill not in FILLS:
         raise ConfigError(f"`fill` must be one of {', '.join(FILLS)}, got {fill!r}")
-    strategies_opt = parse_optimizers(optimizers)
+    strategies_opt = parse_optimizers(optimizers) if (optimizers or not equal_weight) else ()
     positions = int(positions if positions is not None else config.portfolio.positions)
     if positions < 1:
         raise ConfigError(f"`positions` must be at least 1, got {positions}")
@@ -285,7 +291,7 @@ def run_backtest(
             f"no weekly decision day between {start_ts.date()} and {end_ts.date()}; widen --start/--end"
         )
     data = _slice(data, schedule[-1])  # nothing after the last decision is ever needed
-    strategies = (*strategies_opt, EQUAL_WEIGHT)
+    strategies = (*strategies_opt, EQUAL_WEIGHT) if equal_weight else strategies_opt
     groups = _groups(strategies, workers, len(schedule))
     if len(groups) == 1:
         parts = [_simulate(data, config, strategies, schedule, positions, progress, fill)]
@@ -345,6 +351,66 @@ def run_backtest(
     )
 
 
+def run_books(data, config: Config, specs: Mapping[str, "BookSpec"], *, start=None, end=None
+              ) -> dict[str, Any]:
+    """Several books with their own settings in one weekly loop (the sweep's engine).
+
+    Each book's equity, trades, decisions and metrics are those ``run_backtest`` gives for it
+    alone (``run_backtest(data, spec.config, optimizers=[spec.optimizer], positions=...,
+    fill=...)``); the quality check and the factor scores of each week are computed once for
+    all of them. ``config`` gives the period rules, the data-quality rules and the factor settings,
+    which every book shares.
+
+    Returns
+    -------
+    dict
+        ``books``: label -> {``metrics``, ``equity``, ``trades``, ``decisions``}; ``benchmark``:
+        its label and metrics (or None); ``schedule``; ``end``; ``short_window`` (bool).
+    """
+    close = data.close
+    if close is None or close.empty:
+        raise DataError(f"no prices to backtest (source {data.source!r} returned an empty frame)")
+    start_ts, end_ts = _window(close.index, config, start, end)
+    schedule = rebalance_dates(close.index, start_ts, end_ts)
+    if len(schedule) == 0:
+        raise ConfigError(f"no weekly decision day between {start_ts.date()} and {end_ts.date()}; widen the period")
+    data = _slice(data, schedule[-1])
+    labels = list(specs)
+    part = _simulate(data, config, labels, schedule, 1, False, specs=specs)
+    equity = part.equity[labels]
+    capital = float(config.portfolio.capital)
+    rank = {name: i for i, name in enumerate(labels)}
+    trades = _in_order(part.trades, TRADE_COLUMNS, rank)
+    decisions = _in_order([pd.DataFrame(part.decisions, columns=DECISION_COLUMNS)], DECISION_COLUMNS, rank)
+    books = {}
+    for label in labels:
+        mine = trades[trades["strategy"] == label]
+        books[label] = {"metrics": _metrics(equity, mine, [label], None, specs[label].config)[label],
+                        "equity": equity[label], "trades": mine,
+                        "decisions": decisions[decisions["strategy"] == label]}
+    benchmark = getattr(data, "benchmark", None)
+    bench = None
+    if benchmark is not None and len(benchmark.dropna()):
+        name = str(benchmark.name or "benchmark")
+        values = _buy_and_hold(benchmark, equity.index, capital)
+        if not values.isna().all():
+            frame = pd.DataFrame({name: values})
+            bench = {"label": name, "equity": values,
+                     "metrics": _metrics(frame, trades.iloc[:0], [], name, config)[name]}
+    return {"books": books, "benchmark": bench, "schedule": schedule, "end": str(equity.index[-1].date()),
+            "short_window": len(schedule) < SHORT_WINDOW_WEEKS}
+
+
+@dataclass(frozen=True)
+class BookSpec:
+    """One simulated account of :func:`_simulate`: what it optimizes and under which settings."""
+
+    optimizer: str
+    config: Config
+    positions: int
+    fill: str = "next_close"
+
+
 @dataclass
 class _Part:
     """What simulating some of the strategies produced (merged by :func:`run_backtest`)."""
@@ -388,8 +454,15 @@ def _simulate_in_processes(data, config: Config, groups: list[tuple[str, ...]], 
 
 
 def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.DatetimeIndex,
-              positions: int, progress: bool, fill: str = "next_close") -> _Part:
-    """The weekly loop for ``strategies``: one account each, the weekly pipeline's steps each week."""
+              positions: int, progress: bool, fill: str = "next_close",
+              specs: Mapping[str, "BookSpec"] | None = None) -> _Part:
+    """The weekly loop for ``strategies``: one account each, the weekly pipeline's steps each week.
+
+    ``specs`` gives a book its own optimizer, configuration, positions and fill (a sweep runs
+    many cells in one loop, so each week's quality check and scores are computed once for all of
+    them); by default every book is named after its optimizer and uses ``config``, ``positions``
+    and ``fill``. The data rules and factor settings are ``config``'s for every book.
+    """
     from . import pipeline
     from .prices.quality import QualityHistory
 
@@ -401,8 +474,10 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
     # The weekly run's price guard, day by day: a close the quality rules reject is not a mark
     # (a x100 print must not show as a 100-fold gain); gaps and bad prints carry the last good close.
     marks = guarded_closes(close, config.data.max_daily_move)
-    capital = float(config.portfolio.capital)
-    books = {name: _Book(capital) for name in strategies}
+    specs = dict(specs or {})
+    for name in strategies:
+        specs.setdefault(name, BookSpec(name, config, positions, fill))
+    books = {name: _Book(float(specs[name].config.portfolio.capital)) for name in strategies}
     trades_rows: list[tuple[str, pd.Timestamp, pd.DataFrame]] = []
     decision_rows: list[dict[str, Any]] = []
     target_rows: list[tuple[str, pd.Timestamp, pd.Index, np.ndarray]] = []
@@ -430,15 +505,17 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
             scores: list[pd.DataFrame] = []  # the week's factor scores, computed once for all optimizers
             for name in strategies:
                 book = books[name]
+                spec = specs[name]
                 try:
                     tick = time.perf_counter()
-                    if name != EQUAL_WEIGHT and not scores:
+                    if spec.optimizer != EQUAL_WEIGHT and not scores:
                         scores.append(pipeline.score_prices(quality.prices, config))
                     # The weekly command's own step (etftrader.week): prices, target with the
                     # turnover controls, drift, trades. Equal weight has no threshold of its own:
                     # --drift-threshold, else the default.
-                    decision = decide_week(quality.prices, week.close, book.holdings(), config,
-                                           optimizer=name, positions=positions, dropped=quality.dropped,
+                    decision = decide_week(quality.prices, week.close, book.holdings(), spec.config,
+                                           optimizer=spec.optimizer, positions=spec.positions,
+                                           dropped=quality.dropped,
                                            scores=scores[0] if scores else None)
                     spent["target"] += time.perf_counter() - tick
                     weights, plan = decision.target.weights.astype(float), decision.plan
@@ -455,7 +532,7 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
                 target_rows.append((name, day, weights.index, weights.to_numpy()))
                 book.mark(day)
                 valued_at = mark
-                if fill == "same_close":
+                if spec.fill == "same_close":
                     book.execute(plan)
                     fills = plan.trades
                     book.mark(day)
@@ -464,7 +541,7 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
                     if k < len(marks.index):
                         when = marks.index[k]
                         valued_at = dict(zip(marks.columns, marks.iloc[k].tolist()))
-                        fills = book.fill(plan.trades, valued_at, config.rebalance)
+                        fills = book.fill(plan.trades, valued_at, spec.config.rebalance)
                         book.mark(when)
                     else:  # no later price: the last decision's trades stay unfilled
                         fills = plan.trades.iloc[0:0]

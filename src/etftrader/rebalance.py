@@ -383,7 +383,7 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
     investable = max(total - reserve, 0.0)
 
     allocate = allocator or _default_allocator()
-    banded = _in_band(weights, cur, holdings.shares, band)
+    banded = banded_now  # the same positions: nothing has moved since the drift was measured
     held_fixed = banded.index.union(pd.Index(frozen, dtype=object))
     if len(held_fixed):
         # Keep the banded positions as they are; size the rest of the target for what is left.
@@ -429,11 +429,15 @@ def _in_band(weights: pd.Series, current: pd.Series, shares: pd.Series, band: fl
     """
     if band <= 0 or shares.empty:
         return pd.Series(dtype=float)
-    both = weights.index.intersection(shares.index[shares > 0])
-    cur = current.reindex(both).astype(float)
-    target = weights.reindex(both).astype(float)
-    close = (cur - target).abs() <= band * target + 1e-12
-    return cur[close]
+    both = weights.index.intersection(shares.index[shares.to_numpy() > 0])
+    # numpy on the aligned values (the same floats as Series arithmetic, ~20x less overhead: the
+    # backtest asks this of every book every week)
+    cur = current.to_numpy(dtype="float64")[current.index.get_indexer(both)]
+    if (current.index.get_indexer(both) < 0).any():
+        cur = current.reindex(both).to_numpy(dtype="float64")
+    target = weights.to_numpy(dtype="float64")[weights.index.get_indexer(both)]
+    close = np.abs(cur - target) <= band * target + 1e-12
+    return pd.Series(cur[close], index=both[close], dtype="float64")
 
 
 def _banded_frame(banded: pd.Series, weights: pd.Series, total: float) -> pd.DataFrame:

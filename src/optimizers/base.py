@@ -10,6 +10,7 @@ have in common so that each is written once: :class:`PortfolioResult`, :func:`we
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -177,11 +178,31 @@ def shrunk_covariance(prices: pd.DataFrame, cov_lookback: int) -> tuple[pd.DataF
     (covariance, problem) : (DataFrame of shape (n_tickers, n_tickers) or None, str or None)
         The covariance, or None with a one-line reason when too little common history exists.
     """
+    values = prices.iloc[-(cov_lookback + 1):].to_numpy(dtype="float64")
+    # The same window of the same tickers gives the same covariance: a backtest week's books and a
+    # sweep's cells ask for it again and again. Keyed by the window's bytes, so it is exact.
+    key = (tuple(map(str, prices.columns)), cov_lookback, values.shape, hashlib.blake2b(
+        np.ascontiguousarray(values).tobytes(), digest_size=16).digest())
+    if key in _COV_CACHE:
+        cov, problem = _COV_CACHE[key]
+        return (cov.copy() if cov is not None else None), problem
+    result = _shrunk_covariance(values, prices.columns, cov_lookback)
+    if len(_COV_CACHE) >= _COV_CACHE_SIZE:
+        _COV_CACHE.pop(next(iter(_COV_CACHE)))
+    _COV_CACHE[key] = result
+    return (result[0].copy() if result[0] is not None else None), result[1]
+
+
+#: window bytes -> (covariance, problem), oldest first
+_COV_CACHE: dict = {}
+_COV_CACHE_SIZE = 256
+
+
+def _shrunk_covariance(values: np.ndarray, assets: pd.Index, cov_lookback: int):
     import sklearn
     from pypfopt.risk_models import fix_nonpositive_semidefinite
     from sklearn.covariance import ledoit_wolf
 
-    values = prices.iloc[-(cov_lookback + 1):].to_numpy(dtype="float64")
     with np.errstate(divide="ignore", invalid="ignore"):
         daily = values[1:] / values[:-1] - 1.0
     returns = daily[np.isfinite(daily).all(axis=1)]
@@ -200,7 +221,6 @@ def shrunk_covariance(prices: pd.DataFrame, cov_lookback: int) -> tuple[pd.DataF
     # last bit of the covariance must not depend on how it was called.
     with sklearn.config_context(skip_parameter_validation=True, assume_finite=True):
         shrunk, _ = ledoit_wolf(np.asfortranarray(returns))
-    assets = prices.columns
     cov = fix_nonpositive_semidefinite(
         pd.DataFrame(shrunk, index=assets, columns=assets) * TRADING_DAYS, fix_method="spectral")
     if not np.isfinite(cov.to_numpy()).all():

@@ -27,6 +27,7 @@ COMMANDS = {
     "validate": "validate:validate",
     "report": "report:report",
     "backtest": "backtest:backtest",
+    "sweep": "sweep:sweep",
     "schedule": "ops:schedule",
     "doctor": "ops:doctor",
 }
