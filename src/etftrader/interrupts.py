@@ -13,9 +13,9 @@ import signal
 import threading
 from typing import Iterator
 
-__all__ = ["Terminated", "mark_recorded", "recorded", "reset", "signals_as_exceptions", "outcome"]
+__all__ = ["Terminated", "mark_recorded", "recorded", "reset", "set_outcome", "signals_as_exceptions", "outcome"]
 
-_state: dict[str, str | None] = {"recorded": None}
+_state: dict[str, str | None] = {"recorded": None, "outcome": None}
 
 
 class Terminated(BaseException):
@@ -40,10 +40,18 @@ def recorded() -> str | None:
 
 def reset() -> None:
     _state["recorded"] = None
+    _state["outcome"] = None
+
+
+def set_outcome(text: str | None) -> None:
+    """What an interrupted run that writes no workbook (a sweep) leaves behind, in words."""
+    _state["outcome"] = text
 
 
 def outcome() -> str:
     """What an interrupted run leaves behind, in words."""
+    if _state["outcome"]:
+        return _state["outcome"]
     where = recorded()
     if where:
         return f"the week was recorded in {where}; the report may be missing (run `etftrader report`)"

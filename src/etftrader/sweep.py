@@ -420,10 +420,18 @@ def run_sweep(data, base: Config, cells: Iterable[Cell], *, cache_dir: Path, sta
         _log.info("sweep: %d of %d cells from the cache (%s)", cached_count, total, cache_dir)
     if progress:
         progress(len(rows), total, 0.0, None)
+    from . import interrupts
+
+    def resume_note() -> None:
+        interrupts.set_outcome(f"{len(rows)} of {total} cells are finished and cached in {cache_dir}; run the "
+                               "same command again to resume (nothing else was written)")
+
+    resume_note()
 
     def finished(index: int, row: dict) -> None:
         _write_json_atomic(cache_dir / f"{keys[index]}.json", row)
         rows[index] = row
+        resume_note()
         _log.info("sweep cell %d/%d done in %.1f s: %s", len(rows), total, row.get("seconds", math.nan),
                   cells[index].label())
         if progress:
@@ -474,7 +482,7 @@ def _run_on_dask(scheduler, data, base, cells, todo, start, end, split, finished
     except ImportError:
         raise ConfigError("--scheduler needs dask.distributed: pip install \"dask[distributed]\"") from None
     try:
-        client = Client(scheduler, timeout=30)
+        client = Client(scheduler, timeout=15)
     except (OSError, TimeoutError) as e:
         raise ConfigError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
     try:
