@@ -1,7 +1,8 @@
 """Whole-share allocation of a portfolio bought from scratch, through PyPortfolioOpt.
 
-:func:`allocate_shares` uses ``DiscreteAllocation.greedy_portfolio`` by default (round every
-target down to whole shares, then buy one share at a time where the shortfall is largest) and
+:func:`allocate_shares` uses ``DiscreteAllocation.greedy_portfolio``'s algorithm by default
+(round every target down to whole shares, then buy one share at a time where the shortfall is
+largest; :func:`greedy_counts` is its numpy transcription, checked against the library) and
 ``lp_portfolio`` on request (an integer program, solved with HiGHS from cvxpy's dependencies, that
 minimises the total dollar shortfall plus the cash left over). Why greedy by default: on the
 bundled sample (10 positions, four dates, 20k to 1M capital) the two fit the target weights
@@ -20,7 +21,7 @@ import math
 import numpy as np
 import pandas as pd
 
-__all__ = ["ALLOCATION_METHODS", "allocate_shares"]
+__all__ = ["ALLOCATION_METHODS", "allocate_shares", "greedy_counts"]
 
 logger = logging.getLogger(__name__)
 
@@ -116,16 +117,51 @@ def _allocate(held: pd.Series, latest: pd.Series, total_value: float, method: st
                            type(e).__name__, e)
     if latest.min() > total_value:
         return {}  # not one share is affordable; greedy would divide by zero here
-    allocator = DiscreteAllocation(weights, latest, total_value)
-    # greedy_portfolio looks a price up by ticker once per share bought (hundreds of times for a
-    # 600-ticker equal weight); it only ever indexes ``latest_prices`` by ticker, so after the
-    # constructor has validated the Series, a dict of the same values serves those lookups at a
-    # fraction of a pandas lookup's cost (float64 -> Python float is exact: same arithmetic, same
-    # allocation).
-    allocator.latest_prices = dict(zip(tickers, latest.to_numpy().tolist()))
+    counts = greedy_counts(held.to_numpy(dtype="float64"), latest.to_numpy(dtype="float64"), total_value)
+    return {t: int(c) for t, c in zip(tickers, counts.tolist()) if c}
+
+
+def greedy_counts(weights: np.ndarray, prices: np.ndarray, total_value: float) -> np.ndarray:
+    """``DiscreteAllocation.greedy_portfolio`` for long-only weights, in numpy: shares by position.
+
+    The same algorithm, step for step and float for float (a test compares the two on hundreds of
+    cases): sort by weight (descending, ties in their order), buy the whole shares each weight
+    affords, then buy one share at a time of the ticker whose weight falls furthest short (the
+    next one when it is too dear, at most ten tries), until the money is spent or nothing falls
+    short. The library converts its lists to arrays and looks each price up by ticker for every
+    share it buys: ~12 ms for a 600-ticker equal weight, which a backtest allocates every week;
+    this is ~1 ms.
+    """
+    order = np.argsort(-weights, kind="stable")
+    w, p = weights[order], prices[order]
+    available = total_value
+    bought = np.zeros(len(w), dtype="int64")
+    for i in range(len(w)):
+        n_shares = int(w[i] * total_value / p[i])
+        bought[i] = n_shares
+        available -= n_shares * p[i]
     with np.errstate(invalid="ignore", divide="ignore"):
-        allocation, _ = allocator.greedy_portfolio()
-    return allocation
+        while available > 0:
+            current = p * bought
+            current /= current.sum()
+            deficit = w - current
+            idx = int(np.argmax(deficit))
+            price = p[idx]
+            counter = 0
+            while price > available:
+                deficit[idx] = 0
+                idx = int(np.argmax(deficit))
+                if deficit[idx] < 0 or counter == 10:
+                    break
+                price = p[idx]
+                counter += 1
+            if deficit[idx] <= 0 or counter == 10:
+                break
+            bought[idx] += 1
+            available -= price
+    out = np.zeros(len(w), dtype="int64")
+    out[order] = bought
+    return out
 
 
 def _trim_to_budget(shares: np.ndarray, latest: np.ndarray, held: np.ndarray,

@@ -162,3 +162,77 @@ def test_greedy_is_the_librarys_greedy_step_for_step(seed):
         got = allocate_shares(weights, prices, float(total_value))
         want = _library_greedy(weights, prices, float(total_value))
         assert {t: int(v) for t, v in got.items() if v} == want, (seed, total_value)
+
+
+# --- our greedy loop against PyPortfolioOpt's greedy_portfolio --------------------------------
+
+
+def _library_counts(weights, prices, total):
+    from pypfopt import DiscreteAllocation
+
+    tickers = [f"T{i}" for i in range(len(weights))]
+    allocator = DiscreteAllocation(dict(zip(tickers, weights.tolist())), pd.Series(prices, index=tickers), total)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        allocation, leftover = allocator.greedy_portfolio()
+    return np.array([allocation.get(t, 0) for t in tickers], dtype="int64")
+
+
+def _cases():
+    rng = np.random.default_rng(20261201)
+    for k in range(300):
+        n = int(rng.choice([1, 2, 3, 5, 8, 20, 60, 600]))
+        kind = k % 5
+        if kind == 0:   # equal weight: every weight the same (ties in the sort)
+            w = np.full(n, 1.0 / n)
+        elif kind == 1:  # a few names carry most of the weight
+            w = rng.dirichlet(np.full(n, 0.3))
+        else:
+            w = rng.dirichlet(np.ones(n)) * rng.uniform(0.9, 1.0)  # some cash left
+        prices = np.exp(rng.uniform(np.log(1.0), np.log(5000.0), n))
+        total = float(rng.choice([500.0, 5_000.0, 100_000.0, 1_000_000.0, 37_123.45]))
+        if kind == 3 and n > 1:
+            prices[rng.integers(n)] = total * rng.uniform(1.01, 3.0)  # one price above the whole budget
+        yield w, prices, total
+
+
+def test_greedy_counts_are_the_librarys_on_many_cases():
+    from optimizers.allocation import greedy_counts
+
+    cases = list(_cases())
+    assert len(cases) == 300
+    differ = 0
+    for w, prices, total in cases:
+        if prices.min() > total:
+            continue  # allocate_shares answers "nothing affordable" before either is asked
+        got = greedy_counts(w, prices, total)
+        want = _library_counts(w, prices, total)
+        differ += not np.array_equal(got, want)
+        np.testing.assert_array_equal(got, want, err_msg=f"n={len(w)} total={total}")
+    assert differ == 0
+
+
+def test_greedy_counts_on_the_edges():
+    from optimizers.allocation import greedy_counts
+
+    # one ticker; a budget that buys nothing in the first round; ties; a price equal to the budget
+    for w, p, total in [
+        (np.array([1.0]), np.array([33.0]), 1000.0),
+        (np.array([0.5, 0.5]), np.array([700.0, 800.0]), 1000.0),
+        (np.array([0.25] * 4), np.array([10.0, 10.0, 10.0, 10.0]), 95.0),
+        (np.array([0.6, 0.4]), np.array([1000.0, 5.0]), 1000.0),
+    ]:
+        np.testing.assert_array_equal(greedy_counts(w, p, total), _library_counts(w, p, total))
+
+
+def test_allocate_shares_on_the_sample_matches_the_library(sample_close):
+    from optimizers.allocation import greedy_counts
+
+    for day in ("2016-03-31", "2019-06-28", "2022-06-30"):
+        prices = sample_close.loc[:day].iloc[-1].dropna()
+        w = pd.Series(1.0 / len(prices), index=prices.index)
+        for total in (20_000.0, 333_333.33, 1_000_000.0):
+            got = allocate_shares(w, prices, total)
+            want = _library_counts(w.to_numpy(), prices.to_numpy(), total)
+            np.testing.assert_array_equal(got.to_numpy(), want)
+            assert (got * prices).sum() <= total
+    assert greedy_counts is not None
