@@ -487,10 +487,14 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
     # check_quality(prices up to each week) without re-scanning the whole history every week.
     history = QualityHistory(data, config.data, min_history=config.factors.min_history)
     position = {d: i for i, d in enumerate(marks.index)}
+    # Plain lists and arrays for the per-week lookups (iterating an Arrow-backed index costs
+    # ~1 us a ticker, every week, twice).
+    mark_columns = marks.columns.tolist()
+    mark_values = marks.to_numpy()
     unfilled = False
     with Progress("backtest", total=len(schedule), stream=stream) as bar:
         for day, row in zip(schedule, marks.loc[schedule].to_numpy()):
-            mark = dict(zip(marks.columns, row.tolist()))
+            mark = dict(zip(mark_columns, row.tolist()))
             week = _slice(data, day)
             tick = time.perf_counter()
             try:
@@ -540,7 +544,7 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
                     k = position[day] + 1
                     if k < len(marks.index):
                         when = marks.index[k]
-                        valued_at = dict(zip(marks.columns, marks.iloc[k].tolist()))
+                        valued_at = dict(zip(mark_columns, mark_values[k].tolist()))
                         fills = book.fill(plan.trades, valued_at, spec.config.rebalance)
                         book.mark(when)
                     else:  # no later price: the last decision's trades stay unfilled
