@@ -525,9 +525,15 @@ def _split_shifts(carried: np.ndarray, prev: np.ndarray, step_ok: np.ndarray) ->
     if not carried.size:
         return rows, ratios
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(step_ok, carried / prev, np.nan)
+        ratio = carried / prev
+        # Every split ratio is at least 2 (or at most 1/2), so only moves beyond these bounds can
+        # be near one: a cheap filter before the exact test (this runs every backtest week).
+        low, high = (1.0 + SPLIT_TOLERANCE) / min(SPLIT_RATIOS), (1.0 - SPLIT_TOLERANCE) * min(SPLIT_RATIOS)
+        big = step_ok & ((ratio <= low) | (ratio >= high))
+    rows_big, cols_big = np.nonzero(big)
+    near = _split_ratio_near(ratio[rows_big, cols_big])
     span = CONFIRM_DAYS - 1
-    for i, j in np.argwhere(_split_ratio_near(ratio)):  # row-major: a column's latest shift wins
+    for i, j in zip(rows_big[near], cols_big[near]):  # row-major: a column's latest shift wins
         old, new = prev[i, j], carried[i, j]
         around = np.concatenate([carried[max(i - span, 0):i, j], carried[i + 1:i + 1 + span, j]])
         nearer_old = np.abs(np.log(around / old)) < np.abs(np.log(around / new))
