@@ -83,6 +83,8 @@ _log = logging.getLogger(f"{LOGGER_NAME}.backtest")
 
 #: what ``--optimizer`` accepts
 STRATEGY_CHOICES = (*OPTIMIZERS, "all")
+#: what a backtest replays unless told otherwise: the seed's three optimizers
+DEFAULT_OPTIMIZERS = ("mvo", "minvar", "rankbased")
 
 #: fewer weekly decisions than this and annualised figures are marked "not meaningful"
 SHORT_WINDOW_WEEKS = 52
@@ -221,7 +223,7 @@ def run_backtest(
     data,
     config: Config,
     *,
-    optimizers: str | Sequence[str] = "all",
+    optimizers: str | Sequence[str] = DEFAULT_OPTIMIZERS,
     start: date | pd.Timestamp | None = None,
     end: date | pd.Timestamp | None = None,
     positions: int | None = None,
@@ -241,7 +243,8 @@ def run_backtest(
         The run's configuration: capital (``portfolio.capital``), factor and optimizer settings,
         drift thresholds and costs (``rebalance``), data-quality rules (``data``).
     optimizers : str or sequence of str
-        ``"all"``, one of ``mvo``, ``minvar``, ``rankbased``, or several.
+        ``"all"`` (every optimizer), one of :data:`etftrader.config.OPTIMIZERS`, or several;
+        default the seed's three, mvo, minvar and rankbased.
     start, end : date, optional
         First and last day considered. ``end`` defaults to the last price, ``start`` to
         :data:`DEFAULT_YEARS` years before ``end`` or the earliest day with enough history for the

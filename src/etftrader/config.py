@@ -37,7 +37,7 @@ __all__ = [
     "check_amount",
 ]
 
-OPTIMIZERS = ("mvo", "minvar", "rankbased")
+OPTIMIZERS = ("mvo", "minvar", "rankbased", "hrp", "riskparity", "cvar")
 SOURCES = ("yfinance", "file", "sample")
 FACTOR_NAMES = ("momentum", "quality", "value", "volatility")
 
@@ -180,8 +180,11 @@ class OptimizerConfig:
     risk_free_rate: float = 0.0
     cov_lookback: int = 252
     solver: str = "CLARABEL"
+    cvar_beta: float = 0.95
 
     def __post_init__(self) -> None:
+        _require(isinstance(self.cvar_beta, (int, float)) and 0.5 <= self.cvar_beta < 1, "cvar_beta",
+                 "a confidence level in [0.5, 1), e.g. 0.95", self.cvar_beta)
         _require(self.risk_aversion > 0, "risk_aversion", "> 0", self.risk_aversion)
         _require(0 < self.max_weight <= 1, "max_weight", "in (0, 1]", self.max_weight)
         _require(0 <= self.min_weight < self.max_weight, "min_weight", "in [0, max_weight)", self.min_weight)
@@ -204,7 +207,7 @@ class RebalanceConfig:
     - ``selection_buffer``: a held ticker stays selected while its composite rank is within
       ``positions + selection_buffer``; a new ticker enters only from the top ``positions``
       (the buy/hold spread of Novy-Marx and Velikov 2016).
-    - ``turnover_penalty``: for mvo, minvar and rankbased, ``k * sum|w - w_current|`` is added to
+    - ``turnover_penalty``: for mvo, minvar, rankbased and cvar, ``k * sum|w - w_current|`` is added to
       the objective (rankbased then solves for the weights closest to its rank weights), with ``k = turnover_penalty * cost_bps / 1e4``: a multiple of the one-way cost,
       so the penalty grows with the costs assumed (and vanishes when trading is free).
     - ``no_trade_band``: when the week rebalances, a position held and in the target whose weight
@@ -441,7 +444,7 @@ DEFAULT_CONFIG_TOML = """\
 [portfolio]
 capital = 1000000.0        # starting cash on the first run; later runs value what the workbook says you hold
 positions = 20             # how many ETFs the target portfolio holds (top N by composite score)
-optimizer = "mvo"          # mvo | minvar | rankbased
+optimizer = "mvo"          # mvo | minvar | rankbased | hrp | riskparity | cvar
 
 [data]
 source = "yfinance"        # yfinance | file | sample (sample = bundled demo universe, offline)
@@ -477,6 +480,7 @@ information_coefficient = 0.05  # Grinold: expected alpha = IC x volatility x sc
 risk_free_rate = 0.0       # annual, for Sharpe ratios
 cov_lookback = 252         # trading days in the Ledoit-Wolf covariance
 solver = "CLARABEL"        # cvxpy solver for PyPortfolioOpt (ECOS is not installed with current cvxpy)
+cvar_beta = 0.95           # cvar: the confidence level of the conditional value at risk it minimises
 
 [rebalance]
 drift_threshold = { mvo = 0.05, minvar = 0.075, rankbased = 0.05 }

@@ -170,7 +170,7 @@ def build_target(prices: pd.DataFrame, config: Any, *, positions: int, optimizer
         composite.iloc[[score_at[t] for t in selected]],
         risk_aversion=o.risk_aversion, max_weight=o.max_weight, min_weight=o.min_weight,
         information_coefficient=o.information_coefficient, risk_free_rate=o.risk_free_rate,
-        cov_lookback=o.cov_lookback, solver=o.solver,
+        cov_lookback=o.cov_lookback, solver=o.solver, cvar_beta=o.cvar_beta,
         current_weights=current_weights, turnover_penalty=rules.penalty if current_weights is not None else 0.0,
     )
     if result.fallback_reason:

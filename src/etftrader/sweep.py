@@ -51,7 +51,7 @@ _log = logging.getLogger("etftrader.sweep")
 
 #: grid key -> (where it goes in the configuration, how a value is read)
 GRID_KEYS: dict[str, str] = {
-    "optimizer": "mvo, minvar or rankbased",
+    "optimizer": "one of mvo, minvar, rankbased, hrp, riskparity, cvar",
     "positions": "whole number of positions",
     "drift_threshold": "rebalance when drift exceeds this (0.05)",
     "cost_bps": "cost per trade in basis points",
@@ -147,7 +147,9 @@ def _values(key: str, value: Any) -> list:
     for v in values:
         try:
             if key == "optimizer":
-                if v not in ("mvo", "minvar", "rankbased"):
+                from .config import OPTIMIZERS
+
+                if v not in OPTIMIZERS:
                     raise ValueError
                 out.append(str(v))
             elif key in ("positions", "selection_buffer"):

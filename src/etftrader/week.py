@@ -83,6 +83,10 @@ class WeekDecision:
         return tuple(n for n in self.notes if n.kind in CONTROL_KINDS)
 
 
+#: optimizers whose objective carries the turnover penalty (hrp and riskparity have none to add it to)
+PENALISED = ("mvo", "minvar", "rankbased", "cvar")
+
+
 def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config: Any, *, optimizer: str,
                 positions: int, dropped: pd.DataFrame, scores: pd.DataFrame | None = None,
                 force: bool = False, explain: bool = False) -> WeekDecision:
@@ -164,7 +168,7 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
             notes.append(Note("buffer_kept", f"kept {kept.ticker}: rank {kept.rank}, inside the buffer of {kept.limit}",
                               {"ticker": kept.ticker, "rank": kept.rank, "limit": kept.limit}))
         if explain and rules.penalty > 0 and (current > 0).any() \
-                and target.result.method in ("mvo", "minvar", "rankbased") and target.result.requested == target.result.method:
+                and target.result.method in PENALISED and target.result.requested == target.result.method:
             free = build_target(clean, config, positions=positions, optimizer=optimizer, scores=target.scores,
                                 held=holdings.shares.index[holdings.shares > 0], current_weights=None)
             if free.selected == target.selected:

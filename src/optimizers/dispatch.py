@@ -26,13 +26,18 @@ __all__ = ["FALLBACKS", "OPTIMIZERS", "optimize"]
 logger = logging.getLogger(__name__)
 
 #: Methods :func:`optimize` accepts.
-OPTIMIZERS: tuple[str, ...] = ("mvo", "minvar", "rankbased")
+OPTIMIZERS: tuple[str, ...] = ("mvo", "minvar", "rankbased", "hrp", "riskparity", "cvar")
 #: The methods tried, in order, for each requested method; ``equal`` cannot fail.
 FALLBACKS: dict[str, tuple[str, ...]] = {
     "mvo": ("mvo", "minvar", "rankbased", "equal"),
     "minvar": ("minvar", "rankbased", "equal"),
     "rankbased": ("rankbased", "equal"),
+    "hrp": ("hrp", "minvar", "rankbased", "equal"),
+    "riskparity": ("riskparity", "minvar", "rankbased", "equal"),
+    "cvar": ("cvar", "minvar", "rankbased", "equal"),
 }
+#: Methods that need the covariance (or the returns of its window)
+_RISK_MODEL = ("mvo", "minvar", "hrp", "riskparity", "cvar")
 
 
 def _check_number(name: str, value: object, low: float, high: float, *, low_open: bool = False) -> float:
@@ -90,6 +95,7 @@ def optimize(
     solver: str = "CLARABEL",
     current_weights: pd.Series | None = None,
     turnover_penalty: float = 0.0,
+    cvar_beta: float = 0.95,
 ) -> PortfolioResult:
     """Weights for the selected tickers by ``method``, falling back when it cannot solve.
 
@@ -102,7 +108,9 @@ def optimize(
     method : {"mvo", "minvar", "rankbased"}
         ``mvo``: PyPortfolioOpt ``max_quadratic_utility`` (:mod:`optimizers.mean_variance`);
         ``minvar``: ``min_volatility`` (:mod:`optimizers.min_variance`); ``rankbased``: weights
-        proportional to score rank (:mod:`optimizers.rank_based`).
+        proportional to score rank (:mod:`optimizers.rank_based`); ``hrp``, ``riskparity`` and
+        ``cvar``: hierarchical risk parity, equal risk contribution and minimum CVaR
+        (:mod:`optimizers.risk_based`).
     prices : DataFrame of shape (n_dates, n_selected)
         Adjusted closes of the selected tickers only, history up to the as-of date.
     scores : Series
@@ -128,7 +136,10 @@ def optimize(
         ``k`` in ``k * sum|w - current_weights|``, added to the objective of ``mvo`` and
         ``minvar`` (PyPortfolioOpt's ``transaction_cost``) and of ``rankbased``, which then solves
         for the weights closest to its rank weights (:func:`optimizers.rank_based.penalised_rank_weights`);
-        equal weight ignores it.
+        equal weight ignores it. ``cvar`` adds it too (PyPortfolioOpt's ``transaction_cost``);
+        ``hrp`` and ``riskparity`` have no objective to add it to and ignore it.
+    cvar_beta : float, default 0.95
+        ``cvar``'s confidence level.
 
     Returns
     -------
@@ -148,6 +159,7 @@ def optimize(
                                             -1.0, 1.0)
     risk_free_rate = _check_number("risk_free_rate", risk_free_rate, -1.0, 1.0)
     turnover_penalty = _check_number("turnover_penalty", turnover_penalty, 0.0, math.inf)
+    cvar_beta = _check_number("cvar_beta", cvar_beta, 0.5, 0.999)
     current = None
     if current_weights is not None and turnover_penalty > 0:
         current = pd.to_numeric(current_weights, errors="coerce").reindex(prices.columns).fillna(0.0)
@@ -185,14 +197,15 @@ def optimize(
     weights = None
     used = method
     for candidate in FALLBACKS[method]:
-        if cov is None and candidate in ("mvo", "minvar"):
+        if cov is None and candidate in _RISK_MODEL:
             # One reason for the whole chain, not one per covariance-based method.
             if not failures:
                 failures.append(f"{method} needs a covariance ({cov_problem})")
             continue
         try:
             weights = _weights_by(candidate, n, aligned, mu, cov, lower, upper,
-                                  risk_aversion, solver.upper(), current, turnover_penalty)
+                                  risk_aversion, solver.upper(), current, turnover_penalty,
+                                  prices=prices, cvar_beta=cvar_beta, notes=notes)
         except Exception as e:  # noqa: BLE001 - any solver failure must fall back, never crash
             failures.append(f"{candidate} failed ({_describe(e)})")
             logger.warning("optimizer %s failed: %s", candidate, _describe(e))
@@ -222,11 +235,14 @@ def optimize(
 
 def _weights_by(candidate: str, n: int, scores: pd.Series, mu: pd.Series | None,
                 cov: pd.DataFrame | None, lower: float, upper: float, risk_aversion: float,
-                solver: str, current: np.ndarray | None = None, penalty: float = 0.0) -> np.ndarray:
+                solver: str, current: np.ndarray | None = None, penalty: float = 0.0, *,
+                prices: pd.DataFrame | None = None, cvar_beta: float = 0.95,
+                notes: list[str] | None = None) -> np.ndarray:
     """Weights from one method; raises on any failure so the caller can fall back."""
     from .mean_variance import mean_variance_weights
     from .min_variance import min_variance_weights
     from .rank_based import penalised_rank_weights, rank_weights
+    from .risk_based import hrp_weights, min_cvar_weights, risk_parity_weights
 
     if n == 1:
         return np.ones(1)
@@ -237,6 +253,22 @@ def _weights_by(candidate: str, n: int, scores: pd.Series, mu: pd.Series | None,
             return penalised_rank_weights(scores, bounds=(lower, upper), current=current, penalty=penalty,
                                           solver=solver)
         return rank_weights(scores, bounds=(lower, upper))
+    if candidate in ("hrp", "riskparity"):
+        if candidate == "hrp":
+            weights, fitted = hrp_weights(cov, bounds=(lower, upper))
+        else:
+            weights, fitted = risk_parity_weights(cov, bounds=(lower, upper), solver=solver)
+        if fitted and notes is not None:
+            notes.append(f"{candidate} weights fitted into the bounds [{lower:.2%}, {upper:.2%}] "
+                         "(its own weights fell outside them)")
+        return weights
+    if candidate == "cvar":
+        values = prices.to_numpy(dtype="float64")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            daily = values[1:] / values[:-1] - 1.0
+        returns = pd.DataFrame(daily[np.isfinite(daily).all(axis=1)], columns=prices.columns)
+        return min_cvar_weights(mu, returns, beta=cvar_beta, bounds=(lower, upper), solver=solver,
+                                current=current, penalty=penalty)
     if candidate == "mvo":
         return mean_variance_weights(mu, cov, risk_aversion=risk_aversion, bounds=(lower, upper),
                                      solver=solver, current=current, penalty=penalty)

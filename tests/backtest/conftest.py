@@ -41,7 +41,7 @@ def short_run(sample_data, sample_config):
     start, end = (pd.Timestamp(d) for d in WINDOW)
     # same_close: the exact accounting checks below fill on the decision close (next-close fills
     # have their own tests in test_engine.py)
-    return run_backtest(sample_data, sample_config, optimizers="all", start=start, end=end,
+    return run_backtest(sample_data, sample_config, optimizers="mvo,minvar,rankbased", start=start, end=end,
                         positions=POSITIONS, fill="same_close")
 
 

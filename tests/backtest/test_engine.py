@@ -204,15 +204,15 @@ def test_start_before_the_lookbacks_names_the_earliest_possible_start(sample_dat
 
 
 def test_unknown_optimizer_lists_the_valid_ones(sample_data, sample_config):
-    with pytest.raises(ConfigError, match="mvo, minvar, rankbased, all.*'hrp'"):
-        run_backtest(sample_data, sample_config, optimizers="hrp")
+    with pytest.raises(ConfigError, match="mvo, minvar, rankbased, hrp, riskparity, cvar, all.*'maxsharpe'"):
+        run_backtest(sample_data, sample_config, optimizers="maxsharpe")
 
 
 # --------------------------------------------------------------------------- processes
 
 
 def test_strategies_in_two_processes_give_the_same_result(short_run, sample_data, sample_config, window):
-    parallel = run_backtest(sample_data, sample_config, optimizers="all", start=window[0], end=window[1],
+    parallel = run_backtest(sample_data, sample_config, optimizers="mvo,minvar,rankbased", start=window[0], end=window[1],
                             positions=POSITIONS, workers=2, fill="same_close")
     pd.testing.assert_frame_equal(parallel.equity, short_run.equity, check_exact=True)
     for name in ("trades", "decisions", "targets"):
@@ -278,7 +278,7 @@ def test_decisions_record_the_optimizers_expectations(short_run):
 def test_optimizer_choices():
     from etftrader.backtest import parse_optimizers
 
-    assert parse_optimizers("all") == ("mvo", "minvar", "rankbased")
+    assert parse_optimizers("all") == ("mvo", "minvar", "rankbased", "hrp", "riskparity", "cvar")
     assert parse_optimizers("minvar, mvo") == ("minvar", "mvo")
     assert parse_optimizers(["rankbased", "rankbased"]) == ("rankbased",)
     with pytest.raises(ConfigError, match="got 'all'"):

@@ -22,7 +22,7 @@ def runs(sample_data, sample_config):
     out = {}
     for limit in (0.45, 0.6):
         config = dataclasses.replace(sample_config, data=dataclasses.replace(sample_config.data, max_daily_move=limit))
-        out[limit] = run_backtest(sample_data, config, optimizers="all", start=START, end=END, positions=8)
+        out[limit] = run_backtest(sample_data, config, optimizers="mvo,minvar,rankbased", start=START, end=END, positions=8)
     return out
 
 

@@ -38,8 +38,9 @@ def _date(name: str, value: str | None):
 @click.option("--start", default=None, metavar="DATE",
               help="First decision week (YYYY-MM-DD; default: ten years before --end, or the earliest date the factor lookbacks allow).")
 @click.option("--end", default=None, metavar="DATE", help="Last day simulated (YYYY-MM-DD; default: the last price).")
-@click.option("--optimizer", default="all", show_default=True, metavar="mvo|minvar|rankbased|all",
-              help="Optimizer(s) to replay, e.g. mvo or mvo,minvar; equal weight and the benchmark are always compared.")
+@click.option("--optimizer", default="mvo,minvar,rankbased", show_default=True, metavar="LIST|all",
+              help="Optimizer(s) to replay: mvo, minvar, rankbased, hrp, riskparity, cvar, several "
+                   "comma-separated, or all; equal weight and the benchmark are always compared.")
 @click.option("--positions", type=int, default=None, help="Number of positions (default: config, else 20).")
 @click.option("--drift-threshold", type=float, default=None,
               help="Rebalance when drift exceeds this (default: 0.05 for mvo/rankbased/equal weight, 0.075 for minvar).")
