@@ -129,13 +129,22 @@ def home_lock(root: Path, *, timeout: float, command: str) -> Iterator[None]:
         _write_note(root, command)
         yield
     finally:
-        with contextlib.suppress(OSError):
-            (root / INFO_NAME).unlink()
+        # Released first, then the note removed if it is still ours: a run that finds the lock
+        # held always finds the holder's note (a new holder's note is never removed by us).
         lock.release()
+        note = lock_holder(root)
+        if note and note.get("pid") == os.getpid():
+            with contextlib.suppress(OSError):
+                (root / INFO_NAME).unlink()
 
 
 def _busy_message(root: Path, timeout: float) -> str:
-    return (f"{_describe(lock_holder(root))}; waited {timeout:g} s. Run again when it has finished "
+    # The holder writes its note just after it takes the lock: give it a moment to appear.
+    info, deadline = lock_holder(root), time.monotonic() + 2.0
+    while info is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        info = lock_holder(root)
+    return (f"{_describe(info)}; waited {timeout:g} s. Run again when it has finished "
             f"(or raise lock_timeout in the [run] section of etftrader.toml); home folder {root}")
 
 

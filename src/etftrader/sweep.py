@@ -90,16 +90,26 @@ class Cell:
                        "turnover_penalty": self.turnover_penalty, "no_trade_band": self.no_trade_band},
         )
 
-    def label(self, keys: Iterable[str] | None = None) -> str:
-        """``mvo positions=8 cost_bps=20 ...``: the optimizer and the values set (or only ``keys``)."""
+    def label(self, keys: Iterable[str] | None = None, *, short: bool = False) -> str:
+        """``mvo positions=8 cost_bps=20 ...``: the optimizer and the values set (or only ``keys``;
+        ``short`` for the console: ``mvo pos=8 bps=20 fill=next``)."""
         parts = [self.optimizer]
         for name in ("positions", "drift_threshold", "cost_bps", "turnover_control", "selection_buffer",
                      "turnover_penalty", "no_trade_band", "fill"):
             value = getattr(self, name)
             if value is None or (keys is not None and name not in keys):
                 continue
-            parts.append(f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}")
+            if short and name == "fill":
+                value = str(value).split("_")[0]
+            if short and name == "turnover_control":
+                value = "on" if value else "off"
+            tag = _SHORT[name] if short else name
+            parts.append(f"{tag}={value:g}" if isinstance(value, float) else f"{tag}={value}")
         return " ".join(parts)
+
+
+_SHORT = {"positions": "pos", "drift_threshold": "drift", "cost_bps": "bps", "turnover_control": "controls",
+          "selection_buffer": "buffer", "turnover_penalty": "pen", "no_trade_band": "band", "fill": "fill"}
 
 
 def varying_keys(cells: Iterable[Cell]) -> list[str]:

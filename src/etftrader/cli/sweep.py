@@ -212,11 +212,11 @@ def _print_summary(result, paths, html, log_path) -> None:
              f"Cells: {s['cells']} ({s['computed']} computed, {s['cached']} from the cache) in {result.elapsed:.1f} s",
              f"Period: {table['start'].iloc[0]} to {table['end'].iloc[0]}" if len(table) else "Period: -",
              "Figures are net of costs; equal weight and the benchmark ran under each cell's costs and fill.",
-             "", f"{'cell':>4}  {'settings':<44} {'Sharpe':>6} {'CAGR':>7} {'Turn/yr':>7} {'EW Sh.':>6}"]
+             "", f"{'cell':>4}  {'settings':<48} {'Sharpe':>6} {'CAGR':>7} {'Turn/yr':>7} {'EW Sh.':>6}"]
     keys = varying_keys(result.cells)
     for _, row in table.head(10).iterrows():
-        label = result.cells[int(row["cell"]) - 1].label(keys)
-        lines.append(f"{int(row['cell']):>4}  {label[:44]:<44} {_num(row['sharpe'])[-6:]:>6} {_pct(row['cagr'])} "
+        label = result.cells[int(row["cell"]) - 1].label(keys, short=True)
+        lines.append(f"{int(row['cell']):>4}  {label[:48]:<48} {_num(row['sharpe'])[-6:]:>6} {_pct(row['cagr'])} "
                      f"{_num(row['turnover'])} {_num(row['ew_sharpe'])[-6:]:>6}")
     if len(table) > 10:
         lines.append(f"      ... {len(table) - 10} more in sweep.csv")
