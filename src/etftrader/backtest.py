@@ -284,16 +284,7 @@ def run_backtest(
     positions = int(positions if positions is not None else config.portfolio.positions)
     if positions < 1:
         raise ConfigError(f"`positions` must be at least 1, got {positions}")
-    close = data.close
-    if close is None or close.empty:
-        raise DataError(f"no prices to backtest (source {data.source!r} returned an empty frame)")
-    start_ts, end_ts = _window(close.index, config, start, end)
-    schedule = rebalance_dates(close.index, start_ts, end_ts)
-    if len(schedule) == 0:
-        raise ConfigError(
-            f"no weekly decision day between {start_ts.date()} and {end_ts.date()}; widen --start/--end"
-        )
-    data = _slice(data, schedule[-1])  # nothing after the last decision is ever needed
+    data, schedule = _scheduled(data, config, start, end)
     strategies = (*strategies_opt, EQUAL_WEIGHT) if equal_weight else strategies_opt
     groups = _groups(strategies, workers, len(schedule))
     if len(groups) == 1:
@@ -370,14 +361,7 @@ def run_books(data, config: Config, specs: Mapping[str, "BookSpec"], *, start=No
         ``books``: label -> {``metrics``, ``equity``, ``trades``, ``decisions``}; ``benchmark``:
         its label and metrics (or None); ``schedule``; ``end``; ``short_window`` (bool).
     """
-    close = data.close
-    if close is None or close.empty:
-        raise DataError(f"no prices to backtest (source {data.source!r} returned an empty frame)")
-    start_ts, end_ts = _window(close.index, config, start, end)
-    schedule = rebalance_dates(close.index, start_ts, end_ts)
-    if len(schedule) == 0:
-        raise ConfigError(f"no weekly decision day between {start_ts.date()} and {end_ts.date()}; widen the period")
-    data = _slice(data, schedule[-1])
+    data, schedule = _scheduled(data, config, start, end)
     labels = list(specs)
     part = _simulate(data, config, labels, schedule, 1, False, specs=specs)
     equity = part.equity[labels]
@@ -402,6 +386,21 @@ def run_books(data, config: Config, specs: Mapping[str, "BookSpec"], *, start=No
                      "metrics": _metrics(frame, trades.iloc[:0], [], name, config)[name]}
     return {"books": books, "benchmark": bench, "schedule": schedule, "end": str(equity.index[-1].date()),
             "short_window": len(schedule) < SHORT_WINDOW_WEEKS}
+
+
+def _scheduled(data, config: Config, start, end):
+    """The decision days in [start, end] and the data cut after the last of them (nothing later
+    is ever needed); a one-line error when there are no prices or no decision day."""
+    close = data.close
+    if close is None or close.empty:
+        raise DataError(f"no prices to backtest (source {data.source!r} returned an empty frame)")
+    start_ts, end_ts = _window(close.index, config, start, end)
+    schedule = rebalance_dates(close.index, start_ts, end_ts)
+    if len(schedule) == 0:
+        raise ConfigError(
+            f"no weekly decision day between {start_ts.date()} and {end_ts.date()}; widen --start/--end"
+        )
+    return _slice(data, schedule[-1]), schedule
 
 
 @dataclass(frozen=True)
