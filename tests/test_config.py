@@ -45,6 +45,7 @@ def test_a_file_overrides_some_keys_and_ints_are_accepted_for_floats(tmp_path):
         ("[factors]\nweights = { momentum = 1.0, size = 1.0 }\n", r"unknown factor\(s\) in `weights`: size"),
         ("[rebalance]\ndrift_threshold = { mvo = 3.0 }\n", r"drift threshold `mvo` must be in \(0, 2\], got 3.0"),
         ("[optimizer]\nmin_weight = 0.2\nmax_weight = 0.1\n", r"`min_weight` must be in \[0, max_weight\)"),
+        ("[optimizer]\ncvar_beta = 1.5\n", r"`cvar_beta` must be a confidence level in \[0.5, 1\)"),
         ("[portfolio\n", r"is not valid TOML"),
     ],
 )

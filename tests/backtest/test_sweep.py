@@ -176,3 +176,18 @@ def test_the_report_ranks_the_cells(tmp_path):
     assert "<img" in html and (out / "pareto.png").stat().st_size > 10_000
     table = pd.read_csv(out / "sweep.csv")
     assert len(table) == 2 and {"sharpe", "ew_sharpe", "benchmark_sharpe", "oos_sharpe", "turnover"} <= set(table)
+
+
+def test_flags_make_the_grid_and_the_controls_switch_off(tmp_path):
+    out = tmp_path / "out"
+    result = invoke(["sweep", "--source", "sample", "--start", "2021-03-01", "--end", "2021-12-31", "--positions", "5",
+                     "--optimizer", "mvo", "--turnover-control", "on,off", "--fill", "same-close",
+                     "--home", str(tmp_path / "home"), "--out", str(out), "--no-notebook", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "sweep.csv")
+    assert table["turnover_control"].tolist() == [True, False]
+    assert (table["fill"] == "same_close").all()
+    assert table.loc[0, "turnover"] < table.loc[1, "turnover"]  # the controls cut trading
+    assert "mvo controls=on" in result.output and "mvo controls=off" in result.output
+    bad = invoke(["sweep", "--source", "sample", "--positions", "five", "--home", str(tmp_path / "home")])
+    assert bad.exit_code == 2 and "--positions: 'five' is not a number" in bad.stderr
