@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+
 from datetime import date, datetime
 
 import click
@@ -136,3 +139,26 @@ def turnover_overrides(selection_buffer, turnover_penalty, no_trade_band, no_tur
     """The ``[rebalance]`` overrides of :func:`turnover_options` (None keeps the config's value)."""
     return {"selection_buffer": selection_buffer, "turnover_penalty": turnover_penalty,
             "no_trade_band": no_trade_band, "turnover_control": False if no_turnover_control else None}
+
+
+@contextlib.contextmanager
+def command_log(home, name: str, logger: logging.Logger):
+    """The home folder and a fresh run log for one command: ``with command_log(...) as (home, log):``.
+
+    A handler left by an earlier failed run in this process is stopped first; a known error is
+    written to the log before it propagates (``main`` prints its one line); the log is always closed.
+    """
+    from ..errors import EtfTraderError
+    from ..paths import resolve_home
+    from ..runlog import start_run_log, stop_run_log
+
+    stop_run_log()
+    home_dir = resolve_home(home).ensure()
+    log_path = start_run_log(home_dir.logs_dir, name)
+    try:
+        yield home_dir, log_path
+    except EtfTraderError as e:
+        logger.error("%s", e)
+        raise
+    finally:
+        stop_run_log()

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import click
 
-from ..errors import ConfigError, EtfTraderError, ReportError
-from ._common import (config_option, home_option, load_run_config, require_price_file, source_options,
+from ..errors import ConfigError, ReportError
+from ._common import (command_log, config_option, home_option, load_run_config, require_price_file, source_options,
                       source_overrides, turnover_options, turnover_overrides)
 
 __all__ = ["backtest"]
@@ -74,24 +74,13 @@ def backtest(start, end, optimizer, positions, drift_threshold, cost_bps, cost_p
       etftrader backtest --optimizer mvo --cost-bps 10 --drift-threshold 0.1 --no-notebook
       etftrader backtest --source sample --positions 8 --no-turnover-control
     """
-    from ..paths import resolve_home
-    from ..runlog import start_run_log, stop_run_log
-
-    stop_run_log()  # a handler left by an earlier failed run in this process must not get our lines
-    home_dir = resolve_home(home).ensure()
-    log_path = start_run_log(home_dir.logs_dir, "backtest")
-    try:
+    with command_log(home, "backtest", _log) as (home_dir, log_path):
         turnover = turnover_overrides(selection_buffer, turnover_penalty, no_trade_band, no_turnover_control)
         result, paths, html, report_error = _run(
             home_dir, start, end, optimizer, positions, drift_threshold, cost_bps, cost_per_share,
             capital, source, prices_file, refresh, config_path, out_dir, no_notebook, workers,
             {**turnover, "fill": fill.replace("-", "_")})
         _print_summary(result, paths, html, log_path)
-    except EtfTraderError as e:
-        _log.error("%s", e)
-        raise
-    finally:
-        stop_run_log()
     if report_error is not None:
         raise report_error
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import click
 
-from ..errors import ConfigError, EtfTraderError, ReportError
-from ._common import config_option, home_option, load_run_config, require_price_file, source_options, source_overrides
+from ..errors import ConfigError, ReportError
+from ._common import command_log, config_option, home_option, load_run_config, require_price_file, source_options, source_overrides
 from .backtest import _date, _new_folder, _num, _pct
 
 __all__ = ["sweep"]
@@ -93,13 +93,7 @@ def sweep(grid_file, optimizer, positions, drift_threshold, cost_bps, turnover_c
       etftrader sweep --source sample --grid grid.toml --split 2019-07-01
       etftrader sweep --grid grid.toml --scheduler tcp://127.0.0.1:8786
     """
-    from ..paths import resolve_home
-    from ..runlog import start_run_log, stop_run_log
-
-    stop_run_log()
-    home_dir = resolve_home(home).ensure()
-    log_path = start_run_log(home_dir.logs_dir, "sweep")
-    try:
+    with command_log(home, "sweep", _log) as (home_dir, log_path):
         flags = {"optimizer": optimizer, "positions": positions, "drift_threshold": drift_threshold,
                  "cost_bps": cost_bps, "turnover_control": turnover_control, "selection_buffer": selection_buffer,
                  "turnover_penalty": turnover_penalty, "no_trade_band": no_trade_band, "fill": fill}
@@ -107,11 +101,6 @@ def sweep(grid_file, optimizer, positions, drift_threshold, cost_bps, turnover_c
                                                  prices_file, refresh, config_path, out_dir, workers,
                                                  scheduler, no_notebook)
         _print_summary(result, paths, html, log_path)
-    except EtfTraderError as e:
-        _log.error("%s", e)
-        raise
-    finally:
-        stop_run_log()
     if report_error is not None:
         raise report_error
 
