@@ -41,7 +41,7 @@ def test_a_file_overrides_some_keys_and_ints_are_accepted_for_floats(tmp_path):
         ("[portfolio]\npostions = 8\n", r"unknown key `postions` in \[portfolio\]; valid: capital, positions, optimizer"),
         ("[portfolo]\n", r"unknown section \[portfolo\]"),
         ("[portfolio]\npositions = \"eight\"\n", r"`portfolio.positions` must be int, got 'eight'"),
-        ("[portfolio]\noptimizer = \"maxsharpe\"\n", r"`optimizer` must be one of mvo, minvar, rankbased, hrp, riskparity, cvar, got 'maxsharpe'"),
+        ("[portfolio]\noptimizer = \"maxsharpe\"\n", r"`optimizer` must be one of mvo, minvar, rankbased, hrp, riskparity, cvar, blacklitterman, barbell, got 'maxsharpe'"),
         ("[factors]\nweights = { momentum = 1.0, size = 1.0 }\n", r"unknown factor\(s\) in `weights`: size"),
         ("[rebalance]\ndrift_threshold = { mvo = 3.0 }\n", r"drift threshold `mvo` must be in \(0, 2\], got 3.0"),
         ("[optimizer]\nmin_weight = 0.2\nmax_weight = 0.1\n", r"`min_weight` must be in \[0, max_weight\)"),

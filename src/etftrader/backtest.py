@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from .config import OPTIMIZERS, Config
-from .errors import ConfigError, DataError, OptimizationError
+from .errors import ConfigError, DataError, LimitsError, OptimizationError
 from .metrics import METRIC_NAMES, drawdown, performance_metrics
 from .progress import Progress
 from .runlog import LOGGER_NAME
@@ -284,6 +284,9 @@ def run_backtest(
     positions = int(positions if positions is not None else config.portfolio.positions)
     if positions < 1:
         raise ConfigError(f"`positions` must be at least 1, got {positions}")
+    from .groups import group_limits
+
+    group_limits(config)  # a group limit naming no ticker is exit 2 before any week is simulated
     data, schedule = _scheduled(data, config, start, end)
     strategies = (*strategies_opt, EQUAL_WEIGHT) if equal_weight else strategies_opt
     groups = _groups(strategies, workers, len(schedule))
@@ -466,6 +469,7 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
     and ``fill``. The data rules and factor settings are ``config``'s for every book.
     """
     from . import pipeline
+    from .groups import group_limits
     from .prices.quality import QualityHistory
 
     # Closes forward-filled, for marking positions to market (a held ticker keeps its last
@@ -480,6 +484,7 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
     for name in strategies:
         specs.setdefault(name, BookSpec(name, config, positions, fill))
     books = {name: _Book(float(specs[name].config.portfolio.capital)) for name in strategies}
+    limits = {name: group_limits(specs[name].config) for name in strategies}
     trades_rows: list[tuple[str, pd.Timestamp, pd.DataFrame]] = []
     decision_rows: list[dict[str, Any]] = []
     target_rows: list[tuple[str, pd.Timestamp, pd.Index, np.ndarray]] = []
@@ -522,14 +527,15 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
                     decision = decide_week(quality.prices, week.close, book.holdings(), spec.config,
                                            optimizer=spec.optimizer, positions=spec.positions,
                                            dropped=quality.dropped,
-                                           scores=scores[0] if scores else None)
+                                           scores=scores[0] if scores else None,
+                                           limits=() if spec.optimizer == EQUAL_WEIGHT else limits[name])
                     spent["target"] += time.perf_counter() - tick
                     weights, plan = decision.target.weights.astype(float), decision.plan
                     about = _about(decision)
                     for note in decision.notes:
                         if note.kind == "held_price":
                             _log.info("%s %s: %s", name, day.date(), note.message)
-                except (OptimizationError, DataError) as e:
+                except (OptimizationError, DataError, LimitsError) as e:
                     msg = f"{name} {day.date()}: no decision, holdings kept ({e})"
                     notes.append(msg)
                     _log.warning(msg)

@@ -37,7 +37,7 @@ __all__ = [
     "check_amount",
 ]
 
-OPTIMIZERS = ("mvo", "minvar", "rankbased", "hrp", "riskparity", "cvar")
+OPTIMIZERS = ("mvo", "minvar", "rankbased", "hrp", "riskparity", "cvar", "blacklitterman", "barbell")
 SOURCES = ("yfinance", "file", "sample")
 FACTOR_NAMES = ("momentum", "quality", "value", "volatility")
 
@@ -181,10 +181,22 @@ class OptimizerConfig:
     cov_lookback: int = 252
     solver: str = "CLARABEL"
     cvar_beta: float = 0.95
+    bl_view_confidence: float = 0.0
+    barbell_sleeve: float = 0.10
+    barbell_size: int = 2
+    barbell_core: str = "minvar"
 
     def __post_init__(self) -> None:
         _require(isinstance(self.cvar_beta, (int, float)) and 0.5 <= self.cvar_beta < 1, "cvar_beta",
                  "a confidence level in [0.5, 1), e.g. 0.95", self.cvar_beta)
+        _require(math.isfinite(self.bl_view_confidence) and 0 <= self.bl_view_confidence < 1, "bl_view_confidence",
+                 "in [0, 1) (0 = the information coefficient)", self.bl_view_confidence)
+        _require(math.isfinite(self.barbell_sleeve) and 0 < self.barbell_sleeve < 1, "barbell_sleeve",
+                 "a share of the portfolio in (0, 1), e.g. 0.10", self.barbell_sleeve)
+        _require(isinstance(self.barbell_size, int) and self.barbell_size >= 1, "barbell_size",
+                 "a whole number of tickers >= 1", self.barbell_size)
+        _require(self.barbell_core in BARBELL_CORES, "barbell_core", f"one of {', '.join(BARBELL_CORES)}",
+                 repr(self.barbell_core))
         _require(self.risk_aversion > 0, "risk_aversion", "> 0", self.risk_aversion)
         _require(0 < self.max_weight <= 1, "max_weight", "in (0, 1]", self.max_weight)
         _require(0 <= self.min_weight < self.max_weight, "min_weight", "in [0, max_weight)", self.min_weight)
@@ -192,6 +204,49 @@ class OptimizerConfig:
         for name in ("risk_aversion", "max_weight", "min_weight", "information_coefficient", "risk_free_rate"):
             _require(math.isfinite(getattr(self, name)), name, "a finite number", getattr(self, name))
         _check_solver(self.solver)
+
+
+#: how the barbell's defensive core may be weighted
+BARBELL_CORES = ("minvar", "hrp")
+#: the universe columns group limits may name
+GROUP_KINDS = ("asset_class", "category")
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    """Minimum and maximum total weight per ``asset_class`` or ``category`` of the universe file.
+
+    Each key maps a group name to a share of the portfolio, e.g. ``asset_class_min = { "Fixed
+    Income" = 0.20 }`` (bonds at least 20%) or ``category_max = { "*" = 0.30 }`` (``*``: every
+    category at most 30%). Every optimizer but the 1/N comparison book holds them.
+    """
+
+    asset_class_min: Mapping[str, float] = field(default_factory=dict)
+    asset_class_max: Mapping[str, float] = field(default_factory=dict)
+    category_min: Mapping[str, float] = field(default_factory=dict)
+    category_max: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for kind in GROUP_KINDS:
+            lows, highs = getattr(self, f"{kind}_min"), getattr(self, f"{kind}_max")
+            for bound, values in (("min", lows), ("max", highs)):
+                for name, value in values.items():
+                    _require(math.isfinite(value) and 0 <= value <= 1, f"{kind}_{bound}.{name}",
+                             "a share of the portfolio between 0 and 1", value)
+            if "*" in lows:
+                raise ConfigError(f"`{kind}_min` cannot use \"*\" (a minimum for every {kind}); name the groups")
+            for name, low in lows.items():
+                high = highs.get(name, highs.get("*", 1.0))
+                if low > high + 1e-12:
+                    raise ConfigError(f"group limit {kind} '{name}': minimum {low:.1%} is above its maximum {high:.1%}")
+            total = sum(lows.values())
+            if total > 1 + 1e-12:
+                raise ConfigError(f"`{kind}_min` asks for {total:.1%} in all ("
+                                  + ", ".join(f"{n} {v:.1%}" for n, v in lows.items()) + "), more than 100%")
+
+    @property
+    def active(self) -> bool:
+        return any(getattr(self, f"{kind}_{bound}") for kind in GROUP_KINDS for bound in ("min", "max"))
 
 
 @dataclass(frozen=True)
@@ -310,6 +365,7 @@ class Config:
     factors: FactorConfig = field(default_factory=FactorConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     rebalance: RebalanceConfig = field(default_factory=RebalanceConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     run: RunConfig = field(default_factory=RunConfig)
@@ -339,6 +395,7 @@ _SECTION_CLASSES = {
     "factors": FactorConfig,
     "optimizer": OptimizerConfig,
     "rebalance": RebalanceConfig,
+    "limits": LimitsConfig,
     "schedule": ScheduleConfig,
     "report": ReportConfig,
     "run": RunConfig,
@@ -444,7 +501,7 @@ DEFAULT_CONFIG_TOML = """\
 [portfolio]
 capital = 1000000.0        # starting cash on the first run; later runs value what the workbook says you hold
 positions = 20             # how many ETFs the target portfolio holds (top N by composite score)
-optimizer = "mvo"          # mvo | minvar | rankbased | hrp | riskparity | cvar
+optimizer = "mvo"          # mvo | minvar | rankbased | hrp | riskparity | cvar | blacklitterman | barbell
 
 [data]
 source = "yfinance"        # yfinance | file | sample (sample = bundled demo universe, offline)
@@ -481,6 +538,10 @@ risk_free_rate = 0.0       # annual, for Sharpe ratios
 cov_lookback = 252         # trading days in the Ledoit-Wolf covariance
 solver = "CLARABEL"        # cvxpy solver for PyPortfolioOpt (ECOS is not installed with current cvxpy)
 cvar_beta = 0.95           # cvar: the confidence level of the conditional value at risk it minimises
+bl_view_confidence = 0.0   # blacklitterman: confidence in the score views, 0-1 (0 = the information coefficient)
+barbell_sleeve = 0.10      # barbell: total weight of the aggressive sleeve (highest momentum)
+barbell_size = 2           # barbell: tickers in the aggressive sleeve
+barbell_core = "minvar"    # barbell: the defensive core's method, minvar | hrp
 
 [rebalance]
 drift_threshold = { mvo = 0.05, minvar = 0.075, rankbased = 0.05 }
@@ -493,6 +554,16 @@ turnover_control = true    # false switches the three below off (the behaviour b
 selection_buffer = 8       # a held ETF stays selected while its rank is within positions + this
 turnover_penalty = 100.0   # mvo/minvar/rankbased: L1 penalty on the weight change, as a multiple of the one-way cost
 no_trade_band = 0.5        # when rebalancing, leave a position within this share of its target weight (0.5 = +-50%)
+
+[limits]
+# Total weight per asset_class or category of the universe file (the sample has categories:
+# US Factor and the stocks' sectors). "*" = every group. For example:
+#   asset_class_min = { "Fixed Income" = 0.20 }   # bonds at least 20%
+#   category_max = { "*" = 0.30 }                  # any one category at most 30%
+asset_class_min = {}
+asset_class_max = {}
+category_min = {}
+category_max = {}
 
 [schedule]
 day = "MON"                # etftrader schedule: day of the weekly run

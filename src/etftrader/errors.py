@@ -17,6 +17,8 @@ __all__ = [
     "OptimizationError",
     "ReportError",
     "BusyError",
+    "LimitsError",
+    "first_line",
 ]
 
 
@@ -30,6 +32,10 @@ class ConfigError(EtfTraderError, ValueError):
     """A bad option, config file value or combination of settings."""
 
     exit_code = 2
+
+
+class LimitsError(ConfigError):
+    """The group limits cannot be met by this week's selection within the position bounds."""
 
 
 class DataError(EtfTraderError, ValueError):
@@ -76,3 +82,9 @@ class BusyError(EtfTraderError):
     """Another etftrader run holds the home folder's lock (one writer at a time)."""
 
     exit_code = 9
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message, or its type name when it has none."""
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__

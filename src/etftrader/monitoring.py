@@ -1187,3 +1187,66 @@ def chart_exposure(positions: pd.DataFrame):
     ax.yaxis.set_major_formatter(_pct_formatter())
     ax.set_title("Top-N exposure (share of invested value)")
     return fig
+
+
+# --------------------------------------------------------------------------- frontier and sleeves
+
+
+def read_frontier(path: str | Path | None, as_of: str | None = None) -> dict[str, Any] | None:
+    """The weekly run's frontier side file (``data/frontier_latest.json``), or None.
+
+    None when there is no file, it cannot be read, or it belongs to another week than ``as_of``
+    (a report of an earlier week must not draw this week's frontier).
+    """
+    import json
+
+    if not path:
+        return None
+    try:
+        side = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(side, dict) or (as_of and side.get("as_of") != str(as_of)):
+        return None
+    return side
+
+
+def chart_frontier(side: dict[str, Any] | None):
+    """The efficient frontier of the week's selected tickers, with the chosen portfolio, equal
+    weight and each ticker marked (annual volatility against annual expected return)."""
+    frontier = (side or {}).get("frontier")
+    if not frontier or not frontier.get("points"):
+        return _note_figure("Efficient frontier", "Not available for this week (the weekly run saves it).")
+    fig, ax = _figure(8.0, 4.8)
+    points = pd.DataFrame(frontier["points"])
+    ax.plot(points["risk"], points["return"], color=_BLUE, lw=2, label="efficient frontier")
+    tickers = pd.DataFrame(frontier["tickers"])
+    ax.scatter(tickers["risk"], tickers["return"], color=_GREY, s=18, zorder=3, label="single tickers")
+    for name, risk, ret in zip(tickers["ticker"], tickers["risk"], tickers["return"]):
+        ax.annotate(name, (risk, ret), xytext=(3, 3), textcoords="offset points", fontsize=8, color=_GREY)
+    mine, equal = frontier["portfolio"], frontier["equal_weight"]
+    ax.scatter([equal["risk"]], [equal["return"]], marker="s", color=_ORANGE, s=60, zorder=4, label="equal weight")
+    ax.scatter([mine["risk"]], [mine["return"]], marker="*", color=_RED, s=160, zorder=5,
+               label=f"target ({side.get('optimizer', 'chosen')})")
+    ax.xaxis.set_major_formatter(_pct_formatter())
+    ax.yaxis.set_major_formatter(_pct_formatter())
+    ax.set_xlabel("volatility (annual)")
+    ax.set_ylabel("expected return (annual)")
+    ax.set_title(f"Efficient frontier of the selected tickers, {side.get('as_of', '')}")
+    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def sleeves_table(side: dict[str, Any] | None) -> pd.DataFrame:
+    """The barbell's two sleeves: their tickers and target weight (empty for other optimizers)."""
+    sleeves = (side or {}).get("sleeves") or {}
+    if not sleeves:
+        return pd.DataFrame(columns=["Sleeve", "Tickers", "Weight"])
+    weights = pd.Series((side or {}).get("weights") or {}, dtype="float64")
+    rows = []
+    for key, label in (("core", "Defensive core"), ("sleeve", "Aggressive sleeve")):
+        names = [t for t in sleeves.get(key, [])]
+        rows.append({"Sleeve": label, "Tickers": ", ".join(names),
+                     "Weight": float(weights.reindex(names).fillna(0.0).sum())})
+    return pd.DataFrame(rows)

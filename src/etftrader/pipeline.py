@@ -34,7 +34,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError, DataError, ReportError, WorkbookError
+from .errors import ConfigError, DataError, LimitsError, ReportError, WorkbookError, first_line
 from .holdings import LEDGER_SHEETS, Holdings, holdings_from_ledger, require_ledger_sheets
 from .rebalance import RebalancePlan, plan_rebalance
 from .week import decide_week
@@ -58,6 +58,8 @@ _log = logging.getLogger("etftrader.pipeline")
 #: file names under ``home.data_dir`` (the seed names the scores file)
 MARKET_FILE = "market_latest.parquet"
 SCORES_FILE = "factor_scores_latest.parquet"
+#: the week's efficient frontier and barbell sleeves, for the report (JSON, as in ``--json``)
+FRONTIER_FILE = "frontier_latest.json"
 
 _TOP_SCORES_LOGGED = 10
 
@@ -93,7 +95,7 @@ class Target:
 
 def build_target(prices: pd.DataFrame, config: Any, *, positions: int, optimizer: str,
                  scores: pd.DataFrame | None = None, held: Any = (),
-                 current_weights: pd.Series | None = None) -> Target:
+                 current_weights: pd.Series | None = None, limits: Any = ()) -> Target:
     """Score the universe, select the top ``positions`` and weight them with ``optimizer``.
 
     Parameters
@@ -116,6 +118,9 @@ def build_target(prices: pd.DataFrame, config: Any, *, positions: int, optimizer
     current_weights : Series, optional
         Weights held now; with ``config.rebalance.penalty > 0``, mvo and minvar pay
         ``k * sum|w - current|`` in their objective. None solves without the penalty.
+    limits : sequence of optimizers.limits.GroupLimit
+        Group limits (:func:`etftrader.groups.group_limits`): the selection swaps in members of a
+        group that needs them (noted), and the optimizer holds the limits.
 
     Returns
     -------
@@ -130,7 +135,9 @@ def build_target(prices: pd.DataFrame, config: Any, *, positions: int, optimizer
     OptimizationError
         The optimizer failed and no fallback applied.
     """
-    from optimizers import optimize, select_with_buffer
+    from optimizers import optimize, select_with_buffer, weight_bounds
+    from optimizers.limits import InfeasibleLimits
+    from optimizers.selection import meet_group_limits
 
     from .week import Note
 
@@ -156,6 +163,14 @@ def build_target(prices: pd.DataFrame, config: Any, *, positions: int, optimizer
     rules = config.rebalance
     selected, kept = select_with_buffer(scores["composite"], n, held, rules.buffer)
     o = config.optimizer
+    if limits:
+        lower, upper, _ = weight_bounds(len(selected), o.max_weight, o.min_weight)
+        selected, swaps = meet_group_limits(selected, scores["composite"], limits, lower, upper)
+        kept = [k for k in kept if k.ticker in selected]
+        for swap in swaps:
+            notes.append(Note("group_swap", f"selected {swap.added} in place of {swap.removed} so that "
+                              f"{swap.group} can be met",
+                              {"added": swap.added, "removed": swap.removed, "group": swap.group}))
     # The optimizer reads only the last cov_lookback + 1 rows: hand it those, not the whole history
     # (copying decades of the selected columns cost ~1 ms a call). A bad cov_lookback is left to
     # optimize(), which says what is wrong with it.
@@ -165,14 +180,20 @@ def build_target(prices: pd.DataFrame, config: Any, *, positions: int, optimizer
     composite = scores["composite"]
     column_at = {t: i for i, t in enumerate(window.columns.tolist())}
     score_at = {t: i for i, t in enumerate(composite.index.tolist())}
-    result = optimize(
-        optimizer, window.iloc[:, [column_at[t] for t in selected]],
-        composite.iloc[[score_at[t] for t in selected]],
-        risk_aversion=o.risk_aversion, max_weight=o.max_weight, min_weight=o.min_weight,
-        information_coefficient=o.information_coefficient, risk_free_rate=o.risk_free_rate,
-        cov_lookback=o.cov_lookback, solver=o.solver, cvar_beta=o.cvar_beta,
-        current_weights=current_weights, turnover_penalty=rules.penalty if current_weights is not None else 0.0,
-    )
+    momentum = scores["momentum"] if "momentum" in scores.columns else None
+    try:
+        result = optimize(
+            optimizer, window.iloc[:, [column_at[t] for t in selected]],
+            composite.iloc[[score_at[t] for t in selected]],
+            risk_aversion=o.risk_aversion, max_weight=o.max_weight, min_weight=o.min_weight,
+            information_coefficient=o.information_coefficient, risk_free_rate=o.risk_free_rate,
+            cov_lookback=o.cov_lookback, solver=o.solver, cvar_beta=o.cvar_beta,
+            current_weights=current_weights, turnover_penalty=rules.penalty if current_weights is not None else 0.0,
+            momentum=momentum, view_confidence=o.bl_view_confidence, barbell_cap=o.barbell_sleeve,
+            barbell_size=o.barbell_size, barbell_core=o.barbell_core, limits=limits,
+        )
+    except InfeasibleLimits as e:
+        raise LimitsError(f"{e} (as of {_day(prices.index[-1])})") from None
     if result.fallback_reason:
         notes.append(Note("optimizer_fallback",
                           f"optimizer {result.requested} fell back to {result.method}: {result.fallback_reason}",
@@ -225,6 +246,7 @@ class WeeklyResult:
     report_error: ReportError | None = None
     open_message: str | None = None
     controls: tuple[Any, ...] = ()
+    frontier: dict[str, Any] | None = None
 
     @property
     def portfolio_value(self) -> float:
@@ -288,6 +310,10 @@ class WeeklyResult:
             "notes": list(self.notes),
             # What the turnover controls did this week: kind, message and the figures behind it.
             "turnover_controls": [n.to_json() for n in self.controls],
+            # The efficient frontier of the selected tickers (risk = volatility, annual), with
+            # the chosen portfolio, equal weight and each ticker; the barbell's two sleeves.
+            "frontier": self.frontier,
+            "sleeves": {k: list(v) for k, v in res.sleeves.items()},
             "report": str(self.report.html) if self.report is not None else None,
         }
         out.update(extra)
@@ -377,6 +403,7 @@ def _run_weekly_locked(config: Any, home: Any, book: Path, *, now: datetime, as_
                        progress: bool, fetcher: Callable[..., pd.DataFrame] | None) -> WeeklyResult:
     """:func:`run_weekly` once the home folder's lock is held."""
     from . import __version__
+    from .groups import group_limits
     from .interrupts import mark_recorded
     from .prices import check_quality, load_prices
     from .workbook import append_week, check_writable, read_ledger, remove_stale_temp_files
@@ -429,7 +456,8 @@ def _run_weekly_locked(config: Any, home: Any, book: Path, *, now: datetime, as_
     holdings = holdings.with_cash(cash)
     cash_flows = pd.DataFrame(flows, columns=["type", "amount", "note"])
 
-    # 3. Prices, quality, target, plan.
+    # 3. Prices, quality, target, plan (the group limits first: a typo in a group name is exit 2).
+    limits = group_limits(config, home)
     data = load_prices(config.data, home, as_of=as_of, refresh=refresh, progress=progress,
                        fetcher=fetcher, with_vix=True)
     if data.close.empty:
@@ -460,7 +488,7 @@ def _run_weekly_locked(config: Any, home: Any, book: Path, *, now: datetime, as_
         _log.info("dropped %s: %s", r.ticker, r.reason)
 
     decision = decide_week(clean, data.close, holdings, config, optimizer=optimizer, positions=positions,
-                           dropped=quality.dropped, force=force, explain=True)
+                           dropped=quality.dropped, force=force, explain=True, limits=limits)
     target, prices, plan = decision.target, decision.prices, decision.plan
     top = target.scores["composite"].head(_TOP_SCORES_LOGGED)
     _log.info("top scores: %s", ", ".join(f"{t} {s:+.3f}" for t, s in top.items()))
@@ -503,8 +531,10 @@ def _run_weekly_locked(config: Any, home: Any, book: Path, *, now: datetime, as_
         controls=_controls_text(decision.controls, config.rebalance),
     )
 
+    frontier = week_frontier(clean, target, config, limits)
+
     # 4. Side files for the report, then 5. the one write to the workbook.
-    _save_side_files(home, run_as_of, target, data)
+    _save_side_files(home, run_as_of, target, data, frontier)
     append_week(book, rows, backups_dir=home.backups_dir, keep=config.report.backups)
     mark_recorded(str(book))
     _log.info("workbook %s: appended run %s (%s)", book, run_id,
@@ -535,8 +565,24 @@ def _run_weekly_locked(config: Any, home: Any, book: Path, *, now: datetime, as_
         superseded_run=sup_run, superseded_count=sup_count, superseded_value=sup_value,
         superseded_time=holdings.last_run_time, warnings=tuple(warnings), notes=tuple(notes),
         workbook=book, data_source=data.source, rows=rows, report=report,
-        report_error=report_error, open_message=message, controls=decision.controls,
+        report_error=report_error, open_message=message, controls=decision.controls, frontier=frontier,
     )
+
+
+def week_frontier(clean: pd.DataFrame, target: Target, config: Any, limits: Any = ()) -> dict[str, Any] | None:
+    """:func:`optimizers.frontier.frontier_report` of the week's selected tickers (None if it fails:
+    the frontier is an illustration, never a reason for the week to fail)."""
+    from optimizers.frontier import frontier_report
+
+    o = config.optimizer
+    try:
+        return frontier_report(clean[target.selected], target.scores["composite"], target.weights,
+                               risk_aversion=o.risk_aversion, information_coefficient=o.information_coefficient,
+                               risk_free_rate=o.risk_free_rate, cov_lookback=o.cov_lookback,
+                               max_weight=o.max_weight, min_weight=o.min_weight, limits=limits)
+    except Exception as e:  # noqa: BLE001 - logged; the week's decision does not depend on it
+        _log.warning("efficient frontier not drawn: %s", first_line(e))
+        return None
 
 
 def _controls_text(controls: Any, rules: Any) -> str:
@@ -798,14 +844,25 @@ def week_rows(*, run_id: str, timestamp: datetime, as_of: date, data_as_of: date
             "Metadata": metadata, "CashFlows": cashflows}
 
 
-def _save_side_files(home: Any, as_of: date, target: Target, data: Any) -> None:
-    """Market series and factor scores for the report; written whole (temp file, then replace).
+def _save_side_files(home: Any, as_of: date, target: Target, data: Any,
+                     frontier: dict[str, Any] | None = None) -> None:
+    """Market series, factor scores and the frontier for the report; written whole (temp file,
+    then replace).
 
     The market series is built from what the run already loaded (the benchmark, and the VIX that
     the yfinance source asks for along with the universe): no second download, no second read.
     """
     _atomic_parquet(market_frame(data, as_of), home.data_dir / MARKET_FILE)
     _atomic_parquet(target.scores, home.data_dir / SCORES_FILE)
+    import json
+
+    from .workbook.safety import atomic_write
+
+    side = {"as_of": as_of.isoformat(), "optimizer": target.result.requested, "method": target.result.method,
+            "frontier": frontier, "sleeves": {k: list(v) for k, v in target.result.sleeves.items()},
+            "weights": {str(t): float(w) for t, w in target.weights.items()}}
+    text = json.dumps(side, indent=1, allow_nan=False, default=float).encode("utf-8")
+    atomic_write(home.data_dir / FRONTIER_FILE, lambda fh: fh.write(text))
 
 
 def market_frame(data: Any, as_of: date) -> pd.DataFrame:

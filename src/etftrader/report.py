@@ -218,11 +218,15 @@ def render_monitoring(workbook: Path, home: Home, *, market_file: Path | None = 
     executed = reports / f"{stem}.ipynb"
     html = reports / f"{stem}.html"
     summary = summary_dir / f"{_unique(summary_dir, f'portfolio_summary_{stamp}', ('.txt',))}.txt"
+    from .pipeline import FRONTIER_FILE
+
+    frontier = home.data_dir / FRONTIER_FILE
     parameters = {
         "WORKBOOK": str(workbook.resolve()),
         "MARKET_FILE": str(market_file.resolve()) if market_file.exists() else "",
         "SUMMARY_PATH": str(summary.resolve()),
         "AS_OF": as_of_text,
+        "FRONTIER_FILE": str(frontier.resolve()) if frontier.exists() else "",
     }
     execute_notebook(notebook, executed, parameters, cwd=reports,
                      cell_timeout=cell_timeout, start_timeout=start_timeout)
@@ -257,7 +261,7 @@ def _read_notebook(path: Path):
     tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     if not tagged:
         raise ReportError(f"monitoring notebook {path} has no cell tagged 'parameters'; "
-                          f"papermill needs one to pass WORKBOOK, MARKET_FILE, SUMMARY_PATH and AS_OF")
+                          f"papermill needs one to pass WORKBOOK, MARKET_FILE, SUMMARY_PATH, AS_OF and FRONTIER_FILE")
     return nb
 
 

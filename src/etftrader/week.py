@@ -42,7 +42,7 @@ class Note:
     ----------
     kind : str
         ``positions_capped``, ``optimizer_fallback``, ``optimizer``, ``held_price``, ``price_guard``,
-        ``buffer_kept``, ``turnover_penalty`` or ``no_trade_band``.
+        ``buffer_kept``, ``group_swap``, ``turnover_penalty`` or ``no_trade_band``.
     message : str
         One sentence for the summary, the log and the report.
     data : mapping
@@ -84,12 +84,12 @@ class WeekDecision:
 
 
 #: optimizers whose objective carries the turnover penalty (hrp and riskparity have none to add it to)
-PENALISED = ("mvo", "minvar", "rankbased", "cvar")
+PENALISED = ("mvo", "minvar", "rankbased", "cvar", "blacklitterman")
 
 
 def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config: Any, *, optimizer: str,
                 positions: int, dropped: pd.DataFrame, scores: pd.DataFrame | None = None,
-                force: bool = False, explain: bool = False) -> WeekDecision:
+                force: bool = False, explain: bool = False, limits: Any = ()) -> WeekDecision:
     """Decide one week: target, prices, trade plan and notes.
 
     Parameters
@@ -103,7 +103,7 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
     config : etftrader.config.Config
         Uses ``factors``, ``optimizer`` and ``rebalance`` (thresholds, costs, turnover controls).
     optimizer : str
-        ``mvo``, ``minvar``, ``rankbased`` or :data:`EQUAL_WEIGHT`.
+        One of :data:`optimizers.OPTIMIZERS` or :data:`EQUAL_WEIGHT`.
     positions : int
         Positions wanted (ignored by equal weight, which holds every kept ticker).
     dropped : DataFrame
@@ -116,6 +116,8 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
     explain : bool
         Also solve without the turnover penalty, to say how far it moved the target (the weekly
         run does; the backtest does not need to, and the decision is the same either way).
+    limits : sequence of optimizers.limits.GroupLimit
+        The group limits (:func:`etftrader.groups.group_limits`); equal weight ignores them.
 
     Returns
     -------
@@ -162,7 +164,8 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
         # All cash: nothing to stay close to, so solve without the penalty (k * sum|w| is constant).
         held_weights = current if (current > 0).any() else None
         target = build_target(clean, config, positions=positions, optimizer=optimizer, scores=scores,
-                              held=holdings.shares.index[holdings.shares > 0], current_weights=held_weights)
+                              held=holdings.shares.index[holdings.shares > 0], current_weights=held_weights,
+                              limits=limits)
         notes += list(target.notes)
         for kept in target.kept:
             notes.append(Note("buffer_kept", f"kept {kept.ticker}: rank {kept.rank}, inside the buffer of {kept.limit}",
@@ -170,7 +173,8 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
         if explain and rules.penalty > 0 and (current > 0).any() \
                 and target.result.method in PENALISED and target.result.requested == target.result.method:
             free = build_target(clean, config, positions=positions, optimizer=optimizer, scores=target.scores,
-                                held=holdings.shares.index[holdings.shares > 0], current_weights=None)
+                                held=holdings.shares.index[holdings.shares > 0], current_weights=None,
+                                limits=limits)
             if free.selected == target.selected:
                 moved = 0.5 * drift(free.weights, target.weights)
                 if moved > 1e-4:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -65,6 +66,8 @@ class PortfolioResult:
         Why the requested method did not produce the weights, or None.
     notes : tuple of str
         Other things the user should know (bounds adjusted, history short, ...).
+    sleeves : mapping of str to tuple of str
+        ``barbell`` only: the tickers of its ``core`` and of its aggressive ``sleeve``.
     """
 
     weights: pd.Series
@@ -75,6 +78,7 @@ class PortfolioResult:
     method: str
     fallback_reason: str | None = None
     notes: tuple[str, ...] = ()
+    sleeves: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def weight_bounds(n: int, max_weight: float, min_weight: float) -> tuple[float, float, tuple[str, ...]]:

@@ -1,7 +1,10 @@
 """The one entry point: :func:`optimize` runs a method and falls back when it fails.
 
 Each method has a chain of simpler methods behind it (:data:`FALLBACKS`): ``mvo -> minvar ->
-rankbased -> equal``, ``minvar -> rankbased -> equal``, ``rankbased -> equal``. Solver trouble
+rankbased -> equal``, ``minvar -> rankbased -> equal``, ``rankbased -> equal``, and the other five
+(``hrp``, ``riskparity``, ``cvar``, ``blacklitterman``, ``barbell``) ``-> minvar -> rankbased -> equal``.
+Group limits (:mod:`optimizers.limits`) hold whichever method produced the weights; limits that
+cannot be met raise :class:`optimizers.limits.InfeasibleLimits` before any solve. Solver trouble
 (an infeasible or failed solve, a covariance that cannot be estimated) never raises: the next
 method in the chain runs and :attr:`PortfolioResult.fallback_reason` says what happened. Bad
 arguments (an unknown method, scores missing for a ticker) do raise ``ValueError``: they are bugs
@@ -13,20 +16,24 @@ from __future__ import annotations
 import functools
 import logging
 import math
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from .base import (PortfolioResult, clean_solution, portfolio_performance, shrunk_covariance,
-                   weight_bounds)
+from .barbell import CORE_METHODS
+from .base import PortfolioResult, clean_weights, portfolio_performance, shrunk_covariance, weight_bounds
+from .black_litterman import view_confidence as view_confidence_for
 from .expected_returns import expected_returns_from_scores
+from .limits import GroupLimit, breaches, check_feasible, project
 
 __all__ = ["FALLBACKS", "OPTIMIZERS", "optimize"]
 
 logger = logging.getLogger(__name__)
 
 #: Methods :func:`optimize` accepts.
-OPTIMIZERS: tuple[str, ...] = ("mvo", "minvar", "rankbased", "hrp", "riskparity", "cvar")
+OPTIMIZERS: tuple[str, ...] = ("mvo", "minvar", "rankbased", "hrp", "riskparity", "cvar", "blacklitterman",
+                               "barbell")
 #: The methods tried, in order, for each requested method; ``equal`` cannot fail.
 FALLBACKS: dict[str, tuple[str, ...]] = {
     "mvo": ("mvo", "minvar", "rankbased", "equal"),
@@ -35,9 +42,13 @@ FALLBACKS: dict[str, tuple[str, ...]] = {
     "hrp": ("hrp", "minvar", "rankbased", "equal"),
     "riskparity": ("riskparity", "minvar", "rankbased", "equal"),
     "cvar": ("cvar", "minvar", "rankbased", "equal"),
+    "blacklitterman": ("blacklitterman", "minvar", "rankbased", "equal"),
+    "barbell": ("barbell", "minvar", "rankbased", "equal"),
 }
 #: Methods that need the covariance (or the returns of its window)
-_RISK_MODEL = ("mvo", "minvar", "hrp", "riskparity", "cvar")
+_RISK_MODEL = ("mvo", "minvar", "hrp", "riskparity", "cvar", "blacklitterman", "barbell")
+#: Methods that solve a problem: group limits are constraints in it (the others are fitted into them)
+_SOLVED = ("mvo", "minvar", "cvar", "blacklitterman")
 
 
 def _check_number(name: str, value: object, low: float, high: float, *, low_open: bool = False) -> float:
@@ -96,6 +107,12 @@ def optimize(
     current_weights: pd.Series | None = None,
     turnover_penalty: float = 0.0,
     cvar_beta: float = 0.95,
+    momentum: pd.Series | None = None,
+    view_confidence: float = 0.0,
+    barbell_cap: float = 0.10,
+    barbell_size: int = 2,
+    barbell_core: str = "minvar",
+    limits: Sequence[GroupLimit] = (),
 ) -> PortfolioResult:
     """Weights for the selected tickers by ``method``, falling back when it cannot solve.
 
@@ -105,12 +122,14 @@ def optimize(
 
     Parameters
     ----------
-    method : {"mvo", "minvar", "rankbased"}
+    method : {"mvo", "minvar", "rankbased", "hrp", "riskparity", "cvar", "blacklitterman", "barbell"}
         ``mvo``: PyPortfolioOpt ``max_quadratic_utility`` (:mod:`optimizers.mean_variance`);
         ``minvar``: ``min_volatility`` (:mod:`optimizers.min_variance`); ``rankbased``: weights
         proportional to score rank (:mod:`optimizers.rank_based`); ``hrp``, ``riskparity`` and
         ``cvar``: hierarchical risk parity, equal risk contribution and minimum CVaR
-        (:mod:`optimizers.risk_based`).
+        (:mod:`optimizers.risk_based`); ``blacklitterman``: mean-variance on Black-Litterman
+        returns with the scores as views (:mod:`optimizers.black_litterman`); ``barbell``: a
+        minimum-variance core and a momentum sleeve (:mod:`optimizers.barbell`).
     prices : DataFrame of shape (n_dates, n_selected)
         Adjusted closes of the selected tickers only, history up to the as-of date.
     scores : Series
@@ -140,6 +159,18 @@ def optimize(
         ``hrp`` and ``riskparity`` have no objective to add it to and ignore it.
     cvar_beta : float, default 0.95
         ``cvar``'s confidence level.
+    momentum : Series, optional
+        Momentum scores by ticker: ``barbell`` puts its aggressive sleeve in the highest (the
+        composite stands in when missing).
+    view_confidence : float, default 0
+        ``blacklitterman``'s confidence in the score views, in (0, 1); 0 ties it to the information
+        coefficient (:mod:`optimizers.black_litterman`).
+    barbell_cap, barbell_size, barbell_core : float, int, str
+        ``barbell``'s sleeve weight (10%), number of sleeve tickers (2) and core method
+        (``minvar`` or ``hrp``), :mod:`optimizers.barbell`.
+    limits : sequence of GroupLimit
+        Total weight bounds per asset class or category (:mod:`optimizers.limits`): constraints of
+        the solved methods, the nearest fitting weights for the others.
 
     Returns
     -------
@@ -160,6 +191,13 @@ def optimize(
     risk_free_rate = _check_number("risk_free_rate", risk_free_rate, -1.0, 1.0)
     turnover_penalty = _check_number("turnover_penalty", turnover_penalty, 0.0, math.inf)
     cvar_beta = _check_number("cvar_beta", cvar_beta, 0.5, 0.999)
+    view_confidence = _check_number("view_confidence", view_confidence, 0.0, 1.0)
+    barbell_cap = _check_number("barbell_cap", barbell_cap, 0.0, 1.0, low_open=True)
+    if isinstance(barbell_size, bool) or not isinstance(barbell_size, (int, np.integer)) or barbell_size < 1:
+        raise ValueError(f"`barbell_size` must be a whole number >= 1, got {barbell_size!r}")
+    if barbell_core not in CORE_METHODS:
+        raise ValueError(f"`barbell_core` must be one of {', '.join(CORE_METHODS)}, got {barbell_core!r}")
+    limits = tuple(limits)
     current = None
     if current_weights is not None and turnover_penalty > 0:
         current = pd.to_numeric(current_weights, errors="coerce").reindex(prices.columns).fillna(0.0)
@@ -174,6 +212,8 @@ def optimize(
     n = len(tickers)
     lower, upper, notes = weight_bounds(n, max_weight, min_weight)
     notes = list(notes)
+    # Limits that cannot be met are the analyst's to change, not a solver failure to fall back from.
+    check_feasible(limits, [str(t) for t in tickers], lower, upper)
     try:
         # Only the covariance window is ever read (shrunk_covariance): converting the whole
         # history (decades for some tickers) cost more than the rest of the call.
@@ -196,6 +236,10 @@ def optimize(
     failures: list[str] = []
     weights = None
     used = method
+    settings = {"momentum": momentum, "confidence": view_confidence_for(information_coefficient, view_confidence),
+                "risk_free_rate": risk_free_rate, "cap": barbell_cap, "size": int(barbell_size),
+                "core": barbell_core}
+    sleeves: dict[str, tuple[str, ...]] = {}
     for candidate in FALLBACKS[method]:
         if cov is None and candidate in _RISK_MODEL:
             # One reason for the whole chain, not one per covariance-based method.
@@ -205,7 +249,8 @@ def optimize(
         try:
             weights = _weights_by(candidate, n, aligned, mu, cov, lower, upper,
                                   risk_aversion, solver.upper(), current, turnover_penalty,
-                                  prices=prices, cvar_beta=cvar_beta, notes=notes)
+                                  prices=prices, cvar_beta=cvar_beta, notes=notes, settings=settings,
+                                  limits=limits, sleeves=sleeves)
         except Exception as e:  # noqa: BLE001 - any solver failure must fall back, never crash
             failures.append(f"{candidate} failed ({_describe(e)})")
             logger.warning("optimizer %s failed: %s", candidate, _describe(e))
@@ -230,6 +275,7 @@ def optimize(
         method=used,
         fallback_reason=fallback_reason,
         notes=tuple(notes),
+        sleeves=sleeves if used == "barbell" else {},
     )
 
 
@@ -237,8 +283,32 @@ def _weights_by(candidate: str, n: int, scores: pd.Series, mu: pd.Series | None,
                 cov: pd.DataFrame | None, lower: float, upper: float, risk_aversion: float,
                 solver: str, current: np.ndarray | None = None, penalty: float = 0.0, *,
                 prices: pd.DataFrame | None = None, cvar_beta: float = 0.95,
-                notes: list[str] | None = None) -> np.ndarray:
-    """Weights from one method; raises on any failure so the caller can fall back."""
+                notes: list[str] | None = None, settings: dict | None = None,
+                limits: tuple[GroupLimit, ...] = (), sleeves: dict | None = None) -> np.ndarray:
+    """Weights from one method, within the group limits; raises on any failure so the caller can
+    fall back."""
+    weights = _method_weights(candidate, n, scores, mu, cov, lower, upper, risk_aversion, solver, current,
+                              penalty, prices=prices, cvar_beta=cvar_beta, notes=notes,
+                              settings=settings or {}, limits=limits, sleeves=sleeves)
+    if not limits:
+        return weights
+    tickers = [str(t) for t in scores.index]
+    if candidate not in _SOLVED + ("barbell",) and breaches(weights, tickers, limits, tolerance=0.0):
+        weights = clean_weights(project(weights, tickers, limits, lower, upper, solver), lower, upper)
+        if notes is not None:
+            notes.append(f"{candidate} weights moved to the nearest weights within the group limits")
+    broken = breaches(weights, tickers, limits)
+    if broken:
+        raise ValueError(f"{candidate} weights break the group limits: {'; '.join(broken)}")
+    return weights
+
+
+def _method_weights(candidate: str, n: int, scores: pd.Series, mu: pd.Series | None,
+                    cov: pd.DataFrame | None, lower: float, upper: float, risk_aversion: float,
+                    solver: str, current: np.ndarray | None, penalty: float, *,
+                    prices: pd.DataFrame | None, cvar_beta: float, notes: list[str] | None,
+                    settings: dict, limits: tuple[GroupLimit, ...], sleeves: dict | None) -> np.ndarray:
+    """Weights from one method (the solved ones carry ``limits`` as constraints)."""
     from .mean_variance import mean_variance_weights
     from .min_variance import min_variance_weights
     from .rank_based import penalised_rank_weights, rank_weights
@@ -262,17 +332,41 @@ def _weights_by(candidate: str, n: int, scores: pd.Series, mu: pd.Series | None,
             notes.append(f"{candidate} weights fitted into the bounds [{lower:.2%}, {upper:.2%}] "
                          "(its own weights fell outside them)")
         return weights
+    if candidate == "barbell":
+        from .barbell import barbell_weights
+
+        momentum = settings.get("momentum")
+        momentum = momentum if isinstance(momentum, pd.Series) else pd.Series(dtype="float64")
+        made = barbell_weights(cov, momentum, scores, cap=settings["cap"], size=settings["size"],
+                               core_method=settings["core"], bounds=(lower, upper), solver=solver,
+                               current=current, penalty=penalty, limits=limits)
+        if notes is not None:
+            notes.extend(made.notes)
+            notes.append(f"barbell: defensive core ({settings['core']}) {1 - settings['cap']:.1%} in "
+                         f"{len(made.core)} tickers; aggressive sleeve {settings['cap']:.1%} in "
+                         f"{', '.join(made.sleeve)} (highest momentum)")
+        if sleeves is not None:
+            sleeves.update({"core": made.core, "sleeve": made.sleeve})
+        return made.weights
+    if candidate == "blacklitterman":
+        from .black_litterman import posterior_returns
+
+        posterior = posterior_returns(scores, cov, confidence=settings["confidence"], risk_aversion=risk_aversion,
+                                      risk_free_rate=settings.get("risk_free_rate", 0.0))
+        return mean_variance_weights(posterior, cov, risk_aversion=risk_aversion, bounds=(lower, upper),
+                                     solver=solver, current=current, penalty=penalty, limits=limits)
     if candidate == "cvar":
         values = prices.to_numpy(dtype="float64")
         with np.errstate(divide="ignore", invalid="ignore"):
             daily = values[1:] / values[:-1] - 1.0
         returns = pd.DataFrame(daily[np.isfinite(daily).all(axis=1)], columns=prices.columns)
         return min_cvar_weights(mu, returns, beta=cvar_beta, bounds=(lower, upper), solver=solver,
-                                current=current, penalty=penalty)
+                                current=current, penalty=penalty, limits=limits)
     if candidate == "mvo":
         return mean_variance_weights(mu, cov, risk_aversion=risk_aversion, bounds=(lower, upper),
-                                     solver=solver, current=current, penalty=penalty)
-    return min_variance_weights(cov, bounds=(lower, upper), solver=solver, current=current, penalty=penalty)
+                                     solver=solver, current=current, penalty=penalty, limits=limits)
+    return min_variance_weights(cov, bounds=(lower, upper), solver=solver, current=current, penalty=penalty,
+                                limits=limits)
 
 
 def _describe(error: BaseException) -> str:

@@ -9,12 +9,15 @@ return is below the risk-free rate, where ``max_sharpe`` has no solution.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import pandas as pd
 from pypfopt import EfficientFrontier, objective_functions
 
 from .base import clean_solution, clean_weights
 from .compiled import SOLVERS, solve_weights
+from .limits import GroupLimit, add_to
 
 __all__ = ["mean_variance_weights"]
 
@@ -28,6 +31,7 @@ def mean_variance_weights(
     solver: str,
     current: np.ndarray | None = None,
     penalty: float = 0.0,
+    limits: Sequence[GroupLimit] = (),
 ) -> np.ndarray:
     """Solve the quadratic-utility problem and return cleaned weights in ``cov``'s order.
 
@@ -48,6 +52,9 @@ def mean_variance_weights(
     penalty : float, default 0
         ``k`` of PyPortfolioOpt's ``transaction_cost`` objective, ``k * sum|w - current|``,
         added to the objective when ``current`` is given: a turnover penalty.
+    limits : sequence of GroupLimit
+        Group limits, added as constraints (:func:`optimizers.limits.add_to`); with limits the
+        problem is PyPortfolioOpt's own rather than the compiled one.
 
     Returns
     -------
@@ -58,11 +65,12 @@ def mean_variance_weights(
     pypfopt.exceptions.OptimizationError, cvxpy.error.SolverError, ValueError
         When the solver fails; :func:`optimizers.optimize` catches these and falls back.
     """
-    if solver.upper() in SOLVERS:  # the same problem, compiled once per shape (optimizers.compiled)
+    if solver.upper() in SOLVERS and not limits:  # the same problem, compiled once per shape (optimizers.compiled)
         raw = solve_weights("mvo", cov, mu=mu, risk_aversion=risk_aversion, bounds=bounds,
                             current=current, penalty=penalty)
         return clean_weights(raw, *bounds)
     ef = EfficientFrontier(mu, cov, weight_bounds=bounds, solver=solver)
+    add_to(ef, limits, [str(t) for t in cov.index])
     if current is not None and penalty > 0:
         ef.add_objective(objective_functions.transaction_cost, w_prev=np.asarray(current, dtype=float), k=penalty)
     ef.max_quadratic_utility(risk_aversion=risk_aversion)

@@ -7,18 +7,22 @@ solver, the same problem is compiled once per shape (:mod:`optimizers.compiled`)
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import pandas as pd
 from pypfopt import EfficientFrontier, objective_functions
 
 from .base import clean_solution, clean_weights
 from .compiled import SOLVERS, solve_weights
+from .limits import GroupLimit, add_to
 
 __all__ = ["min_variance_weights"]
 
 
 def min_variance_weights(cov: pd.DataFrame, *, bounds: tuple[float, float], solver: str,
-                         current: np.ndarray | None = None, penalty: float = 0.0) -> np.ndarray:
+                         current: np.ndarray | None = None, penalty: float = 0.0,
+                         limits: Sequence[GroupLimit] = ()) -> np.ndarray:
     """Solve ``min w' S w`` subject to ``sum(w) = 1`` and the bounds; weights in ``cov``'s order.
 
     Parameters
@@ -34,6 +38,9 @@ def min_variance_weights(cov: pd.DataFrame, *, bounds: tuple[float, float], solv
     penalty : float, default 0
         ``k`` of PyPortfolioOpt's ``transaction_cost`` objective, ``k * sum|w - current|``,
         added to the objective when ``current`` is given: a turnover penalty.
+    limits : sequence of GroupLimit
+        Group limits, added as constraints (:func:`optimizers.limits.add_to`); with limits the
+        problem is PyPortfolioOpt's own rather than the compiled one.
 
     Returns
     -------
@@ -44,9 +51,10 @@ def min_variance_weights(cov: pd.DataFrame, *, bounds: tuple[float, float], solv
     pypfopt.exceptions.OptimizationError, cvxpy.error.SolverError, ValueError
         When the solver fails; :func:`optimizers.optimize` catches these and falls back.
     """
-    if solver.upper() in SOLVERS:  # the same problem, compiled once per shape (optimizers.compiled)
+    if solver.upper() in SOLVERS and not limits:  # the same problem, compiled once per shape (optimizers.compiled)
         return clean_weights(solve_weights("minvar", cov, bounds=bounds, current=current, penalty=penalty), *bounds)
     ef = EfficientFrontier(None, cov, weight_bounds=bounds, solver=solver)
+    add_to(ef, limits, [str(t) for t in cov.index])
     if current is not None and penalty > 0:
         ef.add_objective(objective_functions.transaction_cost, w_prev=np.asarray(current, dtype=float), k=penalty)
     ef.min_volatility()

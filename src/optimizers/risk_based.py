@@ -18,10 +18,13 @@ proportions), and :func:`optimizers.optimize` says so in its notes when that cha
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import pandas as pd
 
 from .base import clean_weights, fit_to_bounds
+from .limits import GroupLimit, add_to
 
 __all__ = ["hrp_weights", "risk_parity_weights", "min_cvar_weights", "risk_contributions"]
 
@@ -65,11 +68,13 @@ def risk_parity_weights(cov: pd.DataFrame, *, bounds: tuple[float, float],
 
 
 def min_cvar_weights(mu: pd.Series, returns: pd.DataFrame, *, beta: float, bounds: tuple[float, float],
-                     solver: str, current: np.ndarray | None = None, penalty: float = 0.0) -> np.ndarray:
-    """Minimum-CVaR weights in ``returns``' column order (cleaned, within ``bounds``)."""
+                     solver: str, current: np.ndarray | None = None, penalty: float = 0.0,
+                     limits: Sequence[GroupLimit] = ()) -> np.ndarray:
+    """Minimum-CVaR weights in ``returns``' column order (cleaned, within ``bounds`` and ``limits``)."""
     from pypfopt import EfficientCVaR, objective_functions
 
     optimizer = EfficientCVaR(mu, returns, beta=beta, weight_bounds=bounds, solver=solver)
+    add_to(optimizer, limits, [str(t) for t in returns.columns])
     if current is not None and penalty > 0:
         optimizer.add_objective(objective_functions.transaction_cost, w_prev=np.asarray(current, dtype=float),
                                 k=penalty)

@@ -8,7 +8,7 @@ from typing import Iterable, NamedTuple
 import numpy as np
 import pandas as pd
 
-__all__ = ["select_top", "select_with_buffer", "Kept"]
+__all__ = ["select_top", "select_with_buffer", "meet_group_limits", "Kept", "Swap"]
 
 logger = logging.getLogger(__name__)
 
@@ -108,3 +108,74 @@ def select_with_buffer(scores: pd.Series, n: int, held: Iterable[str], buffer: i
     selected = [t for t in ranked if t in chosen]
     kept = [Kept(t, ranked.index(t) + 1, limit) for t in selected if ranked.index(t) >= n]
     return selected, kept
+
+
+class Swap(NamedTuple):
+    """A ticker selected in place of another so that a group limit can be met."""
+
+    added: str
+    removed: str
+    group: str
+
+
+def meet_group_limits(selected: list[str], scores: pd.Series, limits: Iterable, lower: float,
+                      upper: float) -> tuple[list[str], list[Swap]]:
+    """The selection changed as little as possible so that the group limits can be met.
+
+    A group with a minimum needs at least ``ceil(min / upper)`` selected members; a group with a
+    maximum at most ``floor(max / lower)``. While a group has too few, its best-scored unselected
+    member replaces the worst-scored selected ticker that no limit needs; while it has too many, its
+    worst-scored member gives way to the best-scored ticker outside it. When no swap can help the
+    selection is returned as it is, and :func:`optimizers.limits.check_feasible` names the group.
+
+    Parameters
+    ----------
+    selected : list of str
+        The selection (from :func:`select_with_buffer`).
+    scores : Series
+        Composite scores by ticker (NaN: not selectable).
+    limits : iterable of GroupLimit
+    lower, upper : float
+        The per-position bounds the optimizer will use.
+    """
+    import math
+
+    limits = list(limits)
+    chosen = list(selected)
+    if not limits:
+        return chosen, []
+    ranked = select_top(scores, int(scores.notna().sum()))
+    position = {t: i for i, t in enumerate(ranked)}
+    need = [math.ceil(g.low / upper - 1e-9) if g.low > 0 else 0 for g in limits]
+    allow = [math.floor(g.high / lower + 1e-9) if lower > 0 and g.high < 1 else len(ranked) for g in limits]
+    swaps: list[Swap] = []
+
+    def count(i: int) -> int:
+        return sum(1 for t in chosen if t in limits[i].members)
+
+    def removable(ticker: str) -> bool:
+        """Dropping ``ticker`` leaves every minimum still reachable."""
+        return all(ticker not in g.members or count(i) > need[i] for i, g in enumerate(limits))
+
+    for _ in range(len(ranked)):
+        changed = False
+        for i, g in enumerate(limits):
+            if count(i) < need[i]:
+                add = next((t for t in ranked if t in g.members and t not in chosen), None)
+                out = next((t for t in sorted(chosen, key=lambda t: -position.get(t, -1))
+                            if t not in g.members and removable(t)), None)
+            elif count(i) > allow[i]:
+                out = next((t for t in sorted(chosen, key=lambda t: -position.get(t, -1)) if t in g.members), None)
+                add = next((t for t in ranked if t not in g.members and t not in chosen
+                            and all(t not in h.members or count(j) < allow[j] for j, h in enumerate(limits))), None)
+            else:
+                continue
+            if add is None or out is None:
+                continue
+            chosen[chosen.index(out)] = add
+            swaps.append(Swap(add, out, g.describe()))
+            changed = True
+        if not changed:
+            break
+    order = {t: i for i, t in enumerate(ranked)}
+    return sorted(chosen, key=lambda t: order.get(t, len(order))), swaps

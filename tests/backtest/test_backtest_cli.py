@@ -75,7 +75,7 @@ def test_console_summary_is_plain_ascii_and_names_every_series(tmp_path, capsys)
 @pytest.mark.parametrize("args, pattern", [
     (["--start", "2021-06-01", "--end", "2021-01-01"], "--start 2021-06-01 is after --end 2021-01-01"),
     (["--start", "1990-02-01", "--end", "1991-06-01"], "earliest possible start with these prices is 1990-12-31"),
-    (["--optimizer", "hrp,blend"], "`optimizer` must be one of mvo, minvar, rankbased, hrp, riskparity, cvar, all, got 'blend'"),
+    (["--optimizer", "hrp,blend"], "`optimizer` must be one of mvo, minvar, rankbased, hrp, riskparity, cvar, blacklitterman, barbell, all, got 'blend'"),
     (["--start", "01/06/2021"], "--start must be a date as YYYY-MM-DD"),
     (["--positions", "0"], "`positions` must be at least 1"),
     (["--cost-bps", "-1"], "`cost_bps` must be >= 0"),

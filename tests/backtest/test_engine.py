@@ -204,7 +204,7 @@ def test_start_before_the_lookbacks_names_the_earliest_possible_start(sample_dat
 
 
 def test_unknown_optimizer_lists_the_valid_ones(sample_data, sample_config):
-    with pytest.raises(ConfigError, match="mvo, minvar, rankbased, hrp, riskparity, cvar, all.*'maxsharpe'"):
+    with pytest.raises(ConfigError, match="mvo, minvar, rankbased, hrp, riskparity, cvar, blacklitterman, barbell, all.*'maxsharpe'"):
         run_backtest(sample_data, sample_config, optimizers="maxsharpe")
 
 
@@ -278,7 +278,8 @@ def test_decisions_record_the_optimizers_expectations(short_run):
 def test_optimizer_choices():
     from etftrader.backtest import parse_optimizers
 
-    assert parse_optimizers("all") == ("mvo", "minvar", "rankbased", "hrp", "riskparity", "cvar")
+    assert parse_optimizers("all") == ("mvo", "minvar", "rankbased", "hrp", "riskparity", "cvar", "blacklitterman",
+                                       "barbell")
     assert parse_optimizers("minvar, mvo") == ("minvar", "mvo")
     assert parse_optimizers(["rankbased", "rankbased"]) == ("rankbased",)
     with pytest.raises(ConfigError, match="got 'all'"):

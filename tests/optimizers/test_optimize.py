@@ -31,6 +31,10 @@ def selected(scored_sample, as_of, n):
 def test_invariants_on_the_sample(scored_sample, method, as_of, n):
     prices, composite = selected(scored_sample, as_of, n)
     result = optimize(method, prices, composite)
+    if method == "barbell" and n == 5:
+        # 5 tickers at most 20% each leave no room for a 10% sleeve and a 90% core: said, and minvar
+        assert result.method == "minvar" and "no barbell fits 5 tickers" in result.fallback_reason
+        return
     assert isinstance(result, PortfolioResult)
     w = result.weights
     assert list(w.index) == list(prices.columns)
@@ -42,7 +46,10 @@ def test_invariants_on_the_sample(scored_sample, method, as_of, n):
     assert result.notes[:len(notes)] == notes  # with 5 positions: max_weight raised, and said so
     # hrp and riskparity have no bounds of their own: fitting them in is said too
     assert all("fitted into the bounds" in n for n in result.notes[len(notes):]) and \
-        (method in ("hrp", "riskparity") or result.notes == notes)
+        (method in ("hrp", "riskparity") or result.notes == notes) or method == "barbell"
+    if method == "barbell":  # the two sleeves are said
+        assert result.notes[-1].startswith("barbell: defensive core (minvar) 90.0%")
+        assert len(result.sleeves["sleeve"]) == 2 and w[list(result.sleeves["sleeve"])].sum() == pytest.approx(0.1)
     assert result.requested == method and result.method == method
     assert result.fallback_reason is None
     for number in (result.expected_return, result.expected_volatility, result.expected_sharpe):
@@ -298,7 +305,11 @@ def test_invariants_hold_for_random_selections_and_bounds(sample_close, seed):
                           information_coefficient=float(rng.uniform(0, 0.2)),
                           cov_lookback=int(rng.integers(60, 500)))
         w = result.weights
-        assert result.method == method, result.fallback_reason
+        if method == "barbell" and result.method != method:
+            # no room for a 10% sleeve in equal parts plus a 90% core within these bounds
+            assert result.method == "minvar" and "no barbell fits" in result.fallback_reason
+        else:
+            assert result.method == method, result.fallback_reason
         assert list(w.index) == tickers
         assert w.sum() == pytest.approx(1.0, abs=1e-9)
         assert w.min() >= lower - 1e-9 and w.max() <= upper + 1e-9

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import DataConfig
-from ..errors import DataError, EtfTraderError, SourceUnavailableError
+from ..errors import DataError, EtfTraderError, SourceUnavailableError, first_line
 from ..paths import Home
 from ..progress import Progress
 from ..runlog import LOGGER_NAME
@@ -347,7 +347,7 @@ def _read_table(path: Path) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise DataError(f"price file {path} is empty; export the prices again") from None
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError, ImportError) as e:
-        raise DataError(f"price file {path} cannot be read: {_first_line(e)}") from e
+        raise DataError(f"price file {path} cannot be read: {first_line(e)}") from e
     if raw.empty:
         raise DataError(f"price file {path} has no data rows; export the prices again")
     # Trailing commas in vendor exports create empty, unnamed columns: drop them quietly.
@@ -369,7 +369,7 @@ def _check_csv_header(path: Path) -> None:
         with open(path, encoding="utf-8-sig", newline="") as fh:
             header = next(csv.reader(fh), [])
     except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise DataError(f"price file {path} cannot be read: {_first_line(e)}") from e
+        raise DataError(f"price file {path} cannot be read: {first_line(e)}") from e
     names = [h.strip() for h in header]
     while names and names[-1] == "":  # trailing commas of vendor exports
         names.pop()
@@ -407,7 +407,7 @@ def _parse_dates(path: Path, values: pd.Series) -> pd.DatetimeIndex:
             try:
                 parsed = pd.to_datetime(text, errors="coerce")
             except ValueError as e:  # mixed time zones raise even with errors="coerce"
-                raise DataError(f"price file {path}: its dates cannot be read together ({_first_line(e)}); "
+                raise DataError(f"price file {path}: its dates cannot be read together ({first_line(e)}); "
                                 "use plain YYYY-MM-DD dates in one time zone") from e
         bad = parsed.isna()
         if bad.any():
@@ -788,13 +788,13 @@ def _download_chunk(chunk: list[str], *, start: date, end: date, config: DataCon
             reason = "empty response from Yahoo Finance"
         except Exception as e:  # yfinance raises many types (curl, JSON); retryable, but a 429 is not
             if _looks_rate_limited(type(e).__name__) or _looks_rate_limited(e):
-                _log.warning("Yahoo Finance rate limit: %s", _first_line(e))
+                _log.warning("Yahoo Finance rate limit: %s", first_line(e))
                 raise _rate_limited(chunk) from e
             _log.warning("download of %d ticker(s) from %s failed (attempt %d/%d): %s",
-                         len(chunk), start, attempt + 1, attempts, _first_line(e))
+                         len(chunk), start, attempt + 1, attempts, first_line(e))
             raw = None
             reason = (f"no answer from Yahoo Finance within download_timeout = {config.download_timeout:g} s"
-                      if isinstance(e, _Deadline) else f"download failed ({_first_line(e)})")
+                      if isinstance(e, _Deadline) else f"download failed ({first_line(e)})")
         if isinstance(raw, pd.DataFrame) and not raw.empty:
             return raw, ""
         if _RATE_LIMITED.is_set():  # an empty frame because of a 429: retrying only prolongs it
@@ -844,7 +844,7 @@ def _unreachable_reason(probe: Probe, seconds: float) -> str | None:
         _call_with_deadline(functools.partial(probe, YAHOO_URL, seconds), seconds + 1.0,
                             name="etftrader-yahoo-probe")
     except Exception as e:  # any failure to reach the host is the finding
-        return f"{type(e).__name__}: {getattr(e, 'reason', None) or _first_line(e)}"
+        return f"{type(e).__name__}: {getattr(e, 'reason', None) or first_line(e)}"
     return None
 
 
@@ -961,8 +961,3 @@ def _clean_tickers(tickers: Iterable[str]) -> list[str]:
 def _show(columns) -> str:
     names = [str(c) for c in list(columns)[:6]]
     return ", ".join(names) + (", ..." if len(columns) > 6 else "")
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__

@@ -1,0 +1,70 @@
+"""The config's group limits turned into :class:`optimizers.limits.GroupLimit` records.
+
+``[limits]`` names groups of the universe file's ``asset_class`` and ``category`` columns. The
+universe is ``[data] universe`` when set, else the bundled list for the source: the sample's own
+(``resources/sample_universe.csv``: the five factor ETFs are category ``US Factor``, the stocks
+their GICS sector) or the bundled US ETF list. A named group with no ticker in that file is a
+config mistake (a typo such as ``Bonds`` for ``Fixed Income``) and stops the run with exit 2 before
+anything is written.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from optimizers.limits import GroupLimit, members_of
+
+from .config import GROUP_KINDS
+from .errors import ConfigError
+
+__all__ = ["group_limits", "sample_universe_path"]
+
+
+def sample_universe_path() -> Path:
+    """The bundled classification of the sample's 25 instruments."""
+    return Path(str(resources.files("etftrader") / "resources" / "sample_universe.csv"))
+
+
+def group_limits(config: Any, home: Any = None) -> tuple[GroupLimit, ...]:
+    """The run's group limits (empty when ``[limits]`` sets none).
+
+    Raises
+    ------
+    ConfigError
+        A limit names a group that no ticker of the universe file belongs to.
+    DataError
+        The universe file cannot be read (as :func:`etftrader.prices.load_universe`).
+    """
+    limits_config = config.limits
+    if not limits_config.active:
+        return ()
+    from .prices.universe import load_universe
+
+    universe = load_universe(_universe_path(config, home))
+    out: list[GroupLimit] = []
+    for kind in GROUP_KINDS:
+        groups = members_of(zip(universe["ticker"], universe[kind]))
+        lows, highs = getattr(limits_config, f"{kind}_min"), getattr(limits_config, f"{kind}_max")
+        for name in sorted(set(lows) | set(highs) - {"*"}):
+            if name not in groups:
+                known = ", ".join(sorted(groups)) or "none"
+                raise ConfigError(f"group limit {kind} '{name}': no ticker of the universe file belongs to it "
+                                  f"({kind} values there: {known})")
+        for name in sorted(groups):
+            low = float(lows.get(name, 0.0))
+            high = float(highs.get(name, highs.get("*", 1.0)))
+            if low > 0 or high < 1:
+                out.append(GroupLimit(kind, name, groups[name], low, high))
+    return tuple(out)
+
+
+def _universe_path(config: Any, home: Any) -> Path | None:
+    data = config.data
+    if data.universe:
+        path = Path(data.universe).expanduser()
+        if not path.is_absolute() and not path.exists() and home is not None and (Path(home.root) / path).exists():
+            path = Path(home.root) / path
+        return path
+    return sample_universe_path() if data.source == "sample" else None
