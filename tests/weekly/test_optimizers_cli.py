@@ -109,8 +109,8 @@ def test_limits_that_cannot_be_met_stop_the_run_with_one_line_and_leave_the_work
     assert code == 2 and expected in err, err
     assert len(err.strip().splitlines()) == 1
     assert _sha(book) == before
-    code, _, err = run_cli(["backtest", "--source", "sample", "--positions", "8", "--start", "2021-01-01", "--end", "2021-03-31",
-                            "--out", str(tmp_path / "bt")], home=home)
+    code, _, err = run_cli(["backtest", "--source", "sample", "--positions", "8", "--start", "2021-01-01",
+                            "--end", "2021-03-31", "--out", str(tmp_path / "bt")], home=home)
     # a config mistake stops the backtest too; limits a week cannot meet leave that week's holdings
     assert code == (0 if "needs at least" in expected else 2), err
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from ..config import OPTIMIZERS
 from ..errors import ConfigError, ReportError
 from ._common import (command_log, config_option, home_option, load_run_config, require_price_file, source_options,
                       source_overrides, turnover_options, turnover_overrides)
@@ -39,8 +40,8 @@ def _date(name: str, value: str | None):
               help="First decision week (YYYY-MM-DD; default: ten years before --end, or the earliest date the factor lookbacks allow).")
 @click.option("--end", default=None, metavar="DATE", help="Last day simulated (YYYY-MM-DD; default: the last price).")
 @click.option("--optimizer", default="mvo,minvar,rankbased", show_default=True, metavar="LIST|all",
-              help="Optimizer(s) to replay: mvo, minvar, rankbased, hrp, riskparity, cvar, several "
-                   "comma-separated, or all; equal weight and the benchmark are always compared.")
+              help=f"Optimizer(s) to replay: {', '.join(OPTIMIZERS)}, several comma-separated, or all; "
+                   "equal weight and the benchmark are always compared.")
 @click.option("--positions", type=int, default=None, help="Number of positions (default: config, else 20).")
 @click.option("--drift-threshold", type=float, default=None,
               help="Rebalance when drift exceeds this (default: 0.05 for mvo/rankbased/equal weight, 0.075 for minvar).")
