@@ -185,8 +185,12 @@ class OptimizerConfig:
     barbell_sleeve: float = 0.10
     barbell_size: int = 2
     barbell_core: str = "minvar"
+    risk_budgets: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for ticker, budget in self.risk_budgets.items():
+            _require(math.isfinite(budget) and budget > 0, f"risk_budgets.{ticker}",
+                     "a relative risk budget > 0 (unlisted tickers have 1)", budget)
         _require(isinstance(self.cvar_beta, (int, float)) and 0.5 <= self.cvar_beta < 1, "cvar_beta",
                  "a confidence level in [0.5, 1), e.g. 0.95", self.cvar_beta)
         _require(math.isfinite(self.bl_view_confidence) and 0 <= self.bl_view_confidence < 1, "bl_view_confidence",
@@ -542,6 +546,7 @@ bl_view_confidence = 0.0   # blacklitterman: confidence in the score views, 0-1 
 barbell_sleeve = 0.10      # barbell: total weight of the aggressive sleeve (highest momentum)
 barbell_size = 2           # barbell: tickers in the aggressive sleeve
 barbell_core = "minvar"    # barbell: the defensive core's method, minvar | hrp
+risk_budgets = {}          # riskparity: relative risk budgets by ticker, e.g. { USMV = 2.0 }; unlisted tickers have 1
 
 [rebalance]
 drift_threshold = { mvo = 0.05, minvar = 0.075, rankbased = 0.05 }

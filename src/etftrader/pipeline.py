@@ -191,6 +191,7 @@ def build_target(prices: pd.DataFrame, config: Any, *, positions: int, optimizer
             current_weights=current_weights, turnover_penalty=rules.penalty if current_weights is not None else 0.0,
             momentum=momentum, view_confidence=o.bl_view_confidence, barbell_cap=o.barbell_sleeve,
             barbell_size=o.barbell_size, barbell_core=o.barbell_core, limits=limits,
+            risk_budgets=dict(o.risk_budgets),
         )
     except InfeasibleLimits as e:
         raise LimitsError(f"{e} (as of {_day(prices.index[-1])})") from None

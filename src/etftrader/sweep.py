@@ -40,7 +40,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .config import Config
+from .config import OPTIMIZERS, Config
 from .errors import ConfigError
 
 __all__ = ["GRID_KEYS", "Cell", "expand_grid", "read_grid_file", "run_sweep", "SweepResult", "write_outputs",
@@ -50,7 +50,7 @@ _log = logging.getLogger("etftrader.sweep")
 
 #: grid key -> (where it goes in the configuration, how a value is read)
 GRID_KEYS: dict[str, str] = {
-    "optimizer": "one of mvo, minvar, rankbased, hrp, riskparity, cvar",
+    "optimizer": "one of " + ", ".join(OPTIMIZERS),
     "positions": "whole number of positions",
     "drift_threshold": "rebalance when drift exceeds this (0.05)",
     "cost_bps": "cost per trade in basis points",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -113,6 +113,7 @@ def optimize(
     barbell_size: int = 2,
     barbell_core: str = "minvar",
     limits: Sequence[GroupLimit] = (),
+    risk_budgets: Mapping[str, float] | None = None,
 ) -> PortfolioResult:
     """Weights for the selected tickers by ``method``, falling back when it cannot solve.
 
@@ -171,6 +172,8 @@ def optimize(
     limits : sequence of GroupLimit
         Total weight bounds per asset class or category (:mod:`optimizers.limits`): constraints of
         the solved methods, the nearest fitting weights for the others.
+    risk_budgets : mapping of ticker to float, optional
+        ``riskparity``'s relative risk budgets (a ticker not named has 1); equal risk by default.
 
     Returns
     -------
@@ -236,7 +239,13 @@ def optimize(
     failures: list[str] = []
     weights = None
     used = method
-    settings = {"momentum": momentum, "confidence": view_confidence_for(information_coefficient, view_confidence),
+    budgets = None
+    if risk_budgets:
+        budgets = np.array([float(risk_budgets.get(str(t), 1.0)) for t in tickers])
+        if not (np.isfinite(budgets).all() and (budgets > 0).all()):
+            raise ValueError("`risk_budgets` must be finite and > 0")
+    settings = {"budgets": budgets, "momentum": momentum,
+                "confidence": view_confidence_for(information_coefficient, view_confidence),
                 "risk_free_rate": risk_free_rate, "cap": barbell_cap, "size": int(barbell_size),
                 "core": barbell_core}
     sleeves: dict[str, tuple[str, ...]] = {}
@@ -327,7 +336,8 @@ def _method_weights(candidate: str, n: int, scores: pd.Series, mu: pd.Series | N
         if candidate == "hrp":
             weights, fitted = hrp_weights(cov, bounds=(lower, upper))
         else:
-            weights, fitted = risk_parity_weights(cov, bounds=(lower, upper), solver=solver)
+            weights, fitted = risk_parity_weights(cov, bounds=(lower, upper), solver=solver,
+                                                  budgets=settings.get("budgets"))
         if fitted and notes is not None:
             notes.append(f"{candidate} weights fitted into the bounds [{lower:.2%}, {upper:.2%}] "
                          "(its own weights fell outside them)")

@@ -283,3 +283,17 @@ def test_frontier_points_are_pypfopts_efficient_return(scored_sample, as_of):
     limited = frontier_points(mu, cov, bounds=(0.02, 0.15), limits=(GroupLimit("c", "US Factor", FACTOR_ETFS, 0, 0.3),),
                               points=12)
     assert limited["return"].max() <= frame["return"].max() + 1e-9
+
+
+@pytest.mark.parametrize("as_of", AS_OF)
+def test_riskparity_risk_budgets_from_the_config_set_each_tickers_share_of_risk(scored_sample, as_of):
+    from optimizers.risk_based import risk_contributions
+
+    prices, composite = _selected(scored_sample, as_of, n=6)
+    tickers = list(prices.columns)
+    budgets = {tickers[0]: 3.0, tickers[1]: 2.0}  # the other four have 1
+    result = optimize("riskparity", prices, composite, max_weight=1.0, min_weight=0.0, risk_budgets=budgets)
+    cov, _ = shrunk_covariance(prices, 252)
+    share = risk_contributions(result.weights.to_numpy(), cov.to_numpy())
+    wanted = np.array([3.0, 2.0, 1, 1, 1, 1]) / 9.0
+    np.testing.assert_allclose(share, wanted, atol=1e-4)

@@ -140,3 +140,23 @@ def test_config_defaults_document_the_new_settings():
     for key in ("bl_view_confidence", "barbell_sleeve", "barbell_size", "barbell_core", "[limits]",
                 "category_max", "blacklitterman | barbell"):
         assert key in DEFAULT_CONFIG_TOML
+
+
+def test_asset_class_limits_come_from_the_universe_file_of_the_source(tmp_path):
+    from etftrader.errors import ConfigError
+    from etftrader.groups import group_limits
+    from etftrader.prices.universe import load_universe
+
+    config = Config().override(data={"source": "yfinance"}, limits={"asset_class_min": {"Fixed Income": 0.2},
+                                                                   "category_max": {"*": 0.3}})
+    limits = {g.label: g for g in group_limits(config)}
+    bonds = limits["asset_class 'Fixed Income'"]
+    bundled = load_universe()
+    assert bonds.members == frozenset(bundled.loc[bundled["asset_class"] == "Fixed Income", "ticker"])
+    assert bonds.low == 0.2 and bonds.high == 1.0 and len(bonds.members) == 85
+    categories = [g for g in limits.values() if g.kind == "category"]
+    assert len(categories) == bundled["category"].nunique() and {g.high for g in categories} == {0.3}
+    # the sample's own classification is used with the sample source, and a typo is named
+    sample = Config().override(data={"source": "sample"}, limits={"asset_class_min": {"Fixed Income": 0.2}})
+    with pytest.raises(ConfigError, match="asset_class 'Fixed Income': no ticker .*asset_class values there: Equity"):
+        group_limits(sample)
