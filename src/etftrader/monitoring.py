@@ -101,12 +101,16 @@ STOP_HORIZON_WEEKS = 4
 STOP_FLOOR = 0.05
 STOP_CAP = 0.25
 STOP_MIN_WEEKS = 8
+#: daily closes used for an ETF's own volatility (a year), and the fewest that count
+STOP_DAILY_DAYS = 252
+STOP_MIN_DAYS = 60
 STOP_LOSS_RULE = (
-    f"Trailing volatility stop: stop = highest weekly price since the position was opened x "
-    f"(1 - {STOP_K:g} x sigma x sqrt({STOP_HORIZON_WEEKS}/52)), the distance clipped to "
-    f"{STOP_FLOOR:.0%}-{STOP_CAP:.0%}. sigma is the ETF's annualised volatility of weekly prices "
-    f"in the ledger once it has {STOP_MIN_WEEKS} weeks, else the market's (VIX/100 or its "
-    f"stand-in). Why: a {STOP_K:g}-sigma move over {STOP_HORIZON_WEEKS} weeks is rarely noise, so "
+    f"Trailing volatility stop, for each position held: stop = highest close since the position was "
+    f"opened x (1 - {STOP_K:g} x sigma x sqrt({STOP_HORIZON_WEEKS}/52)), the distance clipped to "
+    f"{STOP_FLOOR:.0%}-{STOP_CAP:.0%}. sigma is the ETF's own annualised volatility: of its last "
+    f"{STOP_DAILY_DAYS} daily closes saved by the weekly run (at least {STOP_MIN_DAYS}), else of its "
+    f"weekly prices in the ledger once it has {STOP_MIN_WEEKS} weeks, else the market's (VIX/100 or "
+    f"its stand-in). Why: a {STOP_K:g}-sigma move over {STOP_HORIZON_WEEKS} weeks is rarely noise, so "
     f"volatile ETFs are not stopped out by ordinary swings, and trailing the peak locks in gains."
 )
 
@@ -570,13 +574,16 @@ def trade_activity(trades: Any) -> pd.DataFrame:
 
 
 def trade_sizes(trades: Any) -> pd.Series:
-    """Absolute value of each trade (for the size distribution)."""
-    return _trades(trades)["value"].astype(float).rename("value")
+    """Absolute value of each executed trade (for the size distribution)."""
+    t = _trades(trades)
+    return t.loc[t["executed"], "value"].astype(float).rename("value") if len(t) else t["value"].astype(float)
 
 
 def most_traded(trades: Any, n: int = 10) -> pd.DataFrame:
-    """The ``n`` most frequently traded tickers: ``trades`` (count) and ``value`` (gross)."""
+    """The ``n`` most frequently traded tickers by executed trades: ``trades`` (count) and
+    ``value`` (gross); proposals never executed do not count."""
     t = _trades(trades)
+    t = t.loc[t["executed"]] if len(t) else t
     if t.empty:
         return pd.DataFrame(columns=["trades", "value"], index=pd.Index([], name="ticker"))
     g = t.groupby("ticker").agg(trades=("value", "size"), value=("value", "sum"))
@@ -584,11 +591,14 @@ def most_traded(trades: Any, n: int = 10) -> pd.DataFrame:
 
 
 def buy_sell_split(trades: Any) -> pd.DataFrame:
-    """Count and gross value of BUY and SELL trades (index ``BUY, SELL``)."""
+    """Count and gross value of executed BUY and SELL trades (index ``BUY, SELL``), and how many
+    were proposed but are still pending or were superseded."""
     t = _trades(trades)
+    done = t.loc[t["executed"]] if len(t) else t
     out = pd.DataFrame(index=pd.Index(["BUY", "SELL"], name="action"))
-    out["trades"] = [int((t["action"] == a).sum()) for a in out.index]
-    out["value"] = [float(t.loc[t["action"] == a, "value"].sum()) for a in out.index]
+    out["trades"] = [int((done["action"] == a).sum()) for a in out.index]
+    out["value"] = [float(done.loc[done["action"] == a, "value"].sum()) for a in out.index]
+    out["not_executed"] = [int(((t["action"] == a) & ~t["executed"]).sum()) for a in out.index]
     return out
 
 
@@ -703,16 +713,23 @@ def market_regime(level: float, *, calm_below: float = REGIME_CALM_BELOW,
 def stop_loss_levels(ledger: Any, *, market_volatility: float | None = None,
                      k: float = STOP_K, horizon_weeks: int = STOP_HORIZON_WEEKS,
                      floor: float = STOP_FLOOR, cap: float = STOP_CAP,
-                     min_weeks: int = STOP_MIN_WEEKS) -> pd.DataFrame:
-    """Suggested stop-loss price per current position (the rule is :data:`STOP_LOSS_RULE`).
+                     min_weeks: int = STOP_MIN_WEEKS, held: pd.DataFrame | None = None,
+                     prices: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Suggested stop-loss price per position (the rule is :data:`STOP_LOSS_RULE`).
 
     Parameters
     ----------
     ledger : Ledger
         Positions history supplies each ETF's weekly prices and its peak while held.
     market_volatility : float, optional
-        Annualised market volatility as a fraction (VIX/100) used for ETFs with fewer than
-        ``min_weeks`` weekly prices; without it those rows have no stop.
+        Annualised market volatility as a fraction (VIX/100) used for ETFs with no history of
+        their own; without it those rows have no stop.
+    held : DataFrame, optional
+        :func:`etftrader.weekview.held_now`: the stops are for what is held (its ``price``), not
+        for the target. Default: the latest run's Positions rows.
+    prices : DataFrame, optional
+        Daily closes by ticker (the weekly run's ``prices_latest.parquet``): each ETF's own
+        volatility and its peak since it was opened.
 
     Returns
     -------
@@ -720,21 +737,28 @@ def stop_loss_levels(ledger: Any, *, market_volatility: float | None = None,
         ``price, peak_price, volatility, volatility_source, stop_distance, stop_price,
         below_price`` (how far the stop is under today's price, a fraction).
     """
-    current = current_positions(ledger)
+    current = current_positions(ledger) if held is None else held.drop(index="Cash", errors="ignore")
     cols = ["price", "peak_price", "volatility", "volatility_source", "stop_distance", "stop_price", "below_price"]
     if current.empty:
         return pd.DataFrame(columns=cols, index=pd.Index([], name="ticker"))
     history = _price_history(ledger)
-    held = _holding_spell_start(ledger)
+    spells = _holding_spell_start(ledger)
     rows = []
     for ticker, pos in current.iterrows():
         price = float(pos["price"])
         series = history.get(ticker, pd.Series(dtype=float))
-        since = held.get(ticker)
+        daily = prices[ticker].dropna() if prices is not None and ticker in prices.columns else pd.Series(dtype=float)
+        since = spells.get(ticker)
         spell = series[series.index >= since] if since is not None else series
+        if len(daily):
+            spell = pd.concat([spell, daily[daily.index >= since] if since is not None else daily.iloc[-STOP_DAILY_DAYS:]])
         peak = max(float(spell.max()) if not spell.empty else price, price)
         weekly = series.pct_change().dropna()
-        if weekly.size >= min_weeks:
+        own_daily = daily.iloc[-(STOP_DAILY_DAYS + 1):].pct_change().dropna()
+        if own_daily.size >= STOP_MIN_DAYS:
+            vol = float(own_daily.std(ddof=1) * math.sqrt(252))
+            source = f"own daily closes ({own_daily.size} days)"
+        elif weekly.size >= min_weeks:
             vol, source = float(weekly.std(ddof=1) * math.sqrt(PERIODS_PER_YEAR)), "own weekly prices"
         elif market_volatility is not None and np.isfinite(market_volatility):
             vol, source = float(market_volatility), "market (too few weeks of own prices)"
@@ -959,7 +983,7 @@ def show(fig) -> None:
         display(Markdown(f"**{fig.title}:** *{fig.note}*"))
         return
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     # the chart's title travels with the image so the HTML export can use it as alt text
     titles = [fig._suptitle.get_text()] if getattr(fig, "_suptitle", None) is not None else []
     titles += [ax.get_title() or ax.get_title(loc="left") for ax in fig.axes]
@@ -967,7 +991,7 @@ def show(fig) -> None:
     display(Image(data=buffer.getvalue(), format="png"), metadata={"image/png": {"alt": alt}})
 
 
-def _figure(width: float = 8.0, height: float = 4.0):
+def _figure(width: float = 10.0, height: float = 4.0):
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height))
@@ -1009,17 +1033,20 @@ def chart_weights(positions: pd.DataFrame):
 
 
 def chart_factor_scores(positions: pd.DataFrame):
-    """Distribution of the held positions' composite factor scores."""
+    """Each target position's composite factor score, best on top (a bar per ticker: with a
+    handful of positions a histogram would hide them in a few bins)."""
     scores = pd.to_numeric(positions.get("factor_score", pd.Series(dtype=float)), errors="coerce").dropna()
     if scores.size < 2:
-        return _note_figure("Factor score distribution", "Needs at least two positions with a factor score.")
-    fig, ax = _figure(8.0, 3.5)
-    ax.hist(scores.to_numpy(), bins=min(10, max(3, scores.size // 2)), color=_BLUE, edgecolor="white")
+        return _note_figure("Factor scores", "Needs at least two positions with a factor score.")
+    scores = scores.sort_values()
+    fig, ax = _figure(10.0, max(2.5, 0.3 * len(scores) + 1))
+    ax.barh(list(map(str, scores.index)), scores.to_numpy(),
+            color=[_GREEN if v >= 0 else _RED for v in scores.to_numpy()])
     ax.axvline(float(scores.mean()), color=_ORANGE, linestyle="--", label=f"mean {scores.mean():.2f}")
-    ax.set_xlabel("composite factor score (higher is better)")
-    ax.set_ylabel("positions")
-    ax.legend()
-    ax.set_title("Factor score distribution")
+    ax.axvline(0.0, color="black", linewidth=0.6)
+    ax.set_xlabel("composite factor score (cross-sectional z-score, higher is better)")
+    ax.legend(loc="lower right", frameon=False)
+    ax.set_title("Factor scores of the target positions")
     return fig
 
 
@@ -1027,6 +1054,24 @@ def _pct_formatter():
     from matplotlib.ticker import PercentFormatter
 
     return PercentFormatter(xmax=1.0, decimals=None)
+
+
+def _run_date_ticks(ax, dates) -> None:
+    """Ticks on the runs' own dates (Fridays for a weekly run), at most about ten of them."""
+    dates = pd.DatetimeIndex(dates)
+    if not len(dates):
+        return
+    step = max(1, int(math.ceil(len(dates) / 10)))
+    ticks = list(dates[::step])
+    if ticks[-1] != dates[-1]:
+        ticks.append(dates[-1])
+    ax.set_xticks(ticks, [f"{d:%Y-%m-%d}" for d in ticks], rotation=30, ha="right", fontsize=8)
+
+
+def _integer_axis(axis) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _needs_weeks(title: str, perf: pd.DataFrame):
@@ -1048,7 +1093,7 @@ def chart_cumulative(perf: pd.DataFrame):
     ax.yaxis.set_major_formatter(_pct_formatter())
     ax.legend(loc="best")
     ax.set_title("Cumulative return vs benchmark")
-    fig.autofmt_xdate()
+    _run_date_ticks(ax, perf.index)
     return fig
 
 
@@ -1057,16 +1102,21 @@ def chart_period_returns(perf: pd.DataFrame):
     r = perf["period_return"].dropna()
     if r.empty:
         return _needs_weeks("Weekly returns", perf)
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
     fig, ax = _figure()
-    ax.bar(r.index, r.to_numpy(), width=4, color=[_GREEN if x >= 0 else _RED for x in r], label="Portfolio")
+    ax.bar(r.index, r.to_numpy(), width=4, color=[_GREEN if x >= 0 else _RED for x in r])
+    handles = [Patch(color=_GREEN, label="Portfolio, week up"), Patch(color=_RED, label="Portfolio, week down")]
     b = perf["benchmark_return"].reindex(r.index)
     if b.notna().any():
-        ax.plot(b.index, b.to_numpy(), color=_GREY, marker=".", label=perf.attrs.get("benchmark", "Benchmark"))
+        ax.plot(b.index, b.to_numpy(), color=_GREY, marker=".")
+        handles.append(Line2D([], [], color=_GREY, marker=".", label=perf.attrs.get("benchmark", "Benchmark")))
     ax.axhline(0.0, color="black", linewidth=0.6)
     ax.yaxis.set_major_formatter(_pct_formatter())
-    ax.legend(loc="best")
+    ax.legend(handles=handles, loc="best", fontsize=8)
     ax.set_title("Weekly returns")
-    fig.autofmt_xdate()
+    _run_date_ticks(ax, r.index)
     return fig
 
 
@@ -1081,24 +1131,67 @@ def chart_drawdown(perf: pd.DataFrame):
     ax.set_ylim(min(float(dd.min()) * 1.1, -0.01), 0.0)
     ax.yaxis.set_major_formatter(_pct_formatter())
     ax.set_title(f"Drawdown (max {float(dd.min()):.1%})")
-    fig.autofmt_xdate()
+    _run_date_ticks(ax, perf.index)
     return fig
 
 
-def chart_trade_activity(ledger_or_trades: Any):
-    """Buy and sell value per rebalance date (stacked bars), trade counts in the labels."""
-    act = trade_activity(ledger_or_trades)
-    if act.empty:
+def trade_history(ledger: Any) -> pd.DataFrame:
+    """Per weekly run (weeks without trades included): trade value by status and the turnover.
+
+    Returns
+    -------
+    DataFrame indexed by run date
+        ``executed, pending, superseded`` (gross value), ``trades`` (count of all proposed),
+        ``executed_trades`` and ``turnover``: executed value as a share of that week's portfolio
+        value (buys and sells, so a full switch of holdings is 200%).
+    """
+    from .weekview import trade_status
+
+    runs = run_table(ledger)
+    cols = ["executed", "pending", "superseded", "trades", "executed_trades", "turnover"]
+    if runs.empty:
+        return pd.DataFrame(columns=cols, index=pd.DatetimeIndex([], name="date"))
+    t = trade_status(ledger)
+    out = pd.DataFrame(0.0, index=pd.DatetimeIndex(runs.index, name="date"), columns=cols)
+    if len(t):
+        t = t.loc[t["date"].isin(out.index)]
+        values = t.pivot_table(index="date", columns="status", values="value", aggfunc="sum", fill_value=0.0)
+        for status in ("executed", "pending", "superseded"):
+            if status in values:
+                out[status] = values[status].reindex(out.index, fill_value=0.0)
+        out["trades"] = t.groupby("date").size().reindex(out.index, fill_value=0)
+        out["executed_trades"] = t.loc[t["status"] == "executed"].groupby("date").size().reindex(out.index, fill_value=0)
+    total = pd.to_numeric(runs["total_value"], errors="coerce").to_numpy()
+    out["turnover"] = np.where(total > 0, out["executed"].to_numpy() / np.where(total > 0, total, 1.0), np.nan)
+    return out.astype({"trades": int, "executed_trades": int})
+
+
+def chart_trade_activity(ledger: Any):
+    """Trade value per weekly run by status (executed, pending, superseded), every week shown,
+    with the executed turnover as a share of the portfolio."""
+    hist = trade_history(ledger) if hasattr(ledger, "trades") else pd.DataFrame()
+    if hist.empty or hist["trades"].sum() == 0:
         return _note_figure("Trade activity", "No trades recorded yet.")
     fig, ax = _figure()
-    labels = [f"{d:%Y-%m-%d}\n({n})" for d, n in zip(act.index, act["trades"])]
-    x = np.arange(len(act))
-    ax.bar(x, act["buy_value"].to_numpy(), color=_GREEN, label="BUY value")
-    ax.bar(x, act["sell_value"].to_numpy(), bottom=act["buy_value"].to_numpy(), color=_RED, label="SELL value")
-    ax.set_xticks(x, labels, fontsize=7, rotation=45 if len(x) > 8 else 0)
+    x = np.arange(len(hist))
+    bottom = np.zeros(len(hist))
+    for status, color, hatch in (("executed", _GREEN, None), ("pending", _BLUE, "//"), ("superseded", _GREY, "xx")):
+        values = hist[status].to_numpy()
+        ax.bar(x, values, bottom=bottom, color=color, alpha=0.85 if hatch is None else 0.45, hatch=hatch,
+               edgecolor="white" if hatch is None else color, label=f"{status} value")
+        bottom += values
     ax.yaxis.set_major_formatter(_money_formatter())
-    ax.legend(loc="best")
-    ax.set_title("Trade activity by rebalance date (number of trades in brackets)")
+    twin = ax.twinx()
+    twin.plot(x, hist["turnover"].to_numpy(), color="black", marker="o", markersize=3, linewidth=1,
+              label="executed turnover (share of portfolio)")
+    twin.yaxis.set_major_formatter(_pct_formatter())
+    twin.set_ylim(bottom=0)
+    step = max(1, int(math.ceil(len(x) / 12)))
+    ax.set_xticks(x[::step], [f"{d:%Y-%m-%d}" for d in hist.index[::step]], rotation=30, ha="right", fontsize=8)
+    lines, labels = ax.get_legend_handles_labels()
+    more, more_labels = twin.get_legend_handles_labels()
+    ax.legend(lines + more, labels + more_labels, loc="upper right", fontsize=8, frameon=False)
+    ax.set_title("Trades by week: executed, pending and superseded (weeks without trades show empty)")
     return fig
 
 
@@ -1112,13 +1205,14 @@ def chart_trade_sizes(ledger_or_trades: Any):
     """Histogram of trade values."""
     sizes = trade_sizes(ledger_or_trades)
     if sizes.size < 2:
-        return _note_figure("Trade size distribution", "Needs at least two trades.")
+        return _note_figure("Executed trade sizes", "Needs at least two executed trades.")
     fig, ax = _figure(8.0, 3.5)
     ax.hist(sizes.to_numpy(), bins=min(20, max(4, sizes.size // 3)), color=_BLUE, edgecolor="white")
     ax.xaxis.set_major_formatter(_money_formatter())
+    _integer_axis(ax.yaxis)
     ax.set_xlabel("trade value")
-    ax.set_ylabel("trades")
-    ax.set_title(f"Trade size distribution (median {_money(float(sizes.median()))})")
+    ax.set_ylabel("executed trades")
+    ax.set_title(f"Executed trade sizes (median {_money(float(sizes.median()))})")
     return fig
 
 
@@ -1126,12 +1220,13 @@ def chart_most_traded(ledger_or_trades: Any, n: int = 10):
     """The most frequently traded ETFs."""
     top = most_traded(ledger_or_trades, n=n)
     if top.empty:
-        return _note_figure("Most traded ETFs", "No trades recorded yet.")
+        return _note_figure("Most traded ETFs", "No executed trades recorded yet.")
     top = top.iloc[::-1]
     fig, ax = _figure(8.0, max(2.5, 0.3 * len(top) + 1))
     ax.barh(list(map(str, top.index)), top["trades"].to_numpy(), color=_BLUE)
-    ax.set_xlabel("number of trades")
-    ax.set_title(f"Most traded ETFs (top {n})")
+    _integer_axis(ax.xaxis)
+    ax.set_xlabel("number of executed trades")
+    ax.set_title(f"Most traded ETFs (top {n}, executed trades)")
     return fig
 
 
@@ -1139,18 +1234,19 @@ def chart_buy_sell(ledger_or_trades: Any):
     """Number and value of BUY against SELL trades."""
     split = buy_sell_split(ledger_or_trades)
     if split["trades"].sum() == 0:
-        return _note_figure("Buy/sell split", "No trades recorded yet.")
+        return _note_figure("Buy/sell split", "No executed trades recorded yet.")
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(8.0, 3.0))
+    fig = Figure(figsize=(10.0, 3.0))
     ax1, ax2 = fig.subplots(1, 2)
     colors = [_GREEN, _RED]
     ax1.bar(split.index, split["trades"].to_numpy(), color=colors)
-    ax1.set_title("Number of trades")
+    _integer_axis(ax1.yaxis)
+    ax1.set_title("Number of executed trades")
     ax2.bar(split.index, split["value"].to_numpy(), color=colors)
     ax2.yaxis.set_major_formatter(_money_formatter())
     ax2.set_title("Gross value")
-    fig.suptitle("Buy/sell split")
+    fig.suptitle("Buy/sell split (executed trades)")
     return fig
 
 
@@ -1167,10 +1263,9 @@ def chart_volatility(gauge: VolatilityGauge, *, days: int = 252):
     ax.axhspan(REGIME_STRESSED_ABOVE, top, color=_RED, alpha=0.10, label=f"stressed (>{REGIME_STRESSED_ABOVE:g})")
     ax.plot(s.index, s.to_numpy(), color="black", linewidth=1, label=gauge.label)
     ax.set_ylim(0, top)
-    ax.legend(loc="upper left", fontsize=7)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=4, fontsize=7, frameon=False)
     title = "VIX" if not gauge.is_standin else "VIX stand-in: realized volatility (VIX unavailable)"
     ax.set_title(f"{title}: {gauge.level:.1f} -> {market_regime(gauge.level)}")
-    fig.autofmt_xdate()
     return fig
 
 
@@ -1190,25 +1285,6 @@ def chart_exposure(positions: pd.DataFrame):
 
 
 # --------------------------------------------------------------------------- frontier and sleeves
-
-
-def read_frontier(path: str | Path | None, as_of: str | None = None) -> dict[str, Any] | None:
-    """The weekly run's frontier side file (``data/frontier_latest.json``), or None.
-
-    None when there is no file, it cannot be read, or it belongs to another week than ``as_of``
-    (a report of an earlier week must not draw this week's frontier).
-    """
-    import json
-
-    if not path:
-        return None
-    try:
-        side = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(side, dict) or (as_of and side.get("as_of") != str(as_of)):
-        return None
-    return side
 
 
 def chart_frontier(side: dict[str, Any] | None):

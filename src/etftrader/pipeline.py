@@ -58,8 +58,12 @@ _log = logging.getLogger("etftrader.pipeline")
 #: file names under ``home.data_dir`` (the seed names the scores file)
 MARKET_FILE = "market_latest.parquet"
 SCORES_FILE = "factor_scores_latest.parquet"
-#: the week's efficient frontier and barbell sleeves, for the report (JSON, as in ``--json``)
-FRONTIER_FILE = "frontier_latest.json"
+#: the week's warnings, valuation prices, efficient frontier and barbell sleeves, for the report
+WEEK_FILE = "week_latest.json"
+#: daily closes of the tickers held, targeted or traded, for the report's own-price figures
+PRICES_FILE = "prices_latest.parquet"
+#: trading days of closes kept in :data:`PRICES_FILE` (a year of returns for the stop-loss levels)
+SIDE_PRICE_DAYS = 300
 
 _TOP_SCORES_LOGGED = 10
 
@@ -535,7 +539,8 @@ def _run_weekly_locked(config: Any, home: Any, book: Path, *, now: datetime, as_
     frontier = week_frontier(clean, target, config, limits)
 
     # 4. Side files for the report, then 5. the one write to the workbook.
-    _save_side_files(home, run_as_of, target, data, frontier)
+    _save_side_files(home, run_as_of, target, data, frontier=frontier, clean=clean, prices=prices,
+                     holdings=holdings, plan=plan, warnings=warnings, notes=notes)
     append_week(book, rows, backups_dir=home.backups_dir, keep=config.report.backups)
     mark_recorded(str(book))
     _log.info("workbook %s: appended run %s (%s)", book, run_id,
@@ -845,10 +850,12 @@ def week_rows(*, run_id: str, timestamp: datetime, as_of: date, data_as_of: date
             "Metadata": metadata, "CashFlows": cashflows}
 
 
-def _save_side_files(home: Any, as_of: date, target: Target, data: Any,
-                     frontier: dict[str, Any] | None = None) -> None:
-    """Market series, factor scores and the frontier for the report; written whole (temp file,
-    then replace).
+def _save_side_files(home: Any, as_of: date, target: Target, data: Any, *,
+                     frontier: dict[str, Any] | None = None, clean: pd.DataFrame | None = None,
+                     prices: pd.Series | None = None, holdings: Holdings | None = None,
+                     plan: RebalancePlan | None = None, warnings: list[str] = (), notes: list[str] = ()) -> None:
+    """Market series, factor scores, the week's closes and the week file for the report; each
+    written whole (temp file, then replace).
 
     The market series is built from what the run already loaded (the benchmark, and the VIX that
     the yfinance source asks for along with the universe): no second download, no second read.
@@ -859,11 +866,22 @@ def _save_side_files(home: Any, as_of: date, target: Target, data: Any,
 
     from .workbook.safety import atomic_write
 
+    names = set(map(str, target.selected))
+    if holdings is not None:
+        names |= set(map(str, holdings.shares.index[holdings.shares > 0]))
+    if plan is not None and len(plan.trades):
+        names |= set(map(str, plan.trades["ticker"]))
+    if clean is not None:
+        closes = clean[[t for t in sorted(names) if t in clean.columns]].iloc[-SIDE_PRICE_DAYS:]
+        _atomic_parquet(closes, home.data_dir / PRICES_FILE)
+    used = {} if prices is None else {str(t): float(v) for t, v in prices.items()
+                                      if str(t) in names and np.isfinite(v)}
     side = {"as_of": as_of.isoformat(), "optimizer": target.result.requested, "method": target.result.method,
+            "warnings": list(warnings), "notes": list(notes), "prices": used,
             "frontier": frontier, "sleeves": {k: list(v) for k, v in target.result.sleeves.items()},
             "weights": {str(t): float(w) for t, w in target.weights.items()}}
     text = json.dumps(side, indent=1, allow_nan=False, default=float).encode("utf-8")
-    atomic_write(home.data_dir / FRONTIER_FILE, lambda fh: fh.write(text))
+    atomic_write(home.data_dir / WEEK_FILE, lambda fh: fh.write(text))
 
 
 def market_frame(data: Any, as_of: date) -> pd.DataFrame:

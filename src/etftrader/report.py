@@ -218,15 +218,16 @@ def render_monitoring(workbook: Path, home: Home, *, market_file: Path | None = 
     executed = reports / f"{stem}.ipynb"
     html = reports / f"{stem}.html"
     summary = summary_dir / f"{_unique(summary_dir, f'portfolio_summary_{stamp}', ('.txt',))}.txt"
-    from .pipeline import FRONTIER_FILE
+    from .pipeline import PRICES_FILE, WEEK_FILE
 
-    frontier = home.data_dir / FRONTIER_FILE
+    week_file, prices_file = home.data_dir / WEEK_FILE, home.data_dir / PRICES_FILE
     parameters = {
         "WORKBOOK": str(workbook.resolve()),
         "MARKET_FILE": str(market_file.resolve()) if market_file.exists() else "",
         "SUMMARY_PATH": str(summary.resolve()),
         "AS_OF": as_of_text,
-        "FRONTIER_FILE": str(frontier.resolve()) if frontier.exists() else "",
+        "WEEK_FILE": str(week_file.resolve()) if week_file.exists() else "",
+        "PRICES_FILE": str(prices_file.resolve()) if prices_file.exists() else "",
     }
     execute_notebook(notebook, executed, parameters, cwd=reports,
                      cell_timeout=cell_timeout, start_timeout=start_timeout)
@@ -261,7 +262,7 @@ def _read_notebook(path: Path):
     tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     if not tagged:
         raise ReportError(f"monitoring notebook {path} has no cell tagged 'parameters'; "
-                          f"papermill needs one to pass WORKBOOK, MARKET_FILE, SUMMARY_PATH, AS_OF and FRONTIER_FILE")
+                          f"papermill needs one to pass WORKBOOK, MARKET_FILE, SUMMARY_PATH, AS_OF, WEEK_FILE and PRICES_FILE")
     return nb
 
 
@@ -341,11 +342,44 @@ def notebook_to_html(executed: Path, html: Path, *, title: str = "Portfolio moni
         nb.metadata["title"] = title
         exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
         body, _ = exporter.from_notebook_node(nb)
-        html.write_text(_with_alt_text(body, nb), encoding="utf-8")
+        html.write_text(_offline(_with_alt_text(body, nb)), encoding="utf-8")
     except Exception as e:
         raise ReportError(f"could not convert {executed} to HTML ({type(e).__name__}: {_one_line(str(e))}); "
                           f"the executed notebook is kept") from e
     return html
+
+
+#: print and screen layout added to every report: charts centred and scaled to the page, no heading
+#: left alone at the bottom of a printed page, tables readable
+_REPORT_CSS = """
+img {max-width: 100%; height: auto; display: block; margin: 4px auto;}
+h1, h2, h3 {break-after: avoid; page-break-after: avoid;}
+.jp-OutputArea-output, table, img {break-inside: avoid; page-break-inside: avoid;}
+table {border-collapse: collapse; font-size: 0.92em;}
+th, td {padding: 2px 10px;}
+@media print {body {margin: 0;} .jp-Cell {padding: 0;}}
+"""
+
+
+def _offline(body: str) -> str:
+    """The page with nothing to fetch: nbconvert's lab template loads require.js and MathJax from a
+    CDN, which an offline analyst sees as a broken page. The report uses neither (no widgets, no
+    formulas), so those scripts and any remote stylesheet are removed; the page's own CSS stays."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(body, features="html.parser")
+    for tag in soup.find_all("script"):
+        source = str(tag.get("src") or "")
+        if source.startswith(("http:", "https:", "//")) or "MathJax" in (tag.string or ""):
+            tag.decompose()
+    for tag in soup.find_all("link"):
+        if str(tag.get("href") or "").startswith(("http:", "https:", "//")):
+            tag.decompose()
+    if soup.head is not None:
+        style = soup.new_tag("style")
+        style.string = _REPORT_CSS
+        soup.head.append(style)
+    return str(soup)
 
 
 def _with_alt_text(body: str, nb) -> str:
