@@ -812,8 +812,10 @@ def _holding_spell_start(ledger: Any) -> dict[str, pd.Timestamp]:
 
 
 def money(x: float | None) -> str:
-    """``$1,234.50``; ``n/a`` for a missing value."""
-    return "n/a" if x is None or not np.isfinite(x) else f"${x:,.2f}"
+    """``$1,234.50`` (``-$1,234.50`` below zero); ``n/a`` for a missing value."""
+    if x is None or not np.isfinite(x):
+        return "n/a"
+    return f"-${-x:,.2f}" if x < 0 else f"${x:,.2f}"
 
 
 def percent(x: float | None) -> str:
@@ -1198,7 +1200,11 @@ def chart_trade_activity(ledger: Any):
 def _money_formatter():
     from matplotlib.ticker import FuncFormatter
 
-    return FuncFormatter(lambda v, _: f"${v / 1000:,.0f}k" if abs(v) >= 1000 else f"${v:,.0f}")
+    def label(v, _):
+        text = f"${abs(v) / 1000:,.0f}k" if abs(v) >= 1000 else f"${abs(v):,.0f}"
+        return f"-{text}" if v < 0 else text
+
+    return FuncFormatter(label)
 
 
 def chart_trade_sizes(ledger_or_trades: Any):

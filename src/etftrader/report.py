@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
+import pandas as pd
+
 from .errors import ReportError, WorkbookError
 from .paths import Home
 
@@ -211,9 +213,10 @@ def render_monitoring(workbook: Path, home: Home, *, market_file: Path | None = 
         except OSError as e:
             raise ReportError(f"cannot create report folder {folder}: {e.strerror or e}; pass --out DIR") from e
     now = now or datetime.now()
-    # Named and titled by the week's as-of date (one as-of per run); on-demand reports of a
-    # whole ledger, without an as-of, by the time they were made.
-    stamp = as_of_text.replace("-", "") if as_of_text else _stamp(now)
+    # Named and titled by the week's as-of date (one as-of per run); an on-demand report of the
+    # whole ledger by its latest week, and only a ledger with no week yet by the time it was made.
+    named = as_of_text or _latest_as_of(workbook)
+    stamp = named.replace("-", "") if named else _stamp(now)
     stem = _unique(reports, f"{Path(NOTEBOOK_NAME).stem}_{stamp}", (".ipynb", ".html"))
     executed = reports / f"{stem}.ipynb"
     html = reports / f"{stem}.html"
@@ -231,12 +234,25 @@ def render_monitoring(workbook: Path, home: Home, *, market_file: Path | None = 
     }
     execute_notebook(notebook, executed, parameters, cwd=reports,
                      cell_timeout=cell_timeout, start_timeout=start_timeout)
-    title = f"Portfolio monitoring as of {as_of_text}" if as_of_text else f"Portfolio monitoring {now:%Y-%m-%d %H:%M}"
+    title = f"Portfolio monitoring as of {named}" if named else f"Portfolio monitoring {now:%Y-%m-%d %H:%M}"
     notebook_to_html(executed, html, title=title)
     if not summary.exists():  # an analyst's own notebook copy may not save it: the library does
         _write_summary_fallback(workbook, market_file, as_of_text, summary)
     _log.info("report rendered: %s", html)
     return ReportResult(notebook=executed, html=html, summary=summary)
+
+
+def _latest_as_of(workbook: Path) -> str:
+    """The latest week's as-of date in the ledger (``""`` when it has none or cannot be read: the
+    notebook then says what is wrong)."""
+    from .workbook import read_ledger
+
+    try:
+        perf = read_ledger(workbook, sheets=["Performance"]).performance
+    except Exception:  # noqa: BLE001 - the notebook reads the ledger again and reports the problem
+        return ""
+    days = pd.to_datetime(perf["as_of"], errors="coerce").dropna() if "as_of" in perf else []
+    return f"{max(days):%Y-%m-%d}" if len(days) else ""
 
 
 def _as_of_text(as_of) -> str:
@@ -370,8 +386,10 @@ def _offline(body: str) -> str:
     soup = BeautifulSoup(body, features="html.parser")
     for tag in soup.find_all("script"):
         source = str(tag.get("src") or "")
-        if source.startswith(("http:", "https:", "//")) or "MathJax" in (tag.string or ""):
-            tag.decompose()
+        text = tag.string or ""
+        if source.startswith(("http:", "https:", "//")) or "MathJax" in text or "https://" in text \
+                or "http://" in text:
+            tag.decompose()  # a CDN script, or an inline one that imports from a CDN (mermaid)
     for tag in soup.find_all("link"):
         if str(tag.get("href") or "").startswith(("http:", "https:", "//")):
             tag.decompose()

@@ -203,12 +203,25 @@ def test_trade_activity_split_and_most_traded():
     act = mon.trade_activity(ledger)
     assert act.loc["2021-01-15", ["trades", "buys", "sells", "executed"]].tolist() == [3, 2, 1, 1]
     assert act.loc["2021-01-01", "buy_value"] == pytest.approx(2000.0)
+    # executed trades only count as done: 3 buys and 1 sell; 2 buys and 1 sell were not executed
     split = mon.buy_sell_split(ledger)
-    assert split.loc["BUY", "trades"] == 5 and split.loc["SELL", "trades"] == 2
+    assert split.loc["BUY", "trades"] == 3 and split.loc["SELL", "trades"] == 1
+    assert split["not_executed"].tolist() == [2, 1]
     assert split["value"].sum() == pytest.approx(mon.trade_sizes(ledger).sum())
+    assert mon.trade_sizes(ledger).sum() == pytest.approx(2430.0)
     top = mon.most_traded(ledger, n=2)
-    assert top.index.tolist() == ["AAA", "BBB"] and top.loc["AAA", "trades"] == 3
+    assert top.index.tolist() == ["AAA", "BBB"] and top["trades"].tolist() == [2, 2]
     assert len(mon.executed_trades(ledger)) == 4
+
+
+def test_trade_history_tells_executed_from_pending_and_superseded_every_week():
+    history = mon.trade_history(_trade_ledger())
+    assert [f"{d:%Y-%m-%d}" for d in history.index] == ["2021-01-01", "2021-01-08", "2021-01-15"]
+    assert history["executed"].tolist() == pytest.approx([2000.0, 220.0, 210.0])
+    assert history["superseded"].tolist() == pytest.approx([0.0, 50.0, 0.0])
+    assert history["pending"].tolist() == pytest.approx([0.0, 0.0, 460.0])
+    assert history["turnover"].tolist() == pytest.approx([1.0, 220.0 / 2010.0, 210.0 / 2030.0])
+    assert history["executed_trades"].tolist() == [2, 1, 1] and history["trades"].tolist() == [2, 2, 3]
 
 
 def test_trade_functions_accept_an_empty_ledger():

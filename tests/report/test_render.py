@@ -186,11 +186,13 @@ def test_twelve_weeks_render_with_charts_and_right_summary(sample_close, tmp_hom
     result = rep.render_monitoring(home.workbook, home, now=datetime(2026, 1, 5, 7, 30, 0))
 
     assert _sha(home.workbook) == before
-    assert result.html == home.reports_dir / "06_portfolio_monitoring_20260105_073000.html"
-    assert result.summary == home.results_dir / "portfolio_summary_20260105_073000.txt"
+    # named by the ledger's latest week, not by the clock
+    last = f"{weeks['performance'][-1]['as_of'].iloc[0]:%Y%m%d}"
+    assert result.html == home.reports_dir / f"06_portfolio_monitoring_{last}.html"
+    assert result.summary == home.results_dir / f"portfolio_summary_{last}.txt"
     assert result.notebook.exists()
     html = result.html.read_text(encoding="utf-8")
-    assert html.count(IMG) >= 13  # 12 charts + the VIX chart, each embedded
+    assert html.count(IMG) >= 10  # the charts with something to draw, and the VIX chart, each embedded
     assert 'alt="Cumulative return vs benchmark"' in html and 'alt="Drawdown (max' in html
     _assert_clean_html(html)
     assert not [o for o in _outputs(result.notebook) if o["output_type"] == "error"]
@@ -232,7 +234,7 @@ def test_first_week_renders_with_notes_and_no_market_file(sample_close, tmp_home
 
     assert result.html.parent == out and result.summary.parent == out
     html = result.html.read_text(encoding="utf-8")
-    assert html.count(IMG) >= 8  # the charts that need more weeks are a line of text instead
+    assert html.count(IMG) >= 5  # the charts that need more weeks or executed trades are a line of text
     assert html.count("Needs at least 2 weekly runs; the ledger has 1 so far") == 3
     assert "No market file" in html
     assert not [o for o in _outputs(result.notebook) if o["output_type"] == "error"]
@@ -303,7 +305,7 @@ def test_report_on_a_workbook_written_by_the_weekly_command(tmp_home, capsys, fo
     html_path = Path(re.search(r"Report \(HTML\): (.+)", out).group(1).strip())
     summary_path = Path(re.search(r"Summary: (.+)", out).group(1).strip())
     html = html_path.read_text(encoding="utf-8")
-    assert html.count(IMG) >= 13
+    assert html.count(IMG) >= 10
     _assert_clean_html(html)
     assert _sha(home.workbook) == before
     text = summary_path.read_text(encoding="utf-8")

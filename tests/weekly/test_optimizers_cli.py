@@ -126,7 +126,7 @@ def test_the_report_draws_the_frontier_and_the_barbells_two_sleeves(tmp_path):
     html = next((home / "results" / "reports").glob("*.html")).read_text(encoding="utf-8")
     assert 'alt="Efficient frontier of the selected tickers, 2021-06-04"' in html
     assert "Barbell sleeves" in html and "Defensive core" in html and "Aggressive sleeve" in html
-    side = json.loads((home / "data" / "frontier_latest.json").read_text(encoding="utf-8"))
+    side = json.loads((home / "data" / "week_latest.json").read_text(encoding="utf-8"))
     assert side["as_of"] == "2021-06-04" and len(side["sleeves"]["sleeve"]) == 2
     assert sum(side["weights"][t] for t in side["sleeves"]["sleeve"]) == pytest.approx(0.10, abs=1e-9)
 
