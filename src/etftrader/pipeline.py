@@ -426,7 +426,7 @@ def _run_weekly_locked(config: Any, home: Any, book: Path, *, now: datetime, as_
     for left in remove_stale_temp_files(book, home.backups_dir):
         _log.info("removed %s, left by an interrupted earlier run", left)
     check_writable(book)
-    ledger = read_ledger(book, sheets=LEDGER_SHEETS)
+    ledger = read_ledger(book, sheets=(*LEDGER_SHEETS, "Performance"))  # Performance: the return columns
     require_ledger_sheets(ledger, book, home.backups_dir)
     holdings = holdings_from_ledger(ledger)
     last_as_of = _last_recorded_as_of(ledger)
@@ -541,7 +541,16 @@ def _run_weekly_locked(config: Any, home: Any, book: Path, *, now: datetime, as_
     # 4. Side files for the report, then 5. the one write to the workbook.
     _save_side_files(home, run_as_of, target, data, frontier=frontier, clean=clean, prices=prices,
                      holdings=holdings, plan=plan, warnings=warnings, notes=notes)
-    append_week(book, rows, backups_dir=home.backups_dir, keep=config.report.backups)
+    from .weekview import holdings_rows
+
+    add_returns(rows, ledger)
+    sheet = holdings_rows(ledger, prices, plan.trades, target.weights, data_as_of)
+    trades = ledger.trades
+    # Every earlier trade is now executed or superseded (this run's list replaces what was pending).
+    statuses = {int(r): ("executed" if bool(e) else "superseded")
+                for r, e in zip(trades.get("_row", []), trades.get("executed", []))}
+    append_week(book, rows, backups_dir=home.backups_dir, keep=config.report.backups, holdings=sheet,
+                statuses=statuses)
     mark_recorded(str(book))
     _log.info("workbook %s: appended run %s (%s)", book, run_id,
               ", ".join(f"{k} {len(v)}" for k, v in rows.items() if len(v)))
@@ -791,6 +800,7 @@ def week_rows(*, run_id: str, timestamp: datetime, as_of: date, data_as_of: date
         "as_of": data_as_of,
         "est_cost": t["est_cost"].to_numpy(dtype=float),
         "note": "",
+        "status": "pending",  # the value a status formula shows until recalculated
     })
     invested = plan.total_value - plan.cash_before
     bench_close = None
@@ -817,6 +827,7 @@ def week_rows(*, run_id: str, timestamp: datetime, as_of: date, data_as_of: date
         "benchmark_close": bench_close,
         "warning": (f"NEGATIVE CASH {plan.cash_before:,.2f} before this week's trades"
                     if plan.cash_before < -0.005 else ""),
+        "cash_before_trades": plan.cash_before,
     }])
     metadata = pd.DataFrame([{
         "timestamp": timestamp,
@@ -837,6 +848,8 @@ def week_rows(*, run_id: str, timestamp: datetime, as_of: date, data_as_of: date
         "superseded_run": superseded_run or "",
         "version": version,
         "turnover_controls": controls,
+        "portfolio_value": plan.total_value,
+        "cash_after_trades": plan.cash_after,
     }])
     cashflows = pd.DataFrame({
         "timestamp": timestamp,
@@ -848,6 +861,31 @@ def week_rows(*, run_id: str, timestamp: datetime, as_of: date, data_as_of: date
     })
     return {"Positions": positions, "Trades": trades, "Performance": performance,
             "Metadata": metadata, "CashFlows": cashflows}
+
+
+def add_returns(rows: dict[str, pd.DataFrame], ledger: Any) -> None:
+    """Fill this week's Performance return columns: the time-weighted weekly and cumulative
+    return of the portfolio and of the benchmark, over every week recorded so far (deposits and
+    withdrawals taken out, as the report computes them)."""
+    from types import SimpleNamespace
+
+    from .monitoring import performance_series
+
+    perf_rows = rows["Performance"]
+    old = getattr(ledger, "performance", None)
+    old_flows = getattr(ledger, "cashflows", None)
+    book = SimpleNamespace(
+        performance=pd.concat([f for f in (old, perf_rows) if f is not None and len(f)], ignore_index=True),
+        cashflows=pd.concat([f for f in (old_flows, rows["CashFlows"]) if f is not None and len(f)],
+                            ignore_index=True) if rows["CashFlows"] is not None else old_flows,
+        positions=None)
+    series = performance_series(book)
+    last = series.iloc[-1] if len(series) else None
+    for column, source in (("week_return", "period_return"), ("cumulative_return", "cumulative_return"),
+                           ("benchmark_week_return", "benchmark_return"),
+                           ("benchmark_cumulative", "benchmark_cumulative")):
+        value = float(last[source]) if last is not None and pd.notna(last[source]) else None
+        perf_rows[column] = value
 
 
 def _save_side_files(home: Any, as_of: date, target: Target, data: Any, *,

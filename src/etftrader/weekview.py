@@ -404,3 +404,68 @@ def table(frame: pd.DataFrame, formats: dict[str, str] | None = None, *, index: 
     out.columns = [HEADERS.get(str(c), str(c).replace("_", " ").capitalize()) for c in out.columns]
     out.columns.name = None
     return out.style.hide(axis="index")
+
+
+def holdings_rows(ledger: Any, prices: pd.Series, trades: pd.DataFrame, target_weights: pd.Series,
+                  as_of: Any) -> pd.DataFrame:
+    """The rows of the workbook's Holdings sheet: what is held now at the week's prices (with
+    average cost and unrealised P&L), the target weight, this week's pending trade per ticker,
+    tickers the target adds, and cash.
+
+    Parameters
+    ----------
+    ledger : Ledger
+        As the weekly run read it (before this week's rows).
+    prices : Series
+        The prices the week was valued at, by ticker.
+    trades : DataFrame
+        This week's proposed trades (``ticker, action, shares, value``).
+    target_weights : Series
+        The week's target weights by ticker.
+    as_of : date
+    """
+    used = {str(t): float(v) for t, v in prices.items() if pd.notna(v)}
+    held = held_now(ledger, None, as_of, used=used)
+    day = pd.Timestamp(as_of)
+    pending = pd.DataFrame(columns=["action", "shares", "value"])
+    if len(trades):
+        signed = trades.assign(n=np.where(trades["action"] == "BUY", 1.0, -1.0) * trades["shares"].astype(float),
+                               v=np.where(trades["action"] == "BUY", 1.0, -1.0) * trades["value"].astype(float))
+        net = signed.groupby("ticker")[["n", "v"]].sum()
+        pending = pd.DataFrame({"action": np.where(net["n"] >= 0, "BUY", "SELL"), "shares": net["n"].abs(),
+                                "value": net["v"].abs()}, index=net.index.astype(str))
+    names = [t for t in held.index if t != "Cash"]
+    names += [str(t) for t in target_weights.index if str(t) not in names and target_weights[t] > 0]
+    rows = []
+    for ticker in names:
+        row = held.loc[ticker] if ticker in held.index else None
+        trade = pending.loc[ticker] if ticker in pending.index else None
+        shares = float(row["shares"]) if row is not None else 0.0
+        if row is not None and trade is not None:
+            status = "held, to sell" if trade["action"] == "SELL" else "held, to buy more"
+            if trade["action"] == "SELL" and abs(trade["shares"] - shares) < 1e-9:
+                status = "held, to sell all"
+        elif row is not None:
+            status = "held"
+        else:
+            status = "to buy" if trade is not None else "in target, not bought"
+        price = float(row["price"]) if row is not None else float(used.get(ticker, math.nan))
+        rows.append({
+            "as_of": day, "ticker": ticker, "shares": shares, "price": price,
+            "value": float(row["value"]) if row is not None else 0.0,
+            "weight": float(row["weight"]) if row is not None else 0.0,
+            "target_weight": float(target_weights.get(ticker, 0.0)),
+            "cost": float(row["cost"]) if row is not None else math.nan,
+            "unrealised": float(row["unrealised"]) if row is not None else math.nan,
+            "unrealised_pct": float(row["unrealised_pct"]) if row is not None else math.nan,
+            "pending_action": trade["action"] if trade is not None else "",
+            "pending_shares": float(trade["shares"]) if trade is not None else math.nan,
+            "pending_value": float(trade["value"]) if trade is not None else math.nan,
+            "status": status,
+        })
+    cash = held.loc["Cash"]
+    rows.append({"as_of": day, "ticker": "CASH", "shares": math.nan, "price": math.nan, "value": float(cash["value"]),
+                 "weight": float(cash["weight"]), "target_weight": math.nan, "cost": math.nan, "unrealised": math.nan,
+                 "unrealised_pct": math.nan, "pending_action": "", "pending_shares": math.nan,
+                 "pending_value": math.nan, "status": "NEGATIVE CASH" if cash["value"] < -0.005 else "cash"})
+    return pd.DataFrame(rows)

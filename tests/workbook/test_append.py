@@ -75,7 +75,7 @@ def test_append_keeps_rows_edits_sheets_and_unowned_parts_byte_identical(ledger,
     got = read_ledger(path)
     assert len(got.trades) == 15 and got.trades["run_id"].tolist() == ["run-1"] * 5 + ["run-2"] * 5 + ["run-3"] * 5
     assert got.trades.loc[1, "shares"] == 7 and bool(got.trades.loc[1, "executed"]) is True
-    assert wb["Trades"].tables["tblTrades"].ref == "A1:K16"
+    assert wb["Trades"].tables["tblTrades"].ref == "A1:L16"
 
 
 def test_table_ref_grows_each_week(tmp_path, make_week):
@@ -84,9 +84,9 @@ def test_table_ref_grows_each_week(tmp_path, make_week):
         append_week(path, make_week(day, f"r{k}"), backups_dir=tmp_path / "b")
         wb = openpyxl.load_workbook(path)
         assert wb["Positions"].tables["tblPositions"].ref == f"A1:K{1 + 5 * k}"
-        assert wb["Metadata"].tables["tblMetadata"].ref == f"A1:R{1 + k}"
+        assert wb["Metadata"].tables["tblMetadata"].ref == f"A1:T{1 + k}"
         auto = re.search(rb'<autoFilter ref="([^"]+)"', zip_entries(path)[_table_parts(path)["Trades"][0]])
-        assert auto.group(1).decode() == f"A1:K{1 + 5 * k}"
+        assert auto.group(1).decode() == f"A1:L{1 + 5 * k}"
 
 
 @pytest.mark.parametrize("text", ["=1+1", "+A1", "-2+3", "@SUM(A1:A2)", "=HYPERLINK(\"http://x\")", " lead & <tag> "])
@@ -109,7 +109,7 @@ def test_columns_found_by_name_after_analyst_reorders_and_inserts(tmp_path, make
     old = wb["Trades"]
     data = [[c.value for c in row] for row in old.iter_rows()]
     order = ["ticker", "my_comment", "executed", "timestamp", "action", "shares", "price", "value",
-             "run_id", "as_of", "est_cost", "note"]
+             "run_id", "as_of", "est_cost", "note", "status"]
     del wb["Trades"]
     ws = wb.create_sheet("Trades", 1)
     ws.append(order)
@@ -197,20 +197,21 @@ def test_seed_era_workbook_gains_our_columns(tmp_path, make_week):
 def test_table_widened_when_columns_added(tmp_path, make_week):
     path = tmp_path / "w.xlsx"
     append_week(path, make_week("2020-01-10", "r1"), backups_dir=tmp_path / "b")
-    # Drop 'note' from header and table, as if the workbook came from an older version.
+    # Drop 'note' and 'status' from header and table, as if the workbook came from an older version.
     part = sheet_part(path, "Trades")
     xml = zip_entries(path)[part].decode()
-    xml = re.sub(r'<c r="K\d+"[^>]*?(?:/>|>.*?</c>)', "", xml)
+    xml = re.sub(r'<c r="[KL]\d+"[^>]*?(?:/>|>.*?</c>)', "", xml)
     replace_part(path, part, xml.encode())
     tpart = _table_parts(path)["Trades"][0]
     t = zip_entries(path)[tpart].decode().replace('<tableColumn id="11" name="note"/>', "")
-    t = t.replace('count="11"', 'count="10"').replace("A1:K6", "A1:J6")
+    t = t.replace('<tableColumn id="12" name="status"/>', "")
+    t = t.replace('count="12"', 'count="10"').replace("A1:L6", "A1:J6")
     replace_part(path, tpart, t.encode())
     append_week(path, make_week("2020-01-17", "r2"), backups_dir=tmp_path / "b")
     wb = openpyxl.load_workbook(path)
     table = wb["Trades"].tables["tblTrades"]
-    assert table.ref == "A1:K11" and [c.name for c in table.tableColumns][-1] == "note"
-    assert wb["Trades"]["K1"].value == "note"
+    assert table.ref == "A1:L11" and [c.name for c in table.tableColumns][-2:] == ["note", "status"]
+    assert wb["Trades"]["K1"].value == "note" and wb["Trades"]["L1"].value == "status"
 
 
 def test_extra_sheet_or_column_is_a_programming_error(tmp_path, make_week):

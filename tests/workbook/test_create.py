@@ -70,7 +70,7 @@ def test_first_append_fills_the_empty_table_row(tmp_path, make_week):
     append_week(path, make_week("2020-06-05", "r1"), backups_dir=tmp_path / "b")
     ws = openpyxl.load_workbook(path)["Trades"]
     assert ws.max_row == 6  # header + 5 trades, no gap where the table's placeholder row was
-    assert ws.tables["tblTrades"].ref == "A1:K6"
+    assert ws.tables["tblTrades"].ref == "A1:L6"
 
 
 def test_empty_week_creates_ledger_with_headers_only(tmp_path):

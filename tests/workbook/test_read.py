@@ -161,11 +161,10 @@ def test_analyst_columns_come_along_and_dates_typed_as_text_parse(ledger):
     })
     part = sheet_part(path, "Trades")
     xml = zip_entries(path)[part].decode()
-    xml = xml.replace('<c r="K1" ', '<c r="L1" t="inlineStr"><is><t>broker_ref</t></is></c><c r="K1" ', 1)
-    xml = xml.replace('<c r="K2"', '<c r="L2"><v>42</v></c><c r="K2"', 1)
-    # cells must stay in column order within a row for Excel; put L after K properly
-    xml = re.sub(r'(<c r="L1".*?</c>)(<c r="K1".*?</c>)', r"\2\1", xml)
-    xml = re.sub(r'(<c r="L2"><v>42</v></c>)(<c r="K2".*?</c>)', r"\2\1", xml)
+    # an analyst's column right of the last one (status, L): cells stay in column order in a row
+    xml = re.sub(r'(<c r="L1"[^>]*?(?:/>|>.*?</c>))', r'\1<c r="M1" t="inlineStr"><is><t>broker_ref</t></is></c>', xml,
+                 count=1)
+    xml = re.sub(r'(<c r="L2"[^>]*?(?:/>|>.*?</c>))', r'\1<c r="M2"><v>42</v></c>', xml, count=1)
     replace_part(path, part, xml.encode())
     trades = read_ledger(path).trades
     assert list(trades.columns)[-2:] == ["broker_ref", "_row"]

@@ -36,7 +36,8 @@ from ._xlsx import (NS_REL_DOC, REL_TABLE, REL_WORKSHEET, Package, SheetRef, col
 from .create import TABLE_STYLE, new_workbook_bytes, table_name
 from .reader import _HEADER_SEARCH_ROWS, find_header, header_columns, iter_row_element
 from .safety import atomic_write, backup, check_access, real_path
-from .schema import KIND_FORMATS, ROW_COLUMN, SCHEMA, SHEETS, column_kind, column_width
+from .schema import (HOLDINGS_COLUMNS, HOLDINGS_SHEET, KIND_FORMATS, LAYOUT, ROW_COLUMN, SCHEMA, SHEETS,
+                     column_kind, column_width)
 
 __all__ = ["append_week", "inspect_workbook", "append_bytes"]
 
@@ -239,7 +240,8 @@ def _col_styles(before_data: bytes, prefix: bytes) -> dict[int, int]:
 
 
 def append_week(path: str | Path, rows: Mapping[str, pd.DataFrame], *, backups_dir: str | Path,
-                keep: int = 5) -> Path:
+                keep: int = 5, holdings: pd.DataFrame | None = None,
+                statuses: Mapping[int, str] | None = None) -> Path:
     """Append one week's rows to the ledger, atomically, creating the workbook when missing.
 
     Parameters
@@ -253,6 +255,13 @@ def append_week(path: str | Path, rows: Mapping[str, pd.DataFrame], *, backups_d
         Where the previous version is copied first (``<stem>_<timestamp>.xlsx``).
     keep : int, default 5
         How many backups to keep (the newest); 0 keeps none.
+    holdings : DataFrame, optional
+        The Holdings sheet's new rows (:data:`~.schema.HOLDINGS_COLUMNS`): the sheet is the run's
+        own and is rewritten whole.
+    statuses : mapping of row number to status, optional
+        The Trades status of earlier rows as of this week (``executed`` or ``superseded``): the
+        shown value of their status formulas is brought up to date, for an application that does
+        not recalculate on opening (LibreOffice by default). Nothing else in those rows changes.
 
     Returns
     -------
@@ -272,7 +281,7 @@ def append_week(path: str | Path, rows: Mapping[str, pd.DataFrame], *, backups_d
     _validate_rows(rows)
     check_access(path)
     original = path.read_bytes() if path.exists() else None
-    new = append_bytes(original, rows, path)
+    new = append_bytes(original, rows, path, holdings=holdings, statuses=statuses)
     if original is not None:
         backup(path, Path(backups_dir), keep)
     atomic_write(path, lambda fh: fh.write(new))
@@ -290,23 +299,55 @@ def _validate_rows(rows: Mapping[str, pd.DataFrame]) -> None:
             raise ValueError(f"append_week: sheet {sheet} has no column(s) {extra}; its columns are {SCHEMA[sheet]}")
 
 
-def append_bytes(original: bytes | None, rows: Mapping[str, pd.DataFrame], path: Path) -> bytes:
-    """The new workbook bytes: ``original`` (or a new ledger) with ``rows`` appended."""
+def append_bytes(original: bytes | None, rows: Mapping[str, pd.DataFrame], path: Path,
+                 holdings: pd.DataFrame | None = None, statuses: Mapping[int, str] | None = None) -> bytes:
+    """The new workbook bytes: ``original`` (or a new ledger) with ``rows`` appended and, when
+    given, the run's own Holdings sheet rewritten with ``holdings``."""
     _validate_rows(rows)
     if original is None:
         original = new_workbook_bytes()
     insp = inspect_workbook(original, path)
     pkg = insp.pkg
     edit = _Edit(pkg)
+    scans = {}
     for sheet in SHEETS:
         if sheet not in rows:
             continue
         scan = insp.scans.get(sheet)
         if scan is None:
             scan = edit.add_sheet(sheet)
+        scans[sheet] = scan
+    perf = scans.get("Performance") or insp.scans.get("Performance")
+    for sheet, scan in scans.items():
         frame = rows[sheet].drop(columns=[ROW_COLUMN], errors="ignore")
-        edit.append(scan, frame)
+        if sheet == "Trades" and statuses:
+            scan = edit.refresh_statuses(scan, statuses)
+        edit.append(scan, frame, latest_as_of=_latest_as_of_ref(perf))
+    if holdings is not None:
+        edit.rewrite_holdings(holdings)
+    if "Trades" in rows:
+        edit.recalculate_on_load()  # the status formulas of earlier rows move on with each week
     return edit.write()
+
+
+def _latest_as_of_ref(perf: SheetScan | None) -> str | None:
+    """``MAX(Performance!B:B)``-style reference to the latest week's as-of, or None."""
+    if perf is None:
+        return None
+    column = perf.by_name.get("as_of")
+    if column is None:
+        return None
+    letters = col_letters(column)
+    return f"MAX('{perf.sheet}'!{letters}:{letters})"
+
+
+def status_formula(executed: str, as_of: str, latest: str | None, row: int) -> str:
+    """The Trades ``status`` formula of one row: executed (TRUE, 1, x, yes...), pending (a trade
+    of the latest week) or superseded."""
+    x = f"{executed}{row}"
+    done = f'OR({x}=TRUE,{x}=1,ISNUMBER(MATCH(LOWER(TRIM({x}&"")),{{"true","yes","y","x","1"}},0)))'
+    latest = latest or f"MAX({as_of}:{as_of})"
+    return f'IF({done},"executed",IF({as_of}{row}={latest},"pending","superseded"))'
 
 
 # ---------------------------------------------------------------------------------------------
@@ -365,7 +406,7 @@ class _Edit:
         return idx
 
     # -- appending rows ------------------------------------------------------------------------
-    def append(self, scan: SheetScan, frame: pd.DataFrame) -> None:
+    def append(self, scan: SheetScan, frame: pd.DataFrame, *, latest_as_of: str | None = None) -> None:
         pkg, p = self.pkg, scan.prefix.decode()
         xml = scan.xml
         by_name = scan.by_name
@@ -392,11 +433,19 @@ class _Edit:
         origin = pd.Timestamp("1904-01-01") if pkg.date1904 else pd.Timestamp("1899-12-30")
         cols = sorted(by_name.items(), key=lambda kv: kv[1])
         values = {name: frame[name].tolist() for name, _ in cols if name in frame.columns}
+        formula = None
+        if scan.sheet == "Trades" and {"status", "executed", "as_of"} <= set(by_name):
+            formula = (col_letters(by_name["executed"]), col_letters(by_name["as_of"]))
         pieces = []
         for i in range(n):
             r = first + i
             cells = []
             for name, ci in cols:
+                if formula is not None and name == "status":
+                    cached = values[name][i] if name in values else None
+                    cells.append(_formula_cell(p, f"{col_letters(ci)}{r}", styles[ci],
+                                               status_formula(*formula, latest_as_of, r), cached))
+                    continue
                 cells.append(_cell(p, f"{col_letters(ci)}{r}", styles[ci],
                                    values[name][i] if name in values else None, origin))
             pieces.append(f"<{p}row r=\"{r}\">{''.join(cells)}</{p}row>")
@@ -459,12 +508,117 @@ class _Edit:
                         scan.last_styles, col_styles, scan.tables)
         return xml, new
 
+    # -- the run's own sheet and the workbook's calculation ------------------------------------
+    def refresh_statuses(self, scan: SheetScan, statuses: Mapping[int, str]) -> SheetScan:
+        """Set the shown value of earlier rows' status formulas (only their ``<v>``)."""
+        column = scan.by_name.get("status")
+        if column is None:
+            return scan
+        letters = col_letters(column).encode()
+        p = re.escape(scan.prefix)
+        pattern = re.compile(rb"(<" + p + rb'c\b[^>]*?\br="' + letters + rb'(\d+)"[^>]*?\bt="str"[^>]*>\s*<' + p
+                             + rb"f>[^<]*</" + p + rb"f>\s*<" + p + rb"v>)(pending|superseded|executed)(</" + p + rb"v>)")
+
+        def fix(m: re.Match) -> bytes:
+            wanted = statuses.get(int(m.group(2)))
+            return m.group(1) + wanted.encode() + m.group(4) if wanted else m.group(0)
+
+        xml = pattern.sub(fix, scan.xml)
+        if len(xml) == len(scan.xml) and xml == scan.xml:
+            return scan
+        # Positions after the header may move by a few bytes: scan again.
+        self.parts[scan.ref.part] = xml
+        return scan_sheet(self.pkg, scan.sheet, scan.ref, xml)
+
+    def recalculate_on_load(self) -> None:
+        """Ask Excel and LibreOffice to recalculate every formula when the file opens
+        (``<calcPr fullCalcOnLoad="1"/>``): the Trades status of earlier weeks depends on the
+        latest week, which this run just added."""
+        part = self.pkg.workbook_part
+        wb = self.current(part)
+        m = re.search(rb"<((?:[A-Za-z_][\w.-]*:)?)calcPr\b([^>]*?)(/?)>", wb)
+        if m is None:
+            close = re.search(rb"</((?:[A-Za-z_][\w.-]*:)?)workbook>", wb)
+            if close is None:
+                return
+            # calcPr follows sheets and definedNames; before any later element it is still valid
+            # for both applications, but the schema order is safest right after </sheets> or
+            # </definedNames>.
+            anchor = None
+            for tag in (rb"definedNames", rb"sheets"):
+                found = re.search(rb"</(?:[A-Za-z_][\w.-]*:)?" + tag + rb">", wb)
+                if found:
+                    anchor = found.end()
+                    break
+            if anchor is None:
+                return
+            prefix = close.group(1)
+            self.parts[part] = wb[:anchor] + b"<" + prefix + b'calcPr fullCalcOnLoad="1"/>' + wb[anchor:]
+            return
+        attrs = m.group(2)
+        if b"fullCalcOnLoad" in attrs:
+            attrs = re.sub(rb'fullCalcOnLoad="[^"]*"', b'fullCalcOnLoad="1"', attrs)
+        else:
+            attrs = attrs + b' fullCalcOnLoad="1"'
+        self.parts[part] = wb[: m.start()] + b"<" + m.group(1) + b"calcPr" + attrs + m.group(3) + b">" + wb[m.end():]
+
+    def rewrite_holdings(self, frame: pd.DataFrame) -> None:
+        """Replace the Holdings sheet's rows with ``frame`` (adding the sheet when missing). The
+        sheet is the run's own: what is held now and pending, rewritten whole every week."""
+        pkg = self.pkg
+        ref = pkg.sheet(HOLDINGS_SHEET)
+        if ref is None:
+            scan = self.add_sheet(HOLDINGS_SHEET, columns=HOLDINGS_COLUMNS, first=True)
+        else:
+            xml = self.current(ref.part)
+            m = _SHEET_DATA.search(xml)
+            if m is None:
+                raise WorkbookError(f"{pkg.path}: sheet {HOLDINGS_SHEET} has no cell data part; the file is "
+                                    "damaged. It was left untouched; restore a backup from results/backups")
+            tables = [part for rtype, part in pkg.rels(ref.part).values() if rtype == REL_TABLE]
+            scan = SheetScan(HOLDINGS_SHEET, ref, xml, m.group(1), 1, dict(enumerate(HOLDINGS_COLUMNS, 1)), 1,
+                             [], (m.end(), m.end()), None, {}, {}, tables)
+        p = scan.prefix.decode()
+        columns = HOLDINGS_COLUMNS
+        styles = {ci: (self.style_for_format(KIND_FORMATS[column_kind(name)])
+                       if column_kind(name) not in ("text", "bool") else 0)
+                  for ci, name in enumerate(columns, start=1)}
+        origin = pd.Timestamp("1904-01-01") if pkg.date1904 else pd.Timestamp("1899-12-30")
+        header = "".join(f'<{p}c r="{col_letters(ci)}1" t="inlineStr"{self._header_style(scan)}>'
+                         f"<{p}is><{p}t>{escape(name)}</{p}t></{p}is></{p}c>"
+                         for ci, name in enumerate(columns, start=1))
+        body = [f'<{p}row r="1">{header}</{p}row>']
+        values = {name: (frame[name].tolist() if name in frame.columns else [None] * len(frame)) for name in columns}
+        for i in range(len(frame)):
+            r = i + 2
+            cells = "".join(_cell(p, f"{col_letters(ci)}{r}", styles[ci], values[name][i], origin)
+                            for ci, name in enumerate(columns, start=1))
+            body.append(f'<{p}row r="{r}">{cells}</{p}row>')
+        last = max(2, len(frame) + 1)
+        xml = scan.xml
+        m = _SHEET_DATA.search(xml)
+        if m.group(2):  # <sheetData/>
+            xml = xml[: m.start()] + f"<{p}sheetData>{''.join(body)}</{p}sheetData>".encode() + xml[m.end():]
+        else:
+            end = xml.find(b"</" + scan.prefix + b"sheetData>", m.end())
+            xml = xml[: m.end()] + "".join(body).encode("utf-8") + xml[end:]
+        xml = _set_dimension(xml, scan.prefix, last, len(columns))
+        self.parts[scan.ref.part] = xml
+        for part in scan.tables:
+            self.parts[part] = _grow_table(self.current(part), 1, last, shrink=True)
+
+    def _header_style(self, scan: SheetScan) -> str:
+        style = scan.last_styles.get(-1, 0)
+        return f' s="{style}"' if style else ""
+
     # -- adding a sheet ------------------------------------------------------------------------
-    def add_sheet(self, sheet: str) -> SheetScan:
-        """Add one of our sheets the workbook lacks (header, frozen pane, widths, formats, table)."""
+    def add_sheet(self, sheet: str, *, columns: list[str] | None = None, first: bool = False) -> SheetScan:
+        """Add one of our sheets the workbook lacks (header, frozen pane, widths, formats, table,
+        landscape print fitted to the width with the header repeated); ``first`` puts its tab
+        first and makes it the sheet the workbook opens on."""
         pkg = self.pkg
         ns = pkg.ns
-        columns = SCHEMA[sheet]
+        columns = list(columns or SCHEMA[sheet])
         k = 1
         while f"xl/worksheets/sheet{k}.xml" in pkg.names or f"xl/worksheets/sheet{k}.xml" in self.parts:
             k += 1
@@ -495,9 +649,9 @@ class _Edit:
         validation = ""
         if "executed" in columns:
             col = col_letters(columns.index("executed") + 1)
-            validation = (f'<dataValidations count="1"><dataValidation type="list" allowBlank="1" '
-                          f'showErrorMessage="1" sqref="{col}2:{col}1048576"><formula1>"TRUE,FALSE"</formula1>'
-                          f"</dataValidation></dataValidations>")
+            validation = (f'<dataValidations count="1"><dataValidation type="list" errorStyle="information" '
+                          f'allowBlank="1" showErrorMessage="1" sqref="{col}2:{col}1048576">'
+                          f'<formula1>"TRUE,FALSE"</formula1></dataValidation></dataValidations>')
         sheet_xml = (
             f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
             f'<worksheet xmlns="{ns}" xmlns:r="{NS_REL_DOC}"><dimension ref="A1:{last}1"/>'
@@ -505,8 +659,10 @@ class _Edit:
             f'state="frozen"/><selection pane="bottomLeft" activeCell="A2" sqref="A2"/></sheetView></sheetViews>'
             f'<sheetFormatPr defaultRowHeight="15"/><cols>{cols_xml}</cols>'
             f'<sheetData><row r="1">{header}</row></sheetData>{validation}'
-            f'<pageMargins left="0.75" right="0.75" top="1" bottom="1" header="0.5" footer="0.5"/>'
+            f'<pageMargins left="0.5" right="0.5" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>'
+            f'<pageSetup orientation="landscape" fitToWidth="1" fitToHeight="0"/>'
             f'<tableParts count="1"><tablePart r:id="rId1"/></tableParts></worksheet>').encode("utf-8")
+        sheet_xml = sheet_xml.replace(b"<dimension ", b'<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr><dimension ', 1)
         table_cols = "".join(f'<tableColumn id="{ci}" name="{escape(name)}"/>' for ci, name in enumerate(columns, 1))
         table_xml = (
             f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
@@ -524,9 +680,9 @@ class _Edit:
         self._new_part(rels_path(sheet_part), sheet_rels)
         self._content_types({sheet_part: _CT_SHEET, table_part: _CT_TABLE})
         rid = self._workbook_rel(sheet_part)
-        self._workbook_sheet(sheet, rid)
+        self._workbook_sheet(sheet, rid, first=first)
         ref = SheetRef(sheet, 0, rid, sheet_part)
-        return _scan_new(self.pkg, sheet, ref, sheet_xml, [table_part])
+        return _scan_new(self.pkg, sheet, ref, sheet_xml, [table_part], columns)
 
     def _new_part(self, part: str, data: bytes) -> None:
         self.parts[part] = data
@@ -552,7 +708,7 @@ class _Edit:
         self.parts[rp] = rels[:i] + add + rels[i:]
         return rid
 
-    def _workbook_sheet(self, sheet: str, rid: str) -> None:
+    def _workbook_sheet(self, sheet: str, rid: str, *, first: bool = False) -> None:
         part = self.pkg.workbook_part
         wb = self.current(part)
         m = re.search(rb"</((?:[A-Za-z_][\w.-]*:)?)sheets>", wb)
@@ -562,7 +718,19 @@ class _Edit:
         prefix = m.group(1).decode()
         el = (f'<{prefix}sheet name="{escape(sheet)}" sheetId="{max(ids, default=0) + 1}" '
               f'r:id="{rid}" xmlns:r="{NS_REL_DOC}"/>').encode()
-        self.parts[part] = wb[: m.start()] + el + wb[m.start():]
+        if not first:
+            self.parts[part] = wb[: m.start()] + el + wb[m.start():]
+            return
+        opening = re.search(rb"<((?:[A-Za-z_][\w.-]*:)?)sheets>", wb)
+        wb = wb[: opening.end()] + el + wb[opening.end():]
+        # Open on it: the first tab, active. Print areas and local names count sheets by
+        # position, so they move up by one.
+        wb = re.sub(rb'(<(?:[A-Za-z_][\w.-]*:)?workbookView\b[^>]*?)\sactiveTab="\d+"', rb"\1", wb)
+        wb = re.sub(rb'(<(?:[A-Za-z_][\w.-]*:)?workbookView\b[^>]*?)(\s*/?>)', rb'\1 activeTab="0"\2', wb, count=1)
+        wb = re.sub(rb'(<(?:[A-Za-z_][\w.-]*:)?definedName\b[^>]*?\slocalSheetId=")(\d+)"',
+                    lambda mm: mm.group(1) + str(int(mm.group(2)) + 1).encode() + b'"', wb)
+        wb = re.sub(rb'(<(?:[A-Za-z_][\w.-]*:)?workbookView\b[^>]*?)\sfirstSheet="\d+"', rb"\1", wb)
+        self.parts[part] = wb
 
     # -- output ------------------------------------------------------------------------------
     def write(self) -> bytes:
@@ -584,11 +752,12 @@ class _Edit:
         return out.getvalue()
 
 
-def _scan_new(pkg: Package, sheet: str, ref: SheetRef, xml: bytes, tables: list[str]) -> SheetScan:
+def _scan_new(pkg: Package, sheet: str, ref: SheetRef, xml: bytes, tables: list[str],
+              columns: list[str]) -> SheetScan:
     m = _SHEET_DATA.search(xml)
     end = xml.find(b"</sheetData>", m.end())
     rstart = m.end()
-    header = {ci: name for ci, name in enumerate(SCHEMA[sheet], start=1)}
+    header = {ci: name for ci, name in enumerate(columns, start=1)}
     col_styles = _col_styles(xml[: m.start()], b"")
     return SheetScan(sheet, ref, xml, b"", 1, header, 1, [(1, rstart, end)], (m.end(), end), None, {},
                      col_styles, tables)
@@ -615,13 +784,14 @@ def _set_dimension(xml: bytes, prefix: bytes, last_row: int, max_col: int) -> by
     return xml[: m.start(1)] + ref + xml[m.end(1):]
 
 
-def _grow_table(table_xml: bytes, header_row: int, last_row: int) -> bytes:
-    """Extend the table (and its autoFilter) down to ``last_row`` when it starts at the header."""
+def _grow_table(table_xml: bytes, header_row: int, last_row: int, *, shrink: bool = False) -> bytes:
+    """Extend the table (and its autoFilter) down to ``last_row`` when it starts at the header
+    (``shrink``: or cut it to ``last_row``, for a sheet rewritten whole)."""
     m = re.search(rb'<(?:[\w.-]+:)?table\b[^>]*?\sref="([^"]*)"', table_xml)
     if m is None:
         return table_xml
     c1, r1, c2, r2 = split_range(m.group(1).decode())
-    if r1 != header_row or r2 >= last_row:
+    if r1 != header_row or (r2 >= last_row and not shrink) or r2 == last_row:
         return table_xml
     new_ref = make_range(c1, r1, c2, last_row).encode()
     out = table_xml[: m.start(1)] + new_ref + table_xml[m.end(1):]
@@ -653,6 +823,13 @@ def _widen_table(table_xml: bytes, header_row: int, old_max: int, names: list[st
 
 # ---------------------------------------------------------------------------------------------
 # Cells
+
+
+def _formula_cell(p: str, ref: str, style: int, formula: str, cached: object) -> str:
+    """A text formula with its value as computed when written (shown until recalculated)."""
+    s = f' s="{style}"' if style else ""
+    value = "" if cached is None or (isinstance(cached, float) and math.isnan(cached)) else str(cached)
+    return f'<{p}c r="{ref}"{s} t="str"><{p}f>{escape(formula)}</{p}f><{p}v>{escape(value)}</{p}v></{p}c>'
 
 
 def _cell(p: str, ref: str, style: int, value: object, origin: pd.Timestamp) -> str:

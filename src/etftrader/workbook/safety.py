@@ -226,6 +226,16 @@ def rotate(path: Path, backups_dir: Path, keep: int) -> list[Path]:
     return doomed
 
 
+def _umask() -> int:
+    """The process umask (read by setting it and putting it back; 0o022 where it cannot be read)."""
+    try:
+        current = os.umask(0o022)
+        os.umask(current)
+        return current
+    except (AttributeError, OSError):  # pragma: no cover - every platform has os.umask
+        return 0o022
+
+
 def atomic_write(path: Path, write: Callable[[object], None]) -> None:
     """Write ``path`` through a temporary file in its folder and ``os.replace`` it into place.
 
@@ -248,6 +258,8 @@ def atomic_write(path: Path, write: Callable[[object], None]) -> None:
                 os.fsync(fh.fileno())
             if path.exists():
                 shutil.copymode(path, tmp)
+            else:  # mkstemp makes the file private (0600); a new file follows the umask like any other
+                os.chmod(tmp, 0o666 & ~_umask())
         except OSError as e:
             raise WorkbookLockedError(write_failure(path, e)) from e
         try:

@@ -11,6 +11,9 @@ __all__ = [
     "SHEETS",
     "SCHEMA",
     "SEED_COLUMNS",
+    "LAYOUT",
+    "HOLDINGS_SHEET",
+    "HOLDINGS_COLUMNS",
     "COLUMN_KINDS",
     "KIND_FORMATS",
     "KIND_DTYPES",
@@ -32,14 +35,16 @@ SEED_COLUMNS: dict[str, list[str]] = {
 
 _OURS: dict[str, list[str]] = {
     "Positions": ["run_id", "as_of", "target_weight", "current_weight"],
-    "Trades": ["run_id", "as_of", "est_cost", "note"],
+    "Trades": ["run_id", "as_of", "est_cost", "note", "status"],
     "Performance": [
         "run_id", "as_of", "cash", "invested_value", "pending_value", "drift",
-        "benchmark", "benchmark_close", "warning",
+        "benchmark", "benchmark_close", "warning", "cash_before_trades", "week_return",
+        "cumulative_return", "benchmark_week_return", "benchmark_cumulative",
     ],
     "Metadata": [
         "run_id", "as_of", "drift", "cash", "data_source", "data_as_of", "optimizer_used",
         "fallback_reason", "dropped_tickers", "superseded_run", "version", "turnover_controls",
+        "portfolio_value", "cash_after_trades",
     ],
     "CashFlows": ["run_id", "as_of"],
 }
@@ -53,6 +58,18 @@ SCHEMA: dict[str, list[str]] = {
     for sheet in SHEETS
 }
 
+#: Where a new workbook puts each sheet's columns: ``as_of`` first (the week a row belongs to is
+#: what the analyst looks for), then the seed's in their order, then ours. Existing workbooks keep
+#: the order they have: every column is found by its header's name.
+LAYOUT: dict[str, list[str]] = {sheet: ["as_of"] + [c for c in columns if c != "as_of"]
+                                for sheet, columns in SCHEMA.items()}
+#: The run's own sheet, rewritten whole by every weekly run (not part of the ledger: nothing the
+#: analyst types there is kept): what is held now, at the week's prices, and what is pending.
+HOLDINGS_SHEET = "Holdings"
+HOLDINGS_COLUMNS: list[str] = [
+    "as_of", "ticker", "shares", "price", "value", "weight", "target_weight", "cost", "unrealised",
+    "unrealised_pct", "pending_action", "pending_shares", "pending_value", "status",
+]
 #: Columns a sheet must have for the ledger to be read or appended to (a renamed ``executed`` would
 #: otherwise read as "nothing executed"): the seed's, and CashFlows' first three.
 REQUIRED_COLUMNS: dict[str, list[str]] = {**SEED_COLUMNS, "CashFlows": ["timestamp", "type", "amount"]}
@@ -88,6 +105,17 @@ COLUMN_KINDS: dict[str, str] = {
     "expected_sharpe": "ratio",
     "executed": "bool",
     "rebalanced": "bool",
+    "cash_before_trades": "money",
+    "cash_after_trades": "money",
+    "portfolio_value": "money",
+    "week_return": "percent",
+    "cumulative_return": "percent",
+    "benchmark_week_return": "percent",
+    "benchmark_cumulative": "percent",
+    "cost": "money",
+    "unrealised": "money",
+    "unrealised_pct": "percent",
+    "pending_shares": "shares",
 }
 
 #: Excel number format per kind (what the analyst sees).
