@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -201,54 +200,9 @@ def test_the_report_opens_on_the_weeks_decision_and_is_named_by_its_as_of(render
         headings.index(next(h for h in headings if "Performance" in h))
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-_WRAPPER = """<!DOCTYPE html><html><body><pre id="out">pending</pre>
-<iframe id="f" src="{src}" style="width:1280px;height:900px"></iframe>
-<script>
-document.getElementById('f').addEventListener('load', function () {{
-  var d = this.contentDocument;
-  var images = Array.prototype.slice.call(d.images).map(function (i) {{
-    return {{alt: i.alt, ok: i.complete && i.naturalWidth > 0, width: i.naturalWidth}}; }});
-  var panel = d.querySelector('.etf-panel');
-  document.getElementById('out').textContent = JSON.stringify(
-    {{images: images, panel: panel ? panel.innerText : null, title: d.title}});
-}});
-</script></body></html>"""
-
-
-def _open_in_chromium(page: Path, folder: Path) -> tuple[dict, list[str]]:
-    """Load ``page`` in headless Chromium: what the page shows, and every URL the page itself
-    asked the network for (Chromium's own background requests are not the page's)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    wrapper = folder / "wrapper.html"
-    wrapper.write_text(_WRAPPER.format(src=page.resolve().as_uri()), encoding="utf-8")
-    netlog = folder / "netlog.json"
-    done = subprocess.run(
-        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
-         "--disable-background-networking", "--disable-component-update", "--no-first-run",
-         f"--user-data-dir={folder / 'profile'}", f"--log-net-log={netlog}", "--virtual-time-budget=8000",
-         "--dump-dom", wrapper.as_uri()],
-        capture_output=True, text=True, timeout=120)
-    from bs4 import BeautifulSoup
-
-    shown = json.loads(BeautifulSoup(done.stdout, "html.parser").select_one("#out").get_text())
-    log = json.loads(netlog.read_text(encoding="utf-8"))
-    names = {v: k for k, v in log["constants"]["logEventTypes"].items()}
-    asked = [e["params"]["url"] for e in log["events"]
-             if names.get(e["type"]) == "URL_REQUEST_START_JOB" and "url" in e.get("params", {})
-             and str(e["params"].get("network_isolation_key", "")).startswith("file://")
-             and not e["params"]["url"].startswith(("file:", "data:"))]
-    return shown, asked
-
-
 @pytest.mark.slow
-def test_a_real_browser_shows_the_panel_decodes_every_chart_and_fetches_nothing(rendered, tmp_path, missing_tool):
-    if _chromium() is None:
-        missing_tool("Chromium is not installed (apt-get install chromium)")
-    shown, asked = _open_in_chromium(rendered.html, tmp_path)
+def test_a_real_browser_shows_the_panel_decodes_every_chart_and_fetches_nothing(rendered, tmp_path, browser):
+    shown, asked = browser(rendered.html, tmp_path)
     assert asked == []
     assert len(shown["images"]) >= 8 and all(i["ok"] and i["width"] > 300 for i in shown["images"]), shown["images"]
     assert "This week: 2021-03-26" in shown["panel"] and "Rebalance: drift" in shown["panel"]
@@ -259,5 +213,5 @@ def test_a_real_browser_shows_the_panel_decodes_every_chart_and_fetches_nothing(
     bad.write_text(rendered.html.read_text(encoding="utf-8").replace(
         "</body>", '<script src="https://cdnjs.cloudflare.com/ajax/libs/require.js/2.1.10/require.min.js"></script></body>'),
         encoding="utf-8")
-    _, asked = _open_in_chromium(bad, tmp_path / "bad")
+    _, asked = browser(bad, tmp_path / "bad")
     assert any("cdnjs.cloudflare.com" in url for url in asked)
