@@ -55,7 +55,6 @@ def edit_cells(path, sheet: str, edits: dict) -> None:
     from lxml import etree
     from openpyxl.utils import get_column_letter
 
-    from etftrader.workbook import read_ledger
     from etftrader.workbook._xlsx import Package
 
     path = Path(path)
@@ -64,10 +63,13 @@ def edit_cells(path, sheet: str, edits: dict) -> None:
     root = etree.fromstring(pkg.read(part))
     ns = root.nsmap.get(None)
     q = (lambda tag: f"{{{ns}}}{tag}") if ns else (lambda tag: tag)
-    frame = getattr(read_ledger(path), sheet.lower())
-    header = [c for c in frame.columns if c != "_row"]
-    # Schema columns come first in the order the workbook module writes them.
-    letters = {name: get_column_letter(i + 1) for i, name in enumerate(header)}
+    import openpyxl
+
+    book = openpyxl.load_workbook(path, read_only=True)
+    header = [c.value for c in next(book[sheet].iter_rows(min_row=1, max_row=1))]
+    book.close()
+    # Column positions from the sheet's own header row (a new workbook puts as_of first).
+    letters = {name: get_column_letter(i + 1) for i, name in enumerate(header) if name}
     cells = {c.get("r"): c for c in root.iter(q("c"))}
     for (row, column), value in edits.items():
         ref = f"{letters[column]}{row}"

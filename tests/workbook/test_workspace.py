@@ -114,13 +114,21 @@ def test_a_new_workbook_prints_landscape_names_its_font_colours_status_and_accep
         assert ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1, name
         assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.print_title_rows == "$1:$1", name
         assert ws["A1"].font.name == "Calibri" and ws["A1"].font.bold, name
+    from openpyxl.utils import get_column_letter
+
+    def letter(ws, name):
+        return get_column_letter([c.value for c in ws[1]].index(name) + 1)
+
     trades = wb["Trades"]
+    assert trades["A1"].value == "as_of"  # the week a row belongs to comes first
     ranges = {str(cf.sqref): [r.formula for r in cf.rules] for cf in trades.conditional_formatting}
-    status = [v for k, v in ranges.items() if k.startswith("L2")]
+    status = [v for k, v in ranges.items() if k.startswith(f"{letter(trades, 'status')}2:")]
     assert sorted(f[0] for f in status[0]) == ['"executed"', '"pending"', '"superseded"']
-    assert any(['"BUY"'] in v or ['"SELL"'] in v for k, v in ranges.items() if k.startswith("C2"))
-    perf_cf = [str(cf.sqref) for cf in wb["Performance"].conditional_formatting]
-    assert any(s.startswith("I2") for s in perf_cf)  # cash below zero is highlighted
+    assert any(['"BUY"'] in v or ['"SELL"'] in v for k, v in ranges.items()
+               if k.startswith(f"{letter(trades, 'action')}2:"))
+    perf = wb["Performance"]
+    perf_cf = [str(cf.sqref) for cf in perf.conditional_formatting]
+    assert any(s.startswith(f"{letter(perf, 'cash')}2:") for s in perf_cf)  # cash below zero is highlighted
     validation = trades.data_validations.dataValidation[0]
     assert validation.errorStyle == "information" and "yes/no, x or 1/0" in validation.error
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
@@ -180,3 +188,41 @@ def test_libreoffice_shows_the_holdings_that_holdings_show_prints_and_each_trade
     with open(next(out.glob("*Trades*.csv")), encoding="utf-8") as fh:
         statuses = [r["status"] for r in csv.DictReader(fh)]
     assert statuses == wv.trade_status(read_ledger(book))["status"].tolist()
+
+
+def test_an_older_workbook_gains_the_status_column_with_its_colours(tmp_path, make_week):
+    """A workbook from before ``status`` existed (no column, no colours) gets both on its next week."""
+    import io
+    import zipfile
+
+    from etftrader.workbook import append_week
+
+    path = tmp_path / "w.xlsx"
+    append_week(path, make_week("2020-01-10", "r1"), backups_dir=tmp_path / "b")
+    wb = openpyxl.load_workbook(path)
+    ws = wb["Trades"]
+    column = [c.value for c in ws[1]].index("status") + 1
+    ws.delete_cols(column)
+    ws.conditional_formatting = type(ws.conditional_formatting)()
+    table = ws.tables["tblTrades"]
+    table.ref = f"A1:{openpyxl.utils.get_column_letter(column - 1)}{ws.max_row}"
+    table.tableColumns = table.tableColumns[:-1]
+    table.autoFilter.ref = table.ref
+    wb.save(path)
+    assert "status" not in [c.value for c in openpyxl.load_workbook(path)["Trades"][1]]
+
+    append_week(path, make_week("2020-01-17", "r2"), backups_dir=tmp_path / "b")
+    ws = openpyxl.load_workbook(path)["Trades"]
+    header = [c.value for c in ws[1]]
+    assert header[-1] == "status"
+    letter = openpyxl.utils.get_column_letter(len(header))
+    rules = {str(cf.sqref): cf.rules for cf in ws.conditional_formatting}
+    status_rules = rules[f"{letter}2:{letter}1048576"]
+    assert sorted(r.formula[0] for r in status_rules) == ['"executed"', '"pending"', '"superseded"']
+    assert all(r.dxf is not None and r.dxf.fill is not None for r in status_rules)
+    action = openpyxl.utils.get_column_letter(header.index("action") + 1)
+    assert sorted(r.formula[0] for r in rules[f"{action}2:{action}1048576"]) == ['"BUY"', '"SELL"']
+    # the new rows carry the formula; the old ones are left as they were
+    assert str(ws.cell(row=len(ws["A"]), column=len(header)).value).startswith("=IF(")
+    with zipfile.ZipFile(io.BytesIO(path.read_bytes())) as z:
+        assert z.testzip() is None

@@ -405,6 +405,78 @@ class _Edit:
         self._xf_for[code] = idx
         return idx
 
+    def dxf(self, fill: str | None, font: str, bold: bool = False) -> int | None:
+        """Index of a differential format (what a conditional format applies), added to styles.xml."""
+        pkg = self.pkg
+        if not pkg.styles_part:
+            return None
+        if self._styles is None:
+            self._styles = pkg.parse(pkg.styles_part)
+        root, ns = self._styles, pkg.ns
+        dxfs = root.find(f"{{{ns}}}dxfs")
+        if dxfs is None:
+            dxfs = etree.Element(f"{{{ns}}}dxfs", count="0")
+            # schema order: ... cellStyles, dxfs, tableStyles, colors, extLst
+            after = root.find(f"{{{ns}}}cellStyles")
+            if after is not None:
+                after.addnext(dxfs)
+            else:
+                before = next((root.find(f"{{{ns}}}{t}") for t in ("tableStyles", "colors", "extLst")
+                               if root.find(f"{{{ns}}}{t}") is not None), None)
+                if before is not None:
+                    before.addprevious(dxfs)
+                else:
+                    root.append(dxfs)
+        el = etree.SubElement(dxfs, f"{{{ns}}}dxf")
+        font_el = etree.SubElement(el, f"{{{ns}}}font")
+        if bold:
+            etree.SubElement(font_el, f"{{{ns}}}b")
+        etree.SubElement(font_el, f"{{{ns}}}color", rgb=f"FF{font}")
+        if fill:
+            pattern = etree.SubElement(etree.SubElement(el, f"{{{ns}}}fill"), f"{{{ns}}}patternFill")
+            etree.SubElement(pattern, f"{{{ns}}}bgColor", rgb=f"FF{fill}")
+        dxfs.set("count", str(len(dxfs)))
+        self.parts[pkg.styles_part] = etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
+        return len(dxfs) - 1
+
+    def colour_statuses(self, scan: SheetScan) -> SheetScan:
+        """Conditional formats for a Trades sheet that just gained ``status``: the status colours
+        and BUY/SELL, as a new workbook has them."""
+        from .create import STATUS_COLOURS
+
+        xml, p = scan.xml, scan.prefix.decode()
+        rules = []
+        if "status" in scan.by_name:
+            col = col_letters(scan.by_name["status"])
+            for status, (fill, font) in STATUS_COLOURS.items():
+                rules.append((col, f'"{status}"', self.dxf(fill, font)))
+        if "action" in scan.by_name:
+            col = col_letters(scan.by_name["action"])
+            rules += [(col, '"BUY"', self.dxf(None, "375623", bold=True)),
+                      (col, '"SELL"', self.dxf(None, "C00000", bold=True))]
+        rules = [r for r in rules if r[2] is not None]
+        if not rules:
+            return scan
+        priorities = [int(x) for x in re.findall(rb'<(?:[\w.-]+:)?cfRule\b[^>]*\bpriority="(\d+)"', xml)]
+        start = max(priorities, default=0) + 1
+        blocks = "".join(
+            f'<{p}conditionalFormatting sqref="{col}{scan.header_row + 1}:{col}1048576"><{p}cfRule type="cellIs" '
+            f'dxfId="{dxf}" priority="{start + k}" operator="equal"><{p}formula>{escape(value)}</{p}formula>'
+            f"</{p}cfRule></{p}conditionalFormatting>"
+            for k, (col, value, dxf) in enumerate(rules)).encode("utf-8")
+        after_data = xml.find(b"</" + scan.prefix + b"sheetData>")
+        later = (b"dataValidations", b"hyperlinks", b"printOptions", b"pageMargins", b"pageSetup", b"headerFooter",
+                 b"rowBreaks", b"colBreaks", b"customProperties", b"cellWatches", b"ignoredErrors", b"smartTags",
+                 b"drawing", b"legacyDrawing", b"legacyDrawingHF", b"picture", b"oleObjects", b"controls",
+                 b"webPublishItems", b"tableParts", b"extLst")
+        found = [m.start() for m in (re.compile(b"<" + re.escape(scan.prefix) + tag + rb"[\s>/]").search(xml, after_data)
+                                     for tag in later) if m]
+        at = min(found) if found else xml.rfind(b"</" + scan.prefix + b"worksheet>")
+        xml = xml[:at] + blocks + xml[at:]
+        self.parts[scan.ref.part] = xml
+        return SheetScan(scan.sheet, scan.ref, xml, scan.prefix, scan.header_row, scan.header, scan.last_row,
+                         scan.rows, scan.content, scan.self_closing, scan.last_styles, scan.col_styles, scan.tables)
+
     # -- appending rows ------------------------------------------------------------------------
     def append(self, scan: SheetScan, frame: pd.DataFrame, *, latest_as_of: str | None = None) -> None:
         pkg, p = self.pkg, scan.prefix.decode()
@@ -413,6 +485,9 @@ class _Edit:
         missing = [c for c in SCHEMA[scan.sheet] if c not in by_name]
         if missing:
             xml, scan = self._add_columns(scan, missing)
+            if scan.sheet == "Trades" and "status" in missing:
+                scan = self.colour_statuses(scan)
+                xml = scan.xml
             by_name = scan.by_name
         n = len(frame)
         if n == 0 and not missing:
@@ -618,7 +693,7 @@ class _Edit:
         first and makes it the sheet the workbook opens on."""
         pkg = self.pkg
         ns = pkg.ns
-        columns = list(columns or SCHEMA[sheet])
+        columns = list(columns or LAYOUT[sheet])
         k = 1
         while f"xl/worksheets/sheet{k}.xml" in pkg.names or f"xl/worksheets/sheet{k}.xml" in self.parts:
             k += 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 from typing import Iterable
 
-from .schema import KIND_FORMATS, SCHEMA, SHEETS, column_kind, column_width
+from .schema import KIND_FORMATS, LAYOUT, SHEETS, column_kind, column_width
 
 __all__ = ["new_workbook_bytes", "TABLE_STYLE", "table_name"]
 
@@ -49,7 +49,7 @@ def new_workbook_bytes(sheets: Iterable[str] = SHEETS) -> bytes:
     header_align = Alignment(horizontal="center", vertical="center", wrap_text=False)
     for sheet in [s for s in SHEETS if s in set(sheets)]:
         ws = wb.create_sheet(sheet)
-        columns = SCHEMA[sheet]
+        columns = LAYOUT[sheet]
         for ci, name in enumerate(columns, start=1):
             cell = ws.cell(row=1, column=ci, value=name)
             cell.font, cell.fill, cell.alignment = header_font, header_fill, header_align
