@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from factors.names import FACTOR_NAMES
+from optimizers.names import OPTIMIZERS
+
 from .errors import ConfigError
 
 __all__ = [
@@ -37,9 +40,7 @@ __all__ = [
     "check_amount",
 ]
 
-OPTIMIZERS = ("mvo", "minvar", "rankbased", "hrp", "riskparity", "cvar", "blacklitterman", "barbell")
 SOURCES = ("yfinance", "file", "sample")
-FACTOR_NAMES = ("momentum", "quality", "value", "volatility")
 
 #: the largest amount of money (capital, a deposit, a withdrawal, imported cash) a run accepts:
 #: far above any desktop portfolio, and far below where whole-share arithmetic loses precision

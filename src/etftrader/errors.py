@@ -84,7 +84,36 @@ class BusyError(EtfTraderError):
     exit_code = 9
 
 
-def first_line(error: BaseException) -> str:
-    """The first line of an exception's message, or its type name when it has none."""
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
+def first_line(error: BaseException | str | None, *, with_type: bool = False, limit: int | None = None,
+               empty: str | None = None) -> str:
+    """The first non-blank line of an exception's message (or of a text), for one-line errors.
+
+    Parameters
+    ----------
+    error : exception, str or None
+    with_type : bool
+        Prefix an exception's type (``OSError: disk full``). An exception without a message is
+        always its type name.
+    limit : int, optional
+        Collapse whitespace and cut to this many characters (``...`` at the end).
+    empty : str, optional
+        What a blank text gives (default ``"no message"``).
+
+    Examples
+    --------
+    >>> first_line(ValueError("bad value\\nmore detail"))
+    'bad value'
+    >>> first_line(OSError("disk full"), with_type=True)
+    'OSError: disk full'
+    """
+    is_error = isinstance(error, BaseException)
+    lines = [line.strip() for line in str(error if error is not None else "").splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    if is_error and (with_type or not text):
+        text = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    if not text:
+        text = "no message" if empty is None else empty
+    if limit is not None:
+        text = " ".join(text.split())
+        text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return text

@@ -21,6 +21,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from factors.names import TRADING_DAYS
+
 __all__ = [
     "TRADING_DAYS",
     "METRIC_NAMES",
@@ -31,8 +33,6 @@ __all__ = [
     "metrics_table",
 ]
 
-#: trading days per year used to annualise daily figures
-TRADING_DAYS = 252
 
 #: the keys of :func:`performance_metrics`, in the order reports show them
 METRIC_NAMES = (

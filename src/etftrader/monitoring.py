@@ -26,6 +26,8 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from factors.names import TRADING_DAYS
+
 __all__ = [
     "PERIODS_PER_YEAR",
     "REGIME_CALM_BELOW",
@@ -93,7 +95,6 @@ REGIME_RULE = (
 #: Realized-volatility stand-in for VIX: 21 trading days (one month), annualised, x100 so it
 #: reads on the VIX scale.
 STANDIN_WINDOW = 21
-TRADING_DAYS = 252
 
 #: Stop-loss rule parameters (see STOP_LOSS_RULE for the reasoning shown to the analyst).
 STOP_K = 2.0

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import ReportError, WorkbookError
+from .errors import ReportError, WorkbookError, first_line
 from .paths import Home
 
 __all__ = [
@@ -341,8 +341,7 @@ def execute_notebook(notebook, executed: Path, parameters: dict, *, cwd: Path,
 
 
 def _one_line(text: str, limit: int = 200) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 3] + "..."
+    return first_line(" ".join(str(text).split()), limit=limit, empty="")
 
 
 def notebook_to_html(executed: Path, html: Path, *, title: str = "Portfolio monitoring") -> Path:

@@ -18,11 +18,12 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from factors.names import TRADING_DAYS
+
 __all__ = ["conclusion", "daily_returns", "monthly_returns", "rolling_figures", "worst_drawdowns",
            "chart_monthly_heatmaps", "chart_rolling", "chart_excess", "chart_weights_over_time",
            "chart_drawdown_panels"]
 
-TRADING_DAYS = 252
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
@@ -64,8 +65,11 @@ def worst_drawdowns(values: pd.Series, n: int = 5) -> pd.DataFrame:
     it has not by the end). Depth is negative (-0.25 for a 25% fall), as empyrical reports it.
     """
     v = values.astype(float).dropna()
+    empty = pd.DataFrame({"peak": pd.Series(dtype="datetime64[ns]"), "trough": pd.Series(dtype="datetime64[ns]"),
+                          "recovered": pd.Series(dtype="datetime64[ns]"), "depth": pd.Series(dtype=float),
+                          "days": pd.Series(dtype="int64")})
     if v.empty:
-        return pd.DataFrame(columns=["peak", "trough", "recovered", "depth", "days"])
+        return empty
     peak = v.cummax()
     under = v / peak - 1.0
     rows = []
@@ -80,7 +84,10 @@ def worst_drawdowns(values: pd.Series, n: int = 5) -> pd.DataFrame:
     if in_dd:
         window = under.loc[start:]
         rows.append((_peak_before(v, start), window.idxmin(), pd.NaT, float(window.min())))
+    if not rows:  # never below a peak
+        return empty
     table = pd.DataFrame(rows, columns=["peak", "trough", "recovered", "depth"])
+    table["recovered"] = pd.to_datetime(table["recovered"])
     end = table["recovered"].fillna(v.index[-1])
     table["days"] = (end - table["peak"]).dt.days
     return table.sort_values("depth", kind="stable").head(n).reset_index(drop=True)

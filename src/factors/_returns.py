@@ -17,11 +17,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .names import TRADING_DAYS
+
 __all__ = ["TRADING_DAYS", "check_lookback", "check_prices", "price_window", "valid_columns",
            "simple_returns"]
 
-#: Trading days in a year, used to annualise daily statistics.
-TRADING_DAYS = 252
 
 
 def check_prices(prices: object) -> pd.DataFrame:

@@ -15,6 +15,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from .names import FACTOR_NAMES
+
 from ._returns import check_lookback, check_prices, price_window, simple_returns
 from .momentum import momentum_from_window
 from .quality import quality_from_window
@@ -26,7 +28,6 @@ __all__ = ["FACTOR_NAMES", "SCORE_COLUMNS", "score_universe", "zscore"]
 logger = logging.getLogger(__name__)
 
 #: Factor names accepted in ``weights``, in column order.
-FACTOR_NAMES: tuple[str, ...] = ("momentum", "quality", "value", "volatility")
 #: Columns of the frame :func:`score_universe` returns, in order.
 SCORE_COLUMNS: tuple[str, ...] = (*FACTOR_NAMES, *(f"{n}_z" for n in FACTOR_NAMES), "composite")
 

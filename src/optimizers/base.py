@@ -18,6 +18,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from factors.names import TRADING_DAYS
+
 __all__ = [
     "BOUND_MARGIN",
     "MIN_COV_OBSERVATIONS",
@@ -31,8 +33,6 @@ __all__ = [
     "weight_bounds",
 ]
 
-#: Trading days in a year; covariances and returns are annualised with it.
-TRADING_DAYS = 252
 #: Fewest daily returns (rows with a price for every selected ticker) worth a covariance.
 MIN_COV_OBSERVATIONS = 20
 #: Slack added to a raised maximum weight: an exactly-tight bound leaves the solver one feasible

@@ -26,25 +26,12 @@ from .base import PortfolioResult, clean_weights, portfolio_performance, shrunk_
 from .black_litterman import view_confidence as view_confidence_for
 from .expected_returns import expected_returns_from_scores
 from .limits import GroupLimit, breaches, check_feasible, project
+from .names import FALLBACKS, OPTIMIZERS
 
 __all__ = ["FALLBACKS", "OPTIMIZERS", "optimize"]
 
 logger = logging.getLogger(__name__)
 
-#: Methods :func:`optimize` accepts.
-OPTIMIZERS: tuple[str, ...] = ("mvo", "minvar", "rankbased", "hrp", "riskparity", "cvar", "blacklitterman",
-                               "barbell")
-#: The methods tried, in order, for each requested method; ``equal`` cannot fail.
-FALLBACKS: dict[str, tuple[str, ...]] = {
-    "mvo": ("mvo", "minvar", "rankbased", "equal"),
-    "minvar": ("minvar", "rankbased", "equal"),
-    "rankbased": ("rankbased", "equal"),
-    "hrp": ("hrp", "minvar", "rankbased", "equal"),
-    "riskparity": ("riskparity", "minvar", "rankbased", "equal"),
-    "cvar": ("cvar", "minvar", "rankbased", "equal"),
-    "blacklitterman": ("blacklitterman", "minvar", "rankbased", "equal"),
-    "barbell": ("barbell", "minvar", "rankbased", "equal"),
-}
 #: Methods that need the covariance (or the returns of its window)
 _RISK_MODEL = ("mvo", "minvar", "hrp", "riskparity", "cvar", "blacklitterman", "barbell")
 #: Methods that solve a problem: group limits are constraints in it (the others are fitted into them)

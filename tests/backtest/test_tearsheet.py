@@ -87,3 +87,11 @@ def test_the_backtest_report_is_a_tearsheet_a_browser_opens_offline(tmp_path, br
         assert heading in text, heading
     assert "had the best Sharpe ratio" in text or "Equal weight matched the best optimizer" in text
     assert text.index("In one sentence") < text.index("Results")
+
+
+def test_a_series_that_never_falls_has_no_drawdown_rows():
+    flat = pd.Series(100.0, index=pd.bdate_range("2021-01-01", periods=30))
+    table = ts.worst_drawdowns(flat)
+    assert table.empty and str(table["peak"].dtype).startswith("datetime64")
+    rising = pd.Series(np.arange(1.0, 31.0), index=flat.index)
+    assert ts.worst_drawdowns(rising).empty

@@ -14,7 +14,7 @@ import sys
 import click
 
 from .. import __version__
-from ..errors import EtfTraderError
+from ..errors import EtfTraderError, first_line
 from ..runlog import LOGGER_NAME
 
 __all__ = ["cli", "main", "COMMANDS"]
@@ -122,14 +122,13 @@ def _interrupted(what: str, code: int, as_json: bool) -> int:
 
 
 def _error(message: str) -> str:
-    first_line = message.strip().splitlines()[0] if message.strip() else "failed"
     # ASCII only: a Windows console (cp1252) or a cron mail must show the line as it is.
-    first_line = first_line.encode("ascii", "replace").decode("ascii")
+    line = first_line(message, empty="failed").encode("ascii", "replace").decode("ascii")
     try:
-        click.echo(f"Error: {first_line}", err=True)
+        click.echo(f"Error: {line}", err=True)
     except OSError:  # stderr gone (a closed pipe, a full disk behind a redirect): the code still tells
         pass
-    return first_line
+    return line
 
 
 def _log_paths(logger: logging.Logger) -> str:

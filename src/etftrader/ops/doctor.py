@@ -19,14 +19,13 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
 from ..config import Config
-from ..errors import EtfTraderError
+from ..errors import EtfTraderError, first_line
+from ..prices.net import YAHOO_URL, probe_url
 from ..paths import Home
 
 __all__ = [
@@ -62,7 +61,6 @@ KEY_PACKAGES = {
 }
 MIN_PYTHON = (3, 11)
 #: what yfinance asks for; any HTTP answer means the host is reachable
-YAHOO_URL = "https://query1.finance.yahoo.com/v8/finance/chart/SPY?range=5d&interval=1d"
 #: seconds the Yahoo probe may take in total (connect, TLS, answer) before it is a WARN
 NETWORK_TIMEOUT = 5.0
 #: seconds allowed to start the notebook kernel's module with this interpreter
@@ -278,7 +276,7 @@ def _check_workbook(path: Path) -> Check:
         try:
             check_writable(path)
         except EtfTraderError as e:  # its message already says what to do
-            return Check("workbook", FAIL, str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
+            return Check("workbook", FAIL, first_line(e))
         except Exception as e:  # doctor reports; it does not crash on a sibling's bug
             return Check("workbook", WARN, f"could not check {path} ({type(e).__name__}: {e})")
     locks = excel_lock_files(path)
@@ -375,19 +373,6 @@ def _same_file(a: str, b: str) -> bool:
         return Path(a).resolve() == Path(b).resolve()
     except OSError:
         return False
-
-
-def probe_url(url: str, timeout: float) -> str:
-    """GET ``url`` once; return e.g. ``"HTTP 200"``. Any HTTP answer means the host is reachable.
-
-    Raises ``OSError`` (``URLError``, ``TimeoutError``) when it is not.
-    """
-    request = urllib.request.Request(url, headers={"User-Agent": "Mozilla/5.0 (etftrader doctor)"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return f"HTTP {response.status}"
-    except urllib.error.HTTPError as e:  # reached Yahoo; it answered with an error status
-        return f"HTTP {e.code}"
 
 
 def _check_yahoo(probe: Probe, download_timeout: float, retries: int) -> Check:

@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+from ..errors import first_line
 from ..runlog import LOGGER_NAME
 
 __all__ = ["EXCEL_SYSTEMS", "open_workbook"]
@@ -107,6 +108,5 @@ def _bounded(call: Callable[[], None], system: str, timeout: float) -> Exception
 
 
 def _one_line(text: str, limit: int = 160) -> str:
-    line = " ".join(str(text).split())
-    line = line.encode("ascii", "replace").decode("ascii")
-    return line if len(line) <= limit else line[: limit - 3] + "..."
+    """One ASCII line (what a Windows console shows)."""
+    return first_line(" ".join(str(text).split()), limit=limit, empty="").encode("ascii", "replace").decode("ascii")

@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Callable
 
-from ..errors import ConfigError, EtfTraderError
+from ..errors import ConfigError, EtfTraderError, first_line
 
 __all__ = [
     "DAYS",
@@ -320,8 +320,7 @@ def _run_tool(run: Runner, argv: list[str], stdin: str | None, what: str):
 
 
 def _first_line(text: str | None) -> str:
-    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    return lines[0] if lines else "no message"
+    return first_line(text)
 
 
 # --------------------------------------------------------------------------- Windows scheduler

@@ -28,6 +28,7 @@ import pandas as pd
 
 from ..config import DataConfig
 from ..errors import DataError, EtfTraderError, SourceUnavailableError, first_line
+from .net import YAHOO_URL, probe_url
 from ..paths import Home
 from ..progress import Progress
 from ..runlog import LOGGER_NAME
@@ -837,8 +838,6 @@ def _call_with_deadline(func: Callable[[], object], seconds: float, *, name: str
 
 def _unreachable_reason(probe: Probe, seconds: float) -> str | None:
     """None when Yahoo answers ``probe`` within ``seconds`` (any HTTP status), else why not."""
-    from ..ops.doctor import YAHOO_URL
-
     try:
         # one extra second: the probe's own timeout should fire first and say what happened
         _call_with_deadline(functools.partial(probe, YAHOO_URL, seconds), seconds + 1.0,
@@ -849,9 +848,7 @@ def _unreachable_reason(probe: Probe, seconds: float) -> str | None:
 
 
 def _probe_yahoo(url: str, timeout: float) -> str:
-    """The real reachability check: the doctor's single HTTP GET (tests replace this)."""
-    from ..ops.doctor import probe_url
-
+    """The real reachability check: one HTTP GET (:func:`.net.probe_url`; tests replace this)."""
     return probe_url(url, timeout)
 
 

@@ -33,7 +33,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import DataError, first_line
 from ..runlog import LOGGER_NAME
 from .frame import normalize_frame
 
@@ -364,5 +364,4 @@ def _unwritable(folder: Path, e: OSError) -> DataError:
 
 
 def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+    return first_line(e, with_type=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import DataError, first_line
 from ..runlog import LOGGER_NAME
 
 __all__ = ["load_universe", "UNIVERSE_COLUMNS", "bundled_universe_path"]
@@ -64,7 +64,7 @@ def load_universe(path: str | Path | None = None) -> pd.DataFrame:
     except FileNotFoundError:
         raise DataError(f"universe file {path} does not exist; fix `universe` in the config or leave it empty for the bundled list") from None
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise DataError(f"universe file {path} cannot be read as CSV: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
+        raise DataError(f"universe file {path} cannot be read as CSV: {first_line(e)}") from e
 
     lower = {str(c).strip().lower(): c for c in raw.columns}
     ticker_col = next((lower[a] for a in _TICKER_ALIASES if a in lower), None)

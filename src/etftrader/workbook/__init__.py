@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from .schema import ROW_COLUMN, SCHEMA, SEED_COLUMNS, SHEETS
 from .reader import Ledger, read_ledger
-from .safety import check_writable, remove_stale_temp_files
-from .append import append_week
+from .safety import remove_stale_temp_files
+from .append import append_week, check_writable
 
 __all__ = [
     "SCHEMA",

@@ -39,7 +39,7 @@ from .safety import atomic_write, backup, check_access, real_path
 from .schema import (HOLDINGS_COLUMNS, HOLDINGS_SHEET, KIND_FORMATS, LAYOUT, ROW_COLUMN, SCHEMA, SHEETS,
                      column_kind, column_width)
 
-__all__ = ["append_week", "inspect_workbook", "append_bytes"]
+__all__ = ["append_week", "check_writable", "inspect_workbook", "append_bytes"]
 
 _SHEET_DATA = re.compile(rb"<((?:[A-Za-z_][\w.-]*:)?)sheetData\b[^>]*?(/?)>")
 _ROOT = re.compile(rb"<((?:[A-Za-z_][\w.-]*:)?)worksheet\b[^>]*>")
@@ -237,6 +237,32 @@ def _col_styles(before_data: bytes, prefix: bytes) -> dict[int, int]:
 
 # ---------------------------------------------------------------------------------------------
 # Public entry point
+
+
+def check_writable(path: str | Path) -> None:
+    """Raise before any work is recorded if the workbook cannot be appended to.
+
+    Parameters
+    ----------
+    path : str or Path
+        The tracking workbook (it may not exist yet).
+
+    Raises
+    ------
+    WorkbookLockedError
+        The workbook is open in Excel (its lock file exists), is read-only or cannot be opened
+        for writing, or its folder does not accept new files.
+    WorkbookError
+        The file exists but is not a workbook we can append to: not an ``.xlsx``, damaged, or a
+        workbook without our sheets and columns.
+    """
+    path = real_path(path)
+    check_access(path)
+    if path.exists():
+        # Parse structure and headers now, so a foreign or damaged file stops the run before any
+        # work is done.
+        inspect_workbook(path.read_bytes(), path, head_only=True)
+
 
 
 def append_week(path: str | Path, rows: Mapping[str, pd.DataFrame], *, backups_dir: str | Path,

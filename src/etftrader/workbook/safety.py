@@ -20,7 +20,7 @@ from typing import Callable
 
 from ..errors import WorkbookError, WorkbookLockedError
 
-__all__ = ["check_writable", "check_access", "lock_files", "atomic_write", "backup", "TEMP_PREFIX",
+__all__ = ["check_access", "lock_files", "atomic_write", "backup", "TEMP_PREFIX",
            "real_path", "remove_stale_temp_files", "write_failure"]
 
 # Temp files start with this so an analyst who finds one after a power cut knows whose it is
@@ -97,35 +97,9 @@ def lock_files(path: Path) -> list[Path]:
     return [path.with_name(c) for c in dict.fromkeys(candidates) if len(c) > 2]
 
 
-def check_writable(path: str | Path) -> None:
-    """Raise before any work is recorded if the workbook cannot be appended to.
-
-    Parameters
-    ----------
-    path : str or Path
-        The tracking workbook (it may not exist yet).
-
-    Raises
-    ------
-    WorkbookLockedError
-        The workbook is open in Excel (its lock file exists), is read-only or cannot be opened
-        for writing, or its folder does not accept new files.
-    WorkbookError
-        The file exists but is not a workbook we can append to: not an ``.xlsx``, damaged, or a
-        workbook without our sheets and columns.
-    """
-    path = real_path(path)
-    check_access(path)
-    if path.exists():
-        # Parse structure and headers now, so a foreign or damaged file stops the run before any
-        # work is done (imported here: append imports this module).
-        from .append import inspect_workbook
-
-        inspect_workbook(path.read_bytes(), path, head_only=True)
-
-
 def check_access(path: Path) -> None:
-    """The part of :func:`check_writable` that does not read the workbook: locks and permissions."""
+    """What :func:`etftrader.workbook.append.check_writable` checks before reading the workbook:
+    locks and permissions."""
     given, path = Path(path), real_path(path)
     if path.is_dir():
         raise WorkbookError(f"workbook path {path} is a folder, expected an .xlsx file; pass --workbook FILE")
