@@ -191,18 +191,23 @@ def require_ledger_sheets(ledger: Any, workbook: Path, backups_dir: Path) -> Non
 
 
 def latest_run(ledger: Any) -> tuple[str | None, pd.Timestamp | None]:
-    """The run id and timestamp of the latest run recorded in ``ledger``.
+    """The run id and timestamp of the latest run recorded in ``ledger``: the one definition of
+    "the latest run" (its trades are the pending ones, every earlier unexecuted trade is
+    superseded), used by the weekly run, ``holdings show`` and the report alike.
 
-    Runs are matched by content, never by row position alone (the analyst may sort or filter
+    The latest run is the last one *written*, not the one with the latest as-of date: a week
+    recorded later with an earlier ``--as-of`` supersedes what was pending when it ran. Runs are
+    matched by content, never by row position alone (the analyst may sort or filter
     sheets): the latest is the run with the greatest timestamp in the Metadata sheet (every run
-    writes one row there), or in the Trades sheet for a ledger without Metadata rows. Two runs
+    writes one row there), else in Performance, Trades or Positions for a ledger without
+    Metadata rows. Two runs
     stamped in the same second are told apart by the order they were appended (the ``_row``
     column the reader keeps), never by their run ids, whose suffixes are random. Rows without a
     run id (typed in by hand) are keyed by their timestamp.
     """
-    for name in ("metadata", "trades"):
+    for name in ("metadata", "performance", "trades", "positions"):
         frame = getattr(ledger, name, None)
-        if frame is None or len(frame) == 0:
+        if frame is None or len(frame) == 0 or "timestamp" not in frame.columns:
             continue
         rows = frame["_row"] if "_row" in frame.columns else pd.Series(range(len(frame)), index=frame.index)
         runs = pd.DataFrame({"run": _run_keys(frame), "timestamp": _timestamps(frame),

@@ -242,15 +242,11 @@ def run_table(ledger: Any) -> pd.DataFrame:
 
 
 def latest_run(ledger: Any) -> str | None:
-    """The run key of the latest effective run (None for an empty ledger)."""
-    runs = run_table(ledger)
-    if runs.empty:
-        positions = ledger.positions
-        if positions is None or positions.empty:
-            return None
-        keyed = positions.assign(_run=_run_ids(positions), _date=_row_dates(positions))
-        return str(keyed.sort_values("_date")["_run"].iloc[-1])
-    return str(runs["run"].iloc[-1])
+    """The run key of the latest run (None for an empty ledger): :func:`etftrader.holdings.latest_run`,
+    the last run written, whose trades are the pending ones."""
+    from .holdings import latest_run as last_written
+
+    return last_written(ledger)[0]
 
 
 def current_positions(ledger: Any) -> pd.DataFrame:

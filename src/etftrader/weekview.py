@@ -231,7 +231,12 @@ def week_panel(ledger: Any, market: pd.DataFrame | None = None, side: dict[str, 
     if runs.empty or run is None:
         return None
     perf = performance_series(ledger, market)
-    last = runs.iloc[-1]
+    # The latest run written (its trades are the pending ones), which is the latest week unless a
+    # week was recorded later with an earlier --as-of.
+    mine = runs.loc[runs["run"] == run]
+    last = mine.iloc[-1] if len(mine) else runs.iloc[-1]
+    day = mine.index[-1] if len(mine) else runs.index[-1]
+    week = perf.loc[day] if day in perf.index else perf.iloc[-1]
     meta = ledger.metadata
     meta = meta.loc[_run_ids(meta).to_numpy() == run] if meta is not None and len(meta) else meta
     m = meta.iloc[-1] if meta is not None and len(meta) else pd.Series(dtype=object)
@@ -267,16 +272,16 @@ def week_panel(ledger: Any, market: pd.DataFrame | None = None, side: dict[str, 
             warnings.append(str(text))
     controls = str(m.get("turnover_controls") or "").strip()
     return WeekPanel(
-        as_of=f"{runs.index[-1]:%Y-%m-%d}",
+        as_of=f"{day:%Y-%m-%d}",
         total_value=_number(last.get("total_value")),
         cash=cash,
         cash_after=_number(m.get("cash")),
-        week_return=_number(perf["period_return"].iloc[-1]) if len(perf) else math.nan,
-        since_start=_number(perf["cumulative_return"].iloc[-1]) if len(perf) else math.nan,
+        week_return=_number(week["period_return"]) if len(perf) else math.nan,
+        since_start=_number(week["cumulative_return"]) if len(perf) else math.nan,
         benchmark=str(perf.attrs.get("benchmark") or "benchmark"),
-        benchmark_week=_number(perf["benchmark_return"].iloc[-1]) if len(perf) else math.nan,
-        benchmark_since=_number(perf["benchmark_cumulative"].iloc[-1]) if len(perf) else math.nan,
-        weeks=len(perf),
+        benchmark_week=_number(week["benchmark_return"]) if len(perf) else math.nan,
+        benchmark_since=_number(week["benchmark_cumulative"]) if len(perf) else math.nan,
+        weeks=int((perf.index <= day).sum()) if len(perf) else 0,
         drift=_number(m.get("drift", last.get("drift"))),
         threshold=_number(m.get("drift_threshold")),
         rebalance=bool(m.get("rebalanced")) if len(m) else False,

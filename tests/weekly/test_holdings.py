@@ -174,3 +174,38 @@ def test_two_runs_in_the_same_second_the_later_appended_one_is_latest():
     assert h.last_run_id == "20210305-090000-aa"
     assert list(h.pending["ticker"]) == ["BBB"]
     assert list(h.superseded["ticker"]) == ["AAA"]
+
+
+def test_one_latest_run_for_holdings_show_and_the_report_when_weeks_come_out_of_order(tmp_path):
+    """A week recorded later with an earlier --as-of supersedes what was pending: holdings show, the
+    report's pending trades and its This-week panel all name that run (issue 17's two definitions
+    gave 999,429.06 in one and 999,419.26 in the other)."""
+    import json
+
+    from etftrader import monitoring as mon
+    from etftrader import weekview as wv
+    from etftrader.holdings import holdings_from_ledger
+    from etftrader.workbook import read_ledger
+
+    from .helpers import run_cli
+
+    home = tmp_path / "home"
+    code, out, err = run_cli(["weekly", "--as-of", "2021-06-04", "--positions", "5", "--json"], home=home)
+    assert code == 0, err
+    code, out, err = run_cli(["weekly", "--as-of", "2021-05-28", "--positions", "5", "--json", "--force"], home=home)
+    assert code == 0, err
+    later = json.loads(out)
+    ledger = read_ledger(home / "results" / "portfolio_tracking.xlsx")
+    held = holdings_from_ledger(ledger)
+    assert held.last_run_id == later["run_id"]
+    pending = mon.pending_trades(ledger)
+    assert pending.attrs["total_value"] == pytest.approx(float(held.pending["value"].sum()))
+    assert pending.attrs["total_value"] == pytest.approx(sum(t["value"] for t in later["trades"]))
+    panel = wv.week_panel(ledger)
+    assert panel.as_of == "2021-05-28" and panel.weeks == 1
+    assert panel.buy_value + panel.sell_value == pytest.approx(pending.attrs["total_value"])
+    statuses = wv.trade_status(ledger)
+    assert set(statuses.loc[statuses["run"] == later["run_id"], "status"]) == {"pending"}
+    assert set(statuses.loc[statuses["run"] != later["run_id"], "status"]) == {"superseded"}
+    code, shown, _ = run_cli(["holdings", "show"], home=home, sample=False)
+    assert f"Pending (run {later['run_id']})" in shown
