@@ -166,7 +166,7 @@ def chart_rolling(equity: pd.DataFrame, risk_free_rate: float = 0.0):
     """Rolling one-year Sharpe ratio and volatility of every series."""
     from matplotlib.figure import Figure
 
-    from .monitoring import _pct_formatter
+    from .monitoring.charts import _pct_formatter
 
     sharpe, vol = rolling_figures(equity, risk_free_rate=risk_free_rate)
     fig = Figure(figsize=(11.0, 6.0))
@@ -195,7 +195,7 @@ def chart_excess(equity: pd.DataFrame, benchmark: str):
     """Cumulative return of each strategy minus the benchmark's (both net of nothing but costs)."""
     from matplotlib.figure import Figure
 
-    from .monitoring import _pct_formatter
+    from .monitoring.charts import _pct_formatter
 
     fig = Figure(figsize=(11.0, 3.6))
     ax = fig.subplots()
@@ -237,7 +237,7 @@ def chart_weights_over_time(targets: pd.DataFrame, top: int = 8):
 
 def chart_drawdown_panels(equity: pd.DataFrame):
     """One underwater panel per series, on the same scale."""
-    from .monitoring import _pct_formatter
+    from .monitoring.charts import _pct_formatter
 
     under = equity / equity.cummax() - 1.0
     low = float(under.min().min()) * 1.05

@@ -69,7 +69,8 @@ def trade_status(ledger: Any) -> pd.DataFrame:
         The Trades rows with ``date`` (the run's as-of), ``run``, ``value`` (absolute) and
         ``status`` columns, oldest first.
     """
-    from .monitoring import _trades, latest_run
+    from .monitoring.portfolio import latest_run
+    from .monitoring.trades import _trades
 
     t = _trades(ledger)
     if t.empty:
@@ -106,7 +107,8 @@ def held_now(ledger: Any, prices: pd.DataFrame | None = None, as_of: Any = None,
         average). Empty when nothing was ever held and no cash is recorded.
     """
     from .holdings import holdings_from_ledger
-    from .monitoring import _row_dates, _run_ids, latest_run
+    from .monitoring.ledger import _row_dates, _run_ids
+    from .monitoring.portfolio import latest_run
 
     held = holdings_from_ledger(ledger)
     shares = held.shares[held.shares > 1e-9]
@@ -162,7 +164,7 @@ def _price_of(ticker, ledger, prices, day, run, row_dates, run_ids, last_execute
 
 def _average_cost(ledger: Any) -> pd.Series:
     """Average cost of the shares held per ticker, from the executed trades in order."""
-    from .monitoring import _trades
+    from .monitoring.trades import _trades
 
     t = _trades(ledger)
     t = t.loc[t["executed"]] if len(t) else t
@@ -224,7 +226,9 @@ class WeekPanel:
 
 def week_panel(ledger: Any, market: pd.DataFrame | None = None, side: dict[str, Any] | None = None) -> WeekPanel | None:
     """The latest run's decision and warnings (None for a ledger with no run yet)."""
-    from .monitoring import _run_ids, latest_run, performance_series, run_table
+    from .monitoring.ledger import _run_ids
+    from .monitoring.performance import performance_series
+    from .monitoring.portfolio import latest_run, run_table
 
     runs = run_table(ledger)
     run = latest_run(ledger)
