@@ -1,36 +1,8 @@
-"""The validation backtest: the weekly process replayed through history, with costs.
-
-Each simulated week calls the very functions ``etftrader weekly`` calls, with only the prices up to
-that week: the data-quality check (:func:`etftrader.prices.check_quality`), the target
-(:func:`etftrader.pipeline.build_target`: scores, selection, optimizer), the week's prices
-(:func:`etftrader.pipeline.prices_today`) and the drift rule and whole-share trade list
-(:func:`etftrader.pipeline.plan_rebalance`). Nothing here selects, weighs, measures drift or sizes
-trades on its own; the quality check runs once per week for all strategies.
-
-Simulation assumptions (stated in every report):
-
-- Decisions are taken on the last trading day of each calendar week (the week's last date in the
-  price index) between ``start`` and ``end``, using prices up to and including that day.
-- Every proposed trade is executed at the next trading day's close by default (``fill="next_close"``:
-  the analyst trades after the run), or at the decision day's own close (``fill="same_close"``);
-  its estimated cost (``cost_bps`` of the value plus ``cost_per_share`` per share, as the weekly
-  trade list computes it) is paid in cash.
-- Between decisions the portfolio is marked to market daily at closing prices (forward-filled over
-  gaps); cash earns nothing.
-- Equal weight holds 1/N of the tickers the quality check kept that week, with the same drift rule,
-  whole shares and costs. The benchmark is a frictionless buy and hold of the benchmark series.
-
-The library entry points are :func:`run_backtest` (prices and config in, a :class:`BacktestResult`
-out, no files; strategies may run in separate processes, with the same result),
-:func:`write_outputs` (equity.csv, trades.csv, metrics.json, ..., PNG plots) and
-:func:`render_backtest_report` (the 04 validation notebook as HTML).
-"""
+"""The backtest engine: the weekly loop over history, the schedule, and the run's result."""
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import json
 import logging
 import math
 import os
@@ -38,51 +10,25 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any, Mapping, Sequence
-
 import numpy as np
 import pandas as pd
 
-from .config import OPTIMIZERS, Config
-from .errors import ConfigError, DataError, LimitsError, OptimizationError
-from .metrics import METRIC_NAMES, drawdown, performance_metrics
-from .progress import Progress
-from .runlog import LOGGER_NAME
-from .prices.frame import SAMPLE_BENCHMARK_DIVIDEND_GAP, SAMPLE_BENCHMARK_LABEL
-from .week import EQUAL_WEIGHT, decide_week
+from ..config import OPTIMIZERS, Config
+from ..errors import ConfigError, DataError, LimitsError, OptimizationError
+from ..metrics import performance_metrics
+from ..progress import Progress
+from ..runlog import LOGGER_NAME
+from ..prices.frame import SAMPLE_BENCHMARK_DIVIDEND_GAP, SAMPLE_BENCHMARK_LABEL
+from ..week import EQUAL_WEIGHT, decide_week
+from .account import _Book, _buy_and_hold, _equity
 
-__all__ = [
-    "EQUAL_WEIGHT",
-    "BookSpec",
-    "run_books",
-    "STRATEGY_CHOICES",
-    "EXECUTION_NOTE",
-    "DEFAULT_YEARS",
-    "AUTO_WORKERS_MIN_STEPS",
-    "BacktestResult",
-    "parse_optimizers",
-    "rebalance_dates",
-    "earliest_start",
-    "run_backtest",
-    "write_outputs",
-    "load_outputs",
-    "render_backtest_report",
-    "framing_text",
-    "format_metrics",
-    "activity_table",
-    "yearly_returns",
-    "expected_vs_realised",
-    "latest_targets",
-    "controls_table",
-    "turnover_over_time",
-]
 
 _log = logging.getLogger(f"{LOGGER_NAME}.backtest")
 
-
 #: what ``--optimizer`` accepts
 STRATEGY_CHOICES = (*OPTIMIZERS, "all")
+
 #: what a backtest replays unless told otherwise: the seed's three optimizers
 DEFAULT_OPTIMIZERS = ("mvo", "minvar", "rankbased")
 
@@ -111,16 +57,18 @@ EXECUTION_NOTES = {
         "each week): the close that made the signal, an optimistic assumption; its estimated cost is "
         "paid in cash. Cash earns nothing. The benchmark is a frictionless buy and hold."),
 }
+
 EXECUTION_NOTE = EXECUTION_NOTES["next_close"]
 
 TRADE_COLUMNS = ["strategy", "date", "ticker", "action", "shares", "price", "value", "cost"]
+
 DECISION_COLUMNS = [
     "strategy", "date", "drift", "threshold", "rebalanced", "trades", "skipped",
     "traded_value", "costs", "cash", "value", "method", "note", "controls",
     "expected_return", "expected_volatility", "expected_sharpe",
 ]
-TARGET_COLUMNS = ["strategy", "date", "ticker", "weight"]
 
+TARGET_COLUMNS = ["strategy", "date", "ticker", "weight"]
 
 @dataclass(frozen=True)
 class BacktestResult:
@@ -171,7 +119,6 @@ class BacktestResult:
     elapsed: float
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
 
-
 def parse_optimizers(choice: str | Sequence[str]) -> tuple[str, ...]:
     """``"all"`` -> every optimizer; a name, ``"mvo,minvar"`` or a list of names -> those, validated.
 
@@ -189,7 +136,6 @@ def parse_optimizers(choice: str | Sequence[str]) -> tuple[str, ...]:
             f"`optimizer` must be one of {', '.join(STRATEGY_CHOICES)}, got {', '.join(map(repr, unknown or names))}"
         )
     return tuple(dict.fromkeys(names))
-
 
 def rebalance_dates(index: pd.DatetimeIndex, start: pd.Timestamp | None = None,
                     end: pd.Timestamp | None = None) -> pd.DatetimeIndex:
@@ -209,7 +155,6 @@ def rebalance_dates(index: pd.DatetimeIndex, start: pd.Timestamp | None = None,
         days = days[days >= start]
     return days
 
-
 def earliest_start(index: pd.DatetimeIndex, config: Config) -> pd.Timestamp | None:
     """First day with the factor lookbacks of history behind it (None when the data is too short).
 
@@ -217,7 +162,6 @@ def earliest_start(index: pd.DatetimeIndex, config: Config) -> pd.Timestamp | No
     """
     needed = config.factors.min_history
     return pd.Timestamp(index[needed - 1]) if len(index) >= needed else None
-
 
 def run_backtest(
     data,
@@ -284,7 +228,7 @@ def run_backtest(
     positions = int(positions if positions is not None else config.portfolio.positions)
     if positions < 1:
         raise ConfigError(f"`positions` must be at least 1, got {positions}")
-    from .groups import group_limits
+    from ..groups import group_limits
 
     group_limits(config)  # a group limit naming no ticker is exit 2 before any week is simulated
     data, schedule = _scheduled(data, config, start, end)
@@ -347,7 +291,6 @@ def run_backtest(
         notes=tuple(notes), elapsed=elapsed, timings=timings,
     )
 
-
 def run_books(data, config: Config, specs: Mapping[str, "BookSpec"], *, start=None, end=None
               ) -> dict[str, Any]:
     """Several books with their own settings in one weekly loop (the sweep's engine).
@@ -390,7 +333,6 @@ def run_books(data, config: Config, specs: Mapping[str, "BookSpec"], *, start=No
     return {"books": books, "benchmark": bench, "schedule": schedule, "end": str(equity.index[-1].date()),
             "short_window": len(schedule) < SHORT_WINDOW_WEEKS}
 
-
 def _scheduled(data, config: Config, start, end):
     """The decision days in [start, end] and the data cut after the last of them (nothing later
     is ever needed); a one-line error when there are no prices or no decision day."""
@@ -405,7 +347,6 @@ def _scheduled(data, config: Config, start, end):
         )
     return _slice(data, schedule[-1]), schedule
 
-
 @dataclass(frozen=True)
 class BookSpec:
     """One simulated account of :func:`_simulate`: what it optimizes and under which settings."""
@@ -414,7 +355,6 @@ class BookSpec:
     config: Config
     positions: int
     fill: str = "next_close"
-
 
 @dataclass
 class _Part:
@@ -427,7 +367,6 @@ class _Part:
     notes: list[str]
     spent: dict[str, float]
 
-
 def _groups(strategies: Sequence[str], workers: int | str | None, weeks: int) -> list[tuple[str, ...]]:
     """Strategies dealt round-robin to at most ``workers`` processes (1: all in this process)."""
     if workers == "auto":
@@ -439,7 +378,6 @@ def _groups(strategies: Sequence[str], workers: int | str | None, weeks: int) ->
         raise ConfigError(f"`workers` must be at least 1, got {workers}")
     n = min(workers, len(strategies))
     return [tuple(strategies[i::n]) for i in range(n)]
-
 
 def _simulate_in_processes(data, config: Config, groups: list[tuple[str, ...]], schedule: pd.DatetimeIndex,
                            positions: int, progress: bool, fill: str = "next_close") -> list[_Part]:
@@ -457,7 +395,6 @@ def _simulate_in_processes(data, config: Config, groups: list[tuple[str, ...]], 
                    for i, group in enumerate(groups)]
         return [f.result() for f in futures]
 
-
 def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.DatetimeIndex,
               positions: int, progress: bool, fill: str = "next_close",
               specs: Mapping[str, "BookSpec"] | None = None) -> _Part:
@@ -468,13 +405,13 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
     them); by default every book is named after its optimizer and uses ``config``, ``positions``
     and ``fill``. The data rules and factor settings are ``config``'s for every book.
     """
-    from . import pipeline
-    from .groups import group_limits
-    from .prices.quality import QualityHistory
+    from .. import pipeline
+    from ..groups import group_limits
+    from ..prices.quality import QualityHistory
 
     # Closes forward-filled, for marking positions to market (a held ticker keeps its last
     # price over a gap; a zero, negative or infinite print is a gap, not a price).
-    from .prices.guard import guarded_closes
+    from ..prices.guard import guarded_closes
 
     close = data.close
     # The weekly run's price guard, day by day: a close the quality rules reject is not a mark
@@ -588,7 +525,6 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
     return _Part(equity=equity, trades=trades, decisions=decision_rows, targets=targets,
                  notes=notes, spent=spent)
 
-
 def _labelled(frame: pd.DataFrame, runs: list[tuple[str, pd.Timestamp, int]]) -> pd.DataFrame:
     """``frame`` with ``strategy`` and ``date`` columns: each (name, day, count) labels the next
     ``count`` rows (the rows of one strategy's week, in the order they were produced)."""
@@ -596,7 +532,6 @@ def _labelled(frame: pd.DataFrame, runs: list[tuple[str, pd.Timestamp, int]]) ->
     names = np.repeat(np.array([name for name, _, _ in runs], dtype=object), counts)
     days = np.repeat(pd.DatetimeIndex([day for _, day, _ in runs]).to_numpy(), counts)
     return frame.assign(strategy=pd.array(names, dtype="str"), date=pd.DatetimeIndex(days))
-
 
 def _in_order(frames: list[pd.DataFrame], columns: list[str], rank: Mapping[str, int]) -> pd.DataFrame:
     """All strategies' rows by date, then strategy (in column order), then as produced."""
@@ -608,14 +543,6 @@ def _in_order(frames: list[pd.DataFrame], columns: list[str], rank: Mapping[str,
                          "seq": np.arange(len(frame))})
     order = keys.sort_values(["date", "rank", "seq"], kind="stable").index
     return frame.loc[order].reset_index(drop=True)
-
-
-@functools.lru_cache(maxsize=1)
-def _holdings_template():
-    from .holdings import Holdings
-
-    return Holdings.all_cash(0.0)
-
 
 def _about(decision) -> dict[str, Any]:
     """What a week's decision row records besides the plan's figures.
@@ -631,103 +558,6 @@ def _about(decision) -> dict[str, Any]:
             "expected_return": float(result.expected_return),
             "expected_volatility": float(result.expected_volatility),
             "expected_sharpe": float(result.expected_sharpe)}
-
-
-class _Book:
-    """One strategy's simulated account: whole shares by ticker and cash, plus its history."""
-
-    def __init__(self, capital: float):
-        self.shares: dict[str, float] = {}
-        self.cash = float(capital)
-        self.history: list[tuple[pd.Timestamp, dict[str, float], float]] = []
-
-    def holdings(self):
-        """This account as the weekly pipeline sees holdings (everything executed, nothing pending)."""
-        if self.shares:
-            # Built in ticker order (the same Series as from the dict, then sort_index; 3x cheaper).
-            tickers = sorted(self.shares)
-            shares = pd.Series([self.shares[t] for t in tickers], index=pd.Index(tickers), dtype=float,
-                               name="shares")
-        else:
-            shares = pd.Series(self.shares, dtype=float, name="shares")
-        # replace() reuses the template's empty pending/superseded frames: building fresh empty
-        # frames every week costs more than the rest of this bookkeeping.
-        return dataclasses.replace(_holdings_template(), shares=shares, cash=self.cash)
-
-    def execute(self, plan) -> None:
-        """Fill every trade the plan proposes at its price (the day's close), costs paid in cash.
-
-        The account becomes the plan's ``shares_after`` and ``cash_after``: the weekly trade list
-        already states what holding and cash every proposed trade leads to.
-        """
-        self.shares = {str(t): float(n) for t, n in plan.shares_after.items() if n}
-        self.cash = float(plan.cash_after)
-
-    def fill(self, trades: pd.DataFrame, prices: Mapping[str, float], rules) -> pd.DataFrame:
-        """Fill ``trades`` (decided earlier) at ``prices``: sells first, then buys within the cash.
-
-        Shares are those decided; a sell never takes more than is held; when the buys cost more at
-        these prices than the cash there is, every buy is scaled back by the same factor and
-        rounded down, so cash never goes below zero. Returns the fills (``ticker, action, shares,
-        price, value, est_cost``) at the prices used.
-        """
-        from .rebalance import TRADE_COLUMNS, estimate_cost
-
-        def cost(value, n):
-            return float(estimate_cost(value, n, cost_bps=rules.cost_bps, cost_per_share=rules.cost_per_share))
-
-        rows = []
-        for r in trades.itertuples():
-            px = prices.get(r.ticker, math.nan)
-            if r.action != "SELL" or not (px == px and px > 0):
-                continue
-            n = min(float(r.shares), self.shares.get(r.ticker, 0.0))
-            if n <= 0:
-                continue
-            value = n * px
-            rows.append((r.ticker, "SELL", n, px, value, cost(value, n)))
-            self.cash += value - rows[-1][-1]
-            left = self.shares[r.ticker] - n
-            self.shares = {t: v for t, v in self.shares.items() if t != r.ticker}
-            if left > 1e-9:
-                self.shares[r.ticker] = left
-        buys = [(r.ticker, float(r.shares), prices.get(r.ticker, math.nan)) for r in trades.itertuples()
-                if r.action == "BUY"]
-        buys = [(t, n, px) for t, n, px in buys if px == px and px > 0]
-        need = sum(n * px + cost(n * px, n) for t, n, px in buys)
-        factor = min(1.0, max(self.cash, 0.0) / need) if need > 0 else 1.0
-        for t, n, px in buys:
-            n = float(math.floor(n * factor + 1e-9)) if factor < 1.0 else n
-            if n < 1:
-                continue
-            value = n * px
-            c = cost(value, n)
-            if value + c > self.cash + 1e-9:  # rounding: never below zero
-                n = float(math.floor((self.cash / (px * (1 + rules.cost_bps / 1e4) + rules.cost_per_share))))
-                if n < 1:
-                    continue
-                value, c = n * px, cost(n * px, n)
-            rows.append((t, "BUY", n, px, value, c))
-            self.cash -= value + c
-            self.shares[t] = self.shares.get(t, 0.0) + n
-        return pd.DataFrame(rows, columns=TRADE_COLUMNS) if rows else trades.iloc[0:0].copy()
-
-    def value(self, marks_today: Mapping[str, float]) -> float:
-        """Cash plus the shares at ``marks_today`` (ticker -> close)."""
-        return self.cash + sum(n * marks_today[t] for t, n in self.shares.items())
-
-    def mark(self, day: pd.Timestamp) -> None:
-        """Remember what is held from ``day``'s close on (for the daily valuation)."""
-        self.history.append((day, dict(self.shares), self.cash))
-
-    def idle(self, name: str, day: pd.Timestamp, marks_today: Mapping[str, float], note: str) -> dict[str, Any]:
-        """A week without a decision: holdings carried, the reason recorded."""
-        self.mark(day)
-        return {"strategy": name, "date": day, "drift": math.nan, "threshold": math.nan,
-                "rebalanced": False, "trades": 0, "skipped": 0, "traded_value": 0.0, "costs": 0.0,
-                "cash": self.cash, "value": self.value(marks_today), "method": "", "note": note,
-                "controls": ""}
-
 
 def _window(index: pd.DatetimeIndex, config: Config, start, end) -> tuple[pd.Timestamp, pd.Timestamp]:
     """Validate ``start``/``end`` against the data and the factor lookbacks."""
@@ -757,7 +587,6 @@ def _window(index: pd.DatetimeIndex, config: Config, start, end) -> tuple[pd.Tim
         )
     return start_ts, end_ts
 
-
 def _slice(data, day: pd.Timestamp):
     """The price data as the weekly run on ``day`` would load it: nothing after ``day``."""
     changes = {"close": data.close.loc[:day]}
@@ -766,33 +595,6 @@ def _slice(data, day: pd.Timestamp):
     if getattr(data, "benchmark", None) is not None:
         changes["benchmark"] = data.benchmark.loc[:day]
     return dataclasses.replace(data, **changes)
-
-
-def _equity(books: Mapping[str, _Book], strategies: Sequence[str], marks: pd.DataFrame) -> pd.DataFrame:
-    """Daily values of every book: the holdings after each decision, marked at each day's close."""
-    columns = {}
-    for name in strategies:
-        history = list({h[0]: h for h in books[name].history}.values())  # a day's last state
-        days = pd.DatetimeIndex([h[0] for h in history])
-        shares = pd.DataFrame([h[1] for h in history], index=days, columns=marks.columns,
-                              dtype=float).fillna(0.0)
-        cash = pd.Series([h[2] for h in history], index=days, dtype=float)
-        shares = shares.reindex(marks.index, method="ffill").fillna(0.0)
-        cash = cash.reindex(marks.index, method="ffill")
-        columns[name] = (shares * marks.fillna(0.0)).sum(axis=1) + cash
-    equity = pd.DataFrame(columns, index=marks.index)
-    equity.index.name = "date"
-    return equity
-
-
-def _buy_and_hold(series: pd.Series, dates: pd.DatetimeIndex, capital: float) -> pd.Series:
-    """``capital`` invested in ``series`` at the first date, valued daily (forward-filled)."""
-    level = series.astype(float).reindex(series.index.union(dates)).ffill().reindex(dates)
-    first = level.dropna()
-    if first.empty:
-        return pd.Series(np.nan, index=dates)
-    return capital * level / first.iloc[0]
-
 
 def _metrics(equity: pd.DataFrame, trades: pd.DataFrame, strategies: Sequence[str],
              label: str | None, config: Config) -> dict[str, dict[str, float]]:
@@ -807,7 +609,6 @@ def _metrics(equity: pd.DataFrame, trades: pd.DataFrame, strategies: Sequence[st
     if label is not None:
         out[label] = performance_metrics(equity[label].dropna(), risk_free_rate=rf)
     return out
-
 
 def _settings(config: Config, optimizers: Sequence[str], positions: int, schedule, equity,
               data, label, fill: str = "next_close") -> dict[str, Any]:
@@ -835,333 +636,3 @@ def _settings(config: Config, optimizers: Sequence[str], positions: int, schedul
         "execution": EXECUTION_NOTES[fill],
         "fill": fill,
     }
-
-
-# --------------------------------------------------------------------------- outputs
-
-
-def write_outputs(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
-    """Write the result into ``out_dir`` (created); return the paths by name.
-
-    Files: ``equity.csv`` (date + one column per series), ``trades.csv``, ``metrics.json`` (keyed
-    by the equity columns), ``decisions.csv``, ``targets.csv``, ``run.json`` (period, universe,
-    settings, notes), ``equity.png`` and ``drawdowns.png``.
-    """
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ConfigError(f"cannot create the output folder {out_dir}: {e.strerror or e}; choose another --out") from e
-    paths = {name: out_dir / name for name in (
-        "equity.csv", "trades.csv", "metrics.json", "decisions.csv", "targets.csv", "run.json",
-        "equity.png", "drawdowns.png", "turnover.png")}
-    result.equity.to_csv(paths["equity.csv"], index_label="date", float_format="%.6f")
-    _dated(result.trades).to_csv(paths["trades.csv"], index=False)
-    _dated(result.decisions).to_csv(paths["decisions.csv"], index=False)
-    _dated(result.targets).to_csv(paths["targets.csv"], index=False)
-    paths["metrics.json"].write_text(json.dumps(_json_safe(result.metrics), indent=2), encoding="utf-8")
-    run = {**result.settings, "strategies": list(result.strategies), "notes": list(result.notes),
-           "elapsed_seconds": round(result.elapsed, 3), "timings_seconds": result.timings,
-           "metric_names": list(METRIC_NAMES)}
-    paths["run.json"].write_text(json.dumps(_json_safe(run), indent=2), encoding="utf-8")
-    _plot(result.equity, paths["equity.png"], paths["drawdowns.png"])
-    _plot_turnover(result.decisions, paths["turnover.png"])
-    return paths
-
-
-def turnover_over_time(decisions: pd.DataFrame, *, weeks: int = 52) -> dict[str, pd.DataFrame]:
-    """Trailing one-way turnover (traded value / 2 over the trailing ``weeks``, divided by the
-    average value) and cumulative costs, one column per strategy, indexed by decision day."""
-    if decisions is None or decisions.empty:
-        return {"turnover": pd.DataFrame(), "costs": pd.DataFrame()}
-    d = decisions.assign(date=pd.to_datetime(decisions["date"]))
-    traded = d.pivot_table(index="date", columns="strategy", values="traded_value", aggfunc="sum", sort=False)
-    value = d.pivot_table(index="date", columns="strategy", values="value", aggfunc="mean", sort=False)
-    costs = d.pivot_table(index="date", columns="strategy", values="costs", aggfunc="sum", sort=False)
-    rolling = (traded.fillna(0.0).rolling(weeks, min_periods=weeks).sum() / 2) / value.rolling(weeks, min_periods=1).mean()
-    order = list(dict.fromkeys(d["strategy"]))
-    return {"turnover": rolling[order], "costs": costs.fillna(0.0).cumsum()[order]}
-
-
-def controls_table(run: Mapping[str, Any], decisions: pd.DataFrame) -> pd.DataFrame:
-    """The turnover controls of the run and how often each acted, one row per strategy."""
-    rows = []
-    d = decisions if decisions is not None else pd.DataFrame()
-    text = d["controls"].fillna("").astype(str) if "controls" in d else pd.Series(dtype=str)
-    for name in dict.fromkeys(d.get("strategy", pd.Series(dtype=str))):
-        mine = text[d["strategy"] == name]
-        rows.append({
-            "strategy": name,
-            "weeks": int(len(mine)),
-            "weeks with trades": int((d.loc[d["strategy"] == name, "trades"] > 0).sum()),
-            "buffer kept a holding": int(mine.str.contains("inside the buffer").sum()),
-            "penalty moved the target": int(mine.str.contains("penalty moved").sum()),
-            "band left positions": int(mine.str.contains("band").sum()),
-        })
-    table = pd.DataFrame(rows).set_index("strategy") if rows else pd.DataFrame()
-    table.attrs["settings"] = (
-        f"turnover_control = {run.get('turnover_control', True)}; selection_buffer = {run.get('selection_buffer', 0)}; "
-        f"turnover_penalty = {run.get('turnover_penalty', 0):g} x cost (k = {run.get('turnover_penalty_k', 0):.4g}); "
-        f"no_trade_band = {run.get('no_trade_band', 0):.2%}; cost = {run.get('cost_bps', 0):g} bps")
-    return table
-
-
-def _plot_turnover(decisions: pd.DataFrame, png: Path) -> None:
-    """Trailing 52-week turnover and cumulative costs of every strategy, as one PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    series = turnover_over_time(decisions)
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
-    for name in series["turnover"].columns:
-        top.plot(series["turnover"].index, series["turnover"][name], label=name, linewidth=1.1)
-        bottom.plot(series["costs"].index, series["costs"][name], label=name, linewidth=1.1)
-    top.set_title("One-way turnover over the trailing 52 weeks (x portfolio value)")
-    bottom.set_title("Cumulative costs paid")
-    for ax in (top, bottom):
-        ax.grid(True, alpha=0.3)
-    top.legend(loc="upper left", fontsize="small")
-    fig.tight_layout()
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
-
-
-def load_outputs(out_dir: Path) -> dict[str, Any]:
-    """Read what :func:`write_outputs` wrote (for the validation notebook and tests).
-
-    Returns a dict with ``equity`` (DataFrame indexed by date), ``trades``, ``decisions``,
-    ``targets`` (DataFrames), ``metrics`` (table: one row per series) and ``run`` (dict).
-    """
-    from .metrics import metrics_table
-
-    out_dir = Path(out_dir)
-    missing = [n for n in ("equity.csv", "trades.csv", "metrics.json", "run.json") if not (out_dir / n).exists()]
-    if missing:
-        raise DataError(f"{out_dir} is not a backtest output folder: missing {', '.join(missing)}; "
-                        "run `etftrader backtest --out DIR` first")
-    metrics = json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))
-    return {
-        "equity": pd.read_csv(out_dir / "equity.csv", index_col="date", parse_dates=["date"]),
-        "trades": pd.read_csv(out_dir / "trades.csv", parse_dates=["date"]),
-        "decisions": _read_optional(out_dir / "decisions.csv"),
-        "targets": _read_optional(out_dir / "targets.csv"),
-        "metrics": metrics_table(metrics),
-        "run": json.loads((out_dir / "run.json").read_text(encoding="utf-8")),
-    }
-
-
-def _read_optional(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, parse_dates=["date"]) if path.exists() else pd.DataFrame()
-
-
-def _dated(frame: pd.DataFrame) -> pd.DataFrame:
-    """Dates written as YYYY-MM-DD (no midnight times in the CSVs)."""
-    if "date" in frame and len(frame):
-        frame = frame.assign(date=pd.to_datetime(frame["date"]).dt.strftime("%Y-%m-%d"))
-    return frame
-
-
-def _json_safe(value):
-    """NaN and infinities become null: strict JSON readers (and Excel's) reject them."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
-def _plot(equity: pd.DataFrame, equity_png: Path, drawdowns_png: Path) -> None:
-    """Equity curves (log scale, growth of the starting capital) and drawdowns, as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display on a scheduled or headless run
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter
-
-    fig, ax = plt.subplots(figsize=(10, 5))
-    for name in equity.columns:
-        ax.plot(equity.index, equity[name], label=name, linewidth=1.2)
-    ax.set_yscale("log")
-    plain = FuncFormatter(lambda v, _: f"{v:,.0f}")  # 1,250,000 rather than 1.25 x 10^6
-    ax.yaxis.set_major_formatter(plain)
-    values = equity.to_numpy(dtype=float)
-    if np.nanmax(values) < 10 * np.nanmin(values):  # within one decade only minor ticks carry labels
-        ax.yaxis.set_minor_formatter(plain)
-        ax.tick_params(axis="y", which="minor", labelsize="x-small")
-    ax.set_title("Portfolio value (log scale), costs included")
-    ax.set_ylabel("value")
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="upper left", fontsize="small")
-    fig.tight_layout()
-    fig.savefig(equity_png, dpi=110)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(10, 4))
-    for name in equity.columns:
-        ax.plot(equity.index, 100 * drawdown(equity[name].dropna()), label=name, linewidth=1.0)
-    ax.set_title("Drawdown from the running peak (%)")
-    ax.set_ylabel("%")
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower left", fontsize="small")
-    fig.tight_layout()
-    fig.savefig(drawdowns_png, dpi=110)
-    plt.close(fig)
-
-
-# --------------------------------------------------------------------------- report helpers
-
-SURVIVORSHIP_NOTE = (
-    "the universe is the list of tickers the price source holds today. Funds and companies that "
-    "closed, merged or were delisted during the period are missing, which biases results upwards."
-)
-SAMPLE_SURVIVORSHIP_NOTE = (
-    "The sample's 20 stocks are large companies picked in hindsight (they survived and grew to "
-    "2022), and its 5 factor ETFs start in 2014: read its figures as a demonstration, not evidence."
-)
-ESTIMATES_NOTE = (
-    "The optimizers' expected return, volatility and Sharpe are estimates from past prices; the "
-    "realised figures here are one historical path, not a forecast. Costs are estimates too "
-    "(basis points of value plus a per-share fee); spreads, market impact and taxes are not modelled."
-)
-
-
-def framing_text(run: Mapping[str, Any]) -> str:
-    """What the reader must know before reading the figures, as Markdown (from ``run.json``)."""
-    universe = run.get("universe", [])
-    thresholds = ", ".join(f"{k} {v:.1%}" for k, v in (run.get("drift_threshold") or {}).items())
-    lines = [
-        f"**Period:** {run.get('start')} to {run.get('end')}, {run.get('weeks')} weekly decisions "
-        f"(the last trading day of each week).",
-        f"**Universe:** {len(universe)} tickers from the `{run.get('source')}` source: {', '.join(universe)}.",
-        f"**Strategies:** {', '.join(run.get('strategies', []))}, each with {run.get('capital', 0):,.0f} "
-        f"of starting cash and {run.get('positions')} positions (equal weight holds every usable ticker); "
-        f"benchmark: {run.get('benchmark') or 'none available for this source'}.",
-        f"**Rules:** drift thresholds {thresholds}; costs {run.get('cost_bps', 0):g} bps of value plus "
-        f"{run.get('cost_per_share', 0):g} per share; trades below {run.get('min_trade_value', 0):,.0f} skipped.",
-        f"**Execution:** {run.get('execution', EXECUTION_NOTE)}",
-        f"**Survivorship:** {SURVIVORSHIP_NOTE}"
-        + (f" {SAMPLE_SURVIVORSHIP_NOTE}" if run.get("source") == "sample" else ""),
-        f"**Estimates:** {ESTIMATES_NOTE}",
-    ]
-    if (run.get("weeks") or 0) < SHORT_WINDOW_WEEKS:
-        lines.append("**Short window:** less than a year of weekly decisions. Annualised figures "
-                     "(CAGR, volatility, Sharpe, turnover) extrapolate a few weeks to a year and "
-                     "say little; use at least a few years to compare settings.")
-    lines += [f"**Note:** {n}" for n in run.get("notes", [])]
-    return "\n\n".join(lines)
-
-
-def format_metrics(table: pd.DataFrame) -> pd.DataFrame:
-    """The metrics table as display strings (percentages, ratios, currency), one row per series."""
-    pct = ("cagr", "volatility", "max_drawdown")
-    out = pd.DataFrame(index=table.index)
-    for col in table.columns:
-        values = table[col].astype(float)
-        if col in pct:
-            out[col] = values.map(lambda v: f"{v:.1%}" if v == v else "n/a")
-        elif col == "costs":
-            out[col] = values.map(lambda v: f"{v:,.0f}" if v == v else "n/a")
-        else:
-            out[col] = values.map(lambda v: f"{v:.2f}" if v == v else "n/a")
-    return out
-
-
-def activity_table(decisions: pd.DataFrame) -> pd.DataFrame:
-    """Per strategy: weeks, rebalances, trades, skipped trades, traded value and costs."""
-    if decisions.empty:
-        return pd.DataFrame(columns=["weeks", "rebalances", "trades", "skipped", "traded_value", "costs"])
-    grouped = decisions.groupby("strategy", sort=False)
-    return pd.DataFrame({
-        "weeks": grouped.size(),
-        "rebalances": grouped["rebalanced"].sum().astype(int),
-        "trades": grouped["trades"].sum().astype(int),
-        "skipped": grouped["skipped"].sum().astype(int),
-        "traded_value": grouped["traded_value"].sum().round(0),
-        "costs": grouped["costs"].sum().round(2),
-    })
-
-
-def expected_vs_realised(decisions: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
-    """The optimizers' beliefs against what happened, one row per optimizer strategy.
-
-    ``expected_*`` are the weekly targets' own estimates (annual), averaged over the weeks;
-    ``realised_*`` are the backtest's figures for the same strategy.
-    """
-    columns = ["expected_return", "realised_cagr", "expected_volatility", "realised_volatility",
-               "expected_sharpe", "realised_sharpe"]
-    if decisions.empty or "expected_return" not in decisions:
-        return pd.DataFrame(columns=columns)
-    believed = decisions.groupby("strategy", sort=False)[
-        ["expected_return", "expected_volatility", "expected_sharpe"]].mean().dropna(how="all")
-    table = believed.join(metrics[["cagr", "volatility", "sharpe"]].rename(columns={
-        "cagr": "realised_cagr", "volatility": "realised_volatility", "sharpe": "realised_sharpe"}))
-    return table[columns]
-
-
-def latest_targets(targets: pd.DataFrame) -> pd.DataFrame:
-    """The last decision day's target weights: one row per ticker, one column per strategy."""
-    if targets.empty:
-        return pd.DataFrame()
-    last = targets[targets["date"] == targets["date"].max()]
-    return last.pivot(index="ticker", columns="strategy", values="weight").fillna(0.0)
-
-
-def yearly_returns(equity: pd.DataFrame) -> pd.DataFrame:
-    """Calendar-year returns of every series (the first and last years may be partial)."""
-    year_end = equity.groupby(equity.index.year).last()
-    first = equity.iloc[0]
-    previous = year_end.shift(1)
-    previous.iloc[0] = first
-    out = year_end / previous - 1.0
-    out.index.name = "year"
-    return out
-
-
-# --------------------------------------------------------------------------- report
-
-NOTEBOOK_NAME = "04_real_data_validation_results.ipynb"
-
-
-def render_backtest_report(out_dir: Path, *, home=None, cell_timeout: int | None = None,
-                           start_timeout: int | None = None) -> Path:
-    """Render the validation notebook on the outputs in ``out_dir``; return the HTML path.
-
-    :func:`etftrader.report.execute_notebook` runs ``notebooks/04_real_data_validation_results.ipynb``
-    (the analyst's copy in ``<home>/notebooks`` first) with ``RESULTS_DIR`` set to ``out_dir`` on a
-    private kernel for this interpreter, time-bounded; nbconvert exports HTML without code. The
-    executed notebook is kept beside the HTML (``validation_report.ipynb``), also when a cell fails.
-
-    Raises
-    ------
-    ReportError
-        The notebook is missing, or failed to execute or convert (one line, naming the cell).
-    """
-    from . import report
-    from .errors import ReportError
-    from .paths import resolve_home
-
-    out_dir = Path(out_dir).resolve()
-    try:
-        source = report.find_notebook(home or resolve_home(None), NOTEBOOK_NAME)
-    except ReportError as e:  # its message speaks of the monitoring notebook
-        raise ReportError(str(e).replace("monitoring notebook", "validation notebook", 1)) from e
-    executed = out_dir / "validation_report.ipynb"
-    html = out_dir / "validation_report.html"
-    report.execute_notebook(
-        source, executed, {"RESULTS_DIR": str(out_dir)}, cwd=out_dir, what="validation notebook",
-        unaffected=f"the backtest outputs are kept in {out_dir}",
-        cell_timeout=cell_timeout or report.CELL_TIMEOUT, start_timeout=start_timeout or report.START_TIMEOUT,
-    )
-    try:
-        run = json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
-        title = f"Validation backtest {run.get('start')} to {run.get('end')}"
-    except (OSError, ValueError):
-        title = "Validation backtest"
-    report.notebook_to_html(executed, html, title=title)
-    return html
