@@ -82,13 +82,13 @@ def test_top_n_exposure():
 
 
 def test_drawdown_by_hand():
-    dd = mon.drawdown(pd.Series([0.10, -0.20, 0.05, 0.30]))
+    dd = mon.drawdown_from_returns(pd.Series([0.10, -0.20, 0.05, 0.30]))
     # wealth 1.1, 0.88, 0.924, 1.2012 ; peak 1.1, 1.1, 1.1, 1.2012
     assert dd.tolist() == pytest.approx([0.0, -0.2, 0.924 / 1.1 - 1, 0.0])
 
 
 def test_drawdown_counts_a_first_period_loss():
-    assert mon.drawdown(pd.Series([-0.1, 0.05])).tolist() == pytest.approx([-0.1, 0.945 - 1])
+    assert mon.drawdown_from_returns(pd.Series([-0.1, 0.05])).tolist() == pytest.approx([-0.1, 0.945 - 1])
 
 
 def test_time_weighted_return_excludes_a_deposit_by_hand():
@@ -145,7 +145,7 @@ def test_metrics_match_empyrical(sample_close):
     values = 1_000_000 * weekly / weekly.iloc[0]
     ledger = _perf_ledger(values.to_numpy(), weekly.index)
     perf = mon.performance_series(ledger)
-    m = mon.performance_metrics(perf)
+    m = mon.weekly_metrics(perf)
     r = perf["period_return"].dropna()
     assert m["weeks"] == len(weekly) - 1
     assert m["sharpe"] == pytest.approx(empyrical.sharpe_ratio(r, period="weekly"), rel=1e-10)
@@ -158,9 +158,9 @@ def test_metrics_match_empyrical(sample_close):
 
 def test_first_week_metrics_are_defined_or_nan_never_errors():
     perf = mon.performance_series(_perf_ledger([100.0], ["2021-01-01"]))
-    m = mon.performance_metrics(perf)
+    m = mon.weekly_metrics(perf)
     assert m["weeks"] == 0 and m["total_return"] == 0.0 and math.isnan(m["sharpe"])
-    table = mon.expected_vs_realized(perf, m)
+    table = mon.expected_vs_realised(perf, m)
     assert list(table.index) == ["Return", "Volatility", "Sharpe"]
 
 

@@ -26,7 +26,7 @@ from .portfolio import (
     top_bottom, top_n_exposure,
 )
 from .performance import (
-    PERIODS_PER_YEAR, drawdown, expected_vs_realized, external_flows, performance_metrics,
+    PERIODS_PER_YEAR, drawdown_from_returns, expected_vs_realised, external_flows, weekly_metrics,
     performance_series,
 )
 from .trades import (
@@ -43,7 +43,7 @@ from .charts import (
     ChartNote, chart_allocation, chart_buy_sell, chart_cumulative, chart_drawdown, chart_exposure,
     chart_factor_scores, chart_frontier, chart_most_traded, chart_period_returns,
     chart_trade_activity, chart_trade_sizes, chart_volatility, chart_weights, format_table,
-    metrics_table, show, sleeves_table,
+    weekly_metrics_table, show, sleeves_table,
 )
 
 __all__ = [
@@ -65,9 +65,9 @@ __all__ = [
     "top_n_exposure",
     "external_flows",
     "performance_series",
-    "drawdown",
-    "performance_metrics",
-    "expected_vs_realized",
+    "drawdown_from_returns",
+    "weekly_metrics",
+    "expected_vs_realised",
     "trade_activity",
     "trade_sizes",
     "most_traded",
@@ -81,7 +81,7 @@ __all__ = [
     "money",
     "percent",
     "format_table",
-    "metrics_table",
+    "weekly_metrics_table",
     "ChartNote",
     "show",
     "chart_allocation",

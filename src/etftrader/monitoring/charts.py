@@ -11,7 +11,7 @@ import pandas as pd
 
 
 from .portfolio import allocation_slices, top_n_exposure
-from .performance import drawdown, performance_metrics
+from .performance import drawdown_from_returns, weekly_metrics
 from .trades import buy_sell_split, most_traded, trade_history, trade_sizes
 from .risk import REGIME_CALM_BELOW, REGIME_STRESSED_ABOVE, VolatilityGauge, market_regime
 from .text import _money, _num, _pct, money
@@ -35,9 +35,9 @@ def format_table(frame: pd.DataFrame, formats: dict[str, str]) -> pd.DataFrame:
     return out
 
 
-def metrics_table(perf: pd.DataFrame, metrics: dict[str, float] | None = None) -> pd.DataFrame:
+def weekly_metrics_table(perf: pd.DataFrame, metrics: dict[str, float] | None = None) -> pd.DataFrame:
     """The headline performance figures as a two-column table (label, value as text)."""
-    m = metrics or performance_metrics(perf)
+    m = metrics or weekly_metrics(perf)
     bench = perf.attrs.get("benchmark", "Benchmark")
     short = m["weeks"] < MIN_RUNS_FOR_CHARTS
     rows = [
@@ -219,7 +219,7 @@ def chart_drawdown(perf: pd.DataFrame):
     """Drawdown of the time-weighted wealth from its running peak."""
     if len(perf) < MIN_RUNS_FOR_CHARTS:
         return _needs_weeks("Drawdown", perf)
-    dd = drawdown(perf["period_return"])
+    dd = drawdown_from_returns(perf["period_return"])
     fig, ax = _figure(8.0, 3.0)
     ax.fill_between(perf.index, dd.to_numpy(), 0.0, color=_RED, alpha=0.35)
     ax.plot(perf.index, dd.to_numpy(), color=_RED, linewidth=1)

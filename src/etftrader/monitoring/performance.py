@@ -118,7 +118,7 @@ def market_benchmark_column(market: pd.DataFrame | None, label: str | None = Non
     return others[0] if others else None
 
 
-def drawdown(returns: pd.Series) -> pd.Series:
+def drawdown_from_returns(returns: pd.Series) -> pd.Series:
     """Drawdown after each period: wealth over its running peak, minus 1 (0 at a new high).
 
     The starting wealth of 1 counts as a peak, so a loss in the first period is a drawdown.
@@ -130,7 +130,7 @@ def drawdown(returns: pd.Series) -> pd.Series:
     return wealth / peak - 1.0
 
 
-def performance_metrics(perf: pd.DataFrame, *, periods_per_year: int = PERIODS_PER_YEAR) -> dict[str, float]:
+def weekly_metrics(perf: pd.DataFrame, *, periods_per_year: int = PERIODS_PER_YEAR) -> dict[str, float]:
     """Headline figures of a :func:`performance_series` frame.
 
     Sharpe is the mean weekly return over its sample standard deviation (ddof=1), times
@@ -155,7 +155,7 @@ def performance_metrics(perf: pd.DataFrame, *, periods_per_year: int = PERIODS_P
         sharpe = float(r.mean()) / sd * math.sqrt(periods_per_year) if sd > 0 else float("nan")
     else:
         vol = sharpe = float("nan")
-    dd = drawdown(r) if n else pd.Series([0.0])
+    dd = drawdown_from_returns(r) if n else pd.Series([0.0])
     bench = perf["benchmark_cumulative"].dropna() if "benchmark_cumulative" in perf else pd.Series(dtype=float)
     bench_total = float(bench.iloc[-1]) if not bench.empty else float("nan")
     return {
@@ -172,7 +172,7 @@ def performance_metrics(perf: pd.DataFrame, *, periods_per_year: int = PERIODS_P
     }
 
 
-def expected_vs_realized(perf: pd.DataFrame, metrics: dict[str, float] | None = None) -> pd.DataFrame:
+def expected_vs_realised(perf: pd.DataFrame, metrics: dict[str, float] | None = None) -> pd.DataFrame:
     """What the optimizer expected (average over runs) against what was realized (annualised).
 
     Returns
@@ -180,7 +180,7 @@ def expected_vs_realized(perf: pd.DataFrame, metrics: dict[str, float] | None = 
     DataFrame
         Index ``Return, Volatility, Sharpe``; columns ``expected, realized, difference``.
     """
-    metrics = metrics or performance_metrics(perf)
+    metrics = metrics or weekly_metrics(perf)
     expected = [float(perf[c].mean()) if c in perf and perf[c].notna().any() else float("nan")
                 for c in ("expected_return", "expected_volatility", "expected_sharpe")]
     realized = [metrics["annual_return"], metrics["annual_volatility"], metrics["sharpe"]]

@@ -12,7 +12,7 @@ import pandas as pd
 from .ledger import filter_as_of
 from .text import _money, _num, _pct
 from .portfolio import concentration, current_positions, run_table, top_n_exposure
-from .performance import drawdown, performance_metrics, performance_series
+from .performance import drawdown_from_returns, performance_series, weekly_metrics
 from .trades import executed_trades, pending_trades
 from .risk import REGIME_RULE, market_regime, volatility_gauge
 
@@ -36,7 +36,7 @@ def summary_text(ledger: Any, market: pd.DataFrame | None = None, *, as_of=None,
     ledger = filter_as_of(ledger, as_of)
     now = now or datetime.now()
     perf = performance_series(ledger, market)
-    metrics = performance_metrics(perf)
+    metrics = weekly_metrics(perf)
     positions = current_positions(ledger)
     weights = positions["weight"].astype(float) if not positions.empty else pd.Series(dtype=float)
     hhi, eff = concentration(weights)
