@@ -77,3 +77,22 @@ def test_home_resolution_flag_then_environment_then_cwd(tmp_path, monkeypatch):
     (tmp_path / "a_file").write_text("x")
     with pytest.raises(ConfigError, match="is a file, not a folder"):
         resolve_home(tmp_path / "a_file")
+
+
+def test_names_have_one_home_that_loads_without_the_numerical_stack():
+    """The config reads the optimizer and factor names from optimizers.names and factors.names
+    without importing numpy or pandas; the packages' public functions resolve however they are
+    reached (a submodule import must not shadow a function of the same name)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, etftrader.config as c, optimizers.names as o, factors.names as f\n"
+            "assert 'pandas' not in sys.modules and 'numpy' not in sys.modules, 'numerical stack loaded'\n"
+            "assert c.OPTIMIZERS is o.OPTIMIZERS and c.FACTOR_NAMES is f.FACTOR_NAMES\n"
+            "import factors.composite, optimizers.dispatch\n"
+            "from factors import momentum, quality, value, low_volatility, TRADING_DAYS\n"
+            "from optimizers import optimize, OPTIMIZERS\n"
+            "assert all(callable(x) for x in (momentum, quality, value, low_volatility, optimize))\n"
+            "assert OPTIMIZERS is optimizers.dispatch.OPTIMIZERS and TRADING_DAYS == 252\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

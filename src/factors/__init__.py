@@ -21,11 +21,11 @@ _HOMES = {
     "SCORE_COLUMNS": ".composite",
     "score_universe": ".composite",
     "zscore": ".composite",
-    "momentum": ".momentum",
-    "ULCER_FLOOR": ".quality",
-    "quality": ".quality",
-    "value": ".value",
-    "low_volatility": ".volatility",
+    "momentum": "._momentum",
+    "ULCER_FLOOR": "._quality",
+    "quality": "._quality",
+    "value": "._value",
+    "low_volatility": "._volatility",
 }
 
 __all__ = sorted(_HOMES)

@@ -18,10 +18,10 @@ import pandas as pd
 from .names import FACTOR_NAMES
 
 from ._returns import check_lookback, check_prices, price_window, simple_returns
-from .momentum import momentum_from_window
-from .quality import quality_from_window
-from .value import value_from_window
-from .volatility import low_volatility_from_window
+from ._momentum import momentum_from_window
+from ._quality import quality_from_window
+from ._value import value_from_window
+from ._volatility import low_volatility_from_window
 
 __all__ = ["FACTOR_NAMES", "SCORE_COLUMNS", "score_universe", "zscore"]
 
