@@ -122,7 +122,9 @@ def test_probe_url_treats_an_http_error_as_reachable(monkeypatch):
         assert timeout == 1.5 and request.get_header("User-agent")
         raise urllib.error.HTTPError(request.full_url, 429, "Too Many Requests", {}, None)
 
-    monkeypatch.setattr(dr.urllib.request, "urlopen", urlopen)
+    import etftrader.prices.net as net
+
+    monkeypatch.setattr(net.urllib.request, "urlopen", urlopen)
     assert REAL_PROBE(dr.YAHOO_URL, 1.5) == "HTTP 429"
 
 
