@@ -226,3 +226,54 @@ def test_an_older_workbook_gains_the_status_column_with_its_colours(tmp_path, ma
     assert str(ws.cell(row=len(ws["A"]), column=len(header)).value).startswith("=IF(")
     with zipfile.ZipFile(io.BytesIO(path.read_bytes())) as z:
         assert z.testzip() is None
+
+
+def test_an_older_workbook_gets_the_print_setup_and_the_lenient_dropdown_once(tmp_path, make_week):
+    """A workbook without page setup, print titles or the information-style dropdown (as older
+    versions wrote it) gets them on its next week; one that has its own page setup keeps it."""
+    import io
+    import zipfile
+
+    from etftrader.workbook import append_week
+    from etftrader.workbook._xlsx import Package
+
+    path = tmp_path / "w.xlsx"
+    append_week(path, make_week("2020-01-10", "r1"), backups_dir=tmp_path / "b")
+    pkg = Package.open(path)
+    parts = {n: pkg.read(n) for n in pkg.names}
+    for name in ("Positions", "Trades", "Performance", "Metadata", "CashFlows"):
+        part = pkg.sheet(name).part
+        xml = parts[part]
+        xml = re.sub(rb"<pageSetup[^>]*/>", b"", xml)
+        xml = re.sub(rb"<pageSetUpPr[^>]*/>", b"", xml)
+        xml = xml.replace(b' errorStyle="information"', b"")
+        if name == "Metadata":  # the analyst's own page setup: portrait, kept
+            xml = xml.replace(b"</worksheet>", b'<pageSetup orientation="portrait"/></worksheet>')
+            xml = re.sub(rb"(<pageMargins[^>]*/>)(.*?)(<pageSetup orientation=\"portrait\"/>)", rb"\1\3\2", xml,
+                         flags=re.S)
+        parts[part] = xml
+    parts[pkg.workbook_part] = re.sub(rb"<definedNames>.*?</definedNames>", b"", parts[pkg.workbook_part], flags=re.S)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for n, data in parts.items():
+            z.writestr(n, data)
+    path.write_bytes(buf.getvalue())
+    old = openpyxl.load_workbook(path)
+    assert old["Trades"].page_setup.orientation is None and not old["Trades"].print_title_rows
+
+    append_week(path, make_week("2020-01-17", "r2"), backups_dir=tmp_path / "b")
+    wb = openpyxl.load_workbook(path)
+    for name in ("Positions", "Trades", "Performance", "CashFlows"):
+        ws = wb[name]
+        assert ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1, name
+        assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.print_title_rows == "$1:$1", name
+    assert wb["Metadata"].page_setup.orientation == "portrait"
+    assert wb["Trades"].data_validations.dataValidation[0].errorStyle == "information"
+    assert len(read_ledger(path).trades) == 10
+    copy = tmp_path / "before.xlsx"
+    copy.write_bytes(path.read_bytes())
+    append_week(path, make_week("2020-01-24", "r3"), backups_dir=tmp_path / "b")
+    sheet = Package.open(path).sheet("Trades").part
+    old_xml, new_xml = Package.open(copy).read(sheet), Package.open(path).read(sheet)
+    # once: the third week changes nothing after the rows
+    assert new_xml[new_xml.rindex(b"</sheetData>"):] == old_xml[old_xml.rindex(b"</sheetData>"):]

@@ -343,6 +343,8 @@ def append_bytes(original: bytes | None, rows: Mapping[str, pd.DataFrame], path:
         if scan is None:
             scan = edit.add_sheet(sheet)
         scans[sheet] = scan
+    for sheet in list(scans):  # once per workbook: what a new one has (print setup, the dropdown)
+        scans[sheet] = edit.upgrade_sheet(scans[sheet])
     perf = scans.get("Performance") or insp.scans.get("Performance")
     for sheet, scan in scans.items():
         frame = rows[sheet].drop(columns=[ROW_COLUMN], errors="ignore")
@@ -351,6 +353,7 @@ def append_bytes(original: bytes | None, rows: Mapping[str, pd.DataFrame], path:
         edit.append(scan, frame, latest_as_of=_latest_as_of_ref(perf))
     if holdings is not None:
         edit.rewrite_holdings(holdings)
+        edit.print_titles(HOLDINGS_SHEET, 1)
     if "Trades" in rows:
         edit.recalculate_on_load()  # the status formulas of earlier rows move on with each week
     return edit.write()
@@ -608,6 +611,84 @@ class _Edit:
                         rows, content, scan.self_closing,
                         scan.last_styles, col_styles, scan.tables)
         return xml, new
+
+    # -- what a new workbook has, brought to an older one -------------------------------------
+    _AFTER_PAGE_SETUP = (b"headerFooter", b"rowBreaks", b"colBreaks", b"customProperties", b"cellWatches",
+                         b"ignoredErrors", b"smartTags", b"drawing", b"legacyDrawing", b"legacyDrawingHF",
+                         b"picture", b"oleObjects", b"controls", b"webPublishItems", b"tableParts", b"extLst")
+
+    def upgrade_sheet(self, scan: SheetScan) -> SheetScan:
+        """Give a ledger sheet from an older workbook what a new one has, once, leaving alone
+        whatever the analyst set: landscape printing fitted to one page wide (only when the sheet
+        has no page setup of its own), the header row printed on every page, and an ``executed``
+        dropdown that lets through the README's spellings (only our own TRUE/FALSE list)."""
+        xml, prefix = scan.xml, scan.prefix
+        pe = re.escape(prefix)
+        changed = False
+        if re.search(b"<" + pe + rb"pageSetup\b", xml) is None:
+            tag = b"<" + prefix + b'pageSetup orientation="landscape" fitToWidth="1" fitToHeight="0"/>'
+            margins = re.search(b"<" + pe + rb"pageMargins\b[^>]*?(?:/>|>.*?</" + pe + rb"pageMargins>)", xml, re.S)
+            if margins is not None:
+                at = margins.end()
+            else:
+                after_data = xml.find(b"</" + prefix + b"sheetData>")
+                found = [m.start() for m in (re.compile(b"<" + pe + t + rb"[\s>/]").search(xml, after_data)
+                                             for t in self._AFTER_PAGE_SETUP) if m]
+                at = min(found) if found else xml.rfind(b"</" + prefix + b"worksheet>")
+            xml = xml[:at] + tag + xml[at:]
+            fit = b"<" + prefix + b'pageSetUpPr fitToPage="1"/>'
+            pr = re.search(b"<" + pe + rb"sheetPr\b([^>]*?)(/?)>", xml)
+            if pr is None:
+                root = _ROOT.search(xml)
+                xml = xml[: root.end()] + b"<" + prefix + b"sheetPr>" + fit + b"</" + prefix + b"sheetPr>" + xml[root.end():]
+            elif re.search(b"<" + pe + rb"pageSetUpPr\b", xml) is None:
+                if pr.group(2):  # <sheetPr .../>
+                    xml = (xml[: pr.start()] + b"<" + prefix + b"sheetPr" + pr.group(1) + b">" + fit
+                           + b"</" + prefix + b"sheetPr>" + xml[pr.end():])
+                else:
+                    close = xml.find(b"</" + prefix + b"sheetPr>", pr.end())
+                    xml = xml[:close] + fit + xml[close:]
+            changed = True
+        if scan.sheet == "Trades" and "executed" in scan.by_name:
+            col = col_letters(scan.by_name["executed"]).encode()
+            ours = re.compile(b"<" + pe + rb'dataValidation\b(?![^>]*errorStyle)([^>]*\bsqref="' + col + rb'\d+:'
+                              + col + rb'\d+"[^>]*)>(\s*<' + pe + rb'formula1>"TRUE,FALSE"</' + pe + rb"formula1>)")
+            new = ours.sub(lambda m: b"<" + prefix + b'dataValidation errorStyle="information"' + m.group(1) + b">"
+                           + m.group(2), xml)
+            changed = changed or new != xml
+            xml = new
+        self.print_titles(scan.ref.name, scan.header_row)
+        if not changed:
+            return scan
+        self.parts[scan.ref.part] = xml
+        return scan_sheet(self.pkg, scan.sheet, scan.ref, xml)
+
+    def print_titles(self, sheet: str, header_row: int) -> None:
+        """Print the header row on every page of ``sheet`` (``_xlnm.Print_Titles``) unless the
+        workbook already names print titles for it."""
+        part = self.pkg.workbook_part
+        wb = self.current(part)
+        names = re.findall(rb'<(?:[A-Za-z_][\w.-]*:)?sheet\b[^>]*?\bname="([^"]*)"', wb)
+        wanted = escape(sheet).encode()
+        if wanted not in names:
+            return
+        index = names.index(wanted)
+        if re.search(rb'<(?:[A-Za-z_][\w.-]*:)?definedName\b[^>]*name="_xlnm\.Print_Titles"[^>]*localSheetId="'
+                     + str(index).encode() + rb'"', wb) or re.search(
+                rb'<(?:[A-Za-z_][\w.-]*:)?definedName\b[^>]*localSheetId="' + str(index).encode()
+                + rb'"[^>]*name="_xlnm\.Print_Titles"', wb):
+            return
+        m = re.search(rb"</((?:[A-Za-z_][\w.-]*:)?)sheets>", wb)
+        prefix = m.group(1)
+        quoted = sheet.replace("'", "''")
+        el = (b"<" + prefix + b'definedName name="_xlnm.Print_Titles" localSheetId="' + str(index).encode() + b'">'
+              + escape(f"'{quoted}'!${header_row}:${header_row}").encode() + b"</" + prefix + b"definedName>")
+        close = re.search(rb"</(?:[A-Za-z_][\w.-]*:)?definedNames>", wb)
+        if close is not None:
+            wb = wb[: close.start()] + el + wb[close.start():]
+        else:
+            wb = wb[: m.end()] + b"<" + prefix + b"definedNames>" + el + b"</" + prefix + b"definedNames>" + wb[m.end():]
+        self.parts[part] = wb
 
     # -- the run's own sheet and the workbook's calculation ------------------------------------
     def refresh_statuses(self, scan: SheetScan, statuses: Mapping[int, str]) -> SheetScan:
