@@ -23,10 +23,10 @@ def classic_layout(request, monkeypatch):
     they test that layout. Columns are found by name, so any layout works (``test_layout``)."""
     if request.module.__name__.rsplit(".", 1)[-1] in _NEW_LAYOUT_MODULES:
         return
-    from etftrader.workbook import append, create
+    from etftrader.workbook import create, edit
 
     monkeypatch.setattr(create, "LAYOUT", SCHEMA)
-    monkeypatch.setattr(append, "LAYOUT", SCHEMA)
+    monkeypatch.setattr(edit, "LAYOUT", SCHEMA)
 
 
 def week_rows(close: pd.DataFrame, as_of: str, run_id: str, *, tickers=("MTUM", "QUAL", "VLUE", "USMV", "SIZE"),

@@ -5,12 +5,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from datetime import date
 from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
-
-
 
 
 @functools.lru_cache(maxsize=1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
-from datetime import date
 from pathlib import Path
 from typing import Any, Mapping
 import pandas as pd

@@ -14,7 +14,7 @@ from .portfolio import allocation_slices, top_n_exposure
 from .performance import drawdown_from_returns, weekly_metrics
 from .trades import buy_sell_split, most_traded, trade_history, trade_sizes
 from .risk import REGIME_CALM_BELOW, REGIME_STRESSED_ABOVE, VolatilityGauge, market_regime
-from .text import _money, _num, _pct, money
+from .text import _money, _num, _pct
 
 
 #: Charts that compare weeks need this many weekly runs before they mean anything.

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 
-from .ledger import _row_dates, read_market
+from .ledger import _row_dates
 from .portfolio import run_table
 
 #: The ledger is written once a week; returns are annualised with 52 periods a year.

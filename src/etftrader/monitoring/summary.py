@@ -12,7 +12,7 @@ import pandas as pd
 from .ledger import filter_as_of
 from .text import _money, _num, _pct
 from .portfolio import concentration, current_positions, run_table, top_n_exposure
-from .performance import drawdown_from_returns, performance_series, weekly_metrics
+from .performance import performance_series, weekly_metrics
 from .trades import executed_trades, pending_trades
 from .risk import REGIME_RULE, market_regime, volatility_gauge
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 
 from .ledger import _row_dates, _run_ids
-from .portfolio import current_positions, latest_run, run_table
+from .portfolio import latest_run, run_table
 
 
 def _trades(ledger_or_trades: Any) -> pd.DataFrame:
