@@ -86,7 +86,7 @@ def fake(tickers, start=None, end=None, **kwargs):
     volume = rows.pivot(index="date", columns="ticker", values="volume")
     return FakeYahoo(close, volume)(tickers, start=start, end=end)
 
-from etftrader.prices import sources
+from etftrader.prices import yahoo as sources  # the yfinance boundary
 sources._yfinance_download = fake
 sources._probe_yahoo = lambda *args, **kwargs: None  # the reachability check: Yahoo is "up"
 from etftrader.cli import main

@@ -97,7 +97,7 @@ def test_everything_dropped_still_writes_the_csv_then_fails(tmp_home, capsys):
 
 
 def test_offline_yfinance_is_exit_code_4_with_the_one_line_message(tmp_home, capsys, monkeypatch):
-    from etftrader.prices import sources
+    from etftrader.prices import yahoo as sources  # the yfinance boundary
 
     from prices.conftest import FakeYahoo, synthetic_closes  # tests/ is on sys.path (rootdir-less module)
 
@@ -115,7 +115,7 @@ def test_offline_yfinance_is_exit_code_4_with_the_one_line_message(tmp_home, cap
 
 
 def test_no_network_fails_at_once_without_downloading(tmp_home, capsys, monkeypatch):
-    from etftrader.prices import sources
+    from etftrader.prices import yahoo as sources  # the yfinance boundary
 
     def no_dns(url, timeout):
         raise OSError("[Errno -3] Temporary failure in name resolution")
@@ -166,7 +166,7 @@ SOURCE_COMMANDS = [["validate"], ["weekly", "--no-notebook", "--positions", "5"]
 @pytest.mark.parametrize("other", ["sample", "yfinance"])
 def test_prices_with_another_source_is_refused_in_one_line(command, other, tmp_home, tmp_path, capsys,
                                                            monkeypatch):
-    from etftrader.prices import sources
+    from etftrader.prices import yahoo as sources  # the yfinance boundary
 
     def no_network(*args, **kwargs):
         raise AssertionError("must fail before any download")

@@ -225,7 +225,7 @@ def test_relative_price_file_is_found_under_the_home_folder(home, closes, tmp_pa
 def test_fast_sample_reader_matches_skfolio_public_loaders():
     from skfolio.datasets import load_factors_dataset, load_sp500_dataset, load_sp500_index
 
-    from etftrader.prices.sources import _read_skfolio_datasets
+    from etftrader.prices.sample import _read_skfolio_datasets
 
     for ours, theirs in zip(_read_skfolio_datasets(),
                             (load_factors_dataset(), load_sp500_dataset(), load_sp500_index())):

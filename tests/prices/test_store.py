@@ -283,7 +283,7 @@ def test_nothing_new_leaves_the_parquet_files_untouched(yf_config, home, fake_ya
 
 
 def test_a_failed_chunk_is_asked_again_from_its_older_start(yf_config, home, fake_yahoo, monkeypatch):
-    from etftrader.prices import sources
+    from etftrader.prices import yahoo as sources  # the yfinance boundary
 
     monkeypatch.setattr(sources, "CHUNK_SIZE", 2)
     tickers = ("SPY", "QQQ", "IWM")

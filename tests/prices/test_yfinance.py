@@ -15,7 +15,8 @@ from etftrader.config import DataConfig
 from etftrader.errors import SourceUnavailableError
 from etftrader.paths import Home
 from etftrader.ops.doctor import YAHOO_URL
-from etftrader.prices import load_prices, sources
+from etftrader.prices import load_prices
+from etftrader.prices import yahoo as sources  # the yfinance boundary
 from etftrader.prices.sources import CHUNK_SIZE, parse_yfinance_frame
 
 from .conftest import FakeYahoo, history_frame, synthetic_closes, yf_download_frame
