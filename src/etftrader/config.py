@@ -283,6 +283,11 @@ class RebalanceConfig:
     min_trade_value: float = 500.0
     cost_bps: float = 5.0
     cost_per_share: float = 0.0
+    commission_per_trade: float = 0.0
+    commission_min: float = 0.0
+    spread_bps: Mapping[str, float] = field(default_factory=dict)
+    impact_k: float = 1.0
+    max_adv_fraction: float = 0.10
     turnover_control: bool = True
     selection_buffer: int = 8
     turnover_penalty: float = 100.0
@@ -301,6 +306,14 @@ class RebalanceConfig:
         _require(self.min_trade_value >= 0, "min_trade_value", ">= 0", self.min_trade_value)
         _require(self.cost_bps >= 0, "cost_bps", ">= 0", self.cost_bps)
         _require(self.cost_per_share >= 0, "cost_per_share", ">= 0", self.cost_per_share)
+        for name in ("commission_per_trade", "commission_min", "impact_k"):
+            _require(math.isfinite(getattr(self, name)) and getattr(self, name) >= 0, name, "a finite number >= 0",
+                     getattr(self, name))
+        _require(math.isfinite(self.max_adv_fraction) and 0 <= self.max_adv_fraction <= 1, "max_adv_fraction",
+                 "a share of the average daily volume between 0 and 1 (0 = no cap)", self.max_adv_fraction)
+        for key, value in self.spread_bps.items():
+            _require(math.isfinite(value) and 0 <= value < 10_000, f"spread_bps.{key}",
+                     "a bid-ask spread in basis points >= 0", value)
 
     @property
     def buffer(self) -> int:
@@ -555,6 +568,11 @@ force = false              # same as --force-rebalance
 min_trade_value = 500.0    # trades smaller than this (in currency) are skipped and reported
 cost_bps = 5.0             # estimated cost per trade, basis points of its value
 cost_per_share = 0.0       # plus this much per share
+commission_per_trade = 0.0 # plus this much per trade...
+commission_min = 0.0       # ...with at least this commission per trade
+spread_bps = {}            # full bid-ask spread in bps, half paid per trade: by ticker, asset class or "*", e.g. { "*" = 2.0, "Fixed Income" = 1.0 }
+impact_k = 1.0             # market impact k x daily vol x sqrt(shares / 20-day ADV) x value (square-root law; needs volume)
+max_adv_fraction = 0.1     # no trade above this share of the 20-day average daily volume (0 = no cap; needs volume)
 # Turnover controls (docs/turnover.md has the evidence behind the defaults):
 turnover_control = true    # false switches the three below off (the behaviour before them)
 selection_buffer = 8       # a held ETF stays selected while its rank is within positions + this

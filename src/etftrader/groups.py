@@ -19,7 +19,7 @@ from optimizers.limits import GroupLimit, members_of
 from .config import GROUP_KINDS
 from .errors import ConfigError
 
-__all__ = ["group_limits", "sample_universe_path"]
+__all__ = ["asset_classes", "group_limits", "sample_universe_path"]
 
 
 def sample_universe_path() -> Path:
@@ -68,3 +68,18 @@ def _universe_path(config: Any, home: Any) -> Path | None:
             path = Path(home.root) / path
         return path
     return sample_universe_path() if data.source == "sample" else None
+
+
+def asset_classes(config: Any, home: Any = None) -> dict[str, str]:
+    """``{ticker: asset_class}`` of the run's universe file, for ``spread_bps`` by asset class
+    (empty when no spread is given by class, or the file cannot be read: the ``"*"`` spread applies)."""
+    if not [k for k in config.rebalance.spread_bps if k != "*"]:
+        return {}
+    from .errors import DataError
+    from .prices.universe import load_universe
+
+    try:
+        universe = load_universe(_universe_path(config, home))
+    except DataError:
+        return {}
+    return {str(t): str(c) for t, c in zip(universe["ticker"], universe["asset_class"]) if str(c).strip()}

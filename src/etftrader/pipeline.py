@@ -408,7 +408,7 @@ def _run_weekly_locked(config: Any, home: Any, book: Path, *, now: datetime, as_
                        progress: bool, fetcher: Callable[..., pd.DataFrame] | None) -> WeeklyResult:
     """:func:`run_weekly` once the home folder's lock is held."""
     from . import __version__
-    from .groups import group_limits
+    from .groups import asset_classes, group_limits
     from .interrupts import mark_recorded
     from .prices import check_quality, load_prices
     from .workbook import append_week, check_writable, read_ledger, remove_stale_temp_files
@@ -493,7 +493,8 @@ def _run_weekly_locked(config: Any, home: Any, book: Path, *, now: datetime, as_
         _log.info("dropped %s: %s", r.ticker, r.reason)
 
     decision = decide_week(clean, data.close, holdings, config, optimizer=optimizer, positions=positions,
-                           dropped=quality.dropped, force=force, explain=True, limits=limits)
+                           dropped=quality.dropped, force=force, explain=True, limits=limits,
+                           volume=data.volume, asset_class=asset_classes(config, home))
     target, prices, plan = decision.target, decision.prices, decision.plan
     top = target.scores["composite"].head(_TOP_SCORES_LOGGED)
     _log.info("top scores: %s", ", ".join(f"{t} {s:+.3f}" for t, s in top.items()))

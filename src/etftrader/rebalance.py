@@ -92,6 +92,8 @@ class RebalancePlan:
     banded : pd.DataFrame
         ``ticker, current_weight, target_weight, value`` of the positions the no-trade band left
         as they are (``value``: what trading them to target would have moved).
+    costs : etftrader.costs.CostModel or None
+        The cost model the trades were costed with (the backtest fills them with it too).
     """
 
     drift: float
@@ -109,6 +111,7 @@ class RebalancePlan:
     current_weights: pd.Series
     skipped: pd.DataFrame
     banded: pd.DataFrame = dataclasses.field(default_factory=lambda: _empty(BANDED_COLUMNS))
+    costs: Any = None
 
     @property
     def buys(self) -> int:
@@ -198,7 +201,7 @@ def estimate_cost(value: Any, shares: Any, *, cost_bps: float, cost_per_share: f
 
 
 def plan_trades(target_shares: pd.Series, shares: pd.Series, prices: pd.Series, cash: float, *,
-                min_trade_value: float, cost_bps: float, cost_per_share: float
+                min_trade_value: float, cost_bps: float, cost_per_share: float, costs: Any = None
                 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, float]:
     """Trades that move ``shares`` to ``target_shares`` within the cash there is.
 
@@ -212,6 +215,10 @@ def plan_trades(target_shares: pd.Series, shares: pd.Series, prices: pd.Series, 
         Cash before trading.
     min_trade_value, cost_bps, cost_per_share : float
         See :class:`etftrader.config.RebalanceConfig`.
+    costs : etftrader.costs.CostModel, optional
+        The week's full cost model (commission with a minimum, half spread, market impact) and its
+        liquidity cap: a trade above the cap is cut to it and the rest reported in ``skipped``.
+        None: ``cost_bps`` and ``cost_per_share`` only.
 
     Returns
     -------
@@ -236,38 +243,64 @@ def plan_trades(target_shares: pd.Series, shares: pd.Series, prices: pd.Series, 
     px = {t: px_by.get(t, math.nan) for t in tickers}
     delta = {t: want_by.get(t, 0.0) - held[t] for t in tickers}
 
-    def cost(value, n):
+    def cost(ticker, value, n):
+        if costs is not None:
+            return costs(ticker, value, n)
         return estimate_cost(value, n, cost_bps=cost_bps, cost_per_share=cost_per_share)
 
     skipped: list[dict] = []
+
+    def capped(ticker: str, action: str, n: float) -> float:
+        """``n`` cut to the liquidity cap, the rest reported (it waits for next week)."""
+        most = costs.cap(ticker) if costs is not None else None
+        if most is None or n <= most:
+            return n
+        skipped.append({"ticker": ticker, "action": action, "shares": n - most, "price": px[ticker],
+                        "value": (n - most) * px[ticker],
+                        "reason": f"liquidity cap: at most {costs.max_adv_fraction:.0%} of the 20-day average "
+                                  f"daily volume ({costs.adv[ticker]:,.0f} shares) trades in a week"})
+        return most
+
     sells = []
     for ticker in (t for t in tickers if delta[t] < -_EPS):
         # Never sell more than is held: the target is never negative, so -delta <= held.
-        n = min(-delta[ticker], held[ticker])
+        n = capped(ticker, "SELL", min(-delta[ticker], held[ticker]))
         value = n * px[ticker]
         row = {"ticker": ticker, "action": "SELL", "shares": n, "price": px[ticker], "value": value}
-        if value < min_trade_value:
+        if value < min_trade_value or n <= 0:
             skipped.append({**row, "reason": f"below min_trade_value {min_trade_value:,.2f}"})
         else:
-            sells.append({**row, "est_cost": cost(value, n)})
+            sells.append({**row, "est_cost": cost(ticker, value, n)})
 
     buys = []
     for ticker in (t for t in tickers if delta[t] > _EPS):
-        n = float(math.floor(delta[ticker] + _EPS))
+        n = capped(ticker, "BUY", float(math.floor(delta[ticker] + _EPS)))
         value = n * px[ticker]
         row = {"ticker": ticker, "action": "BUY", "shares": n, "price": px[ticker], "value": value}
         if n < 1 or value < min_trade_value:
             skipped.append({**row, "reason": f"below min_trade_value {min_trade_value:,.2f}"})
         else:
-            buys.append({**row, "est_cost": cost(value, n)})
+            buys.append({**row, "est_cost": cost(ticker, value, n)})
 
     available = cash + sum(r["value"] - r["est_cost"] for r in sells)
     needed = sum(r["value"] + r["est_cost"] for r in buys)
     if buys and needed > available + _EPS:
         factor = max(available, 0.0) / needed
+        if costs is not None:
+            # A per-trade minimum and impact make cost non-linear in shares: shrink the factor
+            # until the scaled buys and their costs fit the cash.
+            for _ in range(50):
+                total = sum(float(math.floor(r["shares"] * factor)) * r["price"]
+                            + cost(r["ticker"], float(math.floor(r["shares"] * factor)) * r["price"],
+                                   float(math.floor(r["shares"] * factor))) for r in buys)
+                if total <= max(available, 0.0) + _EPS:
+                    break
+                factor *= max(available, 0.0) / total if total > 0 else 0.0
+                factor = min(factor, 1.0) * (1 - 1e-9)
         scaled = []
         for r in buys:
-            # Cost is linear in shares, so rounding each scaled buy down keeps the total within cash.
+            # Cost is linear in shares (or the factor was shrunk until it fits), so rounding each
+            # scaled buy down keeps the total within cash.
             n = float(math.floor(r["shares"] * factor))
             value = n * r["price"]
             reason = (f"scaled back from {r['shares']:g} shares: buys needed {needed:,.2f} "
@@ -280,7 +313,7 @@ def plan_trades(target_shares: pd.Series, shares: pd.Series, prices: pd.Series, 
                 skipped.append({"ticker": r["ticker"], "action": "BUY", "shares": r["shares"] - n,
                                 "price": r["price"], "value": (r["shares"] - n) * r["price"],
                                 "reason": reason})
-            scaled.append({**r, "shares": n, "value": value, "est_cost": cost(value, n)})
+            scaled.append({**r, "shares": n, "value": value, "est_cost": cost(r["ticker"], value, n)})
         buys = scaled
 
     trades = _frame(sells + buys, TRADE_COLUMNS)
@@ -295,8 +328,8 @@ def plan_trades(target_shares: pd.Series, shares: pd.Series, prices: pd.Series, 
     if not shares_after.index.is_monotonic_increasing:
         shares_after = shares_after.sort_index()
     # numpy's sum, as trades["est_cost"].sum() does it (pairwise, not Python's left-to-right).
-    costs = np.array([r["est_cost"] for r in sells + buys], dtype="float64").sum()
-    cash_after = (cash + sum(r["value"] for r in sells) - sum(r["value"] for r in buys) - float(costs))
+    paid = np.array([r["est_cost"] for r in sells + buys], dtype="float64").sum()
+    cash_after = (cash + sum(r["value"] for r in sells) - sum(r["value"] for r in buys) - float(paid))
     return trades, _frame(skipped, SKIPPED_COLUMNS), shares_after, float(cash_after)
 
 
@@ -308,8 +341,8 @@ def _default_allocator() -> Callable[[pd.Series, pd.Series, float], pd.Series]:
 
 def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Series, config: Any, *,
                    optimizer: str, force: bool = False, frozen: Any = (),
-                   allocator: Callable[[pd.Series, pd.Series, float], pd.Series] | None = None
-                   ) -> RebalancePlan:
+                   allocator: Callable[[pd.Series, pd.Series, float], pd.Series] | None = None,
+                   costs: Any = None) -> RebalancePlan:
     """Drift check and, when rebalancing, the whole-share trade list.
 
     Parameters
@@ -332,6 +365,9 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
     allocator : callable, optional
         ``(weights, prices, total_value) -> whole shares``; default
         :func:`optimizers.allocate_shares`.
+    costs : etftrader.costs.CostModel, optional
+        The week's cost model and liquidity cap (:func:`etftrader.costs.cost_model`); None: the
+        flat ``cost_bps`` and ``cost_per_share``.
 
     Returns
     -------
@@ -378,8 +414,14 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
                    / px.reindex(union).to_numpy(dtype="float64"))
     held_shares = holdings.shares.reindex(union, fill_value=0.0).to_numpy(dtype="float64")
     share_turnover = float(np.abs(want_shares - held_shares).sum())
-    reserve = float(estimate_cost(d * total, share_turnover, cost_bps=rules.cost_bps,
-                                  cost_per_share=rules.cost_per_share))
+    if costs is None:
+        reserve = float(estimate_cost(d * total, share_turnover, cost_bps=rules.cost_bps,
+                                      cost_per_share=rules.cost_per_share))
+    else:  # each ticker's change costed as the model would cost it
+        moves = np.abs(want_shares - held_shares)
+        prices_u = px.reindex(union).to_numpy(dtype="float64")
+        reserve = float(sum(costs(str(t), float(m * p), float(m)) for t, m, p in zip(union, moves, prices_u)
+                            if m > _EPS and p > 0))
     investable = max(total - reserve, 0.0)
 
     allocate = allocator or _default_allocator()
@@ -399,7 +441,7 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
     target_shares.name = "shares"
     trades, skipped, after, cash_after = plan_trades(
         target_shares, holdings.shares, px, holdings.cash, min_trade_value=rules.min_trade_value,
-        cost_bps=rules.cost_bps, cost_per_share=rules.cost_per_share)
+        cost_bps=rules.cost_bps, cost_per_share=rules.cost_per_share, costs=costs)
     if cash_after < -_EPS and len(after):
         # Whole shares and skipped small trades can leave cash below zero (when the week starts
         # below zero): sell a little more of the largest position, so cash ends at zero or above.
@@ -412,12 +454,12 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
         target_shares = target_shares[target_shares > 0]
         trades, skipped, after, cash_after = plan_trades(
             target_shares, holdings.shares, px, holdings.cash, min_trade_value=0.0,
-            cost_bps=rules.cost_bps, cost_per_share=rules.cost_per_share)
+            cost_bps=rules.cost_bps, cost_per_share=rules.cost_per_share, costs=costs)
     return RebalancePlan(
         drift=d, drift_outside_band=decisive, threshold=threshold, rebalance=True, forced=forced, trades=trades,
         target_shares=target_shares, shares_after=after, cash_before=float(holdings.cash),
         cash_after=cash_after, total_value=total, investable=investable, current_weights=cur,
-        skipped=skipped, banded=_banded_frame(banded, weights, total),
+        skipped=skipped, banded=_banded_frame(banded, weights, total), costs=costs,
     )
 
 

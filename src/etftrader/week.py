@@ -42,7 +42,7 @@ class Note:
     ----------
     kind : str
         ``positions_capped``, ``optimizer_fallback``, ``optimizer``, ``held_price``, ``price_guard``,
-        ``buffer_kept``, ``group_swap``, ``turnover_penalty`` or ``no_trade_band``.
+        ``buffer_kept``, ``group_swap``, ``turnover_penalty``, ``no_trade_band`` or ``liquidity_cap``.
     message : str
         One sentence for the summary, the log and the report.
     data : mapping
@@ -89,7 +89,8 @@ PENALISED = ("mvo", "minvar", "rankbased", "cvar", "blacklitterman")
 
 def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config: Any, *, optimizer: str,
                 positions: int, dropped: pd.DataFrame, scores: pd.DataFrame | None = None,
-                force: bool = False, explain: bool = False, limits: Any = ()) -> WeekDecision:
+                force: bool = False, explain: bool = False, limits: Any = (),
+                volume: pd.DataFrame | None = None, asset_class: Mapping[str, str] | None = None) -> WeekDecision:
     """Decide one week: target, prices, trade plan and notes.
 
     Parameters
@@ -118,6 +119,11 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
         run does; the backtest does not need to, and the decision is the same either way).
     limits : sequence of optimizers.limits.GroupLimit
         The group limits (:func:`etftrader.groups.group_limits`); equal weight ignores them.
+    volume : DataFrame, optional
+        Daily volumes (shares) up to the as-of date: the market impact and the liquidity cap of
+        :mod:`etftrader.costs` need them (without, trades pay commission and spread only).
+    asset_class : mapping of ticker to asset class, optional
+        For a ``spread_bps`` given by asset class (:func:`etftrader.groups.asset_classes`).
 
     Returns
     -------
@@ -188,8 +194,22 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
     if negative:
         notes.append(_negative_cash_note(holdings))
     # Negative cash is money owed: the week trades (sells first) to bring it back to zero or above.
+    from .costs import cost_model
+
+    movers = target.weights.index[target.weights > 0].union(holdings.shares.index[holdings.shares > 0])
+    costs = cost_model(rules, movers, close=close, volume=volume, asset_class=asset_class)
     plan = plan_rebalance(target.weights, holdings, prices, config, optimizer=optimizer,
-                          force=force or negative, frozen=frozen)
+                          force=force or negative, frozen=frozen, costs=costs)
+    capped = plan.skipped.loc[plan.skipped["reason"].astype(str).str.startswith("liquidity cap")] \
+        if len(plan.skipped) else plan.skipped
+    if len(capped):
+        notes.append(Note(
+            "liquidity_cap",
+            f"cut {len(capped)} trade{'s' if len(capped) != 1 else ''} to {rules.max_adv_fraction:.0%} of the "
+            f"20-day average daily volume ({', '.join(capped['ticker'].astype(str))}); "
+            f"{float(capped['value'].sum()):,.0f} waits for next week",
+            {"tickers": list(capped["ticker"].astype(str)), "value": float(capped["value"].sum())},
+            level="warning"))
     if len(plan.banded):
         b = plan.banded
         value = float(b["value"].sum())

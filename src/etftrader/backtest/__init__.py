@@ -43,6 +43,7 @@ from .report import (
     latest_targets, render_backtest_report, yearly_returns,
 )
 
+
 __all__ = [
     "EQUAL_WEIGHT",
     "BookSpec",

@@ -16,6 +16,7 @@ def _holdings_template():
 
     return Holdings.all_cash(0.0)
 
+
 class _Book:
     """One strategy's simulated account: whole shares by ticker and cash, plus its history."""
 
@@ -46,7 +47,7 @@ class _Book:
         self.shares = {str(t): float(n) for t, n in plan.shares_after.items() if n}
         self.cash = float(plan.cash_after)
 
-    def fill(self, trades: pd.DataFrame, prices: Mapping[str, float], rules) -> pd.DataFrame:
+    def fill(self, trades: pd.DataFrame, prices: Mapping[str, float], rules, costs=None) -> pd.DataFrame:
         """Fill ``trades`` (decided earlier) at ``prices``: sells first, then buys within the cash.
 
         Shares are those decided; a sell never takes more than is held; when the buys cost more at
@@ -56,7 +57,9 @@ class _Book:
         """
         from ..rebalance import TRADE_COLUMNS, estimate_cost
 
-        def cost(value, n):
+        def cost_of(ticker, value, n):
+            if costs is not None:  # the week's cost model, as the weekly run estimated it
+                return float(costs(ticker, value, n))
             return float(estimate_cost(value, n, cost_bps=rules.cost_bps, cost_per_share=rules.cost_per_share))
 
         rows = []
@@ -68,7 +71,7 @@ class _Book:
             if n <= 0:
                 continue
             value = n * px
-            rows.append((r.ticker, "SELL", n, px, value, cost(value, n)))
+            rows.append((r.ticker, "SELL", n, px, value, cost_of(r.ticker, value, n)))
             self.cash += value - rows[-1][-1]
             left = self.shares[r.ticker] - n
             self.shares = {t: v for t, v in self.shares.items() if t != r.ticker}
@@ -77,19 +80,21 @@ class _Book:
         buys = [(r.ticker, float(r.shares), prices.get(r.ticker, math.nan)) for r in trades.itertuples()
                 if r.action == "BUY"]
         buys = [(t, n, px) for t, n, px in buys if px == px and px > 0]
-        need = sum(n * px + cost(n * px, n) for t, n, px in buys)
+        need = sum(n * px + cost_of(t, n * px, n) for t, n, px in buys)
         factor = min(1.0, max(self.cash, 0.0) / need) if need > 0 else 1.0
         for t, n, px in buys:
             n = float(math.floor(n * factor + 1e-9)) if factor < 1.0 else n
             if n < 1:
                 continue
             value = n * px
-            c = cost(value, n)
+            c = cost_of(t, value, n)
             if value + c > self.cash + 1e-9:  # rounding: never below zero
                 n = float(math.floor((self.cash / (px * (1 + rules.cost_bps / 1e4) + rules.cost_per_share))))
+                while n >= 1 and n * px + cost_of(t, n * px, n) > self.cash + 1e-9:
+                    n -= 1.0  # the model's minimum, spread or impact: one share less until it fits
                 if n < 1:
                     continue
-                value, c = n * px, cost(n * px, n)
+                value, c = n * px, cost_of(t, n * px, n)
             rows.append((t, "BUY", n, px, value, c))
             self.cash -= value + c
             self.shares[t] = self.shares.get(t, 0.0) + n
@@ -111,6 +116,7 @@ class _Book:
                 "cash": self.cash, "value": self.value(marks_today), "method": "", "note": note,
                 "controls": ""}
 
+
 def _equity(books: Mapping[str, _Book], strategies: Sequence[str], marks: pd.DataFrame) -> pd.DataFrame:
     """Daily values of every book: the holdings after each decision, marked at each day's close."""
     columns = {}
@@ -126,6 +132,7 @@ def _equity(books: Mapping[str, _Book], strategies: Sequence[str], marks: pd.Dat
     equity = pd.DataFrame(columns, index=marks.index)
     equity.index.name = "date"
     return equity
+
 
 def _buy_and_hold(series: pd.Series, dates: pd.DatetimeIndex, capital: float) -> pd.Series:
     """``capital`` invested in ``series`` at the first date, valued daily (forward-filled)."""

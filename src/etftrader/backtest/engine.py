@@ -26,24 +26,31 @@ from .account import _Book, _buy_and_hold, _equity
 
 _log = logging.getLogger(f"{LOGGER_NAME}.backtest")
 
+
 #: what ``--optimizer`` accepts
 STRATEGY_CHOICES = (*OPTIMIZERS, "all")
+
 
 #: what a backtest replays unless told otherwise: the seed's three optimizers
 DEFAULT_OPTIMIZERS = ("mvo", "minvar", "rankbased")
 
+
 #: fewer weekly decisions than this and annualised figures are marked "not meaningful"
 SHORT_WINDOW_WEEKS = 52
+
 
 #: years simulated when no start is given (fewer when the history is shorter)
 DEFAULT_YEARS = 10
 
+
 #: strategy-weeks from which ``workers="auto"`` spreads strategies over processes
 AUTO_WORKERS_MIN_STEPS = 400
+
 
 #: how the backtest fills a week's trades: the next trading day's close (the documented routine:
 #: decide on the week's close, trade at the broker afterwards), or the decision day's own close
 FILLS = ("next_close", "same_close")
+
 
 #: the execution assumption of each fill rule, written into run.json and the report
 EXECUTION_NOTES = {
@@ -58,15 +65,18 @@ EXECUTION_NOTES = {
         "paid in cash. Cash earns nothing. The benchmark is a frictionless buy and hold."),
 }
 
+
 EXECUTION_NOTE = EXECUTION_NOTES["next_close"]
 
 TRADE_COLUMNS = ["strategy", "date", "ticker", "action", "shares", "price", "value", "cost"]
+
 
 DECISION_COLUMNS = [
     "strategy", "date", "drift", "threshold", "rebalanced", "trades", "skipped",
     "traded_value", "costs", "cash", "value", "method", "note", "controls",
     "expected_return", "expected_volatility", "expected_sharpe",
 ]
+
 
 TARGET_COLUMNS = ["strategy", "date", "ticker", "weight"]
 
@@ -119,6 +129,7 @@ class BacktestResult:
     elapsed: float
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
 
+
 def parse_optimizers(choice: str | Sequence[str]) -> tuple[str, ...]:
     """``"all"`` -> every optimizer; a name, ``"mvo,minvar"`` or a list of names -> those, validated.
 
@@ -136,6 +147,7 @@ def parse_optimizers(choice: str | Sequence[str]) -> tuple[str, ...]:
             f"`optimizer` must be one of {', '.join(STRATEGY_CHOICES)}, got {', '.join(map(repr, unknown or names))}"
         )
     return tuple(dict.fromkeys(names))
+
 
 def rebalance_dates(index: pd.DatetimeIndex, start: pd.Timestamp | None = None,
                     end: pd.Timestamp | None = None) -> pd.DatetimeIndex:
@@ -155,6 +167,7 @@ def rebalance_dates(index: pd.DatetimeIndex, start: pd.Timestamp | None = None,
         days = days[days >= start]
     return days
 
+
 def earliest_start(index: pd.DatetimeIndex, config: Config) -> pd.Timestamp | None:
     """First day with the factor lookbacks of history behind it (None when the data is too short).
 
@@ -162,6 +175,7 @@ def earliest_start(index: pd.DatetimeIndex, config: Config) -> pd.Timestamp | No
     """
     needed = config.factors.min_history
     return pd.Timestamp(index[needed - 1]) if len(index) >= needed else None
+
 
 def run_backtest(
     data,
@@ -291,6 +305,7 @@ def run_backtest(
         notes=tuple(notes), elapsed=elapsed, timings=timings,
     )
 
+
 def run_books(data, config: Config, specs: Mapping[str, "BookSpec"], *, start=None, end=None
               ) -> dict[str, Any]:
     """Several books with their own settings in one weekly loop (the sweep's engine).
@@ -333,6 +348,7 @@ def run_books(data, config: Config, specs: Mapping[str, "BookSpec"], *, start=No
     return {"books": books, "benchmark": bench, "schedule": schedule, "end": str(equity.index[-1].date()),
             "short_window": len(schedule) < SHORT_WINDOW_WEEKS}
 
+
 def _scheduled(data, config: Config, start, end):
     """The decision days in [start, end] and the data cut after the last of them (nothing later
     is ever needed); a one-line error when there are no prices or no decision day."""
@@ -347,6 +363,7 @@ def _scheduled(data, config: Config, start, end):
         )
     return _slice(data, schedule[-1]), schedule
 
+
 @dataclass(frozen=True)
 class BookSpec:
     """One simulated account of :func:`_simulate`: what it optimizes and under which settings."""
@@ -355,6 +372,7 @@ class BookSpec:
     config: Config
     positions: int
     fill: str = "next_close"
+
 
 @dataclass
 class _Part:
@@ -367,6 +385,7 @@ class _Part:
     notes: list[str]
     spent: dict[str, float]
 
+
 def _groups(strategies: Sequence[str], workers: int | str | None, weeks: int) -> list[tuple[str, ...]]:
     """Strategies dealt round-robin to at most ``workers`` processes (1: all in this process)."""
     if workers == "auto":
@@ -378,6 +397,7 @@ def _groups(strategies: Sequence[str], workers: int | str | None, weeks: int) ->
         raise ConfigError(f"`workers` must be at least 1, got {workers}")
     n = min(workers, len(strategies))
     return [tuple(strategies[i::n]) for i in range(n)]
+
 
 def _simulate_in_processes(data, config: Config, groups: list[tuple[str, ...]], schedule: pd.DatetimeIndex,
                            positions: int, progress: bool, fill: str = "next_close") -> list[_Part]:
@@ -395,6 +415,7 @@ def _simulate_in_processes(data, config: Config, groups: list[tuple[str, ...]], 
                    for i, group in enumerate(groups)]
         return [f.result() for f in futures]
 
+
 def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.DatetimeIndex,
               positions: int, progress: bool, fill: str = "next_close",
               specs: Mapping[str, "BookSpec"] | None = None) -> _Part:
@@ -406,7 +427,7 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
     and ``fill``. The data rules and factor settings are ``config``'s for every book.
     """
     from .. import pipeline
-    from ..groups import group_limits
+    from ..groups import asset_classes, group_limits
     from ..prices.quality import QualityHistory
 
     # Closes forward-filled, for marking positions to market (a held ticker keeps its last
@@ -422,6 +443,7 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
         specs.setdefault(name, BookSpec(name, config, positions, fill))
     books = {name: _Book(float(specs[name].config.portfolio.capital)) for name in strategies}
     limits = {name: group_limits(specs[name].config) for name in strategies}
+    classes = {name: asset_classes(specs[name].config) for name in strategies}
     trades_rows: list[tuple[str, pd.Timestamp, pd.DataFrame]] = []
     decision_rows: list[dict[str, Any]] = []
     target_rows: list[tuple[str, pd.Timestamp, pd.Index, np.ndarray]] = []
@@ -465,7 +487,8 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
                                            optimizer=spec.optimizer, positions=spec.positions,
                                            dropped=quality.dropped,
                                            scores=scores[0] if scores else None,
-                                           limits=() if spec.optimizer == EQUAL_WEIGHT else limits[name])
+                                           limits=() if spec.optimizer == EQUAL_WEIGHT else limits[name],
+                                           volume=week.volume, asset_class=classes[name])
                     spent["target"] += time.perf_counter() - tick
                     weights, plan = decision.target.weights.astype(float), decision.plan
                     about = _about(decision)
@@ -490,7 +513,7 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
                     if k < len(marks.index):
                         when = marks.index[k]
                         valued_at = dict(zip(mark_columns, mark_values[k].tolist()))
-                        fills = book.fill(plan.trades, valued_at, spec.config.rebalance)
+                        fills = book.fill(plan.trades, valued_at, spec.config.rebalance, plan.costs)
                         book.mark(when)
                     else:  # no later price: the last decision's trades stay unfilled
                         fills = plan.trades.iloc[0:0]
@@ -525,6 +548,7 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
     return _Part(equity=equity, trades=trades, decisions=decision_rows, targets=targets,
                  notes=notes, spent=spent)
 
+
 def _labelled(frame: pd.DataFrame, runs: list[tuple[str, pd.Timestamp, int]]) -> pd.DataFrame:
     """``frame`` with ``strategy`` and ``date`` columns: each (name, day, count) labels the next
     ``count`` rows (the rows of one strategy's week, in the order they were produced)."""
@@ -532,6 +556,7 @@ def _labelled(frame: pd.DataFrame, runs: list[tuple[str, pd.Timestamp, int]]) ->
     names = np.repeat(np.array([name for name, _, _ in runs], dtype=object), counts)
     days = np.repeat(pd.DatetimeIndex([day for _, day, _ in runs]).to_numpy(), counts)
     return frame.assign(strategy=pd.array(names, dtype="str"), date=pd.DatetimeIndex(days))
+
 
 def _in_order(frames: list[pd.DataFrame], columns: list[str], rank: Mapping[str, int]) -> pd.DataFrame:
     """All strategies' rows by date, then strategy (in column order), then as produced."""
@@ -543,6 +568,7 @@ def _in_order(frames: list[pd.DataFrame], columns: list[str], rank: Mapping[str,
                          "seq": np.arange(len(frame))})
     order = keys.sort_values(["date", "rank", "seq"], kind="stable").index
     return frame.loc[order].reset_index(drop=True)
+
 
 def _about(decision) -> dict[str, Any]:
     """What a week's decision row records besides the plan's figures.
@@ -558,6 +584,7 @@ def _about(decision) -> dict[str, Any]:
             "expected_return": float(result.expected_return),
             "expected_volatility": float(result.expected_volatility),
             "expected_sharpe": float(result.expected_sharpe)}
+
 
 def _window(index: pd.DatetimeIndex, config: Config, start, end) -> tuple[pd.Timestamp, pd.Timestamp]:
     """Validate ``start``/``end`` against the data and the factor lookbacks."""
@@ -587,6 +614,7 @@ def _window(index: pd.DatetimeIndex, config: Config, start, end) -> tuple[pd.Tim
         )
     return start_ts, end_ts
 
+
 def _slice(data, day: pd.Timestamp):
     """The price data as the weekly run on ``day`` would load it: nothing after ``day``."""
     changes = {"close": data.close.loc[:day]}
@@ -595,6 +623,7 @@ def _slice(data, day: pd.Timestamp):
     if getattr(data, "benchmark", None) is not None:
         changes["benchmark"] = data.benchmark.loc[:day]
     return dataclasses.replace(data, **changes)
+
 
 def _metrics(equity: pd.DataFrame, trades: pd.DataFrame, strategies: Sequence[str],
              label: str | None, config: Config) -> dict[str, dict[str, float]]:
@@ -609,6 +638,7 @@ def _metrics(equity: pd.DataFrame, trades: pd.DataFrame, strategies: Sequence[st
     if label is not None:
         out[label] = performance_metrics(equity[label].dropna(), risk_free_rate=rf)
     return out
+
 
 def _settings(config: Config, optimizers: Sequence[str], positions: int, schedule, equity,
               data, label, fill: str = "next_close") -> dict[str, Any]:

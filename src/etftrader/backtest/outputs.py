@@ -46,6 +46,7 @@ def write_outputs(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
     _plot_turnover(result.decisions, paths["turnover.png"])
     return paths
 
+
 def turnover_over_time(decisions: pd.DataFrame, *, weeks: int = 52) -> dict[str, pd.DataFrame]:
     """Trailing one-way turnover (traded value / 2 over the trailing ``weeks``, divided by the
     average value) and cumulative costs, one column per strategy, indexed by decision day."""
@@ -58,6 +59,7 @@ def turnover_over_time(decisions: pd.DataFrame, *, weeks: int = 52) -> dict[str,
     rolling = (traded.fillna(0.0).rolling(weeks, min_periods=weeks).sum() / 2) / value.rolling(weeks, min_periods=1).mean()
     order = list(dict.fromkeys(d["strategy"]))
     return {"turnover": rolling[order], "costs": costs.fillna(0.0).cumsum()[order]}
+
 
 def controls_table(run: Mapping[str, Any], decisions: pd.DataFrame) -> pd.DataFrame:
     """The turnover controls of the run and how often each acted, one row per strategy."""
@@ -80,6 +82,7 @@ def controls_table(run: Mapping[str, Any], decisions: pd.DataFrame) -> pd.DataFr
         f"turnover_penalty = {run.get('turnover_penalty', 0):g} x cost (k = {run.get('turnover_penalty_k', 0):.4g}); "
         f"no_trade_band = {run.get('no_trade_band', 0):.2%}; cost = {run.get('cost_bps', 0):g} bps")
     return table
+
 
 def load_outputs(out_dir: Path) -> dict[str, Any]:
     """Read what :func:`write_outputs` wrote (for the validation notebook and tests).
@@ -104,14 +107,17 @@ def load_outputs(out_dir: Path) -> dict[str, Any]:
         "run": json.loads((out_dir / "run.json").read_text(encoding="utf-8")),
     }
 
+
 def _read_optional(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, parse_dates=["date"]) if path.exists() else pd.DataFrame()
+
 
 def _dated(frame: pd.DataFrame) -> pd.DataFrame:
     """Dates written as YYYY-MM-DD (no midnight times in the CSVs)."""
     if "date" in frame and len(frame):
         frame = frame.assign(date=pd.to_datetime(frame["date"]).dt.strftime("%Y-%m-%d"))
     return frame
+
 
 def _json_safe(value):
     """NaN and infinities become null: strict JSON readers (and Excel's) reject them."""

@@ -31,6 +31,7 @@ def _plot_turnover(decisions: pd.DataFrame, png: Path) -> None:
     fig.savefig(png, dpi=110)
     plt.close(fig)
 
+
 def _plot(equity: pd.DataFrame, equity_png: Path, drawdowns_png: Path) -> None:
     """Equity curves (log scale, growth of the starting capital) and drawdowns, as PNG."""
     import matplotlib

@@ -16,16 +16,19 @@ SURVIVORSHIP_NOTE = (
     "closed, merged or were delisted during the period are missing, which biases results upwards."
 )
 
+
 SAMPLE_SURVIVORSHIP_NOTE = (
     "The sample's 20 stocks are large companies picked in hindsight (they survived and grew to "
     "2022), and its 5 factor ETFs start in 2014: read its figures as a demonstration, not evidence."
 )
+
 
 ESTIMATES_NOTE = (
     "The optimizers' expected return, volatility and Sharpe are estimates from past prices; the "
     "realised figures here are one historical path, not a forecast. Costs are estimates too "
     "(basis points of value plus a per-share fee); spreads, market impact and taxes are not modelled."
 )
+
 
 def framing_text(run: Mapping[str, Any]) -> str:
     """What the reader must know before reading the figures, as Markdown (from ``run.json``)."""
@@ -52,6 +55,7 @@ def framing_text(run: Mapping[str, Any]) -> str:
     lines += [f"**Note:** {n}" for n in run.get("notes", [])]
     return "\n\n".join(lines)
 
+
 def format_metrics(table: pd.DataFrame) -> pd.DataFrame:
     """The metrics table as display strings (percentages, ratios, currency), one row per series."""
     pct = ("cagr", "volatility", "max_drawdown")
@@ -66,6 +70,7 @@ def format_metrics(table: pd.DataFrame) -> pd.DataFrame:
             out[col] = values.map(lambda v: f"{v:.2f}" if v == v else "n/a")
     return out
 
+
 def activity_table(decisions: pd.DataFrame) -> pd.DataFrame:
     """Per strategy: weeks, rebalances, trades, skipped trades, traded value and costs."""
     if decisions.empty:
@@ -79,6 +84,7 @@ def activity_table(decisions: pd.DataFrame) -> pd.DataFrame:
         "traded_value": grouped["traded_value"].sum().round(0),
         "costs": grouped["costs"].sum().round(2),
     })
+
 
 def expected_vs_realised(decisions: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
     """The optimizers' beliefs against what happened, one row per optimizer strategy.
@@ -96,12 +102,14 @@ def expected_vs_realised(decisions: pd.DataFrame, metrics: pd.DataFrame) -> pd.D
         "cagr": "realised_cagr", "volatility": "realised_volatility", "sharpe": "realised_sharpe"}))
     return table[columns]
 
+
 def latest_targets(targets: pd.DataFrame) -> pd.DataFrame:
     """The last decision day's target weights: one row per ticker, one column per strategy."""
     if targets.empty:
         return pd.DataFrame()
     last = targets[targets["date"] == targets["date"].max()]
     return last.pivot(index="ticker", columns="strategy", values="weight").fillna(0.0)
+
 
 def yearly_returns(equity: pd.DataFrame) -> pd.DataFrame:
     """Calendar-year returns of every series (the first and last years may be partial)."""
@@ -112,6 +120,7 @@ def yearly_returns(equity: pd.DataFrame) -> pd.DataFrame:
     out = year_end / previous - 1.0
     out.index.name = "year"
     return out
+
 
 NOTEBOOK_NAME = "04_real_data_validation_results.ipynb"
 

@@ -46,6 +46,7 @@ from .charts import (
     weekly_metrics_table, show, sleeves_table,
 )
 
+
 __all__ = [
     "PERIODS_PER_YEAR",
     "REGIME_CALM_BELOW",

@@ -12,6 +12,7 @@ import pandas as pd
 from .ledger import _row_dates
 from .portfolio import run_table
 
+
 #: The ledger is written once a week; returns are annualised with 52 periods a year.
 PERIODS_PER_YEAR = 52
 

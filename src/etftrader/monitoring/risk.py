@@ -15,6 +15,7 @@ from .ledger import _row_dates, _run_ids
 from .portfolio import current_positions, run_table
 from .performance import PERIODS_PER_YEAR, market_benchmark_column
 
+
 #: Market regime thresholds on VIX (CBOE's long-run VIX median is near 17-19: below 15 is a
 #: quiet market, above 25 is the zone practitioners treat as stressed).
 REGIME_CALM_BELOW = 15.0

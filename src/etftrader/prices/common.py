@@ -15,6 +15,7 @@ from .frame import PriceData, truncate
 
 _log = logging.getLogger(f"{LOGGER_NAME}.prices")
 
+
 def _subset(data: PriceData, wanted: list[str] | None, as_of: date | None, *, where: str) -> PriceData:
     close, volume, failed = data.close, data.volume, dict(data.failed)
     if wanted is not None:
@@ -41,6 +42,7 @@ def _subset(data: PriceData, wanted: list[str] | None, as_of: date | None, *, wh
     return PriceData(close=close, volume=volume, source=data.source, benchmark=bench,
                      failed=failed, notes=data.notes)
 
+
 def _home_relative(name: str, home: Home) -> Path:
     """``name`` as given when it exists (relative to the current folder), else under the home folder.
 
@@ -53,6 +55,7 @@ def _home_relative(name: str, home: Home) -> Path:
     under_home = Path(home.root) / path
     return under_home if under_home.exists() else path
 
+
 def _clean_tickers(tickers: Iterable[str]) -> list[str]:
     if isinstance(tickers, str):
         tickers = tickers.replace(",", " ").split()
@@ -60,6 +63,7 @@ def _clean_tickers(tickers: Iterable[str]) -> list[str]:
     if not out:
         raise DataError("the list of tickers is empty; pass at least one ticker")
     return list(dict.fromkeys(out))
+
 
 def _show(columns) -> str:
     names = [str(c) for c in list(columns)[:6]]

@@ -18,9 +18,11 @@ from .common import _home_relative, _show, _subset
 
 _DATE_NAMES = ("date", "datetime", "timestamp", "time", "day", "dates")
 
+
 _TICKER_NAMES = ("ticker", "symbol", "tickers", "symbols")
 
 _CLOSE_NAMES = ("adj close", "adj_close", "adjclose", "adjusted close", "adjusted_close", "close", "price")
+
 
 _VOLUME_NAMES = ("volume",)
 
@@ -49,6 +51,7 @@ def _load_file_source(config: DataConfig, home: Home, wanted: list[str] | None,
     data = PriceData(close=close, volume=volume, source="file", benchmark=bench, notes=tuple(notes))
     return _subset(data, wanted, as_of, where=f"price file {path}")
 
+
 def _universe_lists(universe: str, ticker: str, home: Home) -> bool:
     """Whether the analyst's own universe file (not the bundled list) names ``ticker``."""
     if not universe:
@@ -59,6 +62,7 @@ def _universe_lists(universe: str, ticker: str, home: Home) -> bool:
         return ticker in set(load_universe(_home_relative(universe, home))["ticker"].astype(str).str.upper())
     except EtfTraderError:
         return False
+
 
 def read_price_file(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Read a CSV or parquet of prices, wide (date x tickers) or long (date, ticker, close[, volume]).
@@ -90,6 +94,7 @@ def read_price_file(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame | None
         return _read_long(path, raw, lower, ticker_col, close_col)
     return _read_wide(path, raw, lower)
 
+
 def _read_table(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".txt", ".parquet", ".pq"):
@@ -115,6 +120,7 @@ def _read_table(path: Path) -> pd.DataFrame:
     # Trailing commas in vendor exports create empty, unnamed columns: drop them quietly.
     junk = [c for c in raw.columns if str(c).startswith("Unnamed:") and raw[c].isna().all()]
     return raw.drop(columns=junk)
+
 
 def _check_csv_header(path: Path) -> None:
     """Refuse what pandas would quietly rename: a spreadsheet saved under .csv, a ticker named
@@ -147,6 +153,7 @@ def _check_csv_header(path: Path) -> None:
                             f"and {i}); keep one column per ticker")
         seen[key] = i
 
+
 def _find_date_column(path: Path, raw: pd.DataFrame, lower: dict) -> str:
     found = next((lower[n] for n in _DATE_NAMES if n in lower), None)
     if found is None and (str(raw.columns[0]).startswith("Unnamed:") or str(raw.columns[0]).strip() == ""):
@@ -155,6 +162,7 @@ def _find_date_column(path: Path, raw: pd.DataFrame, lower: dict) -> str:
         raise DataError(f"price file {path} has no date column; expected a column named `date` "
                         f"(got: {_show(raw.columns)})")
     return found
+
 
 def _parse_dates(path: Path, values: pd.Series) -> pd.DatetimeIndex:
     if pd.api.types.is_datetime64_any_dtype(values):
@@ -178,6 +186,7 @@ def _parse_dates(path: Path, values: pd.Series) -> pd.DatetimeIndex:
         index = index.tz_localize(None)
     return index.normalize()  # one row per session: a time of day must not make duplicates look unique
 
+
 def _to_numbers(path: Path, frame: pd.DataFrame, dates: pd.DatetimeIndex) -> pd.DataFrame:
     """Numeric copy of ``frame``; a cell that is present but not a number is an error."""
     if all(pd.api.types.is_numeric_dtype(dtype) for dtype in frame.dtypes):
@@ -193,6 +202,7 @@ def _to_numbers(path: Path, frame: pd.DataFrame, dates: pd.DatetimeIndex) -> pd.
                         f"{frame.columns[c]} on {dates[r].date()} is {frame.iat[r, c]!r}")
     return out
 
+
 def _read_wide(path: Path, raw: pd.DataFrame, lower: dict) -> tuple[pd.DataFrame, None]:
     date_col = _find_date_column(path, raw, lower)
     dates = _parse_dates(path, raw[date_col])
@@ -204,6 +214,7 @@ def _read_wide(path: Path, raw: pd.DataFrame, lower: dict) -> tuple[pd.DataFrame
     values = _to_numbers(path, body, dates)
     values.index = dates
     return normalize_frame(values), None
+
 
 def _read_long(path: Path, raw: pd.DataFrame, lower: dict, ticker_col, close_col):
     date_col = _find_date_column(path, raw, lower)
@@ -234,6 +245,7 @@ def _read_long(path: Path, raw: pd.DataFrame, lower: dict, ticker_col, close_col
         volume = normalize_frame(volume).reindex(index=close.index, columns=close.columns)
     return close, volume
 
+
 def _to_numbers_long(path: Path, values: pd.Series, keyed: pd.DataFrame, name: str) -> np.ndarray:
     if pd.api.types.is_numeric_dtype(values.dtype):
         # Already numbers (parquet, a numeric CSV column): nothing can be "present but not a
@@ -248,12 +260,14 @@ def _to_numbers_long(path: Path, values: pd.Series, keyed: pd.DataFrame, name: s
                         f"{keyed['ticker'].iat[pos]} on {keyed['date'].iat[pos].date()} is {values.iat[pos]!r}")
     return converted.to_numpy()
 
+
 def _reject_duplicate_dates(path: Path, dates: pd.DatetimeIndex) -> None:
     dup = dates.duplicated()
     if dup.any():
         first = dates[dup][0]
         raise DataError(f"price file {path} has duplicate dates ({int(dup.sum())}), e.g. {first.date()} "
                         "appears more than once; keep one row per date")
+
 
 def _row(path: Path, pos: int) -> str:
     # CSV: the header is line 1, so data row ``pos`` is line pos + 2; parquet rows count from 1.

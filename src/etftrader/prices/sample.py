@@ -15,6 +15,7 @@ SAMPLE_NOTE = ("sample data is a demo universe, not an investable ETF list: 5 iS
                "dividends (about 1.8% a year in 2014-2022) while the portfolios' prices include them, "
                "so excess returns against it are overstated by about that much")
 
+
 _SAMPLE_FILES = ("factors_dataset.csv.gz", "sp500_dataset.csv.gz", "sp500_index.csv.gz")
 
 @functools.lru_cache(maxsize=1)
@@ -23,6 +24,7 @@ def _sample_frames() -> tuple[pd.DataFrame, pd.Series]:
     close = normalize_frame(pd.concat([factors, stocks], axis=1, sort=True))
     bench = normalize_frame(index).iloc[:, 0].rename(SAMPLE_BENCHMARK_LABEL)
     return close, bench
+
 
 def _read_skfolio_datasets() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """skfolio's three bundled CSVs, read without importing skfolio when the files are found.
@@ -46,6 +48,7 @@ def _read_skfolio_datasets() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     from skfolio.datasets import load_factors_dataset, load_sp500_dataset, load_sp500_index
 
     return load_factors_dataset(), load_sp500_dataset(), load_sp500_index()
+
 
 def load_sample() -> PriceData:
     """The bundled real sample (skfolio datasets), no volume, never cached in the store."""

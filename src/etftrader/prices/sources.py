@@ -28,6 +28,7 @@ from .sample import SAMPLE_NOTE, load_sample
 from .files import _load_file_source, read_price_file
 from .yahoo import CHUNK_SIZE, VIX_TICKER, Fetcher, Probe, _load_yfinance, parse_yfinance_frame
 
+
 __all__ = [
     "load_prices",
     "load_market_series",
@@ -92,6 +93,7 @@ def load_prices(config: DataConfig, home: Home, *, tickers: Iterable[str] | None
         return _load_file_source(config, home, wanted, as_of)
     return _load_yfinance(config, home, wanted, as_of=as_of, refresh=refresh, progress=progress,
                           fetcher=fetcher, probe=probe, sleep=sleep, with_vix=with_vix)
+
 
 def load_market_series(config: DataConfig, home: Home, *, as_of: date | None = None,
                        fetcher: Fetcher | None = None,

@@ -29,16 +29,20 @@ from .common import _home_relative, _log
 #: rate-limited request loses little
 CHUNK_SIZE = 100
 
+
 #: first retry waits this many seconds, then doubles
 RETRY_BACKOFF_SECONDS = 2.0
+
 
 #: once an earlier chunk delivered data (Yahoo is up), an empty chunk is asked this many times in
 #: all: its tickers are most likely unknown or delisted, and retrying cannot change that
 EMPTY_CHUNK_ATTEMPTS = 2
 
+
 #: the reachability check before a download gives up after this many seconds (at most
 #: ``download_timeout``); it runs in a thread, so a stuck DNS lookup cannot hold it longer
 PROBE_SECONDS = 5.0
+
 
 VIX_TICKER = "^VIX"
 
@@ -47,8 +51,10 @@ BACKFILL_TOLERANCE_DAYS = 31
 
 Fetcher = Callable[..., pd.DataFrame]
 
+
 #: ``probe(url, timeout)`` returns on any HTTP answer and raises when the host cannot be reached
 Probe = Callable[[str, float], object]
+
 
 def parse_yfinance_frame(raw: pd.DataFrame | None, requested: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Close and volume frames from a ``yf.download(..., group_by="column")`` result.
@@ -87,11 +93,13 @@ def parse_yfinance_frame(raw: pd.DataFrame | None, requested: list[str]) -> tupl
         volume.index.name = "date"
     return close, volume
 
+
 def _numeric(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` as numbers, non-numbers as NaN; one conversion when yfinance sent numbers already."""
     if all(pd.api.types.is_numeric_dtype(dtype) for dtype in frame.dtypes):
         return frame.astype("float64")
     return frame.apply(pd.to_numeric, errors="coerce")
+
 
 def _load_yfinance(config: DataConfig, home: Home, wanted: list[str] | None, *, as_of: date | None,
                    refresh: bool, progress: bool, fetcher: Fetcher | None, probe: Probe | None,
@@ -187,6 +195,7 @@ def _load_yfinance(config: DataConfig, home: Home, wanted: list[str] | None, *, 
     return PriceData(close=out_close, volume=out_volume, source="yfinance", benchmark=benchmark,
                      failed=failed, notes=tuple(notes), vix=vix_close)
 
+
 def _plan_requests(requested: list[str], cached: CachedPrices | None, *, full_start: date,
                    end_day: date, overlap_days: int) -> tuple[dict[date, list[str]], set[str]]:
     """Start date -> tickers to download from it, and the tickers expected to deliver.
@@ -229,6 +238,7 @@ def _plan_requests(requested: list[str], cached: CachedPrices | None, *, full_st
     order = sorted(plan, key=lambda start: (-sum(t in expected for t in plan[start]), start))
     return {start: plan[start] for start in order}, expected
 
+
 def _record_requests(before: Mapping[str, Asked], answered: list[str], delivered: set[str],
                      end_day: date) -> dict[str, Asked]:
     """The request log after this run: ``answered`` tickers were asked up to ``end_day``.
@@ -245,6 +255,7 @@ def _record_requests(before: Mapping[str, Asked], answered: list[str], delivered
         else:
             log[t] = Asked(through=through, delivered=previous.delivered if previous is not None else None)
     return log
+
 
 def _download_all(plan: dict[date, list[str]], *, end_day: date, config: DataConfig, fetch: Fetcher,
                   sleep: Callable[[float], None], progress: bool):
@@ -295,6 +306,7 @@ def _download_all(plan: dict[date, list[str]], *, end_day: date, config: DataCon
     close.index.name = volume.index.name = "date"
     return close, volume, failed
 
+
 def _download_chunk(chunk: list[str], *, start: date, end: date, config: DataConfig, fetch: Fetcher,
                     sleep: Callable[[float], None], attempts: int) -> tuple[pd.DataFrame | None, str]:
     """One yf.download call with bounded retries; an empty frame counts as a failure to retry.
@@ -340,8 +352,10 @@ def _download_chunk(chunk: list[str], *, start: date, end: date, config: DataCon
             sleep(wait)
     return raw, reason
 
+
 class _Deadline(TimeoutError):
     """A call given to :func:`_call_with_deadline` did not finish in time."""
+
 
 def _call_with_deadline(func: Callable[[], object], seconds: float, *, name: str):
     """``func()`` in a daemon thread; its result, its exception, or :class:`_Deadline` after ``seconds``.
@@ -366,6 +380,7 @@ def _call_with_deadline(func: Callable[[], object], seconds: float, *, name: str
         raise outcome["error"]  # type: ignore[misc]
     return outcome.get("value")
 
+
 def _unreachable_reason(probe: Probe, seconds: float) -> str | None:
     """None when Yahoo answers ``probe`` within ``seconds`` (any HTTP status), else why not."""
     try:
@@ -376,9 +391,11 @@ def _unreachable_reason(probe: Probe, seconds: float) -> str | None:
         return f"{type(e).__name__}: {getattr(e, 'reason', None) or first_line(e)}"
     return None
 
+
 def _probe_yahoo(url: str, timeout: float) -> str:
     """The real reachability check: one HTTP GET (:func:`.net.probe_url`; tests replace this)."""
     return probe_url(url, timeout)
+
 
 def _yfinance_download(*args, **kwargs) -> pd.DataFrame:
     import multitasking  # yfinance's thread pool (a dependency of yfinance)
@@ -396,6 +413,7 @@ def _yfinance_download(*args, **kwargs) -> pd.DataFrame:
         set_daemon(True)
     return yf.download(*args, **kwargs)
 
+
 @contextlib.contextmanager
 def _quiet_yfinance():
     """Keep yfinance's logging, prints and warnings out of the console; they go to the run log."""
@@ -411,6 +429,7 @@ def _quiet_yfinance():
                 if line.strip():
                     _log.info("yfinance: %s", line.strip())
 
+
 def _route_yfinance_logging() -> None:
     """Send yfinance's log records to the run log, and silence its warnings, for the rest of the process.
 
@@ -424,6 +443,7 @@ def _route_yfinance_logging() -> None:
         warnings.filterwarnings("ignore", module=r"yfinance(\.|$)")
     yf_logger.propagate = False
 
+
 class _ForwardHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -434,15 +454,19 @@ class _ForwardHandler(logging.Handler):
         except Exception:  # a log line must never break a download
             pass
 
+
 #: set when yfinance reported HTTP 429 (it logs YFRateLimitError per ticker instead of raising)
 _RATE_LIMITED = threading.Event()
+
 
 def _looks_rate_limited(text: object) -> bool:
     text = str(text)
     return any(k in text for k in ("YFRateLimitError", "Too Many Requests", "Rate limited", "HTTP Error 429"))
 
+
 class RateLimitedError(SourceUnavailableError):
     """Yahoo Finance answered HTTP 429: treated as an outage (stop now, write nothing)."""
+
 
 def _rate_limited(chunk: list[str]) -> RateLimitedError:
     return RateLimitedError(

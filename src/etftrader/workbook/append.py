@@ -30,6 +30,7 @@ from .schema import HOLDINGS_SHEET, ROW_COLUMN, SCHEMA, SHEETS
 from .scan import SheetScan, inspect_workbook
 from .edit import _Edit
 
+
 __all__ = ["append_week", "check_writable", "inspect_workbook", "append_bytes"]
 
 
@@ -56,6 +57,7 @@ def check_writable(path: str | Path) -> None:
         # Parse structure and headers now, so a foreign or damaged file stops the run before any
         # work is done.
         inspect_workbook(path.read_bytes(), path, head_only=True)
+
 
 def append_week(path: str | Path, rows: Mapping[str, pd.DataFrame], *, backups_dir: str | Path,
                 keep: int = 5, holdings: pd.DataFrame | None = None,
@@ -105,6 +107,7 @@ def append_week(path: str | Path, rows: Mapping[str, pd.DataFrame], *, backups_d
     atomic_write(path, lambda fh: fh.write(new))
     return path
 
+
 def _validate_rows(rows: Mapping[str, pd.DataFrame]) -> None:
     for sheet, frame in rows.items():
         if sheet not in SCHEMA:
@@ -114,6 +117,7 @@ def _validate_rows(rows: Mapping[str, pd.DataFrame]) -> None:
         extra = [c for c in frame.columns if c not in SCHEMA[sheet] and c != ROW_COLUMN]
         if extra:
             raise ValueError(f"append_week: sheet {sheet} has no column(s) {extra}; its columns are {SCHEMA[sheet]}")
+
 
 def append_bytes(original: bytes | None, rows: Mapping[str, pd.DataFrame], path: Path,
                  holdings: pd.DataFrame | None = None, statuses: Mapping[int, str] | None = None) -> bytes:
@@ -147,6 +151,7 @@ def append_bytes(original: bytes | None, rows: Mapping[str, pd.DataFrame], path:
     if "Trades" in rows:
         edit.recalculate_on_load()  # the status formulas of earlier rows move on with each week
     return edit.write()
+
 
 def _latest_as_of_ref(perf: SheetScan | None) -> str | None:
     """``MAX(Performance!B:B)``-style reference to the latest week's as-of, or None."""

@@ -15,6 +15,7 @@ from ._xlsx import make_range, split_range
 
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
+
 def status_formula(executed: str, as_of: str, latest: str | None, row: int) -> str:
     """The Trades ``status`` formula of one row: executed (TRUE, 1, x, yes...), pending (a trade
     of the latest week) or superseded."""
@@ -22,6 +23,7 @@ def status_formula(executed: str, as_of: str, latest: str | None, row: int) -> s
     done = f'OR({x}=TRUE,{x}=1,ISNUMBER(MATCH(LOWER(TRIM({x}&"")),{{"true","yes","y","x","1"}},0)))'
     latest = latest or f"MAX({as_of}:{as_of})"
     return f'IF({done},"executed",IF({as_of}{row}={latest},"pending","superseded"))'
+
 
 def _set_dimension(xml: bytes, prefix: bytes, last_row: int, max_col: int) -> bytes:
     m = re.search(b"<" + re.escape(prefix) + rb'dimension\s+ref="([^"]*)"', xml)
@@ -33,6 +35,7 @@ def _set_dimension(xml: bytes, prefix: bytes, last_row: int, max_col: int) -> by
         c1, r1, c2, r2 = 1, 1, 1, 1
     ref = make_range(c1, r1, max(c2, max_col), max(r2, last_row)).encode()
     return xml[: m.start(1)] + ref + xml[m.end(1):]
+
 
 def _grow_table(table_xml: bytes, header_row: int, last_row: int, *, shrink: bool = False) -> bytes:
     """Extend the table (and its autoFilter) down to ``last_row`` when it starts at the header
@@ -49,6 +52,7 @@ def _grow_table(table_xml: bytes, header_row: int, last_row: int, *, shrink: boo
     if af is not None:
         out = out[: af.start(1)] + new_ref + out[af.end(1):]
     return out
+
 
 def _widen_table(table_xml: bytes, header_row: int, old_max: int, names: list[str]) -> bytes:
     """Add table columns for header cells added right of a table that ends at ``old_max``."""
@@ -69,11 +73,13 @@ def _widen_table(table_xml: bytes, header_row: int, old_max: int, names: list[st
         af.set("ref", ref)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
 
+
 def _formula_cell(p: str, ref: str, style: int, formula: str, cached: object) -> str:
     """A text formula with its value as computed when written (shown until recalculated)."""
     s = f' s="{style}"' if style else ""
     value = "" if cached is None or (isinstance(cached, float) and math.isnan(cached)) else str(cached)
     return f'<{p}c r="{ref}"{s} t="str"><{p}f>{escape(formula)}</{p}f><{p}v>{escape(value)}</{p}v></{p}c>'
+
 
 def _cell(p: str, ref: str, style: int, value: object, origin: pd.Timestamp) -> str:
     s = f' s="{style}"' if style else ""

@@ -23,10 +23,12 @@ from .cells import _cell, _formula_cell, _grow_table, _set_dimension, _widen_tab
 
 _CT_TABLE = "application/vnd.openxmlformats-officedocument.spreadsheetml.table+xml"
 
+
 _CT_SHEET = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
 
 # Formats Excel knows by number, so no custom <numFmt> is needed for them.
 _FAST_DEFLATE_ABOVE = 256 * 1024
+
 
 _BUILTIN_FORMATS = {"General": 0, "0": 1, "0.00": 2, "#,##0": 3, "#,##0.00": 4, "0%": 9, "0.00%": 10}
 

@@ -15,14 +15,17 @@ from .schema import SCHEMA, SHEETS
 
 _SHEET_DATA = re.compile(rb"<((?:[A-Za-z_][\w.-]*:)?)sheetData\b[^>]*?(/?)>")
 
+
 _ROOT = re.compile(rb"<((?:[A-Za-z_][\w.-]*:)?)worksheet\b[^>]*>")
 
 _R_ATTR = re.compile(rb'\sr="(\d+)"')
+
 
 _HAS_VALUE = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:v|f|is)[\s>/]")
 
 # How much of each sheet check_writable reads to find its header.
 _HEAD_BYTES = 256 * 1024
+
 
 @dataclass
 class SheetScan:
@@ -49,11 +52,13 @@ class SheetScan:
             out.setdefault(name, ci)
         return out
 
+
 @dataclass
 class Inspection:
     pkg: Package
     scans: dict[str, SheetScan]
     missing: list[str]
+
 
 def inspect_workbook(data: bytes, path: Path, *, head_only: bool = False) -> Inspection:
     """Check that ``data`` is a ledger we can append to and find what the append needs.
@@ -76,6 +81,7 @@ def inspect_workbook(data: bytes, path: Path, *, head_only: bool = False) -> Ins
     else:
         scans = {s: scan_sheet(pkg, s, pkg.sheet(s), pkg.read(pkg.sheet(s).part)) for s in present}
     return Inspection(pkg, scans, [s for s in SHEETS if s not in present])
+
 
 def scan_sheet(pkg: Package, sheet: str, ref: SheetRef, xml: bytes, *, full: bool = False,
                head_only: bool = False) -> SheetScan:
@@ -149,8 +155,10 @@ def scan_sheet(pkg: Package, sheet: str, ref: SheetRef, xml: bytes, *, full: boo
     return SheetScan(sheet, ref, xml, prefix, header_row, header, last_row, rows, content, self_closing,
                      last_styles, col_styles, tables)
 
+
 class _NoRowNumber(Exception):
     pass
+
 
 def _rows_backward(xml: bytes, prefix: bytes, content: tuple[int, int]):
     """Yield (row number, start, end) of the <row> elements from the last one up."""
@@ -169,6 +177,7 @@ def _rows_backward(xml: bytes, prefix: bytes, content: tuple[int, int]):
         yield int(ra.group(1)), k, pos
         pos = k
 
+
 def _parse_rows(pkg: Package, xml: bytes, root: re.Match, prefix: bytes,
                 rows: list[tuple[int, int, int]]) -> list[tuple[int, dict[int, object], dict[int, int]]]:
     """Parse a few <row> elements (with the root's namespace declarations) -> values and styles."""
@@ -186,6 +195,7 @@ def _parse_rows(pkg: Package, xml: bytes, root: re.Match, prefix: bytes,
         out.append((r, cells, styles))
     return out
 
+
 def _col_styles(before_data: bytes, prefix: bytes) -> dict[int, int]:
     out: dict[int, int] = {}
     for cm in re.finditer(b"<" + re.escape(prefix) + rb"col\b([^>]*)>", before_data):
@@ -196,6 +206,7 @@ def _col_styles(before_data: bytes, prefix: bytes) -> dict[int, int]:
                 out[ci] = int(attrs[b"style"])
     return out
 
+
 def _scan_new(pkg: Package, sheet: str, ref: SheetRef, xml: bytes, tables: list[str],
               columns: list[str]) -> SheetScan:
     m = _SHEET_DATA.search(xml)
@@ -205,6 +216,7 @@ def _scan_new(pkg: Package, sheet: str, ref: SheetRef, xml: bytes, tables: list[
     col_styles = _col_styles(xml[: m.start()], b"")
     return SheetScan(sheet, ref, xml, b"", 1, header, 1, [(1, rstart, end)], (m.end(), end), None, {},
                      col_styles, tables)
+
 
 def _parse_style_of(row_xml: bytes, ci: int) -> int:
     m = re.search(rb'<(?:[\w.-]+:)?c\b[^>]*\br="' + col_letters(ci).encode() + rb'\d+"[^>]*>', row_xml)

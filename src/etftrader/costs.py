@@ -1,0 +1,125 @@
+"""What a trade costs: commission, half the bid-ask spread and market impact; and how much may trade.
+
+Per trade of ``n`` shares worth ``V``:
+
+- **commission**: ``cost_bps x V / 1e4 + cost_per_share x n + commission_per_trade``, at least
+  ``commission_min`` (``[rebalance]``; the first two are the flat costs the tool always charged);
+- **half the spread**: ``spread_bps / 2 x V / 1e4``, the full quoted spread in basis points from
+  ``spread_bps`` by ticker, else by the ticker's ``asset_class`` in the universe file, else ``"*"``;
+- **market impact** on the square-root law: ``impact_k x sigma x sqrt(n / ADV) x V``, with ``ADV``
+  the 20-day average daily volume in shares and ``sigma`` the daily volatility of the last 60
+  closes. The law and its coefficient: Toth et al. (2011), "Anomalous price impact and the critical
+  nature of liquidity in financial markets", Physical Review X 1, and Bouchaud, Bonart, Donier and
+  Gould (2018), *Trades, Quotes and Prices*, ch. 12, which find the prefactor "of order unity";
+  ``impact_k = 1.0`` is that order. It applies only where the source gives volume (yfinance, a
+  long price file); the bundled sample has none, so its trades pay no impact.
+
+**Liquidity cap**: no trade above ``max_adv_fraction`` (10%) of the ADV; a larger one is cut to the
+cap, reported, and the rest waits for next week's drift. Without volume there is no cap.
+
+The weekly run and the backtest build the same :class:`CostModel` from the same prices (one week
+step, :mod:`etftrader.week`), so the backtest charges what the weekly run estimates.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["ADV_DAYS", "SIGMA_DAYS", "CostModel", "cost_model"]
+
+#: days of volume in the average daily volume, and of returns in the daily volatility
+ADV_DAYS = 20
+SIGMA_DAYS = 60
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """The costs of one week's trades (see the module docstring for each term)."""
+
+    cost_bps: float = 0.0
+    cost_per_share: float = 0.0
+    per_trade: float = 0.0
+    minimum: float = 0.0
+    half_spread_bps: Mapping[str, float] = field(default_factory=dict)
+    impact_k: float = 0.0
+    adv: Mapping[str, float] = field(default_factory=dict)
+    sigma: Mapping[str, float] = field(default_factory=dict)
+    max_adv_fraction: float = 0.0
+
+    def __call__(self, ticker: str, value: float, shares: float) -> float:
+        """Estimated cost of trading ``shares`` of ``ticker`` worth ``value`` (0 for no trade)."""
+        if shares <= 0 or value <= 0:
+            return 0.0
+        commission = self.cost_bps * value / 1e4 + self.cost_per_share * shares + self.per_trade
+        commission = max(commission, self.minimum)
+        spread = self.half_spread_bps.get(ticker, 0.0) * value / 1e4
+        return float(commission + spread + self.impact(ticker, value, shares))
+
+    def impact(self, ticker: str, value: float, shares: float) -> float:
+        adv, sigma = self.adv.get(ticker, 0.0), self.sigma.get(ticker, 0.0)
+        if self.impact_k <= 0 or not (adv > 0 and sigma > 0) or shares <= 0:
+            return 0.0
+        return float(self.impact_k * sigma * math.sqrt(shares / adv) * value)
+
+    def cap(self, ticker: str) -> float | None:
+        """The most shares of ``ticker`` one trade may have (None: no cap known)."""
+        adv = self.adv.get(ticker, 0.0)
+        if self.max_adv_fraction <= 0 or not adv > 0:
+            return None
+        return float(math.floor(self.max_adv_fraction * adv))
+
+
+def cost_model(rules: Any, tickers: Iterable[str], *, close: pd.DataFrame | None = None,
+               volume: pd.DataFrame | None = None, asset_class: Mapping[str, str] | None = None
+               ) -> CostModel | None:
+    """The week's cost model for ``tickers``, or None when it is the flat one (bps and per share
+    only: the plan then costs trades exactly as before the model existed).
+
+    Parameters
+    ----------
+    rules : etftrader.config.RebalanceConfig
+    tickers : iterable of str
+        Tickers that may trade this week (held and target).
+    close, volume : DataFrame, optional
+        Daily closes and volumes up to the as-of date (volume: shares a day).
+    asset_class : mapping of ticker to asset class, optional
+        For ``spread_bps`` given by asset class.
+    """
+    names = [str(t) for t in dict.fromkeys(tickers)]
+    spreads = dict(rules.spread_bps)
+    classes = asset_class or {}
+    half: dict[str, float] = {}
+    for t in names:
+        full = spreads.get(t, spreads.get(classes.get(t, ""), spreads.get("*", 0.0)))
+        if full:
+            half[t] = float(full) / 2.0
+    adv: dict[str, float] = {}
+    sigma: dict[str, float] = {}
+    if volume is not None and close is not None and (rules.impact_k > 0 or rules.max_adv_fraction > 0):
+        present = [t for t in names if t in volume.columns and t in close.columns]
+        if present:
+            v = volume[present].iloc[-ADV_DAYS:].astype(float)
+            mean = v.mean(axis=0, skipna=True)
+            c = close[present].iloc[-(SIGMA_DAYS + 1):].astype(float)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                returns = c.pct_change(fill_method=None).iloc[1:]
+            std = returns.std(axis=0, ddof=1, skipna=True)
+            for t in present:
+                a, s = float(mean[t]), float(std[t])
+                if math.isfinite(a) and a > 0:
+                    adv[t] = a
+                if math.isfinite(s) and s > 0:
+                    sigma[t] = s
+    plain = not (rules.commission_per_trade or rules.commission_min or half or
+                 (adv and (rules.impact_k > 0 or rules.max_adv_fraction > 0)))
+    if plain:
+        return None
+    return CostModel(cost_bps=float(rules.cost_bps), cost_per_share=float(rules.cost_per_share),
+                     per_trade=float(rules.commission_per_trade), minimum=float(rules.commission_min),
+                     half_spread_bps=half, impact_k=float(rules.impact_k), adv=adv, sigma=sigma,
+                     max_adv_fraction=float(rules.max_adv_fraction))
