@@ -337,6 +337,32 @@ class RebalanceConfig:
         return self.drift_threshold.get(optimizer, 0.05)
 
 
+#: how a SELL picks the lots it closes (:mod:`etftrader.lots`)
+LOT_METHODS = ("fifo", "hifo", "tax_aware")
+
+
+@dataclass(frozen=True)
+class TaxConfig:
+    """Tax lots: how sells match lots, when a gain is long-term, which losses are worth harvesting.
+
+    ``lot_method``: ``fifo`` (oldest first), ``hifo`` (highest cost first) or ``tax_aware`` (losses
+    first, then long-term lots, highest cost first: the sells that realise the least tax). Nothing
+    here ever makes a trade; it decides which lots a sell closes and what the report lists.
+    """
+
+    lot_method: str = "fifo"
+    long_term_days: int = 365
+    harvest_threshold: float = 0.10
+
+    def __post_init__(self) -> None:
+        _require(self.lot_method in LOT_METHODS, "lot_method", f"one of {', '.join(LOT_METHODS)}",
+                 repr(self.lot_method))
+        _require(isinstance(self.long_term_days, int) and self.long_term_days >= 0, "long_term_days",
+                 "a whole number of days >= 0", self.long_term_days)
+        _require(math.isfinite(self.harvest_threshold) and 0 <= self.harvest_threshold < 1, "harvest_threshold",
+                 "a loss as a share of the lot's cost in [0, 1), e.g. 0.10", self.harvest_threshold)
+
+
 @dataclass(frozen=True)
 class ScheduleConfig:
     """When the scheduled weekly run happens (``etftrader schedule``)."""
@@ -384,6 +410,7 @@ class Config:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     rebalance: RebalanceConfig = field(default_factory=RebalanceConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    tax: TaxConfig = field(default_factory=TaxConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     run: RunConfig = field(default_factory=RunConfig)
@@ -414,6 +441,7 @@ _SECTION_CLASSES = {
     "optimizer": OptimizerConfig,
     "rebalance": RebalanceConfig,
     "limits": LimitsConfig,
+    "tax": TaxConfig,
     "schedule": ScheduleConfig,
     "report": ReportConfig,
     "run": RunConfig,
@@ -588,6 +616,11 @@ asset_class_min = {}
 asset_class_max = {}
 category_min = {}
 category_max = {}
+
+[tax]
+lot_method = "fifo"        # which lots a sell closes: fifo | hifo | tax_aware (losses first, then long-term, highest cost first)
+long_term_days = 365       # a gain on a lot held longer than this is long-term
+harvest_threshold = 0.1    # the report lists lots with an unrealised loss beyond this share of their cost
 
 [schedule]
 day = "MON"                # etftrader schedule: day of the weekly run

@@ -252,6 +252,7 @@ class WeeklyResult:
     open_message: str | None = None
     controls: tuple[Any, ...] = ()
     frontier: dict[str, Any] | None = None
+    tax: dict[str, Any] | None = None
 
     @property
     def portfolio_value(self) -> float:
@@ -319,6 +320,8 @@ class WeeklyResult:
             # the chosen portfolio, equal weight and each ticker; the barbell's two sleeves.
             "frontier": self.frontier,
             "sleeves": {k: list(v) for k, v in res.sleeves.items()},
+            # Realised gains this year, what this week's sells would realise, wash-sale BUYs.
+            "tax": self.tax,
             "report": str(self.report.html) if self.report is not None else None,
         }
         out.update(extra)
@@ -524,6 +527,7 @@ def _run_weekly_locked(config: Any, home: Any, book: Path, *, now: datetime, as_
             f"({_stamp(holdings.last_run_time)}), value {sup_value:,.2f}; "
             "they count only if you mark them executed"
         )
+    lot_sheet, tax = tax_lots(ledger, config, plan, prices, data_as_of, warnings, notes)
     for message in warnings:
         _log.warning(message)
     for message in notes:
@@ -541,7 +545,9 @@ def _run_weekly_locked(config: Any, home: Any, book: Path, *, now: datetime, as_
 
     # 4. Side files for the report, then 5. the one write to the workbook.
     _save_side_files(home, run_as_of, target, data, frontier=frontier, clean=clean, prices=prices,
-                     holdings=holdings, plan=plan, warnings=warnings, notes=notes)
+                     holdings=holdings, plan=plan, warnings=warnings, notes=notes,
+                     tax={**tax, "lot_method": config.tax.lot_method, "long_term_days": config.tax.long_term_days,
+                          "harvest_threshold": config.tax.harvest_threshold})
     from .weekview import holdings_rows
 
     add_returns(rows, ledger)
@@ -551,7 +557,7 @@ def _run_weekly_locked(config: Any, home: Any, book: Path, *, now: datetime, as_
     statuses = {int(r): ("executed" if bool(e) else "superseded")
                 for r, e in zip(trades.get("_row", []), trades.get("executed", []))}
     append_week(book, rows, backups_dir=home.backups_dir, keep=config.report.backups, holdings=sheet,
-                statuses=statuses)
+                statuses=statuses, lots=lot_sheet)
     mark_recorded(str(book))
     _log.info("workbook %s: appended run %s (%s)", book, run_id,
               ", ".join(f"{k} {len(v)}" for k, v in rows.items() if len(v)))
@@ -582,7 +588,30 @@ def _run_weekly_locked(config: Any, home: Any, book: Path, *, now: datetime, as_
         superseded_time=holdings.last_run_time, warnings=tuple(warnings), notes=tuple(notes),
         workbook=book, data_source=data.source, rows=rows, report=report,
         report_error=report_error, open_message=message, controls=decision.controls, frontier=frontier,
+        tax=tax,
     )
+
+
+def tax_lots(ledger: Any, config: Any, plan: RebalancePlan, prices: pd.Series, as_of: date,
+             warnings: list[str], notes: list[str]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The week's Lots sheet and tax figures (:mod:`etftrader.lots`); wash sales become warnings,
+    what the week's sells would realise a note."""
+    from . import lots as lt
+
+    t = config.tax
+    lots = lt.build_lots(ledger, method=t.lot_method, long_term_days=t.long_term_days)
+    sheet = lt.lots_rows(lots, prices, as_of, t.long_term_days)
+    preview = lt.sell_preview(lots, plan.trades, as_of, method=t.lot_method, long_term_days=t.long_term_days)
+    washes = lt.wash_sales(lots, plan.trades, as_of)
+    for ticker in washes:
+        warnings.append(f"wash sale: this week buys {ticker} within {lt.WASH_SALE_DAYS} days of selling it at a "
+                        "loss; the loss may not be deductible")
+    tax = lt.summary(lots, preview, washes, as_of.year)
+    if len(preview):
+        w = tax["week_sells_realise"]
+        notes.append(f"this week's sells would realise {w['total']:,.2f} ({t.lot_method}: short-term "
+                     f"{w['short_term']:,.2f}, long-term {w['long_term']:,.2f})")
+    return sheet, tax
 
 
 def week_frontier(clean: pd.DataFrame, target: Target, config: Any, limits: Any = ()) -> dict[str, Any] | None:
@@ -892,7 +921,8 @@ def add_returns(rows: dict[str, pd.DataFrame], ledger: Any) -> None:
 def _save_side_files(home: Any, as_of: date, target: Target, data: Any, *,
                      frontier: dict[str, Any] | None = None, clean: pd.DataFrame | None = None,
                      prices: pd.Series | None = None, holdings: Holdings | None = None,
-                     plan: RebalancePlan | None = None, warnings: list[str] = (), notes: list[str] = ()) -> None:
+                     plan: RebalancePlan | None = None, warnings: list[str] = (), notes: list[str] = (),
+                     tax: dict[str, Any] | None = None) -> None:
     """Market series, factor scores, the week's closes and the week file for the report; each
     written whole (temp file, then replace).
 
@@ -916,7 +946,7 @@ def _save_side_files(home: Any, as_of: date, target: Target, data: Any, *,
     used = {} if prices is None else {str(t): float(v) for t, v in prices.items()
                                       if str(t) in names and np.isfinite(v)}
     side = {"as_of": as_of.isoformat(), "optimizer": target.result.requested, "method": target.result.method,
-            "warnings": list(warnings), "notes": list(notes), "prices": used,
+            "warnings": list(warnings), "notes": list(notes), "prices": used, "tax": tax or {},
             "frontier": frontier, "sleeves": {k: list(v) for k, v in target.result.sleeves.items()},
             "weights": {str(t): float(w) for t, w in target.weights.items()}}
     text = json.dumps(side, indent=1, allow_nan=False, default=float).encode("utf-8")

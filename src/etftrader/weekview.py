@@ -138,7 +138,7 @@ def held_now(ledger: Any, prices: pd.DataFrame | None = None, as_of: Any = None,
                             index=pd.Index(["Cash"], name="ticker"))
     frame = pd.concat([frame, cash_row]) if len(frame) else cash_row
     frame["weight"] = frame["value"] / total if total > 0 else np.nan
-    frame.attrs.update(total_value=total, cash=cash)
+    frame.attrs.update(total_value=total, cash=cash, as_of=day)
     return frame[["shares", "price", "price_date", "value", "weight", "cost", "unrealised", "unrealised_pct"]]
 
 
@@ -478,3 +478,32 @@ def holdings_rows(ledger: Any, prices: pd.Series, trades: pd.DataFrame, target_w
                  "unrealised_pct": math.nan, "pending_action": "", "pending_shares": math.nan,
                  "pending_value": math.nan, "status": "NEGATIVE CASH" if cash["value"] < -0.005 else "cash"})
     return pd.DataFrame(rows)
+
+
+def tax_tables(ledger: Any, side: dict[str, Any] | None, held: pd.DataFrame) -> dict[str, Any]:
+    """The report's tax section: unrealised gains by position and term, realised gains by year,
+    the lots worth harvesting and this week's wash-sale BUYs (:mod:`etftrader.lots`), with the lot
+    method and thresholds the weekly run used (the defaults when its side file is not this week's)."""
+    from . import lots as lt
+
+    tax = (side or {}).get("tax") or {}
+    method = tax.get("lot_method", "fifo")
+    long_days = int(tax.get("long_term_days", 365))
+    threshold = float(tax.get("harvest_threshold", 0.10))
+    lots = lt.build_lots(ledger, method=method if method in lt.LOT_METHODS else "fifo", long_term_days=long_days)
+    prices = held["price"].drop(index="Cash", errors="ignore").to_dict() if len(held) else {}
+    day = held.attrs.get("as_of") or (held["price_date"].dropna().max() if len(held) else pd.Timestamp.today())
+    rows = lt.lots_rows(lots, prices, day, long_days)
+    by_position = pd.DataFrame(columns=["cost", "value", "unrealised", "unrealised_pct", "short_term", "long_term"])
+    if len(rows):
+        grouped = rows.groupby("ticker")
+        by_position = pd.DataFrame({
+            "cost": grouped["cost"].sum(), "value": grouped["value"].sum(), "unrealised": grouped["unrealised"].sum()})
+        by_position["unrealised_pct"] = by_position["unrealised"] / by_position["cost"]
+        terms = rows.pivot_table(index="ticker", columns="term", values="unrealised", aggfunc="sum", fill_value=0.0)
+        by_position["short_term"] = terms.get("short", 0.0)
+        by_position["long_term"] = terms.get("long", 0.0)
+        by_position = by_position.sort_values("unrealised")
+    return {"method": method, "long_term_days": long_days, "threshold": threshold, "by_position": by_position,
+            "realised": lots.realised_by_year(), "harvest": lt.harvest_candidates(rows, threshold),
+            "wash_sales": list(tax.get("wash_sales", [])), "week_sells": tax.get("week_sells_realise")}

@@ -194,6 +194,8 @@ def test_the_report_opens_on_the_weeks_decision_and_is_named_by_its_as_of(render
     assert not [link for link in soup.find_all("link") if str(link.get("href", "")).startswith("http")]
     cells = [td.get_text().strip() for td in soup.find_all("td")]
     assert "NaN" not in cells and "nan" not in cells and "None" not in cells
+    tax = soup.find(string=lambda t: t and "Unrealised gains by position" in t)
+    assert tax is not None and "Loss-harvesting candidates" in page and "Lots matched fifo" in page
     headings = [h.get_text() for h in soup.find_all("h2")]
     assert any("Current portfolio: held now" in h for h in headings), headings
     assert headings.index(next(h for h in headings if "held now" in h)) < \

@@ -394,23 +394,26 @@ class _Edit:
         self.parts[part] = wb[: m.start()] + b"<" + m.group(1) + b"calcPr" + attrs + m.group(3) + b">" + wb[m.end():]
 
     def rewrite_holdings(self, frame: pd.DataFrame) -> None:
-        """Replace the Holdings sheet's rows with ``frame`` (adding the sheet when missing). The
-        sheet is the run's own: what is held now and pending, rewritten whole every week."""
+        """Replace the Holdings sheet's rows with ``frame`` (adding the sheet, first, when missing).
+        The sheet is the run's own: what is held now and pending, rewritten whole every week."""
+        self.rewrite_own(HOLDINGS_SHEET, HOLDINGS_COLUMNS, frame, first=True)
+
+    def rewrite_own(self, sheet: str, columns: list[str], frame: pd.DataFrame, *, first: bool = False) -> None:
+        """Replace the rows of one of the run's own sheets (Holdings, Lots) with ``frame``."""
         pkg = self.pkg
-        ref = pkg.sheet(HOLDINGS_SHEET)
+        ref = pkg.sheet(sheet)
         if ref is None:
-            scan = self.add_sheet(HOLDINGS_SHEET, columns=HOLDINGS_COLUMNS, first=True)
+            scan = self.add_sheet(sheet, columns=columns, first=first)
         else:
             xml = self.current(ref.part)
             m = _SHEET_DATA.search(xml)
             if m is None:
-                raise WorkbookError(f"{pkg.path}: sheet {HOLDINGS_SHEET} has no cell data part; the file is "
+                raise WorkbookError(f"{pkg.path}: sheet {sheet} has no cell data part; the file is "
                                     "damaged. It was left untouched; restore a backup from results/backups")
             tables = [part for rtype, part in pkg.rels(ref.part).values() if rtype == REL_TABLE]
-            scan = SheetScan(HOLDINGS_SHEET, ref, xml, m.group(1), 1, dict(enumerate(HOLDINGS_COLUMNS, 1)), 1,
+            scan = SheetScan(sheet, ref, xml, m.group(1), 1, dict(enumerate(columns, 1)), 1,
                              [], (m.end(), m.end()), None, {}, {}, tables)
         p = scan.prefix.decode()
-        columns = HOLDINGS_COLUMNS
         styles = {ci: (self.style_for_format(KIND_FORMATS[column_kind(name)])
                        if column_kind(name) not in ("text", "bool") else 0)
                   for ci, name in enumerate(columns, start=1)}

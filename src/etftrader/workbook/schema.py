@@ -14,6 +14,8 @@ __all__ = [
     "LAYOUT",
     "HOLDINGS_SHEET",
     "HOLDINGS_COLUMNS",
+    "LOTS_SHEET",
+    "LOTS_COLUMNS",
     "COLUMN_KINDS",
     "KIND_FORMATS",
     "KIND_DTYPES",
@@ -70,6 +72,10 @@ HOLDINGS_COLUMNS: list[str] = [
     "as_of", "ticker", "shares", "price", "value", "weight", "target_weight", "cost", "unrealised",
     "unrealised_pct", "pending_action", "pending_shares", "pending_value", "status",
 ]
+#: The run's other own sheet: the open tax lots at the week's prices (:mod:`etftrader.lots`).
+LOTS_SHEET = "Lots"
+LOTS_COLUMNS: list[str] = ["as_of", "ticker", "lot", "acquired", "shares", "cost_per_share", "cost", "price",
+                           "value", "unrealised", "unrealised_pct", "days_held", "term"]
 #: Columns a sheet must have for the ledger to be read or appended to (a renamed ``executed`` would
 #: otherwise read as "nothing executed"): the seed's, and CashFlows' first three.
 REQUIRED_COLUMNS: dict[str, list[str]] = {**SEED_COLUMNS, "CashFlows": ["timestamp", "type", "amount"]}
@@ -116,6 +122,9 @@ COLUMN_KINDS: dict[str, str] = {
     "unrealised": "money",
     "unrealised_pct": "percent",
     "pending_shares": "shares",
+    "acquired": "date",
+    "cost_per_share": "money",
+    "days_held": "count",
 }
 
 #: Excel number format per kind (what the analyst sees).

@@ -1,0 +1,210 @@
+"""Tax lots from the ledger: which shares were bought when and at what cost, and what selling did.
+
+Every executed BUY opens a lot (its shares, the week it was bought, its cost per share including
+its share of the trade's estimated cost). Every executed SELL closes shares of open lots in the
+order of ``[tax] lot_method``:
+
+- ``fifo`` (the default): oldest lot first;
+- ``hifo``: highest cost per share first (the least gain, or the largest loss, first);
+- ``tax_aware``: the sell that realises the least tax first: lots at a loss (largest loss first),
+  then long-term lots (highest cost first), then short-term lots (highest cost first).
+
+Each closed piece is a realised gain: proceeds (net of the sell's estimated cost) minus its cost,
+long-term when held more than ``long_term_days`` (365 by default). The weekly run rewrites the
+workbook's Lots sheet with the open lots, and reports the realised gains of the year, what this
+week's proposed sells would realise, BUYs that would be wash sales (a ticker sold at a loss in the
+last 30 days) and the lots worth harvesting (a loss beyond ``harvest_threshold``). No trade is
+ever made for tax reasons alone.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .workbook.schema import LOTS_COLUMNS
+
+__all__ = ["LOT_METHODS", "LOTS_COLUMNS", "Lots", "build_lots", "harvest_candidates", "sell_preview",
+           "wash_sales"]
+
+LOT_METHODS = ("fifo", "hifo", "tax_aware")
+#: days after a loss in which buying the ticker back is a wash sale (the US rule)
+WASH_SALE_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Lots:
+    """Open lots and realised gains.
+
+    Attributes
+    ----------
+    open : DataFrame
+        ``ticker, lot, acquired, shares, cost_per_share`` of every lot with shares left.
+    realised : DataFrame
+        ``ticker, lot, acquired, sold, shares, proceeds, cost, gain, days_held, term`` of every
+        piece of a lot a SELL closed.
+    """
+
+    open: pd.DataFrame
+    realised: pd.DataFrame
+
+    def realised_by_year(self) -> pd.DataFrame:
+        """Realised gains per calendar year of the sale: short-term, long-term and total."""
+        r = self.realised
+        if r.empty:
+            return pd.DataFrame(columns=["short_term", "long_term", "total"], index=pd.Index([], name="year"))
+        table = r.assign(year=pd.to_datetime(r["sold"]).dt.year).pivot_table(
+            index="year", columns="term", values="gain", aggfunc="sum", fill_value=0.0)
+        out = pd.DataFrame({"short_term": table.get("short", 0.0), "long_term": table.get("long", 0.0)},
+                           index=table.index)
+        out["total"] = out["short_term"] + out["long_term"]
+        return out
+
+
+def _executed(ledger: Any) -> pd.DataFrame:
+    from .monitoring.trades import _trades
+
+    t = _trades(ledger)
+    if t.empty:
+        return t
+    t = t.loc[t["executed"]].copy()
+    t["ticker"] = t["ticker"].astype(str).str.strip().str.upper()
+    t["shares"] = pd.to_numeric(t["shares"], errors="coerce").fillna(0.0)
+    t["price"] = pd.to_numeric(t["price"], errors="coerce")
+    t["est_cost"] = pd.to_numeric(t.get("est_cost", 0.0), errors="coerce").fillna(0.0)
+    order = ["date"] + (["_row"] if "_row" in t.columns else [])
+    return t.sort_values(order, kind="stable")
+
+
+def _term(days: int, long_term_days: int) -> str:
+    return "long" if days > long_term_days else "short"
+
+
+def _order(lots: list[dict], method: str, price: float, day: pd.Timestamp, long_term_days: int) -> list[dict]:
+    if method == "hifo":
+        return sorted(lots, key=lambda lot: (-lot["cost_per_share"], lot["acquired"]))
+    if method == "tax_aware":
+        def key(lot):
+            gain = price - lot["cost_per_share"]
+            long = (day - lot["acquired"]).days > long_term_days
+            return (0 if gain < 0 else 1 if long else 2, gain if gain < 0 else -lot["cost_per_share"], lot["acquired"])
+        return sorted(lots, key=key)
+    return sorted(lots, key=lambda lot: (lot["acquired"], lot["lot"]))
+
+
+def build_lots(ledger: Any, *, method: str = "fifo", long_term_days: int = 365) -> Lots:
+    """The open lots and realised gains of the ledger's executed trades, in date order."""
+    if method not in LOT_METHODS:
+        raise ValueError(f"`lot_method` must be one of {', '.join(LOT_METHODS)}, got {method!r}")
+    open_lots: dict[str, list[dict]] = {}
+    realised: list[dict] = []
+    counter: dict[str, int] = {}
+    for row in _executed(ledger).itertuples():
+        ticker, n, price, day = row.ticker, float(row.shares), float(row.price), pd.Timestamp(row.date)
+        if not (n > 0 and math.isfinite(price)):
+            continue
+        if row.action == "BUY":
+            counter[ticker] = counter.get(ticker, 0) + 1
+            open_lots.setdefault(ticker, []).append({
+                "ticker": ticker, "lot": f"{ticker}-{counter[ticker]}", "acquired": day, "shares": n,
+                "cost_per_share": (n * price + float(row.est_cost)) / n})
+        elif row.action == "SELL":
+            left = n
+            fee_per_share = float(row.est_cost) / n
+            for lot in _order(open_lots.get(ticker, []), method, price, day, long_term_days):
+                if left <= 1e-9:
+                    break
+                take = min(lot["shares"], left)
+                days = int((day - lot["acquired"]).days)
+                proceeds = take * (price - fee_per_share)
+                cost = take * lot["cost_per_share"]
+                realised.append({"ticker": ticker, "lot": lot["lot"], "acquired": lot["acquired"], "sold": day,
+                                 "shares": take, "proceeds": proceeds, "cost": cost, "gain": proceeds - cost,
+                                 "days_held": days, "term": _term(days, long_term_days)})
+                lot["shares"] -= take
+                left -= take
+            open_lots[ticker] = [lot for lot in open_lots.get(ticker, []) if lot["shares"] > 1e-9]
+    rows = [lot for lots in open_lots.values() for lot in lots]
+    open_frame = pd.DataFrame(rows, columns=["ticker", "lot", "acquired", "shares", "cost_per_share"])
+    realised_frame = pd.DataFrame(realised, columns=["ticker", "lot", "acquired", "sold", "shares", "proceeds",
+                                                     "cost", "gain", "days_held", "term"])
+    return Lots(open=open_frame, realised=realised_frame)
+
+
+def lots_rows(lots: Lots, prices: Any, as_of: Any, long_term_days: int = 365) -> pd.DataFrame:
+    """The Lots sheet: every open lot at the week's prices, with its unrealised gain and term."""
+    day = pd.Timestamp(as_of)
+    o = lots.open
+    if o.empty:
+        return pd.DataFrame(columns=LOTS_COLUMNS)
+    price = o["ticker"].map(lambda t: float(prices.get(t, math.nan)) if hasattr(prices, "get") else math.nan)
+    days = (day - pd.to_datetime(o["acquired"])).dt.days
+    cost = o["shares"] * o["cost_per_share"]
+    value = o["shares"] * price
+    return pd.DataFrame({
+        "as_of": day, "ticker": o["ticker"], "lot": o["lot"], "acquired": pd.to_datetime(o["acquired"]),
+        "shares": o["shares"], "cost_per_share": o["cost_per_share"], "cost": cost, "price": price,
+        "value": value, "unrealised": value - cost, "unrealised_pct": (value - cost) / cost,
+        "days_held": days, "term": [_term(int(d), long_term_days) for d in days],
+    })[LOTS_COLUMNS].reset_index(drop=True)
+
+
+def sell_preview(lots: Lots, trades: pd.DataFrame, as_of: Any, *, method: str = "fifo",
+                 long_term_days: int = 365) -> pd.DataFrame:
+    """What this week's proposed SELLs would realise, lot by lot, if executed at their prices."""
+    if trades is None or trades.empty or lots.open.empty:
+        return pd.DataFrame(columns=["ticker", "lot", "shares", "gain", "term"])
+    day = pd.Timestamp(as_of)
+    book: dict[str, list[dict]] = {}
+    for lot in lots.open.to_dict("records"):
+        book.setdefault(lot["ticker"], []).append(dict(lot))
+    rows = []
+    for r in trades.loc[trades["action"] == "SELL"].itertuples():
+        left, price = float(r.shares), float(r.price)
+        fee = float(getattr(r, "est_cost", 0.0) or 0.0) / max(float(r.shares), 1e-12)
+        for lot in _order(book.get(str(r.ticker), []), method, price, day, long_term_days):
+            if left <= 1e-9:
+                break
+            take = min(lot["shares"], left)
+            days = int((day - pd.Timestamp(lot["acquired"])).days)
+            rows.append({"ticker": str(r.ticker), "lot": lot["lot"], "shares": take,
+                         "gain": take * (price - fee - lot["cost_per_share"]), "term": _term(days, long_term_days)})
+            lot["shares"] -= take
+            left -= take
+    return pd.DataFrame(rows, columns=["ticker", "lot", "shares", "gain", "term"])
+
+
+def wash_sales(lots: Lots, trades: pd.DataFrame, as_of: Any, days: int = WASH_SALE_DAYS) -> list[str]:
+    """Tickers this week's BUYs would buy back within ``days`` of selling them at a loss."""
+    r = lots.realised
+    if trades is None or trades.empty or r.empty:
+        return []
+    day = pd.Timestamp(as_of)
+    recent = r.loc[(r["gain"] < 0) & ((day - pd.to_datetime(r["sold"])).dt.days <= days)]
+    buys = set(trades.loc[trades["action"] == "BUY", "ticker"].astype(str))
+    return sorted(buys & set(recent["ticker"].astype(str)))
+
+
+def harvest_candidates(rows: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """Open lots (of :func:`lots_rows`) with an unrealised loss beyond ``threshold`` of their cost."""
+    if rows.empty:
+        return rows
+    return rows.loc[rows["unrealised_pct"] < -abs(threshold)].sort_values("unrealised").reset_index(drop=True)
+
+
+def summary(lots: Lots, preview: pd.DataFrame, washes: list[str], year: int) -> dict[str, Any]:
+    """The figures the weekly summary and ``--json`` carry."""
+    by_year = lots.realised_by_year()
+    this_year = by_year.loc[year] if year in by_year.index else pd.Series({"short_term": 0.0, "long_term": 0.0,
+                                                                         "total": 0.0})
+    gains = preview.groupby("term")["gain"].sum() if len(preview) else pd.Series(dtype=float)
+    return {
+        "realised_this_year": {k: float(this_year[k]) for k in ("short_term", "long_term", "total")},
+        "week_sells_realise": {"short_term": float(gains.get("short", 0.0)), "long_term": float(gains.get("long", 0.0)),
+                               "total": float(np.sum(gains.to_numpy())) if len(gains) else 0.0},
+        "wash_sales": list(washes),
+    }
