@@ -130,3 +130,17 @@ def test_the_backtest_charges_what_the_weekly_run_estimates(tmp_path, sample_clo
         open_rows = read_ledger(book).trades.query("not executed")["_row"].tolist()
         if open_rows:
             mark_executed(book, open_rows)
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("max_adv_fraction = 2.0", "`max_adv_fraction` must be a share of the average daily volume between 0 and 1"),
+    ("commission_min = -1.0", "`commission_min` must be a finite number >= 0"),
+    ('spread_bps = { "*" = -3.0 }', "`spread_bps.*` must be a bid-ask spread in basis points >= 0"),
+    ("impact_k = -0.5", "`impact_k` must be a finite number >= 0"),
+])
+def test_bad_cost_settings_are_one_line_and_exit_2(tmp_path, line, expected):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "etftrader.toml").write_text(f"[rebalance]\n{line}\n", encoding="utf-8")
+    code, _, err = run_cli(["weekly", "--as-of", "2021-03-05", "--positions", "5"], home=home)
+    assert code == 2 and expected in err and len(err.strip().splitlines()) == 1, err
