@@ -203,3 +203,23 @@ def test_file_source_without_a_file_is_refused_the_same_way_everywhere(command, 
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("Error: --source file needs a price file: pass --prices FILE") and err.count("\n") == 1
+
+
+def test_the_library_function_does_the_work_the_command_prints(tmp_path):
+    """validate_data (etftrader.validation) loads, checks and writes the CSV; the CLI only prints."""
+    import pandas as pd
+
+    from etftrader.config import Config
+    from etftrader.paths import Home
+    from etftrader.validation import validate_data
+
+    home = Home(tmp_path / "home").ensure()
+    found = validate_data(Config().override(data={"source": "sample"}), home, as_of=pd.Timestamp("2021-06-04").date())
+    assert found.passed and found.csv_path.parent == home.results_dir and found.csv_path.exists()
+    health = pd.read_csv(found.csv_path)
+    assert set(health["ticker"]) == set(found.data.close.columns)
+    assert sorted(health.loc[health["status"] == "kept", "ticker"]) == sorted(found.report.kept)
+    # nothing has a year of history in March 1990: reported, not raised, and the CSV says why
+    failed = validate_data(Config().override(data={"source": "sample"}), home, as_of=pd.Timestamp("1990-03-30").date())
+    assert not failed.passed and failed.csv_path.exists() and failed.csv_path != found.csv_path
+    assert len(failed.report.dropped) == 25

@@ -7,7 +7,6 @@ the price layer are imported when the command runs, so ``etftrader --help`` stay
 from __future__ import annotations
 
 import os
-from datetime import datetime
 from pathlib import Path
 
 import click
@@ -42,8 +41,9 @@ def validate(source, prices_file, refresh, as_of, home, config_path) -> None:
     """
     from ..errors import DataError
     from ..paths import resolve_home
-    from ..prices import RULES, check_quality, load_prices
+    from ..prices import RULES
     from ..runlog import LOGGER_NAME, is_interactive, start_run_log, stop_run_log
+    from ..validation import validate_data
 
     import logging
 
@@ -54,13 +54,8 @@ def validate(source, prices_file, refresh, as_of, home, config_path) -> None:
     log = logging.getLogger(LOGGER_NAME)
     try:
         log.info("validate: source=%s as_of=%s home=%s", config.data.source, as_of, home_dir.root)
-        data = load_prices(config.data, home_dir, as_of=as_of, refresh=refresh,
-                           progress=is_interactive())
-        report = check_quality(data, config.data, min_history=config.factors.min_history, as_of=as_of)
-        csv_path = report.to_csv(_unique_path(home_dir.results_dir, "data_health"))
-        for row in report.dropped.itertuples():
-            log.info("dropped %s (%s): %s", row.ticker, row.rule, row.reason)
-        log.info("kept %d, dropped %d; health CSV %s", len(report.kept), len(report.dropped), csv_path)
+        found = validate_data(config, home_dir, as_of=as_of, refresh=refresh, progress=is_interactive())
+        data, report, csv_path = found.data, found.report, found.csv_path
 
         close = data.close
         echo = click.echo
@@ -91,21 +86,11 @@ def validate(source, prices_file, refresh, as_of, home, config_path) -> None:
         echo(f"History required: {report.min_history} trading days")
         echo(f"Data health CSV: {_shown(csv_path)}")
         echo(f"Log file: {_shown(log_path)}")
-        if not report.kept:
+        if not found.passed:
             raise DataError(f"no ticker passed the data-quality checks ({len(report.dropped)} dropped); "
                             f"see {_shown(csv_path)} for the reasons")
     finally:
         stop_run_log()
-
-
-def _unique_path(folder: Path, stem: str) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
-    path = folder / f"{stem}_{stamp}.csv"
-    n = 1
-    while path.exists():  # two runs in the same second keep both reports
-        path = folder / f"{stem}_{stamp}_{n}.csv"
-        n += 1
-    return path
 
 
 def _shown(path: Path) -> str:
