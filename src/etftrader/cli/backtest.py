@@ -15,9 +15,9 @@ from pathlib import Path
 import click
 
 from ..config import OPTIMIZERS
-from ..errors import ConfigError, ReportError
+from ..errors import ConfigError
 from ._common import (command_log, config_option, home_option, load_run_config, require_price_file, source_options,
-                      source_overrides, turnover_options, turnover_overrides)
+                      render_report, source_overrides, turnover_options, turnover_overrides)
 
 __all__ = ["backtest"]
 
@@ -115,13 +115,7 @@ def _run(home_dir, start, end, optimizer, positions, drift_threshold, cost_bps, 
     out = Path(out_dir) if out_dir else _new_folder(home_dir.results_dir, f"backtest_{datetime.now():%Y%m%d_%H%M%S}")
     paths = bt.write_outputs(result, out)
     _log.info("backtest outputs in %s (%.1f s simulation)", out, result.elapsed)
-    html = report_error = None
-    if not no_notebook:
-        try:
-            html = bt.render_backtest_report(out, home=home_dir)
-        except ReportError as e:
-            _log.error("report failed: %s", e)
-            report_error = e
+    html, report_error = render_report(bt.render_backtest_report, out, home_dir, skip=no_notebook, log=_log)
     return result, paths, html, report_error
 
 

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import click
 
-from ..errors import ConfigError, ReportError
-from ._common import command_log, config_option, home_option, load_run_config, require_price_file, source_options, source_overrides
+from ..errors import ConfigError
+from ._common import (command_log, config_option, home_option, load_run_config, render_report, require_price_file,
+                      source_options, source_overrides)
 from .backtest import _date, _new_folder, _num, _pct
 
 __all__ = ["sweep"]
@@ -146,13 +147,7 @@ def _run(home_dir, grid_file, flags, start, end, split, source, prices_file, ref
     out = Path(out_dir) if out_dir else _new_folder(home_dir.results_dir, f"sweep_{datetime.now():%Y%m%d_%H%M%S}")
     paths = sw.write_outputs(result, out)
     sw.plot_pareto(result.table, out / "pareto.png")
-    html = report_error = None
-    if not no_notebook:
-        try:
-            html = sw.render_sweep_report(out, home=home_dir)
-        except ReportError as e:
-            _log.error("report failed: %s", e)
-            report_error = e
+    html, report_error = render_report(sw.render_sweep_report, out, home_dir, skip=no_notebook, log=_log)
     return result, paths, html, report_error
 
 
