@@ -288,6 +288,7 @@ class RebalanceConfig:
     spread_bps: Mapping[str, float] = field(default_factory=dict)
     impact_k: float = 1.0
     max_adv_fraction: float = 0.10
+    max_cost_fraction: float = 0.01
     turnover_control: bool = True
     selection_buffer: int = 8
     turnover_penalty: float = 100.0
@@ -311,6 +312,8 @@ class RebalanceConfig:
                      getattr(self, name))
         _require(math.isfinite(self.max_adv_fraction) and 0 <= self.max_adv_fraction <= 1, "max_adv_fraction",
                  "a share of the average daily volume between 0 and 1 (0 = no cap)", self.max_adv_fraction)
+        _require(math.isfinite(self.max_cost_fraction) and 0 <= self.max_cost_fraction < 1, "max_cost_fraction",
+                 "a share of the portfolio between 0 and 1 (0 = never hold back), e.g. 0.01", self.max_cost_fraction)
         for key, value in self.spread_bps.items():
             _require(math.isfinite(value) and 0 <= value < 10_000, f"spread_bps.{key}",
                      "a bid-ask spread in basis points >= 0", value)
@@ -601,6 +604,7 @@ commission_min = 0.0       # ...with at least this commission per trade
 spread_bps = {}            # full bid-ask spread in bps, half paid per trade: by ticker, asset class or "*", e.g. { "*" = 2.0, "Fixed Income" = 1.0 }
 impact_k = 1.0             # market impact k x daily vol x sqrt(shares / 20-day ADV) x value (square-root law; needs volume)
 max_adv_fraction = 0.1     # no trade above this share of the 20-day average daily volume (0 = no cap; needs volume)
+max_cost_fraction = 0.01   # a rebalance whose estimated costs exceed this share of the portfolio is held back unless forced (0 = never)
 # Turnover controls (docs/turnover.md has the evidence behind the defaults):
 turnover_control = true    # false switches the three below off (the behaviour before them)
 selection_buffer = 8       # a held ETF stays selected while its rank is within positions + this

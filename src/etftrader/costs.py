@@ -30,11 +30,13 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["ADV_DAYS", "SIGMA_DAYS", "CostModel", "cost_model"]
+__all__ = ["ADV_DAYS", "COST_COLUMNS", "SIGMA_DAYS", "CostModel", "cost_breakdown", "cost_model"]
 
 #: days of volume in the average daily volume, and of returns in the daily volatility
 ADV_DAYS = 20
 SIGMA_DAYS = 60
+#: the parts of a trade's estimated cost, as the Trades sheet and ``--json`` show them
+COST_COLUMNS = ["commission", "spread_cost", "impact_cost"]
 
 
 @dataclass(frozen=True)
@@ -53,12 +55,17 @@ class CostModel:
 
     def __call__(self, ticker: str, value: float, shares: float) -> float:
         """Estimated cost of trading ``shares`` of ``ticker`` worth ``value`` (0 for no trade)."""
+        commission, spread, impact = self.components(ticker, value, shares)
+        return float(commission + spread + impact)
+
+    def components(self, ticker: str, value: float, shares: float) -> tuple[float, float, float]:
+        """``(commission, half spread, market impact)`` of one trade; their sum is its cost."""
         if shares <= 0 or value <= 0:
-            return 0.0
+            return 0.0, 0.0, 0.0
         commission = self.cost_bps * value / 1e4 + self.cost_per_share * shares + self.per_trade
         commission = max(commission, self.minimum)
         spread = self.half_spread_bps.get(ticker, 0.0) * value / 1e4
-        return float(commission + spread + self.impact(ticker, value, shares))
+        return float(commission), float(spread), self.impact(ticker, value, shares)
 
     def impact(self, ticker: str, value: float, shares: float) -> float:
         adv, sigma = self.adv.get(ticker, 0.0), self.sigma.get(ticker, 0.0)
@@ -123,3 +130,16 @@ def cost_model(rules: Any, tickers: Iterable[str], *, close: pd.DataFrame | None
                      per_trade=float(rules.commission_per_trade), minimum=float(rules.commission_min),
                      half_spread_bps=half, impact_k=float(rules.impact_k), adv=adv, sigma=sigma,
                      max_adv_fraction=float(rules.max_adv_fraction))
+
+
+def cost_breakdown(trades: pd.DataFrame, costs: CostModel | None) -> pd.DataFrame:
+    """:data:`COST_COLUMNS` of each row of a plan's ``trades`` (same index), summing to its
+    ``est_cost``. Without a model (the flat costs) the whole cost is commission."""
+    if costs is None or trades.empty:
+        out = pd.DataFrame(0.0, index=trades.index, columns=COST_COLUMNS)
+        if len(trades):
+            out["commission"] = trades["est_cost"].to_numpy(dtype="float64")
+        return out
+    parts = [costs.components(str(t), float(v), float(n))
+             for t, v, n in zip(trades["ticker"], trades["value"], trades["shares"])]
+    return pd.DataFrame(parts, index=trades.index, columns=COST_COLUMNS, dtype="float64")

@@ -1,7 +1,12 @@
 """Tax lots from the ledger: which shares were bought when and at what cost, and what selling did.
 
-Every executed BUY opens a lot (its shares, the week it was bought, its cost per share including
-its share of the trade's estimated cost). Every executed SELL closes shares of open lots in the
+Every executed BUY opens a lot (its shares, the week it was bought, or the ``acquired`` date an
+imported lot carries, its cost per share including its share of the trade's estimated cost). A lot
+is named by its ticker and acquisition date, ``SPY-2021-03-05`` (``-2``, ``-3`` for a second and
+third lot of the same day): the name stays the same however many trades come later. Every executed
+SELL closes shares of open lots: first the lots its ``lot`` cell names, if the analyst filled it
+(``SPY-2021-03-05`` takes what that lot has, up to the sell's shares; ``SPY-2021-03-05: 10,
+SPY-2022-01-07: 5`` takes those shares of each), then, for shares the cell does not cover, in the
 order of ``[tax] lot_method``:
 
 - ``fifo`` (the default): oldest lot first;
@@ -15,21 +20,26 @@ workbook's Lots sheet with the open lots, and reports the realised gains of the 
 week's proposed sells would realise, BUYs that would be wash sales (a ticker sold at a loss in the
 last 30 days) and the lots worth harvesting (a loss beyond ``harvest_threshold``). No trade is
 ever made for tax reasons alone.
+
+A ``lot`` cell naming a lot the ticker never had, one already sold, or more shares than it holds
+stops the run with one line naming the sheet, the cell and the value, before anything is written.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .workbook.schema import LOTS_COLUMNS
+from .errors import WorkbookError
+from .workbook.schema import GAINS_COLUMNS, LOTS_COLUMNS
 
-__all__ = ["LOT_METHODS", "LOTS_COLUMNS", "Lots", "build_lots", "harvest_candidates", "sell_preview",
-           "wash_sales"]
+__all__ = ["LOT_METHODS", "LOTS_COLUMNS", "Lots", "build_lots", "gains_rows", "harvest_candidates", "lots_rows",
+           "sell_preview", "trade_lots", "wash_sales"]
 
 LOT_METHODS = ("fifo", "hifo", "tax_aware")
 #: days after a loss in which buying the ticker back is a wash sale (the US rule)
@@ -76,8 +86,46 @@ def _executed(ledger: Any) -> pd.DataFrame:
     t["shares"] = pd.to_numeric(t["shares"], errors="coerce").fillna(0.0)
     t["price"] = pd.to_numeric(t["price"], errors="coerce")
     t["est_cost"] = pd.to_numeric(t.get("est_cost", 0.0), errors="coerce").fillna(0.0)
+    t["acquired"] = pd.to_datetime(t["acquired"], errors="coerce") if "acquired" in t.columns else pd.NaT
+    t["lot"] = t["lot"].where(t["lot"].notna(), "").astype(str).str.strip() if "lot" in t.columns else ""
+    # namedtuples rename a field with a leading underscore: the Excel row travels as ``row``
+    t["row"] = t["_row"] if "_row" in t.columns else None
     order = ["date"] + (["_row"] if "_row" in t.columns else [])
     return t.sort_values(order, kind="stable")
+
+
+class _BadLot:
+    """Names the cell of a SELL's ``lot`` the analyst filled in, for the one-line error."""
+
+    def __init__(self, trades: Any):
+        cells = getattr(trades, "attrs", {}).get("cells", {}) if trades is not None else {}
+        self.sheet = cells.get("sheet", "Trades")
+        self.file = cells.get("file", "the workbook")
+        self.column = cells.get("columns", {}).get("lot")
+
+    def __call__(self, row: Any, value: str, why: str) -> WorkbookError:
+        r = getattr(row, "row", None)
+        where = f"{self.sheet}!{self.column}{int(r)}" if self.column and r is not None and r == r else self.sheet
+        return WorkbookError(f"{where} (lot) {why}, got {value!r}; name open lots of the ticker as the Lots sheet "
+                             f"shows them (e.g. SPY-2021-03-05 or SPY-2021-03-05: 10), fix the cell in "
+                             f"{self.file} and run again")
+
+
+_SPEC = re.compile(r"^\s*([^:=\s][^:=]*?)\s*(?:[:=]\s*([^\s].*?))?\s*$")
+
+
+def _lot_spec(text: str) -> list[tuple[str, str | None]]:
+    """``"A: 10, B"`` -> ``[("A", "10"), ("B", None)]`` (lot names upper case)."""
+    out = []
+    for part in re.split(r"[;,\n]", text):
+        if not part.strip():
+            continue
+        m = _SPEC.match(part)
+        if m is None:
+            out.append((part.strip().upper(), "?"))
+        else:
+            out.append((m.group(1).strip().upper(), m.group(2)))
+    return out
 
 
 def _term(days: int, long_term_days: int) -> str:
@@ -97,28 +145,46 @@ def _order(lots: list[dict], method: str, price: float, day: pd.Timestamp, long_
 
 
 def build_lots(ledger: Any, *, method: str = "fifo", long_term_days: int = 365) -> Lots:
-    """The open lots and realised gains of the ledger's executed trades, in date order."""
+    """The open lots and realised gains of the ledger's executed trades, in date order.
+
+    Raises
+    ------
+    WorkbookError
+        A SELL's ``lot`` cell names a lot the ticker never had or has no shares left in, asks for
+        more shares than the lot holds, or cannot be read (the message names the cell).
+    """
     if method not in LOT_METHODS:
         raise ValueError(f"`lot_method` must be one of {', '.join(LOT_METHODS)}, got {method!r}")
     open_lots: dict[str, list[dict]] = {}
+    closed: dict[str, set[str]] = {}
     realised: list[dict] = []
-    counter: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    bad = _BadLot(getattr(ledger, "trades", ledger))
     for row in _executed(ledger).itertuples():
         ticker, n, price, day = row.ticker, float(row.shares), float(row.price), pd.Timestamp(row.date)
         if not (n > 0 and math.isfinite(price)):
             continue
         if row.action == "BUY":
-            counter[ticker] = counter.get(ticker, 0) + 1
+            acquired = pd.Timestamp(row.acquired) if pd.notna(row.acquired) else day
+            name = f"{ticker}-{acquired:%Y-%m-%d}"
+            seen[name] = seen.get(name, 0) + 1
+            if seen[name] > 1:
+                name = f"{name}-{seen[name]}"
             open_lots.setdefault(ticker, []).append({
-                "ticker": ticker, "lot": f"{ticker}-{counter[ticker]}", "acquired": day, "shares": n,
+                "ticker": ticker, "lot": name, "acquired": acquired, "shares": n,
                 "cost_per_share": (n * price + float(row.est_cost)) / n})
         elif row.action == "SELL":
-            left = n
             fee_per_share = float(row.est_cost) / n
-            for lot in _order(open_lots.get(ticker, []), method, price, day, long_term_days):
+            held = open_lots.get(ticker, [])
+            picks = _picked(row, ticker, n, held, closed.get(ticker, set()), bad) if row.lot else []
+            left = n
+            order = picks + [(lot, None) for lot in _order(held, method, price, day, long_term_days)]
+            for lot, wanted in order:
                 if left <= 1e-9:
                     break
-                take = min(lot["shares"], left)
+                take = min(lot["shares"], left, wanted if wanted is not None else math.inf)
+                if take <= 1e-9:
+                    continue
                 days = int((day - lot["acquired"]).days)
                 proceeds = take * (price - fee_per_share)
                 cost = take * lot["cost_per_share"]
@@ -127,12 +193,49 @@ def build_lots(ledger: Any, *, method: str = "fifo", long_term_days: int = 365) 
                                  "days_held": days, "term": _term(days, long_term_days)})
                 lot["shares"] -= take
                 left -= take
-            open_lots[ticker] = [lot for lot in open_lots.get(ticker, []) if lot["shares"] > 1e-9]
+            for lot in held:
+                if lot["shares"] <= 1e-9:
+                    closed.setdefault(ticker, set()).add(lot["lot"])
+            open_lots[ticker] = [lot for lot in held if lot["shares"] > 1e-9]
     rows = [lot for lots in open_lots.values() for lot in lots]
     open_frame = pd.DataFrame(rows, columns=["ticker", "lot", "acquired", "shares", "cost_per_share"])
     realised_frame = pd.DataFrame(realised, columns=["ticker", "lot", "acquired", "sold", "shares", "proceeds",
                                                      "cost", "gain", "days_held", "term"])
     return Lots(open=open_frame, realised=realised_frame)
+
+
+def _picked(row: Any, ticker: str, n: float, held: list[dict], closed: set[str], bad: _BadLot
+            ) -> list[tuple[dict, float | None]]:
+    """The lots a SELL's ``lot`` cell names, with the shares asked of each (None: as many as needed)."""
+    by_name = {lot["lot"].upper(): lot for lot in held}
+    picks: list[tuple[dict, float | None]] = []
+    asked = 0.0
+    for name, count in _lot_spec(row.lot):
+        if name in {p[0]["lot"].upper() for p in picks}:
+            raise bad(row, row.lot, f"names lot {name} twice")
+        lot = by_name.get(name)
+        if lot is None:
+            if name in {c.upper() for c in closed}:
+                raise bad(row, row.lot, f"names lot {name}, which was already sold before "
+                                        f"{pd.Timestamp(row.date).date()}")
+            names = ", ".join(l["lot"] for l in held) or "none"
+            raise bad(row, row.lot, f"names lot {name}, which is not an open lot of {ticker} "
+                                    f"(open on {pd.Timestamp(row.date).date()}: {names})")
+        shares = None
+        if count is not None:
+            try:
+                shares = float(str(count).replace(",", ""))
+            except ValueError:
+                shares = math.nan
+            if not (math.isfinite(shares) and shares > 0):
+                raise bad(row, row.lot, f"asks lot {name} for {count!r} shares, which is not a positive number")
+            if shares > lot["shares"] + 1e-9:
+                raise bad(row, row.lot, f"asks lot {name} for {shares:g} shares, but it holds {lot['shares']:g}")
+            asked += shares
+        picks.append((lot, shares))
+    if asked > n + 1e-9:
+        raise bad(row, row.lot, f"asks for {asked:g} shares in all, but the SELL is of {n:g}")
+    return picks
 
 
 def lots_rows(lots: Lots, prices: Any, as_of: Any, long_term_days: int = 365) -> pd.DataFrame:
@@ -208,3 +311,45 @@ def summary(lots: Lots, preview: pd.DataFrame, washes: list[str], year: int) -> 
                                "total": float(np.sum(gains.to_numpy())) if len(gains) else 0.0},
         "wash_sales": list(washes),
     }
+
+
+def trade_lots(trades: pd.DataFrame, preview: pd.DataFrame, washes: Any = ()) -> pd.DataFrame:
+    """Per row of a plan's ``trades`` (same index): ``lots_used`` (``"SPY-2021-03-05 x 10; ..."``),
+    ``est_gain`` (what the SELL would realise) and ``lots`` (the same as records: lot, shares, gain,
+    term); blank, NaN and an empty list for BUYs. A BUY of a ticker in ``washes`` (of
+    :func:`wash_sales`) gets ``wash_sale`` True and a ``note`` saying so."""
+    out = pd.DataFrame({"lots_used": "", "est_gain": math.nan, "wash_sale": False, "note": ""}, index=trades.index)
+    out["lots"] = pd.Series([[] for _ in range(len(trades))], index=trades.index, dtype=object)
+    if trades.empty:
+        return out
+    washed = (trades["action"] == "BUY") & trades["ticker"].astype(str).isin(set(map(str, washes)))
+    out.loc[washed, "wash_sale"] = True
+    out.loc[washed, "note"] = (f"wash sale: sold at a loss in the last {WASH_SALE_DAYS} days; "
+                               "the loss may not be deductible")
+    if preview.empty:
+        return out
+    for ticker, group in preview.groupby("ticker", sort=False):
+        mask = (trades["action"] == "SELL") & (trades["ticker"].astype(str) == ticker)
+        used = [{"lot": str(r.lot), "shares": float(r.shares), "gain": float(r.gain), "term": str(r.term)}
+                for r in group.itertuples()]
+        out.loc[mask, "lots_used"] = "; ".join(f"{u['lot']} x {u['shares']:g}" for u in used)
+        out.loc[mask, "est_gain"] = float(group["gain"].sum())
+        for i in out.index[mask]:
+            out.at[i, "lots"] = used
+    return out
+
+
+def gains_rows(lots: Lots, as_of: Any) -> pd.DataFrame:
+    """The Gains sheet: realised gains per calendar year of the sale, short- and long-term."""
+    r = lots.realised
+    if r.empty:
+        return pd.DataFrame(columns=GAINS_COLUMNS)
+    frame = r.assign(year=pd.to_datetime(r["sold"]).dt.year)
+    rows = []
+    for year, g in frame.groupby("year"):
+        short, long = g.loc[g["term"] == "short", "gain"], g.loc[g["term"] == "long", "gain"]
+        rows.append({"as_of": pd.Timestamp(as_of), "year": int(year), "short_term": float(short.sum()),
+                     "long_term": float(long.sum()), "total": float(g["gain"].sum()),
+                     "losses": float(g.loc[g["gain"] < 0, "gain"].sum()), "proceeds": float(g["proceeds"].sum()),
+                     "cost": float(g["cost"].sum()), "lots_closed": int(len(g))})
+    return pd.DataFrame(rows, columns=GAINS_COLUMNS)

@@ -253,6 +253,14 @@ class WeeklyResult:
     controls: tuple[Any, ...] = ()
     frontier: dict[str, Any] | None = None
     tax: dict[str, Any] | None = None
+    details: pd.DataFrame | None = None
+
+    def cost_parts(self) -> dict[str, float]:
+        """The week's estimated costs split into commission, spread and impact."""
+        from .costs import COST_COLUMNS, cost_breakdown
+
+        d = self.details if self.details is not None else cost_breakdown(self.plan.trades, self.plan.costs)
+        return {c: float(d[c].sum()) if c in d.columns and len(d) else 0.0 for c in COST_COLUMNS}
 
     @property
     def portfolio_value(self) -> float:
@@ -278,9 +286,19 @@ class WeeklyResult:
                 "price": _num(self.prices.get(ticker)),
                 "factor_score": _num(self.target.scores["composite"].get(ticker)),
             })
-        trades = [{"ticker": r.ticker, "action": r.action, "shares": _num(r.shares),
-                   "price": _num(r.price), "value": _num(r.value), "est_cost": _num(r.est_cost)}
-                  for r in self.plan.trades.itertuples()]
+        details = self.details if self.details is not None else trade_details(self.plan)
+        trades = []
+        for (_, r), (_, d) in zip(self.plan.trades.iterrows(), details.reindex(self.plan.trades.index).iterrows()):
+            row = {"ticker": r["ticker"], "action": r["action"], "shares": _num(r["shares"]),
+                   "price": _num(r["price"]), "value": _num(r["value"]), "est_cost": _num(r["est_cost"]),
+                   "commission": _num(d["commission"]), "spread_cost": _num(d["spread_cost"]),
+                   "impact_cost": _num(d["impact_cost"])}
+            if r["action"] == "BUY":
+                row["wash_sale"] = bool(d["wash_sale"])
+            if r["action"] == "SELL":
+                row["lots"] = [{**u, "shares": _num(u["shares"]), "gain": _num(u["gain"])} for u in d["lots"]]
+                row["est_gain"] = _num(d["est_gain"])
+            trades.append(row)
         out = {
             "as_of": self.as_of.isoformat(),
             "optimizer": self.optimizer,
@@ -527,7 +545,9 @@ def _run_weekly_locked(config: Any, home: Any, book: Path, *, now: datetime, as_
             f"({_stamp(holdings.last_run_time)}), value {sup_value:,.2f}; "
             "they count only if you mark them executed"
         )
-    lot_sheet, tax = tax_lots(ledger, config, plan, prices, data_as_of, warnings, notes)
+    tax_week = tax_lots(ledger, config, plan, prices, data_as_of, warnings, notes)
+    tax = tax_week.figures
+    details = trade_details(plan, tax_week.trade_lots)
     for message in warnings:
         _log.warning(message)
     for message in notes:
@@ -539,6 +559,7 @@ def _run_weekly_locked(config: Any, home: Any, book: Path, *, now: datetime, as_
         cash_flows=cash_flows, dropped=dropped, superseded_run=sup_run, data_source=data.source,
         benchmark=data.benchmark, version=__version__,
         controls=_controls_text(decision.controls, config.rebalance),
+        trade_details=details,
     )
 
     frontier = week_frontier(clean, target, config, limits)
@@ -557,7 +578,7 @@ def _run_weekly_locked(config: Any, home: Any, book: Path, *, now: datetime, as_
     statuses = {int(r): ("executed" if bool(e) else "superseded")
                 for r, e in zip(trades.get("_row", []), trades.get("executed", []))}
     append_week(book, rows, backups_dir=home.backups_dir, keep=config.report.backups, holdings=sheet,
-                statuses=statuses, lots=lot_sheet)
+                statuses=statuses, lots=tax_week.lots, gains=tax_week.gains)
     mark_recorded(str(book))
     _log.info("workbook %s: appended run %s (%s)", book, run_id,
               ", ".join(f"{k} {len(v)}" for k, v in rows.items() if len(v)))
@@ -588,14 +609,31 @@ def _run_weekly_locked(config: Any, home: Any, book: Path, *, now: datetime, as_
         superseded_time=holdings.last_run_time, warnings=tuple(warnings), notes=tuple(notes),
         workbook=book, data_source=data.source, rows=rows, report=report,
         report_error=report_error, open_message=message, controls=decision.controls, frontier=frontier,
-        tax=tax,
+        tax=tax, details=details,
     )
 
 
+@dataclass(frozen=True)
+class TaxWeek:
+    """The week's tax lots (:func:`tax_lots`): the Lots and Gains sheets, the lots each proposed
+    SELL would close with its estimated gain (by trade row), and the figures ``--json`` carries."""
+
+    lots: pd.DataFrame
+    gains: pd.DataFrame
+    trade_lots: pd.DataFrame
+    figures: dict[str, Any]
+
+
 def tax_lots(ledger: Any, config: Any, plan: RebalancePlan, prices: pd.Series, as_of: date,
-             warnings: list[str], notes: list[str]) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The week's Lots sheet and tax figures (:mod:`etftrader.lots`); wash sales become warnings,
-    what the week's sells would realise a note."""
+             warnings: list[str], notes: list[str]) -> TaxWeek:
+    """The week's tax lots (:mod:`etftrader.lots`); wash sales become warnings, what the week's
+    sells would realise a note.
+
+    Raises
+    ------
+    WorkbookError
+        A SELL's ``lot`` cell the lots cannot honour (before anything is written).
+    """
     from . import lots as lt
 
     t = config.tax
@@ -611,7 +649,21 @@ def tax_lots(ledger: Any, config: Any, plan: RebalancePlan, prices: pd.Series, a
         w = tax["week_sells_realise"]
         notes.append(f"this week's sells would realise {w['total']:,.2f} ({t.lot_method}: short-term "
                      f"{w['short_term']:,.2f}, long-term {w['long_term']:,.2f})")
-    return sheet, tax
+    return TaxWeek(lots=sheet, gains=lt.gains_rows(lots, as_of), trade_lots=lt.trade_lots(plan.trades, preview, washes),
+                   figures=tax)
+
+
+def trade_details(plan: RebalancePlan, trade_lots: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per row of ``plan.trades``: the cost parts (:data:`etftrader.costs.COST_COLUMNS`), wash-sale
+    aside, and for SELLs the lots used and the estimated realised gain."""
+    from .costs import cost_breakdown
+
+    parts = cost_breakdown(plan.trades, plan.costs)
+    if trade_lots is None:
+        from .lots import trade_lots as no_lots
+
+        trade_lots = no_lots(plan.trades, pd.DataFrame())
+    return pd.concat([parts, trade_lots.reindex(plan.trades.index)], axis=1)
 
 
 def week_frontier(clean: pd.DataFrame, target: Target, config: Any, limits: Any = ()) -> dict[str, Any] | None:
@@ -797,8 +849,10 @@ def week_rows(*, run_id: str, timestamp: datetime, as_of: date, data_as_of: date
               plan: RebalancePlan, prices: pd.Series, holdings: Holdings, optimizer: str,
               cash_flows: pd.DataFrame, dropped: pd.DataFrame, superseded_run: str | None,
               data_source: str, benchmark: pd.Series | None, version: str,
-              controls: str = "") -> dict[str, pd.DataFrame]:
-    """The workbook rows of one week (``docs/contracts.md``), keyed by sheet name."""
+              controls: str = "", trade_details: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """The workbook rows of one week (``docs/contracts.md``), keyed by sheet name.
+
+    ``trade_details`` (of :func:`trade_details`) adds each trade's cost parts, lots and gain."""
     res = target.result
     scores = target.scores["composite"]
     after = plan.shares_after
@@ -832,6 +886,12 @@ def week_rows(*, run_id: str, timestamp: datetime, as_of: date, data_as_of: date
         "note": "",
         "status": "pending",  # the value a status formula shows until recalculated
     })
+    if trade_details is not None and len(t):
+        from .workbook.schema import SCHEMA
+
+        for column in trade_details.columns:
+            if column in SCHEMA["Trades"]:
+                trades[column] = trade_details[column].to_numpy()
     invested = plan.total_value - plan.cash_before
     bench_close = None
     bench_label = ""

@@ -94,6 +94,9 @@ class RebalancePlan:
         as they are (``value``: what trading them to target would have moved).
     costs : etftrader.costs.CostModel or None
         The cost model the trades were costed with (the backtest fills them with it too).
+    held_back : float or None
+        The estimated cost of the rebalance this plan held back as too costly
+        (:meth:`hold_back`); None when nothing was held back.
     """
 
     drift: float
@@ -112,6 +115,15 @@ class RebalancePlan:
     skipped: pd.DataFrame
     banded: pd.DataFrame = dataclasses.field(default_factory=lambda: _empty(BANDED_COLUMNS))
     costs: Any = None
+    held_back: float | None = None
+
+    def hold_back(self, holdings_shares: pd.Series) -> "RebalancePlan":
+        """This plan with its trades held back: nothing trades, the holdings stay as they are, and
+        ``held_back`` keeps what the trades would have cost."""
+        return dataclasses.replace(
+            self, rebalance=False, trades=_empty(TRADE_COLUMNS), target_shares=pd.Series(dtype=float, name="shares"),
+            shares_after=holdings_shares.copy(), cash_after=self.cash_before, investable=self.total_value,
+            skipped=_empty(SKIPPED_COLUMNS), banded=_empty(BANDED_COLUMNS), held_back=self.total_cost)
 
     @property
     def buys(self) -> int:

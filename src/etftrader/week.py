@@ -42,7 +42,8 @@ class Note:
     ----------
     kind : str
         ``positions_capped``, ``optimizer_fallback``, ``optimizer``, ``held_price``, ``price_guard``,
-        ``buffer_kept``, ``group_swap``, ``turnover_penalty``, ``no_trade_band`` or ``liquidity_cap``.
+        ``buffer_kept``, ``group_swap``, ``turnover_penalty``, ``no_trade_band``, ``liquidity_cap`` or
+        ``cost_cap``.
     message : str
         One sentence for the summary, the log and the report.
     data : mapping
@@ -200,6 +201,17 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
     costs = cost_model(rules, movers, close=close, volume=volume, asset_class=asset_class)
     plan = plan_rebalance(target.weights, holdings, prices, config, optimizer=optimizer,
                           force=force or negative, frozen=frozen, costs=costs)
+    cap = rules.max_cost_fraction * plan.total_value
+    if plan.rebalance and not plan.forced and rules.max_cost_fraction > 0 and plan.total_cost > cap:
+        cost = plan.total_cost
+        notes.append(Note(
+            "cost_cap",
+            f"held back the rebalance: its estimated costs {cost:,.2f} ({cost / plan.total_value * 1e4:,.1f} bps "
+            f"of the portfolio) exceed max_cost_fraction {rules.max_cost_fraction:.2%} ({cap:,.2f}); nothing "
+            "trades this week (force it with --force-rebalance)",
+            {"cost": cost, "cap": cap, "max_cost_fraction": rules.max_cost_fraction,
+             "trades": int(len(plan.trades))}, level="warning"))
+        plan = plan.hold_back(holdings.shares)
     capped = plan.skipped.loc[plan.skipped["reason"].astype(str).str.startswith("liquidity cap")] \
         if len(plan.skipped) else plan.skipped
     if len(capped):

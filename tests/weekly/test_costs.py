@@ -144,3 +144,51 @@ def test_bad_cost_settings_are_one_line_and_exit_2(tmp_path, line, expected):
     (home / "etftrader.toml").write_text(f"[rebalance]\n{line}\n", encoding="utf-8")
     code, _, err = run_cli(["weekly", "--as-of", "2021-03-05", "--positions", "5"], home=home)
     assert code == 2 and expected in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_rebalance_costing_more_than_the_cap_is_held_back_unless_forced(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    # the first week buys everything: 5 bps + a 4 bps half spread = 9 bps, above a cap of 8
+    (home / "etftrader.toml").write_text('[rebalance]\nspread_bps = { "*" = 8.0 }\nmax_cost_fraction = 0.0008\n',
+                                         encoding="utf-8")
+    book = home / "results" / "portfolio_tracking.xlsx"
+    code, out, err = run_cli(["weekly", "--as-of", "2021-03-05", "--positions", "5", "--json"], home=home)
+    assert code == 0, err
+    week = json.loads(out)
+    assert week["rebalanced"] is False and week["trades"] == [] and week["cash"] == week["portfolio_value"]
+    held = [w for w in week["warnings"] if w.startswith("held back the rebalance")]
+    assert len(held) == 1 and "(9.0 bps of the portfolio) exceed max_cost_fraction 0.08% (800.00)" in held[0]
+    assert len(read_ledger(book).trades) == 0
+    code, out, err = run_cli(["weekly", "--as-of", "2021-03-05", "--positions", "5"], home=home)
+    assert code == 0 and "Held back: estimated costs" in out and "Trades to execute: 0" in out
+    code, out, err = run_cli(["weekly", "--as-of", "2021-03-05", "--positions", "5", "--force-rebalance"], home=home)
+    assert code == 0 and "Trades to execute: 5" in out
+    assert "(9.0 bps of the portfolio: commission" in out
+
+
+def test_the_backtest_holds_back_the_same_weeks(tmp_path):
+    from etftrader.backtest import run_backtest
+    from etftrader.config import load_config
+    from etftrader.paths import Home
+    from etftrader.prices import load_prices
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "etftrader.toml").write_text('[data]\nsource = "sample"\n[rebalance]\nspread_bps = { "*" = 8.0 }\nmax_cost_fraction = 0.0008\n',
+                                         encoding="utf-8")
+    config = load_config(home / "etftrader.toml")
+    result = run_backtest(load_prices(config.data, Home(tmp_path / "bt")), config, optimizers="mvo",
+                          start=pd.Timestamp("2021-03-05"), end=pd.Timestamp("2021-03-26"), positions=5)
+    mvo = result.decisions.query("strategy == 'mvo'")
+    assert not mvo["rebalanced"].any() and (mvo["trades"] == 0).all()
+    assert mvo["note"].str.startswith("held back the rebalance").all()
+    assert result.trades.query("strategy == 'mvo'").empty
+
+
+def test_a_bad_cost_cap_is_one_line(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "etftrader.toml").write_text("[rebalance]\nmax_cost_fraction = 1.5\n", encoding="utf-8")
+    code, _, err = run_cli(["weekly", "--as-of", "2021-03-05", "--positions", "5"], home=home)
+    assert code == 2 and "`max_cost_fraction` must be a share of the portfolio between 0 and 1" in err

@@ -125,14 +125,16 @@ def test_read_holdings_csv_and_import_rows(tmp_path):
     path = tmp_path / "h.csv"
     path.write_text(" Ticker , Shares,Cost,broker\nqual,10,120.5,x\nMTUM,\"1,000\",150,y\n", encoding="utf-8")
     frame = read_holdings_csv(path)
-    assert frame.to_dict("list") == {"ticker": ["MTUM", "QUAL"], "shares": [1000.0, 10.0], "cost": [150.0, 120.5]}
+    assert frame[["ticker", "shares", "cost"]].to_dict("list") == {
+        "ticker": ["MTUM", "QUAL"], "shares": [1000.0, 10.0], "cost": [150.0, 120.5]}
+    assert frame["acquired"].isna().all()  # no acquired column: each line a whole position, bought now
     rows = import_rows(frame, cash=500.0, timestamp=datetime(2021, 3, 1, 9), as_of=date(2021, 3, 1), run_id="imp")
     assert rows["CashFlows"]["amount"].tolist() == [150_000 + 1205 + 500]
     assert rows["Trades"]["executed"].tolist() == [True, True]
     assert set(rows["Trades"]["note"]) == {IMPORT_NOTE}
     # Recorded and read back, the import gives exactly those holdings and the extra cash.
     ledger = make_ledger(
-        trades=[tuple(r) for r in rows["Trades"].itertuples(index=False)],
+        trades=[tuple(r) for r in rows["Trades"].drop(columns="acquired").itertuples(index=False)],
         cashflows=[tuple(r) for r in rows["CashFlows"].itertuples(index=False)])
     h = holdings_from_ledger(ledger)
     assert h.shares.to_dict() == {"MTUM": 1000.0, "QUAL": 10.0}

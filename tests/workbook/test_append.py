@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import openpyxl
+from openpyxl.utils import get_column_letter
 import pandas as pd
 import pytest
 from openpyxl.chart import BarChart, Reference
@@ -75,7 +76,7 @@ def test_append_keeps_rows_edits_sheets_and_unowned_parts_byte_identical(ledger,
     got = read_ledger(path)
     assert len(got.trades) == 15 and got.trades["run_id"].tolist() == ["run-1"] * 5 + ["run-2"] * 5 + ["run-3"] * 5
     assert got.trades.loc[1, "shares"] == 7 and bool(got.trades.loc[1, "executed"]) is True
-    assert wb["Trades"].tables["tblTrades"].ref == "A1:L16"
+    assert wb["Trades"].tables["tblTrades"].ref == f"A1:{get_column_letter(len(SCHEMA['Trades']))}16"
 
 
 def test_table_ref_grows_each_week(tmp_path, make_week):
@@ -86,7 +87,7 @@ def test_table_ref_grows_each_week(tmp_path, make_week):
         assert wb["Positions"].tables["tblPositions"].ref == f"A1:K{1 + 5 * k}"
         assert wb["Metadata"].tables["tblMetadata"].ref == f"A1:T{1 + k}"
         auto = re.search(rb'<autoFilter ref="([^"]+)"', zip_entries(path)[_table_parts(path)["Trades"][0]])
-        assert auto.group(1).decode() == f"A1:L{1 + 5 * k}"
+        assert auto.group(1).decode() == f"A1:{get_column_letter(len(SCHEMA['Trades']))}{1 + 5 * k}"
 
 
 @pytest.mark.parametrize("text", ["=1+1", "+A1", "-2+3", "@SUM(A1:A2)", "=HYPERLINK(\"http://x\")", " lead & <tag> "])
@@ -109,7 +110,7 @@ def test_columns_found_by_name_after_analyst_reorders_and_inserts(tmp_path, make
     old = wb["Trades"]
     data = [[c.value for c in row] for row in old.iter_rows()]
     order = ["ticker", "my_comment", "executed", "timestamp", "action", "shares", "price", "value",
-             "run_id", "as_of", "est_cost", "note", "status"]
+             "run_id", "as_of", "est_cost", "note", "status", *SCHEMA["Trades"][12:]]
     del wb["Trades"]
     ws = wb.create_sheet("Trades", 1)
     ws.append(order)
@@ -197,20 +198,25 @@ def test_seed_era_workbook_gains_our_columns(tmp_path, make_week):
 def test_table_widened_when_columns_added(tmp_path, make_week):
     path = tmp_path / "w.xlsx"
     append_week(path, make_week("2020-01-10", "r1"), backups_dir=tmp_path / "b")
-    # Drop 'note' and 'status' from header and table, as if the workbook came from an older version.
+    # Drop the columns after est_cost ('note', 'status', ...) from header and table, as if the
+    # workbook came from an older version with ten.
+    later = SCHEMA["Trades"][10:]
+    last = get_column_letter(len(SCHEMA["Trades"]))
     part = sheet_part(path, "Trades")
     xml = zip_entries(path)[part].decode()
-    xml = re.sub(r'<c r="[KL]\d+"[^>]*?(?:/>|>.*?</c>)', "", xml)
+    xml = re.sub(r'<c r="[K-S]\d+"[^>]*?(?:/>|>.*?</c>)', "", xml)
     replace_part(path, part, xml.encode())
     tpart = _table_parts(path)["Trades"][0]
-    t = zip_entries(path)[tpart].decode().replace('<tableColumn id="11" name="note"/>', "")
-    t = t.replace('<tableColumn id="12" name="status"/>', "")
-    t = t.replace('count="12"', 'count="10"').replace("A1:L6", "A1:J6")
+    t = zip_entries(path)[tpart].decode()
+    for i, name in enumerate(later, start=11):
+        t = t.replace(f'<tableColumn id="{i}" name="{name}"/>', "")
+    t = t.replace(f'count="{len(SCHEMA["Trades"])}"', 'count="10"').replace(f"A1:{last}6", "A1:J6")
     replace_part(path, tpart, t.encode())
+    assert [c.name for c in openpyxl.load_workbook(path)["Trades"].tables["tblTrades"].tableColumns][-1] == "est_cost"
     append_week(path, make_week("2020-01-17", "r2"), backups_dir=tmp_path / "b")
     wb = openpyxl.load_workbook(path)
     table = wb["Trades"].tables["tblTrades"]
-    assert table.ref == "A1:L11" and [c.name for c in table.tableColumns][-2:] == ["note", "status"]
+    assert table.ref == f"A1:{last}11" and [c.name for c in table.tableColumns][10:] == later
     assert wb["Trades"]["K1"].value == "note" and wb["Trades"]["L1"].value == "status"
 
 
@@ -240,14 +246,14 @@ def test_added_header_cells_go_right_of_styled_empty_ones(tmp_path, make_week):
     part = sheet_part(path, "Trades")
     xml = zip_entries(path)[part].decode()
     xml = re.sub(r'<c r="K\d+"[^>]*?(?:/>|>.*?</c>)', "", xml)  # an older workbook without 'note'...
-    xml = xml.replace("</row>", '<c r="M1" s="7"/></row>', 1)  # ...whose header row is formatted further right
+    xml = xml.replace("</row>", '<c r="U1" s="7"/></row>', 1)  # ...whose header row is formatted further right
     replace_part(path, part, xml.encode())
     append_week(path, make_week("2020-01-17", "r2"), backups_dir=tmp_path / "b")
     header = re.search(r"<row r=\"1\".*?</row>", zip_entries(path)[part].decode()).group(0)
     cols = re.findall(r'<c r="([A-Z]+)1"', header)
-    assert cols == sorted(cols, key=lambda c: (len(c), c)) and cols[-1] == "N"  # cells stay in column order
+    assert cols == sorted(cols, key=lambda c: (len(c), c)) and cols[-1] == "V"  # cells stay in column order
     ws = openpyxl.load_workbook(path)["Trades"]
-    assert ws["N1"].value == "note" and ws["N7"].value is None
+    assert ws["V1"].value == "note" and ws["V7"].value is None
     assert read_ledger(path).trades["run_id"].tolist() == ["r1"] * 5 + ["r2"] * 5
 
 

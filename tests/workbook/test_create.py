@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import openpyxl
+from openpyxl.utils import get_column_letter
 import pytest
 
 from etftrader.workbook import SCHEMA, SEED_COLUMNS, SHEETS, append_week, read_ledger
@@ -70,7 +71,7 @@ def test_first_append_fills_the_empty_table_row(tmp_path, make_week):
     append_week(path, make_week("2020-06-05", "r1"), backups_dir=tmp_path / "b")
     ws = openpyxl.load_workbook(path)["Trades"]
     assert ws.max_row == 6  # header + 5 trades, no gap where the table's placeholder row was
-    assert ws.tables["tblTrades"].ref == "A1:L6"
+    assert ws.tables["tblTrades"].ref == f"A1:{get_column_letter(len(SCHEMA['Trades']))}6"
 
 
 def test_empty_week_creates_ledger_with_headers_only(tmp_path):

@@ -161,10 +161,10 @@ def test_analyst_columns_come_along_and_dates_typed_as_text_parse(ledger):
     })
     part = sheet_part(path, "Trades")
     xml = zip_entries(path)[part].decode()
-    # an analyst's column right of the last one (status, L): cells stay in column order in a row
-    xml = re.sub(r'(<c r="L1"[^>]*?(?:/>|>.*?</c>))', r'\1<c r="M1" t="inlineStr"><is><t>broker_ref</t></is></c>', xml,
+    # an analyst's column right of the last one (acquired, S): cells stay in column order in a row
+    xml = re.sub(r'(<c r="S1"[^>]*?(?:/>|>.*?</c>))', r'\1<c r="T1" t="inlineStr"><is><t>broker_ref</t></is></c>', xml,
                  count=1)
-    xml = re.sub(r'(<c r="L2"[^>]*?(?:/>|>.*?</c>))', r'\1<c r="M2"><v>42</v></c>', xml, count=1)
+    xml = re.sub(r'(<c r="S2"[^>]*?(?:/>|>.*?</c>))', r'\1<c r="T2"><v>42</v></c>', xml, count=1)
     replace_part(path, part, xml.encode())
     trades = read_ledger(path).trades
     assert list(trades.columns)[-2:] == ["broker_ref", "_row"]

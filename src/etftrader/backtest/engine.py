@@ -574,11 +574,12 @@ def _about(decision) -> dict[str, Any]:
     """What a week's decision row records besides the plan's figures.
 
     The method that produced the target, the target's notes (an optimizer fallback and its
-    reason, or fewer usable tickers than ``positions``), what the turnover controls did, and the
+    reason, or fewer usable tickers than ``positions``) and a rebalance held back as too costly,
+    what the turnover controls did, and the
     optimizer's expected annual return, volatility and Sharpe (NaN for equal weight).
     """
     result = decision.target.result
-    target_notes = [n.message for n in decision.notes if n.kind in ("positions_capped", "optimizer_fallback")]
+    target_notes = [n.message for n in decision.notes if n.kind in ("positions_capped", "optimizer_fallback", "cost_cap")]
     return {"method": str(result.method), "note": "; ".join(target_notes),
             "controls": "; ".join(n.message for n in decision.controls),
             "expected_return": float(result.expected_return),

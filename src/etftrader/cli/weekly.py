@@ -166,7 +166,13 @@ def _print_summary(result, log_path: Path) -> None:
     echo(f"  BUY orders: {plan.buys}")
     echo(f"  SELL orders: {plan.sells}")
     if len(plan.trades):
-        echo(f"  Value traded: {plan.trades['value'].sum():,.2f}; estimated costs {plan.total_cost:,.2f}")
+        bps = plan.total_cost / plan.total_value * 1e4 if plan.total_value > 0 else 0.0
+        parts = result.cost_parts()
+        echo(f"  Value traded: {plan.trades['value'].sum():,.2f}; estimated costs {plan.total_cost:,.2f} "
+             f"({bps:,.1f} bps of the portfolio: commission {parts['commission']:,.2f}, spread "
+             f"{parts['spread_cost']:,.2f}, impact {parts['impact_cost']:,.2f})")
+    elif plan.held_back is not None:
+        echo(f"  Held back: estimated costs {plan.held_back:,.2f} exceed max_cost_fraction (see the warning)")
     if len(plan.skipped):
         echo(f"  Skipped trades: {len(plan.skipped)} (worth {plan.skipped['value'].sum():,.2f}; see the log)")
     for r in result.cash_flows.itertuples():
@@ -258,47 +264,30 @@ _workbook_option = click.option(
 def import_holdings(file, cash, force, as_of, workbook, home) -> None:
     """Record opening holdings from a CSV with columns ticker, shares, cost (per-share basis).
 
-    Records a DEPOSIT of the cost basis plus --cash and one executed BUY per ticker at cost
-    (note "opening holdings import"), so the next weekly run starts from them.
+    Records a DEPOSIT of the cost basis plus --cash and one executed BUY per line at cost
+    (note "opening holdings import"), so the next weekly run starts from them. With an optional
+    `acquired` column (YYYY-MM-DD) each line is a tax lot: a ticker may have several, each with
+    its date and cost, and the Lots sheet and the gains start from them.
 
     \b
     Example:
       etftrader holdings import my_positions.csv --cash 25000
     """
-    from datetime import datetime
-
     from ..config import check_amount
-    from ..holdings import (LEDGER_SHEETS, holdings_from_ledger, import_rows, read_holdings_csv,
-                            require_ledger_sheets)
-    from ..lock import home_lock
+    from ..holdings import import_holdings as record
     from ..paths import resolve_home
-    from ..pipeline import new_run_id
-    from ..workbook import append_week, check_writable, read_ledger, remove_stale_temp_files
 
     check_amount("--cash", cash, allow_zero=True)
     home_dir = resolve_home(home).ensure()
     book = Path(workbook) if workbook else home_dir.workbook
     if book.suffix.lower() != ".xlsx":
         raise ConfigError(f"--workbook must be an .xlsx file, got {book.name}")
-    frame = read_holdings_csv(file)
     config = load_run_config(home_dir, None)
-    with home_lock(home_dir.root, timeout=config.run.lock_timeout, command="holdings import"):
-        remove_stale_temp_files(book, home_dir.backups_dir)
-        check_writable(book)
-        ledger = read_ledger(book, sheets=LEDGER_SHEETS)
-        require_ledger_sheets(ledger, book, home_dir.backups_dir)
-        current = holdings_from_ledger(ledger)
-        if (current.executed_trades or current.has_cashflows) and not force:
-            raise ConfigError(
-                f"{book} already records {current.executed_trades} executed trades and cash flows of "
-                f"{current.deposits:,.2f}; importing would add to them. Pass --force to import anyway"
-            )
-        now = datetime.now().replace(microsecond=0)
-        rows = import_rows(frame, cash=cash, timestamp=now, as_of=as_of or now.date(), run_id=new_run_id(now))
-        append_week(book, rows, backups_dir=home_dir.backups_dir, keep=config.report.backups)
-    basis = float((frame["shares"] * frame["cost"]).sum())
-    click.echo(f"Imported {len(frame)} holdings (cost basis {basis:,.2f}) and cash {cash:,.2f} into {_shown(book)}")
-    click.echo(f"Recorded a DEPOSIT of {basis + cash:,.2f} and {len(frame)} executed BUY trades at cost.")
+    done = record(file, home=home_dir, workbook=book, cash=cash, as_of=as_of, force=force,
+                  backups=config.report.backups, lock_timeout=config.run.lock_timeout)
+    what = (f"{done.lines} lots of {done.tickers} holdings" if done.lots else f"{done.lines} holdings")
+    click.echo(f"Imported {what} (cost basis {done.basis:,.2f}) and cash {done.cash:,.2f} into {_shown(book)}")
+    click.echo(f"Recorded a DEPOSIT of {done.basis + done.cash:,.2f} and {done.lines} executed BUY trades at cost.")
 
 
 @holdings.command("show")

@@ -26,7 +26,7 @@ import pandas as pd
 from ._xlsx import col_letters
 from .create import new_workbook_bytes
 from .safety import atomic_write, backup, check_access, real_path
-from .schema import HOLDINGS_SHEET, LOTS_COLUMNS, LOTS_SHEET, ROW_COLUMN, SCHEMA, SHEETS
+from .schema import GAINS_COLUMNS, GAINS_SHEET, HOLDINGS_SHEET, LOTS_COLUMNS, LOTS_SHEET, ROW_COLUMN, SCHEMA, SHEETS
 from .scan import SheetScan, inspect_workbook
 from .edit import _Edit
 
@@ -61,7 +61,8 @@ def check_writable(path: str | Path) -> None:
 
 def append_week(path: str | Path, rows: Mapping[str, pd.DataFrame], *, backups_dir: str | Path,
                 keep: int = 5, holdings: pd.DataFrame | None = None,
-                statuses: Mapping[int, str] | None = None, lots: pd.DataFrame | None = None) -> Path:
+                statuses: Mapping[int, str] | None = None, lots: pd.DataFrame | None = None,
+                gains: pd.DataFrame | None = None) -> Path:
     """Append one week's rows to the ledger, atomically, creating the workbook when missing.
 
     Parameters
@@ -80,6 +81,9 @@ def append_week(path: str | Path, rows: Mapping[str, pd.DataFrame], *, backups_d
         own and is rewritten whole.
     lots : DataFrame, optional
         The Lots sheet's new rows (:data:`~.schema.LOTS_COLUMNS`), the run's own as well.
+    gains : DataFrame, optional
+        The Gains sheet's new rows (:data:`~.schema.GAINS_COLUMNS`): realised gains by year, the
+        run's own too.
     statuses : mapping of row number to status, optional
         The Trades status of earlier rows as of this week (``executed`` or ``superseded``): the
         shown value of their status formulas is brought up to date, for an application that does
@@ -103,7 +107,7 @@ def append_week(path: str | Path, rows: Mapping[str, pd.DataFrame], *, backups_d
     _validate_rows(rows)
     check_access(path)
     original = path.read_bytes() if path.exists() else None
-    new = append_bytes(original, rows, path, holdings=holdings, statuses=statuses, lots=lots)
+    new = append_bytes(original, rows, path, holdings=holdings, statuses=statuses, lots=lots, gains=gains)
     if original is not None:
         backup(path, Path(backups_dir), keep)
     atomic_write(path, lambda fh: fh.write(new))
@@ -123,7 +127,7 @@ def _validate_rows(rows: Mapping[str, pd.DataFrame]) -> None:
 
 def append_bytes(original: bytes | None, rows: Mapping[str, pd.DataFrame], path: Path,
                  holdings: pd.DataFrame | None = None, statuses: Mapping[int, str] | None = None,
-                 lots: pd.DataFrame | None = None) -> bytes:
+                 lots: pd.DataFrame | None = None, gains: pd.DataFrame | None = None) -> bytes:
     """The new workbook bytes: ``original`` (or a new ledger) with ``rows`` appended and, when
     given, the run's own Holdings sheet rewritten with ``holdings``."""
     _validate_rows(rows)
@@ -154,6 +158,9 @@ def append_bytes(original: bytes | None, rows: Mapping[str, pd.DataFrame], path:
     if lots is not None:
         edit.rewrite_own(LOTS_SHEET, LOTS_COLUMNS, lots)
         edit.print_titles(LOTS_SHEET, 1)
+    if gains is not None:
+        edit.rewrite_own(GAINS_SHEET, GAINS_COLUMNS, gains)
+        edit.print_titles(GAINS_SHEET, 1)
     if "Trades" in rows:
         edit.recalculate_on_load()  # the status formulas of earlier rows move on with each week
     return edit.write()

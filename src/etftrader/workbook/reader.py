@@ -401,6 +401,9 @@ def read_sheet(pkg: Package, part: str, sheet: str, display_name: str | None = N
     out[ROW_COLUMN] = pd.Series(row_numbers, dtype="int64")
     frame = pd.DataFrame(out)
     frame.index = pd.RangeIndex(n)
+    # Where each column is, so a later check (a SELL's `lot`, say) can name the cell it rejects.
+    frame.attrs["cells"] = {"sheet": display_name, "file": pkg.path.name,
+                            "columns": {name: col_letters(ci) for name, ci in by_name.items()}}
     return frame
 
 

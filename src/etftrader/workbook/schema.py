@@ -16,6 +16,8 @@ __all__ = [
     "HOLDINGS_COLUMNS",
     "LOTS_SHEET",
     "LOTS_COLUMNS",
+    "GAINS_SHEET",
+    "GAINS_COLUMNS",
     "COLUMN_KINDS",
     "KIND_FORMATS",
     "KIND_DTYPES",
@@ -37,7 +39,8 @@ SEED_COLUMNS: dict[str, list[str]] = {
 
 _OURS: dict[str, list[str]] = {
     "Positions": ["run_id", "as_of", "target_weight", "current_weight"],
-    "Trades": ["run_id", "as_of", "est_cost", "note", "status"],
+    "Trades": ["run_id", "as_of", "est_cost", "note", "status", "commission", "spread_cost", "impact_cost",
+               "lots_used", "est_gain", "lot", "acquired"],
     "Performance": [
         "run_id", "as_of", "cash", "invested_value", "pending_value", "drift",
         "benchmark", "benchmark_close", "warning", "cash_before_trades", "week_return",
@@ -76,6 +79,10 @@ HOLDINGS_COLUMNS: list[str] = [
 LOTS_SHEET = "Lots"
 LOTS_COLUMNS: list[str] = ["as_of", "ticker", "lot", "acquired", "shares", "cost_per_share", "cost", "price",
                            "value", "unrealised", "unrealised_pct", "days_held", "term"]
+#: And its third: realised gains per calendar year of the sale (:func:`etftrader.lots.gains_rows`).
+GAINS_SHEET = "Gains"
+GAINS_COLUMNS: list[str] = ["as_of", "year", "short_term", "long_term", "total", "losses", "proceeds", "cost",
+                            "lots_closed"]
 #: Columns a sheet must have for the ledger to be read or appended to (a renamed ``executed`` would
 #: otherwise read as "nothing executed"): the seed's, and CashFlows' first three.
 REQUIRED_COLUMNS: dict[str, list[str]] = {**SEED_COLUMNS, "CashFlows": ["timestamp", "type", "amount"]}
@@ -104,6 +111,10 @@ COLUMN_KINDS: dict[str, str] = {
     "pending_value": "money",
     "amount": "money",
     "est_cost": "money",
+    "commission": "money",
+    "spread_cost": "money",
+    "impact_cost": "money",
+    "est_gain": "money",
     "benchmark_close": "money",
     "shares": "shares",
     "num_positions": "count",
@@ -125,6 +136,13 @@ COLUMN_KINDS: dict[str, str] = {
     "acquired": "date",
     "cost_per_share": "money",
     "days_held": "count",
+    "year": "count",
+    "short_term": "money",
+    "long_term": "money",
+    "total": "money",
+    "losses": "money",
+    "proceeds": "money",
+    "lots_closed": "count",
 }
 
 #: Excel number format per kind (what the analyst sees).
