@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optimizers.limits import GroupLimit, members_of
 
 from .config import GROUP_KINDS
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .config import Config
 
 __all__ = ["asset_classes", "group_limits", "sample_universe_path"]
 
@@ -27,7 +30,7 @@ def sample_universe_path() -> Path:
     return Path(str(resources.files("etftrader") / "resources" / "sample_universe.csv"))
 
 
-def group_limits(config: Any, home: Any = None) -> tuple[GroupLimit, ...]:
+def group_limits(config: Config, home: Any = None) -> tuple[GroupLimit, ...]:
     """The run's group limits (empty when ``[limits]`` sets none).
 
     Raises
@@ -60,7 +63,7 @@ def group_limits(config: Any, home: Any = None) -> tuple[GroupLimit, ...]:
     return tuple(out)
 
 
-def _universe_path(config: Any, home: Any) -> Path | None:
+def _universe_path(config: Config, home: Any) -> Path | None:
     data = config.data
     if data.universe:
         path = Path(data.universe).expanduser()
@@ -70,7 +73,7 @@ def _universe_path(config: Any, home: Any) -> Path | None:
     return sample_universe_path() if data.source == "sample" else None
 
 
-def asset_classes(config: Any, home: Any = None) -> dict[str, str]:
+def asset_classes(config: Config, home: Any = None) -> dict[str, str]:
     """``{ticker: asset_class}`` of the run's universe file, for ``spread_bps`` by asset class
     (empty when no spread is given by class, or the file cannot be read: the ``"*"`` spread applies)."""
     if not [k for k in config.rebalance.spread_bps if k != "*"]:

@@ -151,14 +151,13 @@ def _busy_message(root: Path, timeout: float) -> str:
 def _write_note(root: Path, command: str) -> None:
     note = {"pid": os.getpid(), "host": socket.gethostname(),
             "started": datetime.now().isoformat(timespec="seconds"), "command": command}
-    tmp = root / f"{INFO_NAME}.{os.getpid()}.tmp"
+    from .files import replacing
+
     try:
-        tmp.write_text(json.dumps(note), encoding="utf-8")
-        os.replace(tmp, root / INFO_NAME)
+        with replacing(root / INFO_NAME) as tmp:
+            tmp.write_text(json.dumps(note), encoding="utf-8")
     except OSError as e:  # the note only helps a waiting run's message; never fail a run for it
         _log.info("could not write the lock note in %s: %s", root, e)
-        with contextlib.suppress(OSError):
-            tmp.unlink()
 
 
 def _take_over_if_stale(root: Path, soft: Path) -> None:

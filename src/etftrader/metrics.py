@@ -30,6 +30,7 @@ __all__ = [
     "drawdown",
     "turnover",
     "performance_metrics",
+    "return_metrics",
     "metrics_table",
 ]
 
@@ -117,24 +118,39 @@ def performance_metrics(
         Keys :data:`METRIC_NAMES`, plain floats (NaN where undefined, e.g. fewer than two days).
         ``max_drawdown`` is negative (-0.25 for a 25% fall), as empyrical reports it.
     """
-    import empyrical  # heavy-ish import, only needed here
-
-    returns = daily_returns(values).dropna()
-    daily_rf = risk_free_rate / TRADING_DAYS
-    if len(returns) < 2:
-        figures = {name: math.nan for name in METRIC_NAMES[:6]}
-    else:
-        figures = {
-            "cagr": empyrical.cagr(returns, period="daily"),
-            "volatility": empyrical.annual_volatility(returns, period="daily"),
-            "sharpe": empyrical.sharpe_ratio(returns, risk_free=daily_rf, period="daily"),
-            "sortino": empyrical.sortino_ratio(returns, required_return=daily_rf, period="daily"),
-            "max_drawdown": empyrical.max_drawdown(returns),
-            "calmar": empyrical.calmar_ratio(returns, period="daily"),
-        }
+    figures = return_metrics(daily_returns(values), periods_per_year=TRADING_DAYS, risk_free_rate=risk_free_rate)
     figures["turnover"] = turnover(traded_value, values)
     figures["costs"] = float(costs)
     return {name: _plain(figures[name]) for name in METRIC_NAMES}
+
+
+def return_metrics(returns: pd.Series, *, periods_per_year: int = TRADING_DAYS,
+                   risk_free_rate: float = 0.0) -> dict[str, float]:
+    """CAGR, volatility, Sharpe, Sortino, maximum drawdown and Calmar of simple returns sampled
+    ``periods_per_year`` times a year (252 for daily values, 52 for the weekly ledger): the one
+    definition the backtest, the sweep and the weekly report use, empyrical underneath.
+
+    NaN where undefined: fewer than two returns, or no variation (Sharpe, Sortino). The annual
+    ``risk_free_rate`` is taken per period (``rate / periods_per_year``).
+    """
+    import empyrical  # heavy-ish import, only needed here
+
+    r = returns.dropna().astype(float)
+    names = ("cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar")
+    if len(r) < 2:
+        return {name: math.nan for name in names}
+    rf = risk_free_rate / periods_per_year
+    flat = not float(r.std(ddof=1)) > 0
+    figures = {
+        "cagr": empyrical.cagr(r, annualization=periods_per_year),
+        "volatility": empyrical.annual_volatility(r, annualization=periods_per_year),
+        "sharpe": math.nan if flat else empyrical.sharpe_ratio(r, risk_free=rf, annualization=periods_per_year),
+        "sortino": math.nan if flat else empyrical.sortino_ratio(r, required_return=rf,
+                                                                 annualization=periods_per_year),
+        "max_drawdown": empyrical.max_drawdown(r),
+        "calmar": empyrical.calmar_ratio(r, annualization=periods_per_year),
+    }
+    return {name: _plain(value) for name, value in figures.items()}
 
 
 def _plain(value) -> float:

@@ -19,6 +19,10 @@ holdings. The rules the trade list keeps:
 - the no-trade band (``RebalanceConfig.band``, relative to the target weight): a position both
   held and in the target whose weight is within ``band x target weight`` of it keeps its shares; the rest of the target is
   sized for what is left. Exits and new positions are always traded.
+
+Why one module of this size: the drift rule, the whole-share sizing, the cash check and the
+no-trade band are one decision (:func:`plan_rebalance`) and its trade list (:func:`plan_trades`);
+split, each half would be read only with the other open.
 """
 
 from __future__ import annotations
@@ -28,12 +32,15 @@ import functools
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import pandas as pd
 
 from .errors import DataError
+
+if TYPE_CHECKING:
+    from .config import Config, RebalanceConfig
 
 __all__ = [
     "RebalancePlan",
@@ -150,7 +157,7 @@ def _empty_template(columns: tuple[str, ...]) -> pd.DataFrame:
 def _empty(columns: list[str]) -> pd.DataFrame:
     """An empty frame with ``columns`` (text columns object, the rest float).
 
-    A copy of one cached template: building it afresh costs ~2 ms of pandas per call, and the
+    A copy of one cached template: building an empty frame afresh is slow in pandas, and the
     backtest asks for one or two per strategy and week. A copy, so no caller can alter the template.
     """
     return _empty_template(tuple(columns)).copy()
@@ -351,7 +358,8 @@ def _default_allocator() -> Callable[[pd.Series, pd.Series, float], pd.Series]:
     return allocate_shares
 
 
-def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Series, config: Any, *,
+def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Series,
+                   rules: RebalanceConfig | Config, *,
                    optimizer: str, force: bool = False, frozen: Any = (),
                    allocator: Callable[[pd.Series, pd.Series, float], pd.Series] | None = None,
                    costs: Any = None) -> RebalancePlan:
@@ -365,12 +373,13 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
         Executed holdings (``shares``) and ``cash``.
     prices_today : pd.Series
         Ticker -> price on the as-of date, for every held and target ticker.
-    config : etftrader.config.Config
-        Uses ``config.rebalance`` (thresholds, force, min trade value, costs).
+    rules : etftrader.config.RebalanceConfig
+        Thresholds, force, min trade value, costs, the no-trade band (a whole ``Config`` is taken
+        for its ``rebalance`` section).
     optimizer : str
-        Picks the drift threshold (unless ``config.rebalance.drift_override`` is set).
+        Picks the drift threshold (unless ``rules.drift_override`` is set).
     force : bool
-        Rebalance whatever the drift (``config.rebalance.force`` also forces).
+        Rebalance whatever the drift (``rules.force`` also forces).
     frozen : iterable of str
         Held tickers not to trade this week (a guarded price): they keep their shares and the
         rest of the target is sized for what is left.
@@ -385,7 +394,7 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
     -------
     RebalancePlan
     """
-    rules = config.rebalance
+    rules = getattr(rules, "rebalance", rules)
     frozen = [t for t in dict.fromkeys(map(str, frozen)) if t in holdings.shares.index]
     weights = target_weights[target_weights > 0].astype(float)
     if frozen:  # a frozen ticker is held as it is; the target is spread over the others

@@ -11,6 +11,9 @@ handed to papermill, so a stray ``python3`` kernelspec pointing at another Pytho
 picked. The kernel runs with ``MPLBACKEND=Agg`` and start-up and every cell are time-bounded.
 Rendering only reads the workbook; a failure raises :class:`~etftrader.errors.ReportError` with
 one line and keeps the failed executed notebook for inspection.
+
+Why one module of this size: papermill, the private kernelspec, nbconvert and the offline HTML
+fix-ups are one pipeline that must fail as one (a :class:`ReportError`, the workbook kept).
 """
 
 from __future__ import annotations
@@ -221,7 +224,7 @@ def render_monitoring(workbook: Path, home: Home, *, market_file: Path | None = 
     executed = reports / f"{stem}.ipynb"
     html = reports / f"{stem}.html"
     summary = summary_dir / f"{_unique(summary_dir, f'portfolio_summary_{stamp}', ('.txt',))}.txt"
-    from .pipeline import PRICES_FILE, WEEK_FILE
+    from .sidefiles import PRICES_FILE, WEEK_FILE
 
     week_file, prices_file = home.data_dir / WEEK_FILE, home.data_dir / PRICES_FILE
     parameters = {

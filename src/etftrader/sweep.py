@@ -19,6 +19,10 @@ backtest pays them in cash), beside equal weight's and the benchmark's figures u
 settings; ``sweep.json`` with the settings; an HTML report (``notebooks/05_parameter_sweep.ipynb``).
 With ``split`` every cell's figures are also given for the part before the split date (where
 settings would be chosen) and the part from it (where they are shown).
+
+Why one module of this size: the grid, the cache keys, the two executors (loky and Dask) and the
+outputs of one command share the cell and result types and the cache layout; each part is a
+section below.
 """
 
 from __future__ import annotations
@@ -29,9 +33,7 @@ import itertools
 import json
 import logging
 import math
-import os
 import pickle
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,15 +244,10 @@ def _cell_key(cell: Cell, config: Config, start, end, split, fingerprint: str) -
 
 
 def _write_json_atomic(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(payload, f, allow_nan=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from .files import replacing
+
+    with replacing(path) as tmp:
+        tmp.write_text(json.dumps(payload, allow_nan=True), encoding="utf-8")
 
 
 def _read_cached(path: Path) -> dict | None:
@@ -474,11 +471,9 @@ def _run_on_loky(workers, data, fingerprint, cache_dir, base, cells, todo, start
 
     snapshot = cache_dir / f"prices_{fingerprint}.pkl"
     if not snapshot.exists():
-        snapshot.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".prices.", suffix=".tmp", dir=snapshot.parent)
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, snapshot)
+        from .files import atomic_write
+
+        atomic_write(snapshot, lambda f: pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL))
     batches = _batches(cells, todo, base, workers)
     jobs = Parallel(n_jobs=min(workers, len(batches)), backend="loky", return_as="generator_unordered")
     for indexes, rows in jobs(delayed(_run_batch_local)(str(snapshot), fingerprint, base, [cells[i] for i in b],
@@ -517,10 +512,10 @@ def write_outputs(result: SweepResult, out_dir: Path) -> dict[str, Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     csv = out_dir / "sweep.csv"
-    fd, tmp = tempfile.mkstemp(prefix=".sweep.", suffix=".tmp", dir=out_dir)
-    os.close(fd)
-    result.table.to_csv(tmp, index=False, lineterminator="\n")
-    os.replace(tmp, csv)
+    from .files import replacing
+
+    with replacing(csv) as tmp:
+        result.table.to_csv(tmp, index=False, lineterminator="\n")
     meta = out_dir / "sweep.json"
     _write_json_atomic(meta, {**result.settings, "elapsed": result.elapsed,
                               "cells_labels": [c.label() for c in result.cells]})

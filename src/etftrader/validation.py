@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import Config
 
 __all__ = ["Validation", "validate_data"]
 
@@ -29,7 +32,7 @@ class Validation:
         return bool(len(self.report.kept))
 
 
-def validate_data(config: Any, home: Any, *, as_of: date | None = None, refresh: bool = False,
+def validate_data(config: Config, home: Any, *, as_of: date | None = None, refresh: bool = False,
                   progress: bool = False) -> Validation:
     """Load ``config.data``'s prices, check their quality and write ``results/data_health_*.csv``
     (also when no ticker passes: :attr:`Validation.passed` says so, and the CSV says why).

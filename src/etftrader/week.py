@@ -9,9 +9,9 @@ here, so the backtest keeps telling the truth about the weekly run.
 
 The week, in order:
 
-1. today's prices (:func:`etftrader.pipeline.prices_today`: cleaned closes, the last good price for
+1. today's prices (:func:`etftrader.target.prices_today`: cleaned closes, the last good price for
    a held ticker the quality step set aside);
-2. the target (:func:`etftrader.pipeline.build_target`): scores, the top N with the selection
+2. the target (:func:`etftrader.target.build_target`): scores, the top N with the selection
    buffer for held tickers, the optimizer with the turnover penalty against the current weights;
    equal weight holds 1/N of every ticker the quality step kept (so the buffer does not apply);
 3. the plan (:func:`etftrader.rebalance.plan_rebalance`): drift against that target, the
@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import pandas as pd
 
 from .errors import DataError
+
+if TYPE_CHECKING:
+    from .config import Config
 
 __all__ = ["EQUAL_WEIGHT", "Note", "WeekDecision", "decide_week", "equal_weight_target"]
 
@@ -88,7 +91,7 @@ class WeekDecision:
 PENALISED = ("mvo", "minvar", "rankbased", "cvar", "blacklitterman")
 
 
-def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config: Any, *, optimizer: str,
+def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config: Config, *, optimizer: str,
                 positions: int, dropped: pd.DataFrame, scores: pd.DataFrame | None = None,
                 force: bool = False, explain: bool = False, limits: Any = (),
                 volume: pd.DataFrame | None = None, asset_class: Mapping[str, str] | None = None) -> WeekDecision:
@@ -111,7 +114,7 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
     dropped : DataFrame
         The quality step's ``ticker, rule, reason`` of tickers set aside.
     scores : DataFrame, optional
-        ``pipeline.score_prices(clean, config)`` when the caller has it (the backtest scores a
+        ``target.score_prices(clean, config)`` when the caller has it (the backtest scores a
         week once for all its books).
     force : bool
         Rebalance whatever the drift.
@@ -133,35 +136,15 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
     Raises
     ------
     DataError, OptimizationError, ConfigError
-        As :func:`etftrader.pipeline.build_target` and :func:`etftrader.rebalance.plan_rebalance`.
+        As :func:`etftrader.target.build_target` and :func:`etftrader.rebalance.plan_rebalance`.
     """
-    from .pipeline import build_target, prices_today
-    from .rebalance import current_weights, drift, plan_rebalance
-
-    from .prices.guard import guard_latest
+    from .rebalance import current_weights, plan_rebalance
+    from .target import build_target, prices_today
 
     notes: list[Note] = []
     warned: list[str] = []
     prices = prices_today(close, clean, holdings, warned, dropped)
-    frozen: list[str] = []
-    accepted = set(config.data.accept_prices)
-    for ticker in holdings.shares.index[holdings.shares > 0].difference(clean.columns):
-        if ticker not in close.columns or ticker in accepted:
-            continue
-        guarded = guard_latest(close[ticker], config.data.max_daily_move)
-        if guarded is None or not math.isfinite(guarded.used):
-            continue
-        prices[ticker] = guarded.used
-        frozen.append(str(ticker))
-        warned = [m for m in warned if not m.startswith(f"held ticker {ticker} ")]
-        notes.append(Note(
-            "price_guard",
-            f"{ticker} {guarded.date.date()}: price {guarded.price:,.2f} failed the rule "
-            f"'{guarded.rule}'; valued at {guarded.used:,.2f} of {guarded.used_date.date()} and not "
-            f"traded this week (accept it with --accept-price {ticker})",
-            {"ticker": str(ticker), "date": str(guarded.date.date()), "price": guarded.price,
-             "used": guarded.used, "used_date": str(guarded.used_date.date()), "rule": guarded.rule},
-            level="warning"))
+    frozen = _guard_held_prices(close, clean, holdings, config, prices, warned, notes)
     notes += [Note("held_price", message, level="warning") for message in warned]
     current, _ = current_weights(holdings.shares, prices, holdings.cash)
     rules = config.rebalance
@@ -179,18 +162,8 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
                               {"ticker": kept.ticker, "rank": kept.rank, "limit": kept.limit}))
         if explain and rules.penalty > 0 and (current > 0).any() \
                 and target.result.method in PENALISED and target.result.requested == target.result.method:
-            free = build_target(clean, config, positions=positions, optimizer=optimizer, scores=target.scores,
-                                held=holdings.shares.index[holdings.shares > 0], current_weights=None,
-                                limits=limits)
-            if free.selected == target.selected:
-                moved = 0.5 * drift(free.weights, target.weights)
-                if moved > 1e-4:
-                    with_pen, without = drift(target.weights, current), drift(free.weights, current)
-                    notes.append(Note(
-                        "turnover_penalty",
-                        f"penalty moved the target {moved:.1%} toward current holdings (drift "
-                        f"{with_pen:.1%} instead of {without:.1%}, k = {rules.penalty:.4g})",
-                        {"moved": moved, "drift": with_pen, "drift_without": without, "k": rules.penalty}))
+            notes += _penalty_notes(clean, config, target, holdings, current, positions=positions,
+                                    optimizer=optimizer, limits=limits)
     negative = holdings.cash < -0.005
     if negative:
         notes.append(_negative_cash_note(holdings))
@@ -199,19 +172,9 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
 
     movers = target.weights.index[target.weights > 0].union(holdings.shares.index[holdings.shares > 0])
     costs = cost_model(rules, movers, close=close, volume=volume, asset_class=asset_class)
-    plan = plan_rebalance(target.weights, holdings, prices, config, optimizer=optimizer,
+    plan = plan_rebalance(target.weights, holdings, prices, rules, optimizer=optimizer,
                           force=force or negative, frozen=frozen, costs=costs)
-    cap = rules.max_cost_fraction * plan.total_value
-    if plan.rebalance and not plan.forced and rules.max_cost_fraction > 0 and plan.total_cost > cap:
-        cost = plan.total_cost
-        notes.append(Note(
-            "cost_cap",
-            f"held back the rebalance: its estimated costs {cost:,.2f} ({cost / plan.total_value * 1e4:,.1f} bps "
-            f"of the portfolio) exceed max_cost_fraction {rules.max_cost_fraction:.2%} ({cap:,.2f}); nothing "
-            "trades this week (force it with --force-rebalance)",
-            {"cost": cost, "cap": cap, "max_cost_fraction": rules.max_cost_fraction,
-             "trades": int(len(plan.trades))}, level="warning"))
-        plan = plan.hold_back(holdings.shares)
+    plan = _hold_back_if_costly(plan, holdings, rules, notes)
     capped = plan.skipped.loc[plan.skipped["reason"].astype(str).str.startswith("liquidity cap")] \
         if len(plan.skipped) else plan.skipped
     if len(capped):
@@ -233,6 +196,74 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
     return WeekDecision(target=target, prices=prices, plan=plan, notes=tuple(notes))
 
 
+def _guard_held_prices(close: pd.DataFrame, clean: pd.DataFrame, holdings: Any, config: Config, prices: pd.Series,
+                       warned: list[str], notes: list[Note]) -> list[str]:
+    """Held tickers the quality step set aside whose latest price fails the jump guard
+    (:func:`etftrader.prices.guard.guard_latest`): valued at the last good price (``prices`` is
+    updated) and frozen for the week. Returns the frozen tickers."""
+    from .prices.guard import guard_latest
+
+    frozen: list[str] = []
+    accepted = set(config.data.accept_prices)
+    for ticker in holdings.shares.index[holdings.shares > 0].difference(clean.columns):
+        if ticker not in close.columns or ticker in accepted:
+            continue
+        guarded = guard_latest(close[ticker], config.data.max_daily_move)
+        if guarded is None or not math.isfinite(guarded.used):
+            continue
+        prices[ticker] = guarded.used
+        frozen.append(str(ticker))
+        warned[:] = [m for m in warned if not m.startswith(f"held ticker {ticker} ")]
+        notes.append(Note(
+            "price_guard",
+            f"{ticker} {guarded.date.date()}: price {guarded.price:,.2f} failed the rule "
+            f"'{guarded.rule}'; valued at {guarded.used:,.2f} of {guarded.used_date.date()} and not "
+            f"traded this week (accept it with --accept-price {ticker})",
+            {"ticker": str(ticker), "date": str(guarded.date.date()), "price": guarded.price,
+             "used": guarded.used, "used_date": str(guarded.used_date.date()), "rule": guarded.rule},
+            level="warning"))
+    return frozen
+
+
+def _penalty_notes(clean: pd.DataFrame, config: Config, target: Any, holdings: Any, current: pd.Series, *,
+                   positions: int, optimizer: str, limits: Any) -> list[Note]:
+    """How far the turnover penalty moved the target: the same week solved without it."""
+    from .rebalance import drift
+    from .target import build_target
+
+    rules = config.rebalance
+    free = build_target(clean, config, positions=positions, optimizer=optimizer, scores=target.scores,
+                        held=holdings.shares.index[holdings.shares > 0], current_weights=None, limits=limits)
+    if free.selected != target.selected:
+        return []
+    moved = 0.5 * drift(free.weights, target.weights)
+    if moved <= 1e-4:
+        return []
+    with_pen, without = drift(target.weights, current), drift(free.weights, current)
+    return [Note(
+        "turnover_penalty",
+        f"penalty moved the target {moved:.1%} toward current holdings (drift "
+        f"{with_pen:.1%} instead of {without:.1%}, k = {rules.penalty:.4g})",
+        {"moved": moved, "drift": with_pen, "drift_without": without, "k": rules.penalty})]
+
+
+def _hold_back_if_costly(plan: Any, holdings: Any, rules: Any, notes: list[Note]) -> Any:
+    """The plan, or its trades held back when their estimated costs exceed ``max_cost_fraction``
+    of the portfolio (never when forced: a forced or negative-cash week trades)."""
+    cap = rules.max_cost_fraction * plan.total_value
+    if not (plan.rebalance and not plan.forced and rules.max_cost_fraction > 0 and plan.total_cost > cap):
+        return plan
+    cost = plan.total_cost
+    notes.append(Note(
+        "cost_cap",
+        f"held back the rebalance: its estimated costs {cost:,.2f} ({cost / plan.total_value * 1e4:,.1f} bps "
+        f"of the portfolio) exceed max_cost_fraction {rules.max_cost_fraction:.2%} ({cap:,.2f}); nothing "
+        "trades this week (force it with --force-rebalance)",
+        {"cost": cost, "cap": cap, "max_cost_fraction": rules.max_cost_fraction,
+         "trades": int(len(plan.trades))}, level="warning"))
+    return plan.hold_back(holdings.shares)
+
+
 def _negative_cash_note(holdings: Any) -> Note:
     """Cash below zero after the executed trades, with the likely cause."""
     cause = "more was bought than the cash and sells recorded can pay for"
@@ -249,10 +280,10 @@ def _negative_cash_note(holdings: Any) -> Note:
 
 
 def equal_weight_target(clean: pd.DataFrame):
-    """1/N of every ticker the quality step kept, as a :class:`etftrader.pipeline.Target`."""
+    """1/N of every ticker the quality step kept, as a :class:`etftrader.target.Target`."""
     from optimizers import PortfolioResult
 
-    from .pipeline import Target
+    from .target import Target
 
     kept = [str(t) for t in clean.columns]
     if not kept:

@@ -9,6 +9,9 @@ week) and returns plain frames and text for the monitoring notebook; nothing is 
   the unrealised gain of each position, cash as a position of its own.
 - :func:`week_panel`: the week's decision: value, cash, returns against the benchmark, drift against
   the threshold, what the turnover controls did, the trades to place and every warning.
+
+Why one module of this size: the panel, what is held now, the Holdings sheet and the tax tables
+are all views of one week of the ledger for the notebook, built from the same helpers.
 """
 
 from __future__ import annotations

@@ -218,8 +218,8 @@ def _shrunk_covariance(values: np.ndarray, assets: pd.Index, cov_lookback: int):
     # What CovarianceShrinkage(returns, returns_data=True, frequency=252).ledoit_wolf() does, step
     # by step: sklearn's ledoit_wolf on the returns, annualised, then PyPortfolioOpt's spectral
     # fix. Called directly because the class's constructor also builds a pandas sample covariance
-    # that ledoit_wolf never reads (~1.5 ms a call; the backtest calls this every week per
-    # optimizer). The returns are all finite here, so its NaN-to-zero step has nothing to do, and
+    # that ledoit_wolf never reads (the backtest calls this every week per optimizer;
+    # benchmarks/bench_backtest.py measures it). The returns are all finite here, so its NaN-to-zero step has nothing to do, and
     # sklearn's argument validation can be skipped (it only checks types we control). Column-major,
     # as the class hands it over from its DataFrame: BLAS sums in a layout-dependent order, and the
     # last bit of the covariance must not depend on how it was called.

@@ -49,7 +49,7 @@ def _check_number(name: str, value: object, low: float, high: float, *, low_open
 
 @functools.lru_cache(maxsize=1)
 def _installed_solvers() -> tuple[str, ...]:
-    """cvxpy's installed solvers; cached because the lookup costs ~10 ms per weekly call."""
+    """cvxpy's installed solvers; cached: the lookup is slow and the backtest asks every week."""
     import cvxpy
 
     return tuple(cvxpy.installed_solvers())
@@ -173,20 +173,13 @@ def optimize(
         For an unknown method or solver, scores missing for a selected ticker, or bad parameters.
     """
     aligned = _check_inputs(method, prices, scores, solver)
-    risk_aversion = _check_number("risk_aversion", risk_aversion, 0.0, math.inf, low_open=True)
-    max_weight = _check_number("max_weight", max_weight, 0.0, 1.0, low_open=True)
-    min_weight = _check_number("min_weight", min_weight, 0.0, max_weight)
-    information_coefficient = _check_number("information_coefficient", information_coefficient,
-                                            -1.0, 1.0)
-    risk_free_rate = _check_number("risk_free_rate", risk_free_rate, -1.0, 1.0)
-    turnover_penalty = _check_number("turnover_penalty", turnover_penalty, 0.0, math.inf)
-    cvar_beta = _check_number("cvar_beta", cvar_beta, 0.5, 0.999)
-    view_confidence = _check_number("view_confidence", view_confidence, 0.0, 1.0)
-    barbell_cap = _check_number("barbell_cap", barbell_cap, 0.0, 1.0, low_open=True)
-    if isinstance(barbell_size, bool) or not isinstance(barbell_size, (int, np.integer)) or barbell_size < 1:
-        raise ValueError(f"`barbell_size` must be a whole number >= 1, got {barbell_size!r}")
-    if barbell_core not in CORE_METHODS:
-        raise ValueError(f"`barbell_core` must be one of {', '.join(CORE_METHODS)}, got {barbell_core!r}")
+    risk_aversion, max_weight, min_weight, information_coefficient, risk_free_rate, turnover_penalty, \
+        cvar_beta, view_confidence, barbell_cap = _check_parameters(
+            risk_aversion=risk_aversion, max_weight=max_weight, min_weight=min_weight,
+            information_coefficient=information_coefficient, risk_free_rate=risk_free_rate,
+            turnover_penalty=turnover_penalty, cvar_beta=cvar_beta, view_confidence=view_confidence,
+            barbell_cap=barbell_cap, barbell_size=barbell_size, barbell_core=barbell_core,
+            cov_lookback=cov_lookback)
     limits = tuple(limits)
     current = None
     if current_weights is not None and turnover_penalty > 0:
@@ -194,9 +187,6 @@ def optimize(
         current = current.to_numpy(dtype="float64")
         if not (np.isfinite(current).all() and (current >= -1e-12).all()):
             raise ValueError("`current_weights` must be finite and >= 0")
-    if isinstance(cov_lookback, bool) or not isinstance(cov_lookback, (int, np.integer)) \
-            or cov_lookback < 2:
-        raise ValueError(f"`cov_lookback` must be an integer >= 2 (trading days), got {cov_lookback!r}")
 
     tickers = prices.columns
     n = len(tickers)
@@ -370,3 +360,30 @@ def _describe(error: BaseException) -> str:
     """``Type: first line of the message``, short enough for a workbook cell."""
     text = str(error).strip().splitlines()[0] if str(error).strip() else ""
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _check_parameters(*, risk_aversion, max_weight, min_weight, information_coefficient, risk_free_rate,
+                      turnover_penalty, cvar_beta, view_confidence, barbell_cap, barbell_size, barbell_core,
+                      cov_lookback) -> tuple[float, ...]:
+    """:func:`optimize`'s numeric parameters, checked and as floats (ValueError naming the bad one)."""
+    checked = (
+        _check_number("risk_aversion", risk_aversion, 0.0, math.inf, low_open=True),
+        _check_number("max_weight", max_weight, 0.0, 1.0, low_open=True),
+    )
+    checked += (
+        _check_number("min_weight", min_weight, 0.0, checked[1]),
+        _check_number("information_coefficient", information_coefficient, -1.0, 1.0),
+        _check_number("risk_free_rate", risk_free_rate, -1.0, 1.0),
+        _check_number("turnover_penalty", turnover_penalty, 0.0, math.inf),
+        _check_number("cvar_beta", cvar_beta, 0.5, 0.999),
+        _check_number("view_confidence", view_confidence, 0.0, 1.0),
+        _check_number("barbell_cap", barbell_cap, 0.0, 1.0, low_open=True),
+    )
+    if isinstance(barbell_size, bool) or not isinstance(barbell_size, (int, np.integer)) or barbell_size < 1:
+        raise ValueError(f"`barbell_size` must be a whole number >= 1, got {barbell_size!r}")
+    if barbell_core not in CORE_METHODS:
+        raise ValueError(f"`barbell_core` must be one of {', '.join(CORE_METHODS)}, got {barbell_core!r}")
+    if isinstance(cov_lookback, bool) or not isinstance(cov_lookback, (int, np.integer)) \
+            or cov_lookback < 2:
+        raise ValueError(f"`cov_lookback` must be an integer >= 2 (trading days), got {cov_lookback!r}")
+    return checked

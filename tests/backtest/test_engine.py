@@ -227,13 +227,13 @@ def test_workers_below_one_is_a_config_error(sample_data, sample_config, window)
 
 
 def test_default_window_is_the_last_ten_years_the_history_allows(sample_data, sample_config):
-    from etftrader.backtest import _window
+    from etftrader.backtest import backtest_window
 
     index = sample_data.close.index
-    start, end = _window(index, sample_config, None, pd.Timestamp("2022-12-28"))
+    start, end = backtest_window(index, sample_config, None, pd.Timestamp("2022-12-28"))
     assert start == pd.Timestamp("2012-12-28")
     first = earliest_start(index, sample_config)
-    start, _ = _window(index, sample_config, None, pd.Timestamp("1995-06-30"))
+    start, _ = backtest_window(index, sample_config, None, pd.Timestamp("1995-06-30"))
     assert start == first
 
 
@@ -301,17 +301,22 @@ def test_report_helpers_on_the_short_run(short_run):
 
 
 def test_week_prices_are_the_last_forward_filled_row(sample_data):
-    """prices_today's shortcut (search back only in columns missing on the last day) gives
-    exactly frame.ffill().iloc[-1], on real closes with seeded random gaps, also at the end."""
-    from etftrader.pipeline import _last_valid
+    """The week's prices are each ticker's last close (``frame.ffill().iloc[-1]``), however many
+    days a ticker has been missing, on real closes with seeded random gaps, also at the end."""
+    from etftrader.holdings import Holdings
+    from etftrader.target import prices_today
 
     rng = np.random.default_rng(5)
     close = sample_data.close.loc["2019-01-01":"2019-12-31"]
+    nobody = Holdings.all_cash(0.0)
+    dropped = pd.DataFrame(columns=["ticker", "reason"])
     for share in (0.0, 0.1, 0.5, 0.95):
         gappy = close.mask(rng.random(close.shape) < share)
         for rows in (1, 2, 30, len(gappy)):
             part = gappy.iloc[:rows]
-            pd.testing.assert_series_equal(_last_valid(part), part.ffill().iloc[-1], check_exact=True)
+            expected = part.ffill().iloc[-1].dropna().sort_index()
+            got = prices_today(part, part, nobody, [], dropped)
+            pd.testing.assert_series_equal(got, expected[expected > 0], check_exact=True, check_names=False)
 
 
 @pytest.fixture(scope="module")

@@ -222,11 +222,20 @@ def test_relative_price_file_is_found_under_the_home_folder(home, closes, tmp_pa
     assert data.close.shape == (len(closes), closes.shape[1] - 1)  # SPY is the benchmark
 
 
-def test_fast_sample_reader_matches_skfolio_public_loaders():
+def test_the_sample_is_skfolios_data_as_its_public_loaders_give_it():
+    """The sample is read without importing skfolio (fast start); its prices must be exactly what
+    skfolio's own loaders return: every close of the 25 series and the index, on every date."""
     from skfolio.datasets import load_factors_dataset, load_sp500_dataset, load_sp500_index
 
-    from etftrader.prices.sample import _read_skfolio_datasets
+    from etftrader.prices.sample import load_sample
 
-    for ours, theirs in zip(_read_skfolio_datasets(),
-                            (load_factors_dataset(), load_sp500_dataset(), load_sp500_index())):
-        pd.testing.assert_frame_equal(ours, theirs)
+    data = load_sample()
+    theirs = pd.concat([load_factors_dataset(), load_sp500_dataset()], axis=1, sort=True)
+    assert sorted(data.close.columns) == sorted(theirs.columns)
+    for ticker in theirs.columns:
+        want = theirs[ticker].dropna()
+        got = data.close[ticker].dropna()
+        assert got.index.equals(pd.DatetimeIndex(want.index)) and np.array_equal(got.to_numpy(), want.to_numpy()), ticker
+    index = load_sp500_index().iloc[:, 0].dropna()
+    assert np.array_equal(data.benchmark.dropna().to_numpy(), index.to_numpy())
+    assert data.benchmark.dropna().index.equals(pd.DatetimeIndex(index.index))

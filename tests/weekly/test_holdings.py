@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from etftrader.errors import DataError, WorkbookError
-from etftrader.holdings import IMPORT_NOTE, holdings_from_ledger, import_rows, read_holdings_csv
+from etftrader.holdings import holdings_from_ledger
+from etftrader.opening import IMPORT_NOTE, import_rows, read_holdings_csv
 
 from .helpers import flow, make_ledger, trade
 

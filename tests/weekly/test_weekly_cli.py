@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from etftrader.config import Config, load_config
-from etftrader.holdings import IMPORT_NOTE
+from etftrader.opening import IMPORT_NOTE
 from etftrader.workbook import read_ledger
 
 from .helpers import mark_executed, run_cli

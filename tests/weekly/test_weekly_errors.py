@@ -166,12 +166,12 @@ def test_bad_config_file(home):
 
 
 def test_unexpected_failure_is_logged_in_full_and_summarised(home, monkeypatch):
-    import etftrader.pipeline as pipeline
+    import etftrader.target as target
 
     def boom(*a, **k):
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(pipeline, "build_target", boom)
+    monkeypatch.setattr(target, "build_target", boom)
     before = snapshot(home)
     code, out, err = run_cli(BASE, home=home)
     assert code == 70 and "unexpected failure (RuntimeError: kaboom)" in err

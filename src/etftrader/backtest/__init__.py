@@ -2,9 +2,9 @@
 
 Each simulated week calls the very functions ``etftrader weekly`` calls, with only the prices up to
 that week: the data-quality check (:func:`etftrader.prices.check_quality`), the target
-(:func:`etftrader.pipeline.build_target`: scores, selection, optimizer), the week's prices
-(:func:`etftrader.pipeline.prices_today`) and the drift rule and whole-share trade list
-(:func:`etftrader.pipeline.plan_rebalance`). Nothing here selects, weighs, measures drift or sizes
+(:func:`etftrader.target.build_target`: scores, selection, optimizer), the week's prices
+(:func:`etftrader.target.prices_today`) and the drift rule and whole-share trade list
+(:func:`etftrader.rebalance.plan_rebalance`). Nothing here selects, weighs, measures drift or sizes
 trades on its own; the quality check runs once per week for all strategies.
 
 Simulation assumptions (stated in every report):
@@ -35,7 +35,7 @@ from __future__ import annotations
 from .engine import (
     AUTO_WORKERS_MIN_STEPS, BacktestResult, BookSpec, DEFAULT_OPTIMIZERS, DEFAULT_YEARS,
     EQUAL_WEIGHT, EXECUTION_NOTE, EXECUTION_NOTES, FILLS, SHORT_WINDOW_WEEKS, STRATEGY_CHOICES,
-    _window, earliest_start, parse_optimizers, rebalance_dates, run_backtest, run_books,
+    backtest_window, earliest_start, parse_optimizers, rebalance_dates, run_backtest, run_books,
 )
 from .outputs import controls_table, load_outputs, turnover_over_time, write_outputs
 from .report import (
@@ -56,6 +56,7 @@ __all__ = [
     "parse_optimizers",
     "rebalance_dates",
     "earliest_start",
+    "backtest_window",
     "run_backtest",
     "write_outputs",
     "load_outputs",

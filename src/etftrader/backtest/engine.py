@@ -1,4 +1,9 @@
-"""The backtest engine: the weekly loop over history, the schedule, and the run's result."""
+"""The backtest engine: the weekly loop over history, the schedule, and the run's result.
+
+Why one module of this size: the loop, the schedule it walks and the result it returns change
+together; the simulated account, the outputs, the plots and the report are modules of their own
+in this package.
+"""
 
 from __future__ import annotations
 
@@ -355,7 +360,7 @@ def _scheduled(data, config: Config, start, end):
     close = data.close
     if close is None or close.empty:
         raise DataError(f"no prices to backtest (source {data.source!r} returned an empty frame)")
-    start_ts, end_ts = _window(close.index, config, start, end)
+    start_ts, end_ts = backtest_window(close.index, config, start, end)
     schedule = rebalance_dates(close.index, start_ts, end_ts)
     if len(schedule) == 0:
         raise ConfigError(
@@ -426,7 +431,7 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
     them); by default every book is named after its optimizer and uses ``config``, ``positions``
     and ``fill``. The data rules and factor settings are ``config``'s for every book.
     """
-    from .. import pipeline
+    from ..target import score_prices
     from ..groups import asset_classes, group_limits
     from ..prices.quality import QualityHistory
 
@@ -453,8 +458,8 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
     # check_quality(prices up to each week) without re-scanning the whole history every week.
     history = QualityHistory(data, config.data, min_history=config.factors.min_history)
     position = {d: i for i, d in enumerate(marks.index)}
-    # Plain lists and arrays for the per-week lookups (iterating an Arrow-backed index costs
-    # ~1 us a ticker, every week, twice).
+    # Plain lists and arrays for the per-week lookups (iterating an Arrow-backed index is slow,
+    # and these are read every week).
     mark_columns = marks.columns.tolist()
     mark_values = marks.to_numpy()
     unfilled = False
@@ -479,7 +484,7 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
                 try:
                     tick = time.perf_counter()
                     if spec.optimizer != EQUAL_WEIGHT and not scores:
-                        scores.append(pipeline.score_prices(quality.prices, config))
+                        scores.append(score_prices(quality.prices, config))
                     # The weekly command's own step (etftrader.week): prices, target with the
                     # turnover controls, drift, trades. Equal weight has no threshold of its own:
                     # --drift-threshold, else the default.
@@ -502,39 +507,26 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
                     decision_rows.append(book.idle(name, day, mark, str(e)))
                     continue
                 target_rows.append((name, day, weights.index, weights.to_numpy()))
-                book.mark(day)
-                valued_at = mark
-                if spec.fill == "same_close":
-                    book.execute(plan)
-                    fills = plan.trades
-                    book.mark(day)
-                else:
-                    k = position[day] + 1
-                    if k < len(marks.index):
-                        when = marks.index[k]
-                        valued_at = dict(zip(mark_columns, mark_values[k].tolist()))
-                        fills = book.fill(plan.trades, valued_at, spec.config.rebalance, plan.costs)
-                        book.mark(when)
-                    else:  # no later price: the last decision's trades stay unfilled
-                        fills = plan.trades.iloc[0:0]
-                        unfilled = unfilled or bool(len(plan.trades))
+                k = position[day] + 1
+                later = (marks.index[k], dict(zip(mark_columns, mark_values[k].tolist()))) \
+                    if spec.fill != "same_close" and k < len(marks.index) else None
+                fills, valued_at = _fill(book, spec, plan, day, mark, later)
+                unfilled = unfilled or (later is None and spec.fill != "same_close" and bool(len(plan.trades)))
                 if len(fills):
                     trades_rows.append((name, day, fills))
-                decision_rows.append({
-                    "strategy": name, "date": day, "drift": float(plan.drift),
-                    "threshold": float(plan.threshold), "rebalanced": bool(plan.rebalance),
-                    "trades": int(len(fills)), "skipped": int(len(plan.skipped)),
-                    "traded_value": float(fills["value"].abs().sum()) if len(fills) else 0.0,
-                    "costs": float(fills["est_cost"].sum()) if len(fills) else 0.0,
-                    # after the fill, valued at the fill day's close (the decision day's with same_close)
-                    "cash": book.cash, "value": book.value(valued_at),
-                    **about,
-                })
+                decision_rows.append(_decision_row(name, day, plan, fills, book, valued_at, about))
             bar.advance(str(day.date()))
     if unfilled:
         notes.append("the last decision's trades are not filled: there is no later price to fill them at")
     equity = _equity(books, strategies, marks.loc[schedule[0]:])
-    # One frame each at the end: a small frame per strategy and week cost ~1 ms apiece.
+    trades, targets = _frames(trades_rows, target_rows)
+    return _Part(equity=equity, trades=trades, decisions=decision_rows, targets=targets,
+                 notes=notes, spent=spent)
+
+
+def _frames(trades_rows: list, target_rows: list) -> tuple[list[pd.DataFrame], list[pd.DataFrame]]:
+    """The loop's trades and targets, one frame each, labelled by strategy and week (built once at
+    the end: a small frame per strategy and week costs far more)."""
     trades = []
     if trades_rows:
         trades = [_labelled(pd.concat([f for _, _, f in trades_rows], ignore_index=True),
@@ -545,8 +537,7 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
             "ticker": np.concatenate([np.asarray(t, dtype=object) for _, _, t, _ in target_rows]),
             "weight": np.concatenate([w for _, _, _, w in target_rows]).astype("float64")}),
             [(name, day, len(t)) for name, day, t, _ in target_rows])[TARGET_COLUMNS]]
-    return _Part(equity=equity, trades=trades, decisions=decision_rows, targets=targets,
-                 notes=notes, spent=spent)
+    return trades, targets
 
 
 def _labelled(frame: pd.DataFrame, runs: list[tuple[str, pd.Timestamp, int]]) -> pd.DataFrame:
@@ -556,6 +547,39 @@ def _labelled(frame: pd.DataFrame, runs: list[tuple[str, pd.Timestamp, int]]) ->
     names = np.repeat(np.array([name for name, _, _ in runs], dtype=object), counts)
     days = np.repeat(pd.DatetimeIndex([day for _, day, _ in runs]).to_numpy(), counts)
     return frame.assign(strategy=pd.array(names, dtype="str"), date=pd.DatetimeIndex(days))
+
+
+def _fill(book: "_Book", spec: "BookSpec", plan: Any, day: pd.Timestamp, mark: dict[str, float],
+          later: tuple[pd.Timestamp, dict[str, float]] | None) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Fill a week's plan in its book by the book's fill rule; returns the fills and the prices
+    the book is valued at after them (the next trading day's closes with ``next_close``; with no
+    later day the trades stay unfilled)."""
+    book.mark(day)
+    if spec.fill == "same_close":
+        book.execute(plan)
+        book.mark(day)
+        return plan.trades, mark
+    if later is None:  # no later price: the last decision's trades stay unfilled
+        return plan.trades.iloc[0:0], mark
+    when, prices = later
+    fills = book.fill(plan.trades, prices, spec.config.rebalance, plan.costs)
+    book.mark(when)
+    return fills, prices
+
+
+def _decision_row(name: str, day: pd.Timestamp, plan: Any, fills: pd.DataFrame, book: "_Book",
+                  valued_at: dict[str, float], about: dict[str, Any]) -> dict[str, Any]:
+    """One row of decisions.csv: the plan's figures, what filled, the book after it."""
+    return {
+        "strategy": name, "date": day, "drift": float(plan.drift),
+        "threshold": float(plan.threshold), "rebalanced": bool(plan.rebalance),
+        "trades": int(len(fills)), "skipped": int(len(plan.skipped)),
+        "traded_value": float(fills["value"].abs().sum()) if len(fills) else 0.0,
+        "costs": float(fills["est_cost"].sum()) if len(fills) else 0.0,
+        # after the fill, valued at the fill day's close (the decision day's with same_close)
+        "cash": book.cash, "value": book.value(valued_at),
+        **about,
+    }
 
 
 def _in_order(frames: list[pd.DataFrame], columns: list[str], rank: Mapping[str, int]) -> pd.DataFrame:
@@ -587,8 +611,10 @@ def _about(decision) -> dict[str, Any]:
             "expected_sharpe": float(result.expected_sharpe)}
 
 
-def _window(index: pd.DatetimeIndex, config: Config, start, end) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """Validate ``start``/``end`` against the data and the factor lookbacks."""
+def backtest_window(index: pd.DatetimeIndex, config: Config, start, end) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The backtest's first decision day and last day: ``start``/``end`` checked against the data
+    and the factor lookbacks; without ``start``, the last :data:`DEFAULT_YEARS` years the history
+    allows."""
     first_possible = earliest_start(index, config)
     if first_possible is None:
         raise ConfigError(

@@ -162,18 +162,3 @@ def command_log(home, name: str, logger: logging.Logger):
         raise
     finally:
         stop_run_log()
-
-
-def render_report(render, out, home, *, skip: bool, log) -> tuple[object, object]:
-    """``(html, None)`` from ``render(out, home=home)``, ``(None, error)`` when it raised
-    ``ReportError`` (logged: the outputs stay and the command reports exit 8), ``(None, None)``
-    when ``skip`` (``--no-notebook``). Shared by ``backtest`` and ``sweep``."""
-    from ..errors import ReportError
-
-    if skip:
-        return None, None
-    try:
-        return render(out, home=home), None
-    except ReportError as e:
-        log.error("report failed: %s", e)
-        return None, e

@@ -17,7 +17,7 @@ import click
 from ..config import OPTIMIZERS
 from ..errors import ConfigError
 from ._common import (command_log, config_option, home_option, load_run_config, require_price_file, source_options,
-                      render_report, source_overrides, turnover_options, turnover_overrides)
+                      source_overrides, turnover_options, turnover_overrides)
 
 __all__ = ["backtest"]
 
@@ -89,14 +89,13 @@ def backtest(start, end, optimizer, positions, drift_threshold, cost_bps, cost_p
 def _run(home_dir, start, end, optimizer, positions, drift_threshold, cost_bps, cost_per_share, capital,
          source, prices_file, refresh, config_path, out_dir, no_notebook, workers, turnover):
     from .. import backtest as bt
-    from ..prices import load_prices
+    from ..backtest.command import backtest_to_folder
     from ..runlog import is_interactive
 
     start_day, end_day = _date("--start", start), _date("--end", end)
     if start_day and end_day and start_day > end_day:
         raise ConfigError(f"--start {start_day} is after --end {end_day}; swap them")
     optimizers = bt.parse_optimizers(optimizer)
-    workers = _workers(workers)
     turnover = dict(turnover)
     fill = turnover.pop("fill", "next_close")
     config = load_run_config(home_dir, config_path).override(
@@ -106,25 +105,10 @@ def _run(home_dir, start, end, optimizer, positions, drift_threshold, cost_bps, 
                    **turnover},
     )
     require_price_file(config)
-    interactive = is_interactive()
-    _log.info("backtest: optimizers %s, start %s, end %s; config %s", ",".join(optimizers), start_day,
-              end_day, config.to_dict())
-    data = load_prices(config.data, home_dir, as_of=end_day, refresh=refresh, progress=interactive)
-    result = bt.run_backtest(data, config, optimizers=optimizers, start=start_day, end=end_day,
-                             progress=interactive, workers=workers, fill=fill)
-    out = Path(out_dir) if out_dir else _new_folder(home_dir.results_dir, f"backtest_{datetime.now():%Y%m%d_%H%M%S}")
-    paths = bt.write_outputs(result, out)
-    _log.info("backtest outputs in %s (%.1f s simulation)", out, result.elapsed)
-    html, report_error = render_report(bt.render_backtest_report, out, home_dir, skip=no_notebook, log=_log)
-    return result, paths, html, report_error
-
-
-def _new_folder(parent: Path, stem: str) -> Path:
-    """``parent/stem``, or ``stem_N`` when a run in the same second already took it."""
-    candidate, n = parent / stem, 1
-    while candidate.exists():
-        candidate, n = parent / f"{stem}_{n}", n + 1
-    return candidate
+    run = backtest_to_folder(config, home_dir, optimizers=optimizers, start=start_day, end=end_day,
+                             workers=_workers(workers), fill=fill, out=Path(out_dir) if out_dir else None,
+                             refresh=refresh, notebook=not no_notebook, progress=is_interactive())
+    return run.result, run.paths, run.html, run.report_error
 
 
 def _workers(value: str):

@@ -10,15 +10,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from datetime import datetime
 from pathlib import Path
 
 import click
 
 from ..errors import ConfigError
-from ._common import (command_log, config_option, home_option, load_run_config, render_report, require_price_file,
+from ._common import (command_log, config_option, home_option, load_run_config, require_price_file,
                       source_options, source_overrides)
-from .backtest import _date, _new_folder, _num, _pct
+from .backtest import _date, _num, _pct
 
 __all__ = ["sweep"]
 
@@ -109,7 +108,7 @@ def sweep(grid_file, optimizer, positions, drift_threshold, cost_bps, turnover_c
 def _run(home_dir, grid_file, flags, start, end, split, source, prices_file, refresh, config_path, out_dir,
          workers, scheduler, no_notebook):
     from .. import sweep as sw
-    from ..prices import load_prices
+    from ..backtest.command import sweep_to_folder
     from ..runlog import is_interactive
 
     grid: dict = {}
@@ -129,26 +128,19 @@ def _run(home_dir, grid_file, flags, start, end, split, source, prices_file, ref
         raise ConfigError(f"--start {start_day} is after --end {end_day}; swap them")
     if split_day and ((start_day and split_day <= start_day) or (end_day and split_day >= end_day)):
         raise ConfigError(f"--split {split_day} must fall inside the period ({start_day} to {end_day})")
-    n_workers = _workers(workers)
     base = load_run_config(home_dir, config_path).override(data=source_overrides(source, prices_file))
     cells = sw.expand_grid(grid, base)  # every cell validated before anything runs
     require_price_file(base)
-    _log.info("sweep: %d cells, start %s, end %s, split %s, %s", len(cells), start_day, end_day, split_day,
-              f"scheduler {scheduler}" if scheduler else f"{n_workers} local worker(s)")
     interactive = is_interactive()
-    data = load_prices(base.data, home_dir, as_of=end_day, refresh=refresh, progress=interactive)
     bar = _Bar(enabled=interactive and not scheduler)
     try:
-        result = sw.run_sweep(data, base, cells, cache_dir=home_dir.data_dir / "sweep", start=start_day,
-                              end=end_day, split=split_day, workers=n_workers, scheduler=scheduler,
-                              progress=bar.update)
+        run = sweep_to_folder(base, home_dir, cells, start=start_day, end=end_day, split=split_day,
+                              workers=_workers(workers), scheduler=scheduler,
+                              out=Path(out_dir) if out_dir else None, refresh=refresh, notebook=not no_notebook,
+                              progress=interactive, on_progress=bar.update)
     finally:
         bar.close()
-    out = Path(out_dir) if out_dir else _new_folder(home_dir.results_dir, f"sweep_{datetime.now():%Y%m%d_%H%M%S}")
-    paths = sw.write_outputs(result, out)
-    sw.plot_pareto(result.table, out / "pareto.png")
-    html, report_error = render_report(sw.render_sweep_report, out, home_dir, skip=no_notebook, log=_log)
-    return result, paths, html, report_error
+    return run.result, run.paths, run.html, run.report_error
 
 
 def _workers(value: str) -> int:

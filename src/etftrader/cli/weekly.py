@@ -125,7 +125,7 @@ def _run(home_dir, capital, positions, optimizer, drift_threshold, force_rebalan
     config = load_run_config(home_dir, config_path)
     accepted = tuple(config.data.accept_prices) + tuple(accept_prices)
     config = config.override(
-        portfolio={"capital": capital, "positions": positions, "optimizer": optimizer},
+        portfolio={"positions": positions, "optimizer": optimizer},
         data={**source_overrides(source, prices_file), "accept_prices": accepted or None},
         rebalance={"drift_override": drift_threshold, "force": True if force_rebalance else None, **turnover},
         run={"allow_earlier_as_of": True if force_record else None},
@@ -133,7 +133,7 @@ def _run(home_dir, capital, positions, optimizer, drift_threshold, force_rebalan
     require_price_file(config)
     return run_weekly(
         config, home_dir, as_of=as_of, workbook=Path(workbook) if workbook else None, capital=capital,
-        deposit=deposit, withdraw=withdraw, force=force_rebalance, refresh=refresh,
+        deposit=deposit, withdraw=withdraw, refresh=refresh,
         notebook=False if no_notebook else None, open_workbook=True if open_book else None,
         progress=(not as_json) and is_interactive(),
     )
@@ -274,7 +274,7 @@ def import_holdings(file, cash, force, as_of, workbook, home) -> None:
       etftrader holdings import my_positions.csv --cash 25000
     """
     from ..config import check_amount
-    from ..holdings import import_holdings as record
+    from ..opening import import_holdings as record
     from ..paths import resolve_home
 
     check_amount("--cash", cash, allow_zero=True)

@@ -134,10 +134,10 @@ def drawdown_from_returns(returns: pd.Series) -> pd.Series:
 def weekly_metrics(perf: pd.DataFrame, *, periods_per_year: int = PERIODS_PER_YEAR) -> dict[str, float]:
     """Headline figures of a :func:`performance_series` frame.
 
-    Sharpe is the mean weekly return over its sample standard deviation (ddof=1), times
-    sqrt(52), with a zero risk-free rate (the convention of empyrical's ``sharpe_ratio``);
-    it needs at least two weekly returns and is NaN before. Max drawdown is the worst value of
-    :func:`drawdown` (a negative fraction, 0 with no loss).
+    The annual return, volatility, Sharpe (zero risk-free rate) and maximum drawdown are
+    :func:`etftrader.metrics.return_metrics` of the weekly returns with 52 periods a year, the
+    same definitions as the backtest's on daily values; they need at least two weekly returns and
+    are NaN before (0 drawdown with fewer than two).
 
     Returns
     -------
@@ -146,26 +146,22 @@ def weekly_metrics(perf: pd.DataFrame, *, periods_per_year: int = PERIODS_PER_YE
         ``annual_volatility``, ``sharpe``, ``max_drawdown``, ``win_rate``,
         ``benchmark_total_return``, ``excess_return`` and ``current_drawdown``.
     """
+    from ..metrics import return_metrics
+
     r = perf["period_return"].dropna().astype(float) if len(perf) else pd.Series(dtype=float)
     n = int(r.size)
     total = float((1.0 + r).prod() - 1.0) if n else 0.0
-    annual = float((1.0 + total) ** (periods_per_year / n) - 1.0) if n and total > -1 else float("nan")
-    if n >= 2:
-        sd = float(r.std(ddof=1))
-        vol = sd * math.sqrt(periods_per_year)
-        sharpe = float(r.mean()) / sd * math.sqrt(periods_per_year) if sd > 0 else float("nan")
-    else:
-        vol = sharpe = float("nan")
+    figures = return_metrics(r, periods_per_year=periods_per_year)
     dd = drawdown_from_returns(r) if n else pd.Series([0.0])
     bench = perf["benchmark_cumulative"].dropna() if "benchmark_cumulative" in perf else pd.Series(dtype=float)
     bench_total = float(bench.iloc[-1]) if not bench.empty else float("nan")
     return {
         "weeks": n,
         "total_return": total,
-        "annual_return": annual,
-        "annual_volatility": vol,
-        "sharpe": sharpe,
-        "max_drawdown": float(dd.min()),
+        "annual_return": figures["cagr"],
+        "annual_volatility": figures["volatility"],
+        "sharpe": figures["sharpe"],
+        "max_drawdown": figures["max_drawdown"] if n >= 2 else float(dd.min()),
         "current_drawdown": float(dd.iloc[-1]),
         "win_rate": float((r > 0).mean()) if n else float("nan"),
         "benchmark_total_return": bench_total,

@@ -5,6 +5,9 @@ run will fail; WARN means part of it may (e.g. Yahoo Finance unreachable: the sa
 sources still work). Checks never change anything on disk and never wait long: the network probe
 runs in a daemon thread with a short bound, because a socket timeout does not cover a stuck DNS
 lookup. Text is plain ASCII so it survives a Windows console and a cron mail.
+
+Why one module of this size: each check is a short function returning a :class:`Check`; they are
+listed in the order ``etftrader doctor`` prints them.
 """
 
 from __future__ import annotations
@@ -259,12 +262,12 @@ def _check_home(root: Path) -> Check:
 
 
 def excel_lock_files(path: Path) -> list[Path]:
-    """Owner (lock) files for ``path`` that exist: Excel's ``~$name`` or, for longer names, ``~$``
-    over the first two characters; LibreOffice's ``.~lock.name#``. They are deleted on close; one
-    left behind after a crash also means "close the program or delete it"."""
-    candidates = {path.with_name("~$" + path.name), path.with_name("~$" + path.name[2:]),
-                  path.with_name(f".~lock.{path.name}#")}
-    return sorted(p for p in candidates if p.exists())
+    """Owner (lock) files for ``path`` that exist (:func:`etftrader.files.lock_files`: the names
+    the workbook checks too). They are deleted on close; one left behind after a crash also means
+    "close the program or delete it"."""
+    from ..files import lock_files
+
+    return sorted(p for p in lock_files(path) if p.exists())
 
 
 def _check_workbook(path: Path) -> Check:

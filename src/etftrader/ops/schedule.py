@@ -5,6 +5,9 @@ job calls the interpreter in use by its absolute path (``python -m etftrader wee
 absolute ``--home``. Everything here builds text from a :class:`WeeklyJob`; the only functions that
 touch the system are :func:`install_cron` and :func:`install_windows`, and the CLI calls them only
 when the user passes ``--install``.
+
+Why one module of this size: the cron line and the Windows task (command line and XML) describe
+the same job and must say the same thing; they share :class:`WeeklyJob` and its checks.
 """
 
 from __future__ import annotations

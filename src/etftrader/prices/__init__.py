@@ -10,13 +10,14 @@ The public API other modules use::
 
 from .frame import SAMPLE_BENCHMARK_LABEL, PriceData
 from .quality import RULES, QualityReport, check_quality
-from .sources import SAMPLE_NOTE, load_market_series, load_prices, read_price_file
+from .sources import SAMPLE_NOTE, load_market_series, load_prices, market_frame, read_price_file
 from .universe import load_universe
 
 __all__ = [
     "PriceData",
     "load_prices",
     "load_market_series",
+    "market_frame",
     "read_price_file",
     "check_quality",
     "QualityReport",

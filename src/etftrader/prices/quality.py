@@ -44,12 +44,15 @@ exclude a stock for a year, nor must the threshold chosen move the results):
 
 Every verdict uses only the prices up to the as-of date, so a run on any day and the backtest's
 :class:`QualityHistory` agree. ``docs/jumps.md`` has the evidence.
+
+Why one module of this size: every rule is written twice, as the one-date check the weekly run
+uses and as its incremental twin the backtest walks week by week (:class:`QualityHistory`); the
+two must give the same verdicts (``tests/prices/test_quality.py`` compares them), and that is
+easiest to keep true with each rule's two forms side by side.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -143,16 +146,11 @@ class QualityReport:
 
     def to_csv(self, path: str | Path) -> Path:
         """Write :meth:`health_table` to ``path`` atomically; returns the path."""
+        from ..files import replacing
+
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
+        with replacing(path) as tmp:
             self.health_table().to_csv(tmp, index=False, lineterminator="\n")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         return path
 
 
@@ -213,7 +211,7 @@ def check_quality(data: PriceData, config: DataConfig, *, min_history: int,
     filled_values = _fill_short_gaps(usable, config.max_ffill_days)
     health.loc[kept_mask, "filled_days"] = (
         ~np.isnan(filled_values) & np.isnan(usable)).sum(axis=0).astype("int64")
-    # copy=False: filled_values is this call's own array (pandas 3 would copy it, ~5 ms at scale).
+    # copy=False: filled_values is this call's own array (pandas 3 would copy it again).
     # Column-major, as pandas' copy would lay it out: the frame's layout decides the summation
     # order of later reductions (factor scores), which must not move by a bit. Usually no copy:
     # the closes are column-major already and _fill_short_gaps keeps their layout.
@@ -330,7 +328,7 @@ class QualityHistory:
                            min_history=self._min_history, as_of=as_of_ts, whole=whole, jumps=jumps)
         health = _health_rows(metrics, self._close.columns, self._data.failed, config, self._min_history)
         kept_mask = health["status"].to_numpy() == "kept"
-        kept = health["ticker"].to_numpy(dtype=object)[kept_mask].tolist()  # no .loc: ~1 ms a week
+        kept = health["ticker"].to_numpy(dtype=object)[kept_mask].tolist()
         positions = self._close.columns.get_indexer(kept)
         # The whole-history fill, cut at the as-of date (column-major, as check_quality lays it out).
         # Gathered as rows of the transpose: one contiguous copy per kept column.
@@ -361,8 +359,7 @@ def _float_values(frame: pd.DataFrame) -> np.ndarray:
     """``frame`` as a float64 array with NaN for missing; read-only use.
 
     All-float64 frames (what every source delivers) are read without the copy ``na_value=``
-    forces: NaN is already their missing value. On the scale universe the copy cost ~5 ms a call,
-    and the backtest calls this every week.
+    forces: NaN is already their missing value (the backtest calls this every week).
     """
     if len(frame.columns) and all(dtype == np.float64 for dtype in frame.dtypes):
         return frame.to_numpy(dtype="float64")
@@ -546,8 +543,8 @@ def _split_shifts(carried: np.ndarray, prev: np.ndarray, step_ok: np.ndarray) ->
 def _nanmedian_columns(values: np.ndarray) -> np.ndarray:
     """``np.nanmedian(values, axis=0)`` for columns with at least one number, bit for bit.
 
-    nanmedian goes through masked arrays for short columns (argsort, take_along_axis): ~5 ms a
-    call on the 600-ticker window, every week of a backtest. Same arithmetic here: the middle
+    nanmedian goes through masked arrays for short columns (argsort, take_along_axis), every week
+    of a backtest. Same arithmetic here: the middle
     value, or the two middle values summed and halved (an odd count's middle is x + x halved,
     which is x exactly), on a plain sort that puts NaN last.
     """

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from datetime import date
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 import pandas as pd
 
 from ..config import DataConfig
@@ -32,6 +32,7 @@ from .yahoo import CHUNK_SIZE, VIX_TICKER, Fetcher, Probe, _load_yfinance, parse
 __all__ = [
     "load_prices",
     "load_market_series",
+    "market_frame",
     "load_sample",
     "read_price_file",
     "parse_yfinance_frame",
@@ -98,7 +99,9 @@ def load_prices(config: DataConfig, home: Home, *, tickers: Iterable[str] | None
 def load_market_series(config: DataConfig, home: Home, *, as_of: date | None = None,
                        fetcher: Fetcher | None = None,
                        sleep: Callable[[float], None] = time.sleep) -> pd.DataFrame:
-    """Daily benchmark closes (and the VIX when obtainable) for the market-regime view.
+    """Daily benchmark closes (and the VIX when obtainable) for the market-regime view: the
+    source's prices loaded for it alone, then :func:`market_frame` (the frame the weekly run
+    saves from the prices it already has).
 
     Returns
     -------
@@ -109,39 +112,41 @@ def load_market_series(config: DataConfig, home: Home, *, as_of: date | None = N
         and the reason logged (``attrs["notes"]``).
     """
     notes: list[str] = []
-    series: list[pd.Series] = []
-    if config.source == "yfinance":
-        try:
-            data = load_prices(config, home, tickers=[config.benchmark], as_of=as_of,
-                               fetcher=fetcher, sleep=sleep, with_vix=True)
-        except EtfTraderError as e:
-            notes.append(f"market series unavailable: {e}")
-            data = None
-        if data is not None:
-            if data.benchmark is not None:
-                series.append(data.benchmark)
-            if data.vix is not None:
-                series.append(data.vix)
-            else:
-                notes.append("VIX not available from Yahoo Finance; market regime shown without it")
-    else:
-        try:
-            data = load_prices(config, home, as_of=as_of)
-        except EtfTraderError as e:
-            notes.append(f"market series unavailable: {e}")
-            data = None
-        if data is not None and data.benchmark is not None:
-            series.append(data.benchmark)
-        else:
-            notes.append(f"no benchmark in the {config.source} source")
-        notes.append("VIX is only available with --source yfinance")
-    for note in notes:
-        _log.warning(note)
+    yahoo = config.source == "yfinance"
+    try:
+        data = load_prices(config, home, tickers=[config.benchmark] if yahoo else None, as_of=as_of,
+                           fetcher=fetcher, sleep=sleep, with_vix=yahoo)
+    except EtfTraderError as e:
+        notes.append(f"market series unavailable: {e}")
+        _log.warning(notes[-1])
+        data = None
+    frame = market_frame(data, as_of)
+    if data is not None and "VIX" not in frame.columns:
+        notes.append("VIX not available from Yahoo Finance; market regime shown without it" if yahoo
+                     else "VIX is only available with --source yfinance")
+    frame.attrs["notes"] = notes
+    return frame
+
+
+def market_frame(data: Any, as_of: date | None) -> pd.DataFrame:
+    """Daily closes of the benchmark (a column named by its label) and ``VIX`` when known, up to
+    ``as_of``, from loaded :class:`PriceData` (None: an empty frame). What the weekly run saves as
+    ``data/market_latest.parquet`` and :func:`load_market_series` returns."""
+    series = []
+    if data is not None and data.benchmark is not None and len(data.benchmark.dropna()):
+        series.append(data.benchmark.dropna().rename(str(data.benchmark.name or "benchmark")))
+    elif data is not None:
+        _log.warning("no benchmark in the %s source: the report's market view is empty", data.source)
+    vix = getattr(data, "vix", None)
+    if vix is not None and len(vix.dropna()):
+        series.append(vix.dropna().rename("VIX"))
+    elif data is not None and data.source == "yfinance":
+        _log.warning("VIX not available from Yahoo Finance; the report uses a labelled stand-in")
     if series:
         frame = pd.concat(series, axis=1, sort=True)
-        frame = frame.loc[frame.notna().any(axis=1)]
+        if as_of is not None:
+            frame = frame.loc[frame.index <= pd.Timestamp(as_of)]
     else:
-        frame = pd.DataFrame(index=pd.DatetimeIndex([], name="date", dtype="datetime64[ns]"))
+        frame = pd.DataFrame(index=pd.DatetimeIndex([], dtype="datetime64[ns]"))
     frame.index.name = "date"
-    frame.attrs["notes"] = notes
     return frame

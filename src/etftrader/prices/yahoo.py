@@ -1,4 +1,9 @@
-"""Yahoo Finance through yfinance: incremental downloads into the store, in chunks, with retries and deadlines."""
+"""Yahoo Finance through yfinance: incremental downloads into the store, in chunks, with retries and deadlines.
+
+Why one module of this size: the request plan, the chunked download, the deadline thread and the
+rate-limit handling are one boundary with yfinance, tested together with frames shaped as
+yfinance returns them.
+"""
 
 from __future__ import annotations
 

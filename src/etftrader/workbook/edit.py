@@ -1,4 +1,9 @@
-"""The edit of one append: the parts replaced or added, then one pass writing the zip."""
+"""The edit of one append: the parts replaced or added, then one pass writing the zip.
+
+Why one module of this size: it is one class, the edit of one append, whose methods each change
+one kind of part of the package (cells, tables, validations, print setup, the run's own sheets)
+and share its record of what was replaced.
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,10 @@ Values are read as a person or a spreadsheet application leaves them: numbers ty
 booleans written as ``TRUE``/``yes``/``x``/``1`` or as LibreOffice's ``=TRUE()`` formulas, dates as
 serial numbers or text. A value that cannot mean what its column needs stops the run with the
 sheet, the cell and the value named (in the sheets that decide holdings: Trades and CashFlows).
+
+Why one module of this size: the fast regex scan of a sheet, the lxml parser it falls back to and
+the cell decoding both share (``_convert``) belong together: a fix to how a cell reads must
+reach both parsers, and here it does by construction.
 """
 
 from __future__ import annotations
@@ -191,7 +195,6 @@ def _scan_cells(pkg: Package, data: bytes) -> list[tuple[int, dict[int, object]]
     out: list[tuple[int, dict[int, object]]] = []
     cur_key, cur = None, None
     col_cache: dict[str, int] = {}
-    sst = None
     for col, row, t, v, inline, attrs, body in _cell_pattern(p.decode()).findall(text):
         if col:
             if not v and not inline:
@@ -227,24 +230,8 @@ def _scan_cells(pkg: Package, data: bytes) -> list[tuple[int, dict[int, object]]
             cur[ci] = Formula(inline)
         elif inline:
             cur[ci] = _unescape(inline)
-        elif not t or t == "n":
-            try:
-                cur[ci] = float(v)
-            except ValueError:
-                cur[ci] = _unescape(v)
-        elif t == "s":
-            if sst is None:
-                sst = pkg.shared_strings
-            try:
-                cur[ci] = sst[int(v)]
-            except (IndexError, ValueError) as e:
-                raise _missing_shared_string(pkg, f"{col}{row}", v) from e
-        elif t == "b":
-            cur[ci] = v.strip().lower() in ("1", "true")
-        elif t == "e":
-            cur[ci] = CellError(_unescape(v))
-        else:  # "str" (a formula's text result), "inlineStr", "d" (ISO date text)
-            cur[ci] = _unescape(v)
+        else:
+            cur[ci] = _decoded(pkg, t, _unescape(v), ci, int(row))
     if any(a[0] >= b[0] for a, b in zip(out, out[1:])):
         merged: dict[int, dict[int, object]] = {}
         for r, cells in out:
@@ -300,23 +287,28 @@ def iter_row_element(row: etree._Element, pkg: Package, prev_r: int) -> tuple[in
             if f is not None:
                 cells[ci] = Formula(f.strip())
             continue
-        if t is None or t == "n":
-            try:
-                cells[ci] = float(v)
-            except ValueError:
-                cells[ci] = v
-        elif t == "s":
-            try:
-                cells[ci] = pkg.shared_strings[int(v)]
-            except (IndexError, ValueError) as e:
-                raise _missing_shared_string(pkg, f"{col_letters(ci)}{r}", v) from e
-        elif t == "b":
-            cells[ci] = v.strip().lower() in ("1", "true")
-        elif t == "e":
-            cells[ci] = CellError(v)
-        else:  # "str" (a formula's text result), "inlineStr", "d" (ISO date text)
-            cells[ci] = v
+        cells[ci] = _decoded(pkg, t, v, ci, r)
     return r, cells, styles
+
+
+def _decoded(pkg: Package, t: str | None, v: str, ci: int, r: int) -> object:
+    """A cell's value from its type attribute ``t`` and its (unescaped) text ``v``: the one cell
+    decoding both parsers use."""
+    if not t or t == "n":
+        try:
+            return float(v)
+        except ValueError:
+            return v
+    if t == "s":
+        try:
+            return pkg.shared_strings[int(v)]
+        except (IndexError, ValueError) as e:
+            raise _missing_shared_string(pkg, f"{col_letters(ci)}{r}", v) from e
+    if t == "b":
+        return v.strip().lower() in ("1", "true")
+    if t == "e":
+        return CellError(v)
+    return v  # "str" (a formula's text result), "inlineStr", "d" (ISO date text)
 
 
 def _missing_shared_string(pkg: Package, ref: str, index: object) -> WorkbookError:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import WorkbookError, WorkbookLockedError
+from ..files import lock_files
 
 __all__ = ["check_access", "lock_files", "atomic_write", "backup", "TEMP_PREFIX",
            "real_path", "remove_stale_temp_files", "write_failure"]
@@ -83,18 +84,6 @@ def remove_stale_temp_files(path: str | Path, backups_dir: str | Path, *, older_
             except OSError:
                 pass  # not ours to fail over
     return removed
-
-
-def lock_files(path: Path) -> list[Path]:
-    """Where Excel puts its owner (lock) file while ``path`` is open.
-
-    Excel prefixes short names with ``~$`` and, for longer ones, replaces the first two
-    characters (``portfolio_tracking.xlsx`` -> ``~$rtfolio_tracking.xlsx``); LibreOffice
-    writes ``.~lock.<name>#``. All three are checked.
-    """
-    name = path.name
-    candidates = [f"~${name}", f"~${name[2:]}", f".~lock.{name}#"]
-    return [path.with_name(c) for c in dict.fromkeys(candidates) if len(c) > 2]
 
 
 def check_access(path: Path) -> None:
@@ -200,66 +189,22 @@ def rotate(path: Path, backups_dir: Path, keep: int) -> list[Path]:
     return doomed
 
 
-def _umask() -> int:
-    """The process umask (read by setting it and putting it back; 0o022 where it cannot be read)."""
-    try:
-        current = os.umask(0o022)
-        os.umask(current)
-        return current
-    except (AttributeError, OSError):  # pragma: no cover - every platform has os.umask
-        return 0o022
-
-
 def atomic_write(path: Path, write: Callable[[object], None]) -> None:
-    """Write ``path`` through a temporary file in its folder and ``os.replace`` it into place.
+    """Write the workbook whole (:func:`etftrader.files.replacing`, flushed to disk).
 
     ``write`` gets a binary file object. On any failure the temporary file is removed and the
-    original is untouched; a PermissionError on the final replace (the file was opened in Excel
-    in the meantime, on Windows) becomes WorkbookLockedError.
+    original is untouched; an OSError becomes WorkbookLockedError with the advice that fits (a
+    PermissionError on the final replace: the file was opened in Excel in the meantime, on Windows).
     """
+    from ..files import replacing
+
     path = real_path(path)
+    written = False
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
-    except OSError as e:
-        raise WorkbookLockedError(write_failure(path, e)) from e
-    tmp = Path(tmp_name)
-    try:
-        try:
-            with os.fdopen(fd, "wb") as fh:
+        with replacing(path, prefix=TEMP_PREFIX, durable=True) as tmp:
+            with open(tmp, "wb") as fh:
                 write(fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            if path.exists():
-                shutil.copymode(path, tmp)
-            else:  # mkstemp makes the file private (0600); a new file follows the umask like any other
-                os.chmod(tmp, 0o666 & ~_umask())
-        except OSError as e:
-            raise WorkbookLockedError(write_failure(path, e)) from e
-        try:
-            os.replace(tmp, path)
-        except OSError as e:
-            raise WorkbookLockedError(write_failure(path, e, "could not be replaced")) from e
-        _fsync_folder(path.parent)
-    except BaseException:
-        try:
-            tmp.unlink()
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def _fsync_folder(folder: Path) -> None:
-    # Makes the rename itself durable on POSIX; Windows cannot open folders this way.
-    if os.name != "posix":
-        return
-    try:
-        dfd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
+            written = True
+    except OSError as e:
+        raise WorkbookLockedError(write_failure(path, e, "could not be replaced") if written and
+                                  isinstance(e, PermissionError) else write_failure(path, e)) from e

@@ -1,0 +1,227 @@
+"""The week's target: factor scores, the top N with the selection buffer, the optimizer; and the
+prices the week is valued at.
+
+:func:`build_target` and :func:`prices_today` are plain functions of the prices up to the as-of
+date: the weekly run and every book of the backtest call them through the one week step
+(:func:`etftrader.week.decide_week`), so both decide the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConfigError, DataError, LimitsError
+from .holdings import Holdings
+
+if TYPE_CHECKING:
+    from .config import Config
+
+__all__ = ["Target", "build_target", "prices_today", "score_prices"]
+
+
+def _day(x: Any) -> date:
+    return pd.Timestamp(x).date()
+
+
+@dataclass(frozen=True)
+class Target:
+    """The week's target portfolio.
+
+    Attributes
+    ----------
+    scores : pd.DataFrame
+        :func:`factors.score_universe` output, indexed by ticker, sorted by ``composite``.
+    selected : list of str
+        The tickers the optimizer weighted (top N by composite).
+    result : optimizers.PortfolioResult
+        Weights (sum 1), expected return / volatility / Sharpe, method used, fallback reason.
+    notes : tuple of etftrader.week.Note
+        What the user should know: positions capped to the usable universe, optimizer fallback.
+    kept : tuple of optimizers.Kept
+        Held tickers selected only thanks to the selection buffer (rank beyond ``positions``).
+    """
+
+    scores: pd.DataFrame
+    selected: list[str]
+    result: Any
+    notes: tuple[Any, ...] = ()
+    kept: tuple[Any, ...] = ()
+
+    @property
+    def weights(self) -> pd.Series:
+        return self.result.weights
+
+
+def build_target(prices: pd.DataFrame, config: Config, *, positions: int, optimizer: str,
+                 scores: pd.DataFrame | None = None, held: Any = (),
+                 current_weights: pd.Series | None = None, limits: Any = ()) -> Target:
+    """Score the universe, select the top ``positions`` and weight them with ``optimizer``.
+
+    Parameters
+    ----------
+    prices : DataFrame of shape (n_dates, n_tickers)
+        Cleaned adjusted closes up to the as-of date (the quality step's ``prices``).
+    config : etftrader.config.Config
+        Uses ``config.factors`` and ``config.optimizer``.
+    positions : int
+        Positions wanted; capped (and noted) when fewer tickers can be scored.
+    optimizer : str
+        ``mvo``, ``minvar`` or ``rankbased``.
+    scores : DataFrame, optional
+        :func:`factors.score_universe` output for these same ``prices`` and ``config.factors``
+        (see :func:`score_prices`), when the caller already has it: the backtest scores each
+        week once for all its optimizers. Default: computed here.
+    held : iterable of str
+        Tickers held now: they stay selected within the selection buffer
+        (``config.rebalance.buffer``).
+    current_weights : Series, optional
+        Weights held now; with ``config.rebalance.penalty > 0``, mvo and minvar pay
+        ``k * sum|w - current|`` in their objective. None solves without the penalty.
+    limits : sequence of optimizers.limits.GroupLimit
+        Group limits (:func:`etftrader.groups.group_limits`): the selection swaps in members of a
+        group that needs them (noted), and the optimizer holds the limits.
+
+    Returns
+    -------
+    Target
+
+    Raises
+    ------
+    ConfigError
+        ``positions`` below 1.
+    DataError
+        No ticker has enough history to be scored.
+    OptimizationError
+        The optimizer failed and no fallback applied.
+    """
+    from optimizers import optimize, select_with_buffer, weight_bounds
+    from optimizers.limits import InfeasibleLimits
+    from optimizers.selection import meet_group_limits
+
+    from .week import Note
+
+    if positions < 1:
+        raise ConfigError(f"`positions` must be at least 1, got {positions}")
+    f = config.factors
+    if scores is None:
+        scores = score_prices(prices, config)
+    usable = int(scores["composite"].notna().sum())
+    if usable == 0:
+        raise DataError(
+            f"no ticker has enough history to be scored ({f.min_history} trading days needed, "
+            f"{len(prices)} available up to {_day(prices.index[-1]) if len(prices) else 'the as-of date'}); "
+            "use a later --as-of or a longer price history"
+        )
+    notes: list[Note] = []
+    n = positions
+    if positions > usable:
+        n = usable
+        notes.append(Note("positions_capped", f"`positions` {positions} is more than the usable universe of "
+                          f"{usable} scored tickers: the target holds {usable}",
+                          {"positions": positions, "usable": usable}, level="warning"))
+    rules = config.rebalance
+    selected, kept = select_with_buffer(scores["composite"], n, held, rules.buffer)
+    o = config.optimizer
+    if limits:
+        lower, upper, _ = weight_bounds(len(selected), o.max_weight, o.min_weight)
+        selected, swaps = meet_group_limits(selected, scores["composite"], limits, lower, upper)
+        kept = [k for k in kept if k.ticker in selected]
+        for swap in swaps:
+            notes.append(Note("group_swap", f"selected {swap.added} in place of {swap.removed} so that "
+                              f"{swap.group} can be met",
+                              {"added": swap.added, "removed": swap.removed, "group": swap.group}))
+    # The optimizer reads only the last cov_lookback + 1 rows: hand it those, not the whole history
+    # (not decades of the selected columns copied every week). A bad cov_lookback is left to
+    # optimize(), which says what is wrong with it.
+    lookback = o.cov_lookback
+    window = prices.iloc[-(lookback + 1):] if isinstance(lookback, int) and lookback >= 2 else prices
+    # By position: a label lookup with a list on pandas 3's string index is slow.
+    composite = scores["composite"]
+    column_at = {t: i for i, t in enumerate(window.columns.tolist())}
+    score_at = {t: i for i, t in enumerate(composite.index.tolist())}
+    momentum = scores["momentum"] if "momentum" in scores.columns else None
+    try:
+        result = optimize(
+            optimizer, window.iloc[:, [column_at[t] for t in selected]],
+            composite.iloc[[score_at[t] for t in selected]],
+            risk_aversion=o.risk_aversion, max_weight=o.max_weight, min_weight=o.min_weight,
+            information_coefficient=o.information_coefficient, risk_free_rate=o.risk_free_rate,
+            cov_lookback=o.cov_lookback, solver=o.solver, cvar_beta=o.cvar_beta,
+            current_weights=current_weights, turnover_penalty=rules.penalty if current_weights is not None else 0.0,
+            momentum=momentum, view_confidence=o.bl_view_confidence, barbell_cap=o.barbell_sleeve,
+            barbell_size=o.barbell_size, barbell_core=o.barbell_core, limits=limits,
+            risk_budgets=dict(o.risk_budgets),
+        )
+    except InfeasibleLimits as e:
+        raise LimitsError(f"{e} (as of {_day(prices.index[-1])})") from None
+    if result.fallback_reason:
+        notes.append(Note("optimizer_fallback",
+                          f"optimizer {result.requested} fell back to {result.method}: {result.fallback_reason}",
+                          {"requested": result.requested, "used": result.method}))
+    notes.extend(Note("optimizer", text) for text in result.notes)
+    return Target(scores=scores, selected=selected, result=result, notes=tuple(notes), kept=tuple(kept))
+
+
+def score_prices(prices: pd.DataFrame, config: Config) -> pd.DataFrame:
+    """:func:`factors.score_universe` of ``prices`` with ``config.factors``: what
+    :func:`build_target` ranks on (the backtest computes it once per week for all optimizers)."""
+    from factors import score_universe
+
+    f = config.factors
+    return score_universe(
+        prices, weights=dict(f.weights), momentum_lookback=f.momentum_lookback,
+        momentum_skip=f.momentum_skip, quality_lookback=f.quality_lookback,
+        value_lookback=f.value_lookback, volatility_lookback=f.volatility_lookback,
+        winsor_z=f.winsor_z,
+    )
+
+
+def prices_today(close: pd.DataFrame, clean: pd.DataFrame, holdings: Holdings,
+                 warnings: list[str], dropped: pd.DataFrame) -> pd.Series:
+    """Price per ticker on the as-of date: cleaned prices, else the raw last price for held tickers.
+
+    ``close`` is the raw price frame up to the as-of date, ``clean`` the quality step's prices,
+    ``dropped`` its ``ticker, reason`` frame; messages for the user are appended to ``warnings``.
+
+    A held ticker the quality step dropped is still held: it is valued at its last raw price (and
+    sold when rebalancing, since it is not in the target). One without any market price falls back
+    to its last executed trade price, with a warning.
+    """
+    last_clean = _last_valid(clean)
+    prices = last_clean[last_clean > 0].astype(float)
+    reasons = dict(zip(dropped.get("ticker", []), dropped.get("reason", [])))
+    for ticker in holdings.shares.index.difference(prices.index):
+        raw = close[ticker].where(np.isfinite(close[ticker]) & (close[ticker] > 0)).dropna() \
+            if ticker in close.columns else pd.Series(dtype=float)
+        if len(raw):
+            prices[ticker] = float(raw.iloc[-1])
+            why = reasons.get(ticker, "not scored")
+            warnings.append(f"held ticker {ticker} is out of the universe this week ({why}); valued at "
+                            f"its last price {raw.iloc[-1]:,.2f} of {_day(raw.index[-1])}")
+        elif ticker in holdings.last_price.index:
+            prices[ticker] = float(holdings.last_price[ticker])
+            warnings.append(f"held ticker {ticker} has no market price in the {len(close.columns)}-ticker "
+                            f"source; valued at its last trade price {prices[ticker]:,.2f}")
+        else:  # pragma: no cover - holdings always have a trade price
+            raise DataError(f"held ticker {ticker} has no price; check the Trades sheet")
+    return prices.sort_index()
+
+
+def _last_valid(frame: pd.DataFrame) -> pd.Series:
+    """``frame.ffill().iloc[-1]`` (each column's last non-NaN value, NaN if none) without
+    forward-filling the whole history, which the backtest would do every week. Only columns
+    missing on the last row are searched."""
+    if len(frame) == 0 or not all(dtype == np.float64 for dtype in frame.dtypes):
+        return frame.ffill().iloc[-1]
+    values = frame.to_numpy(dtype="float64")
+    last = values[-1].copy()
+    for col in np.flatnonzero(np.isnan(last)):
+        present = np.flatnonzero(~np.isnan(values[:, col]))
+        if present.size:
+            last[col] = values[present[-1], col]
+    return pd.Series(last, index=frame.columns, name=frame.index[-1])
