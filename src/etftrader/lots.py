@@ -6,8 +6,8 @@ is named by its ticker and acquisition date, ``SPY-2021-03-05`` (``-2``, ``-3`` 
 third lot of the same day): the name stays the same however many trades come later. Every executed
 SELL closes shares of open lots: first the lots its ``lot`` cell names, if the analyst filled it
 (``SPY-2021-03-05`` takes what that lot has, up to the sell's shares; ``SPY-2021-03-05: 10,
-SPY-2022-01-07: 5`` takes those shares of each), then, for shares the cell does not cover, in the
-order of ``[tax] lot_method``:
+SPY-2022-01-07: 5`` takes those shares of each), then, for shares the cell does not cover, the
+other lots in the order of ``[tax] lot_method`` (a lot given a share count gives no more):
 
 - ``fifo`` (the default): oldest lot first;
 - ``hifo``: highest cost per share first (the least gain, or the largest loss, first);
@@ -21,8 +21,9 @@ week's proposed sells would realise, BUYs that would be wash sales (a ticker sol
 last 30 days) and the lots worth harvesting (a loss beyond ``harvest_threshold``). No trade is
 ever made for tax reasons alone.
 
-A ``lot`` cell naming a lot the ticker never had, one already sold, or more shares than it holds
-stops the run with one line naming the sheet, the cell and the value, before anything is written.
+A ``lot`` cell naming a lot the ticker never had, one already sold, or more shares than it holds,
+or a ``lot`` on an executed BUY, stops the run with one line naming the sheet, the cell and the
+value, before anything is written.
 """
 
 from __future__ import annotations
@@ -114,10 +115,20 @@ class _BadLot:
 _SPEC = re.compile(r"^\s*([^:=\s][^:=]*?)\s*(?:[:=]\s*([^\s].*?))?\s*$")
 
 
+def shares_text(x: float) -> str:
+    """Shares as a person reads and types them: ``10``, ``10.123456``, ``2000000`` (no exponent,
+    no thousands separator, at most six decimals)."""
+    x = float(x)
+    if x == int(x):
+        return str(int(x))
+    return f"{x:.6f}".rstrip("0").rstrip(".")
+
+
 def _lot_spec(text: str) -> list[tuple[str, str | None]]:
-    """``"A: 10, B"`` -> ``[("A", "10"), ("B", None)]`` (lot names upper case)."""
+    """``"A: 10, B"`` -> ``[("A", "10"), ("B", None)]`` (lot names upper case). Lots are separated
+    by ``;``, a new line or a comma; a comma between digits (``1,000``) is a thousands separator."""
     out = []
-    for part in re.split(r"[;,\n]", text):
+    for part in re.split(r"[;\n]|,(?!\d{3}(?!\d))", text):
         if not part.strip():
             continue
         m = _SPEC.match(part)
@@ -165,6 +176,9 @@ def build_lots(ledger: Any, *, method: str = "fifo", long_term_days: int = 365) 
         if not (n > 0 and math.isfinite(price)):
             continue
         if row.action == "BUY":
+            if row.lot:
+                raise bad(row, row.lot, "is filled on a BUY; a BUY opens a lot of its own (named by ticker and "
+                                        "date on the Lots sheet), so leave the cell blank")
             acquired = pd.Timestamp(row.acquired) if pd.notna(row.acquired) else day
             name = f"{ticker}-{acquired:%Y-%m-%d}"
             seen[name] = seen.get(name, 0) + 1
@@ -178,7 +192,11 @@ def build_lots(ledger: Any, *, method: str = "fifo", long_term_days: int = 365) 
             held = open_lots.get(ticker, [])
             picks = _picked(row, ticker, n, held, closed.get(ticker, set()), bad) if row.lot else []
             left = n
-            order = picks + [(lot, None) for lot in _order(held, method, price, day, long_term_days)]
+            # The named lots first; the rest by the method, from the lots not given a share count
+            # (a lot named with a count gives exactly that many).
+            counted = {id(lot) for lot, wanted in picks if wanted is not None}
+            order = picks + [(lot, None) for lot in _order(held, method, price, day, long_term_days)
+                             if id(lot) not in counted]
             for lot, wanted in order:
                 if left <= 1e-9:
                     break
@@ -193,6 +211,10 @@ def build_lots(ledger: Any, *, method: str = "fifo", long_term_days: int = 365) 
                                  "days_held": days, "term": _term(days, long_term_days)})
                 lot["shares"] -= take
                 left -= take
+            if left > 5e-7 and picks and row.lot:
+                asked = sum(w for _, w in picks if w is not None)
+                raise bad(row, row.lot, f"names {shares_text(asked)} shares of a SELL of {shares_text(n)} and leaves "
+                                        "no other lot for the rest; name the lots of all the shares sold")
             for lot in held:
                 if lot["shares"] <= 1e-9:
                     closed.setdefault(ticker, set()).add(lot["lot"])
@@ -229,12 +251,14 @@ def _picked(row: Any, ticker: str, n: float, held: list[dict], closed: set[str],
                 shares = math.nan
             if not (math.isfinite(shares) and shares > 0):
                 raise bad(row, row.lot, f"asks lot {name} for {count!r} shares, which is not a positive number")
-            if shares > lot["shares"] + 1e-9:
-                raise bad(row, row.lot, f"asks lot {name} for {shares:g} shares, but it holds {lot['shares']:g}")
+            if shares > lot["shares"] + 5e-7:  # the six decimals the tool shows
+                raise bad(row, row.lot, f"asks lot {name} for {shares_text(shares)} shares, but it holds "
+                                        f"{shares_text(lot['shares'])}")
+            shares = min(shares, lot["shares"])
             asked += shares
         picks.append((lot, shares))
-    if asked > n + 1e-9:
-        raise bad(row, row.lot, f"asks for {asked:g} shares in all, but the SELL is of {n:g}")
+    if asked > n + 5e-7:
+        raise bad(row, row.lot, f"asks for {shares_text(asked)} shares in all, but the SELL is of {shares_text(n)}")
     return picks
 
 
@@ -314,11 +338,11 @@ def summary(lots: Lots, preview: pd.DataFrame, washes: list[str], year: int) -> 
 
 
 def trade_lots(trades: pd.DataFrame, preview: pd.DataFrame, washes: Any = ()) -> pd.DataFrame:
-    """Per row of a plan's ``trades`` (same index): ``lots_used`` (``"SPY-2021-03-05 x 10; ..."``),
+    """Per row of a plan's ``trades`` (same index): ``est_lots`` (``"SPY-2021-03-05 x 10; ..."``),
     ``est_gain`` (what the SELL would realise) and ``lots`` (the same as records: lot, shares, gain,
     term); blank, NaN and an empty list for BUYs. A BUY of a ticker in ``washes`` (of
     :func:`wash_sales`) gets ``wash_sale`` True and a ``note`` saying so."""
-    out = pd.DataFrame({"lots_used": "", "est_gain": math.nan, "wash_sale": False, "note": ""}, index=trades.index)
+    out = pd.DataFrame({"est_lots": "", "est_gain": math.nan, "wash_sale": False, "note": ""}, index=trades.index)
     out["lots"] = pd.Series([[] for _ in range(len(trades))], index=trades.index, dtype=object)
     if trades.empty:
         return out
@@ -332,7 +356,7 @@ def trade_lots(trades: pd.DataFrame, preview: pd.DataFrame, washes: Any = ()) ->
         mask = (trades["action"] == "SELL") & (trades["ticker"].astype(str) == ticker)
         used = [{"lot": str(r.lot), "shares": float(r.shares), "gain": float(r.gain), "term": str(r.term)}
                 for r in group.itertuples()]
-        out.loc[mask, "lots_used"] = "; ".join(f"{u['lot']} x {u['shares']:g}" for u in used)
+        out.loc[mask, "est_lots"] = "; ".join(f"{u['lot']} x {shares_text(u['shares'])}" for u in used)
         out.loc[mask, "est_gain"] = float(group["gain"].sum())
         for i in out.index[mask]:
             out.at[i, "lots"] = used
@@ -351,5 +375,5 @@ def gains_rows(lots: Lots, as_of: Any) -> pd.DataFrame:
         rows.append({"as_of": pd.Timestamp(as_of), "year": int(year), "short_term": float(short.sum()),
                      "long_term": float(long.sum()), "total": float(g["gain"].sum()),
                      "losses": float(g.loc[g["gain"] < 0, "gain"].sum()), "proceeds": float(g["proceeds"].sum()),
-                     "cost": float(g["cost"].sum()), "lots_closed": int(len(g))})
+                     "cost": float(g["cost"].sum()), "lots_sold": int(g["lot"].nunique())})
     return pd.DataFrame(rows, columns=GAINS_COLUMNS)

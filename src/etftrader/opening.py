@@ -31,8 +31,8 @@ def read_holdings_csv(path: str | Path) -> pd.DataFrame:
     cost, and a blank ``acquired`` means the import date.
 
     Column names are matched without regard to case or surrounding spaces; extra columns are
-    ignored. Returns a frame ``ticker, shares, cost, acquired`` (tickers upper case, sorted by
-    ticker and date; ``acquired`` NaT where not given).
+    ignored. Returns a frame ``ticker, shares, cost, acquired, line`` (tickers upper case, sorted
+    by ticker and date; ``acquired`` NaT where not given; ``line`` the file line).
 
     Raises
     ------
@@ -89,10 +89,12 @@ def read_holdings_csv(path: str | Path) -> pd.DataFrame:
             except ValueError:
                 raise DataError(f"holdings file {path}, line {i}: acquired of {ticker} must be a date "
                                 f"YYYY-MM-DD, got {text!r}") from None
-        rows.append({"ticker": ticker, **values})
+        rows.append({"ticker": ticker, **values, "line": i})
     frame = pd.DataFrame(rows)
     frame["acquired"] = pd.to_datetime(frame["acquired"])
-    return frame.sort_values(["ticker", "acquired"], ignore_index=True, kind="stable")
+    frame = frame.sort_values(["ticker", "acquired"], ignore_index=True, kind="stable")
+    frame.attrs["path"] = str(path)
+    return frame
 
 
 def import_rows(holdings: pd.DataFrame, *, cash: float, timestamp: datetime, as_of: date,
@@ -112,8 +114,11 @@ def import_rows(holdings: pd.DataFrame, *, cash: float, timestamp: datetime, as_
     late = acquired > pd.Timestamp(as_of)
     if late.any():
         first = holdings.loc[late].iloc[0]
-        raise DataError(f"holdings file: lot of {first['ticker']} acquired {acquired[late].iloc[0].date()} is after "
-                        f"the import date {as_of}; pass --as-of on or after it, or fix the date")
+        where = holdings.attrs.get("path", "holdings file")
+        line = f", line {int(first['line'])}" if "line" in holdings.columns else ""
+        raise DataError(f"holdings file {where}{line}: lot of {first['ticker']} acquired "
+                        f"{acquired[late].iloc[0].date()} is after the import date {as_of}; pass --as-of on or "
+                        "after it, or fix the date")
     value = holdings["shares"] * holdings["cost"]
     deposit = float(value.sum()) + float(cash)
     trades = pd.DataFrame({

@@ -159,6 +159,10 @@ def _run_weekly_locked(config: Config, home: Any, book: Path, *, now: datetime, 
 
     # 1. The ledger first: a locked or corrupt workbook must fail before any download.
     ledger, holdings = _read_ledger(config, home, book, as_of=as_of)
+    # The tax lots too, so a bad `lot` cell stops the run here, before any download.
+    from .lots import build_lots
+
+    lots = build_lots(ledger, method=config.tax.lot_method, long_term_days=config.tax.long_term_days)
     # 2. This run's cash flows.
     holdings, cash_flows, first_run = _apply_cash_flows(config, holdings, capital=capital, deposit=deposit,
                                                         withdraw=withdraw)
@@ -180,7 +184,7 @@ def _run_weekly_locked(config: Config, home: Any, book: Path, *, now: datetime, 
             f"{plan.total_value:,.2f} now); use --deposit/--withdraw to move cash"
         )
     superseded = _superseded(holdings, notes)
-    tax_week = tax_lots(ledger, config, plan, prices, week.as_of, warnings, notes)
+    tax_week = tax_lots(lots, config, plan, prices, week.as_of, warnings, notes)
     details = trade_details(plan, tax_week.trade_lots)
     for message in warnings:
         _log.warning(message)

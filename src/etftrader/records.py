@@ -45,20 +45,14 @@ class TaxWeek:
     figures: dict[str, Any]
 
 
-def tax_lots(ledger: Any, config: Config, plan: RebalancePlan, prices: pd.Series, as_of: date,
+def tax_lots(lots: Any, config: Config, plan: RebalancePlan, prices: pd.Series, as_of: date,
              warnings: list[str], notes: list[str]) -> TaxWeek:
-    """The week's tax lots (:mod:`etftrader.lots`); wash sales become warnings, what the week's
-    sells would realise a note.
-
-    Raises
-    ------
-    WorkbookError
-        A SELL's ``lot`` cell the lots cannot honour (before anything is written).
-    """
+    """The week's tax figures from the ledger's lots (:func:`etftrader.lots.build_lots`): the Lots
+    and Gains sheets, what each proposed SELL would close; wash sales become warnings, what the
+    week's sells would realise a note."""
     from . import lots as lt
 
     t = config.tax
-    lots = lt.build_lots(ledger, method=t.lot_method, long_term_days=t.long_term_days)
     sheet = lt.lots_rows(lots, prices, as_of, t.long_term_days)
     preview = lt.sell_preview(lots, plan.trades, as_of, method=t.lot_method, long_term_days=t.long_term_days)
     washes = lt.wash_sales(lots, plan.trades, as_of)

@@ -100,6 +100,9 @@ class WeeklyResult:
             "as_of": self.as_of.isoformat(),
             "optimizer": self.optimizer,
             "rebalanced": bool(self.plan.rebalance),
+            # A rebalance the cost cap held back: what its trades would have cost (null otherwise).
+            "held_back": ({"estimated_costs": _num(self.plan.held_back)} if self.plan.held_back is not None
+                          else None),
             "drift": _num(self.plan.drift),
             "drift_outside_band": _num(self.plan.drift_outside_band),
             "drift_threshold": _num(self.plan.threshold),

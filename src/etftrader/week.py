@@ -249,16 +249,20 @@ def _penalty_notes(clean: pd.DataFrame, config: Config, target: Any, holdings: A
 
 def _hold_back_if_costly(plan: Any, holdings: Any, rules: Any, notes: list[Note]) -> Any:
     """The plan, or its trades held back when their estimated costs exceed ``max_cost_fraction``
-    of the portfolio (never when forced: a forced or negative-cash week trades)."""
+    of the portfolio. Never when forced (a forced or negative-cash week trades), and never the first
+    investment of a portfolio that holds nothing: a cap meant against costly churn must not keep
+    the money in cash for good."""
     cap = rules.max_cost_fraction * plan.total_value
-    if not (plan.rebalance and not plan.forced and rules.max_cost_fraction > 0 and plan.total_cost > cap):
+    invested = bool((holdings.shares > 0).any())
+    if not (plan.rebalance and not plan.forced and invested and rules.max_cost_fraction > 0
+            and plan.total_cost > cap):
         return plan
     cost = plan.total_cost
     notes.append(Note(
         "cost_cap",
         f"held back the rebalance: its estimated costs {cost:,.2f} ({cost / plan.total_value * 1e4:,.1f} bps "
         f"of the portfolio) exceed max_cost_fraction {rules.max_cost_fraction:.2%} ({cap:,.2f}); nothing "
-        "trades this week (force it with --force-rebalance)",
+        "trades this week (force it with --force-rebalance, or raise max_cost_fraction)",
         {"cost": cost, "cap": cap, "max_cost_fraction": rules.max_cost_fraction,
          "trades": int(len(plan.trades))}, level="warning"))
     return plan.hold_back(holdings.shares)

@@ -149,22 +149,29 @@ def test_bad_cost_settings_are_one_line_and_exit_2(tmp_path, line, expected):
 def test_a_rebalance_costing_more_than_the_cap_is_held_back_unless_forced(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
-    # the first week buys everything: 5 bps + a 4 bps half spread = 9 bps, above a cap of 8
-    (home / "etftrader.toml").write_text('[rebalance]\nspread_bps = { "*" = 8.0 }\nmax_cost_fraction = 0.0008\n',
-                                         encoding="utf-8")
     book = home / "results" / "portfolio_tracking.xlsx"
+    # The first investment is never held back, however small the cap.
+    (home / "etftrader.toml").write_text("[rebalance]\nmax_cost_fraction = 0.00001\n", encoding="utf-8")
     code, out, err = run_cli(["weekly", "--as-of", "2021-03-05", "--positions", "5", "--json"], home=home)
     assert code == 0, err
+    first = json.loads(out)
+    assert first["rebalanced"] is True and len(first["trades"]) == 5 and first["held_back"] is None
+    mark_executed(book, read_ledger(book).trades.query("not executed")["_row"].tolist())
+    # Three months on, any rebalance costs more than 0.1 bp of the portfolio: held back.
+    args = ["weekly", "--as-of", "2021-06-04", "--positions", "5", "--drift-threshold", "0.001"]
+    code, out, err = run_cli([*args, "--json"], home=home)
+    assert code == 0, err
     week = json.loads(out)
-    assert week["rebalanced"] is False and week["trades"] == [] and week["cash"] == week["portfolio_value"]
+    assert week["rebalanced"] is False and week["trades"] == [] and week["held_back"]["estimated_costs"] > 0
     held = [w for w in week["warnings"] if w.startswith("held back the rebalance")]
-    assert len(held) == 1 and "(9.0 bps of the portfolio) exceed max_cost_fraction 0.08% (800.00)" in held[0]
-    assert len(read_ledger(book).trades) == 0
-    code, out, err = run_cli(["weekly", "--as-of", "2021-03-05", "--positions", "5"], home=home)
+    cost = week["held_back"]["estimated_costs"]
+    assert len(held) == 1 and f"estimated costs {cost:,.2f} (" in held[0] and "exceed max_cost_fraction 0.00%" in held[0]
+    assert len(read_ledger(book).trades) == 5
+    code, out, err = run_cli(args, home=home)
     assert code == 0 and "Held back: estimated costs" in out and "Trades to execute: 0" in out
-    code, out, err = run_cli(["weekly", "--as-of", "2021-03-05", "--positions", "5", "--force-rebalance"], home=home)
-    assert code == 0 and "Trades to execute: 5" in out
-    assert "(9.0 bps of the portfolio: commission" in out
+    assert "Rebalancing needed: True (drift " in out and "but held back" in out
+    code, out, err = run_cli([*args, "--force-rebalance"], home=home)
+    assert code == 0 and "Trades to execute: 0" not in out and "bps of the portfolio: commission" in out
 
 
 def test_the_backtest_holds_back_the_same_weeks(tmp_path):
@@ -175,15 +182,19 @@ def test_the_backtest_holds_back_the_same_weeks(tmp_path):
 
     home = tmp_path / "home"
     home.mkdir()
-    (home / "etftrader.toml").write_text('[data]\nsource = "sample"\n[rebalance]\nspread_bps = { "*" = 8.0 }\nmax_cost_fraction = 0.0008\n',
-                                         encoding="utf-8")
+    (home / "etftrader.toml").write_text('[data]\nsource = "sample"\n[rebalance]\nmax_cost_fraction = 0.00001\n'
+                                         "drift_override = 0.001\n", encoding="utf-8")
     config = load_config(home / "etftrader.toml")
     result = run_backtest(load_prices(config.data, Home(tmp_path / "bt")), config, optimizers="mvo",
-                          start=pd.Timestamp("2021-03-05"), end=pd.Timestamp("2021-03-26"), positions=5)
+                          start=pd.Timestamp("2021-03-05"), end=pd.Timestamp("2021-04-30"), positions=5)
     mvo = result.decisions.query("strategy == 'mvo'")
-    assert not mvo["rebalanced"].any() and (mvo["trades"] == 0).all()
-    assert mvo["note"].str.startswith("held back the rebalance").all()
-    assert result.trades.query("strategy == 'mvo'").empty
+    # the first week invests; every later rebalance is held back (a week inside the band has none)
+    assert mvo["rebalanced"].tolist()[0] and not mvo["rebalanced"].iloc[1:].any()
+    held = mvo["note"].str.startswith("held back the rebalance")
+    assert held.iloc[1:].sum() >= 3 and not held.iloc[0] and (mvo["note"].iloc[1:][~held.iloc[1:]] == "").all()
+    assert set(result.trades.query("strategy == 'mvo'")["date"]) == {mvo["date"].iloc[0]}
+    assert any(n.startswith(f"mvo: {int(held.sum())} of {len(mvo)} weeks held back their rebalance")
+               for n in result.notes)
 
 
 def test_a_bad_cost_cap_is_one_line(tmp_path):

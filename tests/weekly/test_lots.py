@@ -177,7 +177,7 @@ def test_built_ledger_fifo_in_cents():
     by_year = lots.realised_by_year().loc[2021]
     assert _cents([by_year["short_term"], by_year["long_term"]]) == [490.00 - 102.20 - 200.00, 40.00]
     gains = lt.gains_rows(lots, "2021-08-02").iloc[0]
-    assert gains["year"] == 2021 and gains["lots_closed"] == 4
+    assert gains["year"] == 2021 and gains["lots_sold"] == 4
     assert _cents([gains["total"], gains["losses"]]) == [227.80, -302.20]
 
 
@@ -185,13 +185,18 @@ def test_built_ledger_hifo_and_specific_lots_in_cents():
     hifo = lt.build_lots(_built(), method="hifo").realised.query("ticker == 'AAA'")
     assert hifo["lot"].tolist() == ["AAA-2021-03-01", "AAA-2021-01-04"] and hifo["shares"].tolist() == [50, 70]
     assert _cents(hifo["gain"].tolist()) == [-255.50, 343.00]
-    # the analyst's lots first, the rest of the 120 by the method (fifo): 30 + 40 named, 50 more
-    named = lt.build_lots(_built("AAA-2021-01-04: 30, aaa-2021-03-01: 40"), method="fifo")
+    # the analyst's lot first, the rest of the 120 by the method (fifo) from the other lots: 40 + 80
+    named = lt.build_lots(_built("aaa-2021-03-01: 40"), method="fifo")
     r = named.realised.query("ticker == 'AAA'")
-    assert r["lot"].tolist() == ["AAA-2021-01-04", "AAA-2021-03-01", "AAA-2021-01-04"]
-    assert r["shares"].tolist() == [30, 40, 50] and _cents(r["gain"].tolist()) == [147.00, -204.40, 245.00]
+    assert r["lot"].tolist() == ["AAA-2021-03-01", "AAA-2021-01-04"]
+    assert r["shares"].tolist() == [40, 80] and _cents(r["gain"].tolist()) == [-204.40, 392.00]
     assert named.open.query("ticker == 'AAA'").set_index("lot")["shares"].to_dict() == {
         "AAA-2021-01-04": 20.0, "AAA-2021-03-01": 10.0}
+    # every lot given a count, the counts short of the sell: the cell cannot say where the rest is from
+    from etftrader.errors import WorkbookError
+
+    with pytest.raises(WorkbookError, match="names 70 shares of a SELL of 120 and leaves no other lot"):
+        lt.build_lots(_built("AAA-2021-01-04: 30, AAA-2021-03-01: 40"), method="fifo")
     # a lot named without shares gives what it has, up to the sell
     whole = lt.build_lots(_built("AAA-2021-03-01"), method="fifo").realised.query("ticker == 'AAA'")
     assert whole["shares"].tolist() == [50, 70] and whole["lot"].tolist()[0] == "AAA-2021-03-01"
@@ -206,7 +211,7 @@ def test_built_ledger_wash_sale_flag_on_the_week_buy():
     preview = lt.sell_preview(lots, week, "2021-07-20")
     flagged = lt.trade_lots(week, preview, ["BBB"])
     assert flagged["wash_sale"].tolist() == [False, True] and flagged.loc[1, "note"].startswith("wash sale")
-    assert flagged.loc[0, "lots_used"] == "AAA-2021-03-01 x 10"
+    assert flagged.loc[0, "est_lots"] == "AAA-2021-03-01 x 10"
     assert round(flagged.loc[0, "est_gain"], 2) == round(10 * (58.0 - 60.06), 2)
 
 
@@ -281,7 +286,7 @@ def test_the_trades_carry_cost_parts_lots_and_gains(tmp_path):
         assert t["lots"] and sum(u["shares"] for u in t["lots"]) == t["shares"]
         assert t["est_gain"] == pytest.approx(sum(u["gain"] for u in t["lots"]))
         assert rows.loc[ticker, "est_gain"] == pytest.approx(t["est_gain"])
-        assert rows.loc[ticker, "lots_used"] == "; ".join(f"{u['lot']} x {u['shares']:g}" for u in t["lots"])
+        assert rows.loc[ticker, "est_lots"] == "; ".join(f"{u['lot']} x {u['shares']:g}" for u in t["lots"])
     assert week["tax"]["week_sells_realise"]["total"] == pytest.approx(sum(t["est_gain"] for t in json_sells.values()))
     assert (rows["commission"] + rows["spread_cost"] + rows["impact_cost"]).to_numpy() == pytest.approx(
         rows["est_cost"].to_numpy())
@@ -332,7 +337,7 @@ def test_a_specific_lot_is_honoured_and_a_bad_one_stops_the_run_leaving_the_work
     # FIFO would have sold the 2019 lot; the named lot is the one reduced
     assert lots["USMV-2019-04-01"]["shares"] == 100 and lots["USMV-2021-01-15"]["shares"] == 20
     gains = [dict(zip(list(wb["Gains"].values)[0], v)) for v in list(wb["Gains"].values)[1:]]
-    assert [g["year"] for g in gains] == [2021] and gains[0]["lots_closed"] == 1
+    assert [g["year"] for g in gains] == [2021] and gains[0]["lots_sold"] == 1
     assert gains[0]["short_term"] == pytest.approx(30 * (68.0 - 70.0)) and gains[0]["long_term"] == 0
 
 
@@ -366,3 +371,38 @@ def test_a_bad_lot_in_the_holdings_file_is_one_line_and_writes_nothing(tmp_path,
     code, _, err = run_cli(["holdings", "import", str(csv), "--as-of", "2021-03-05"], home=home)
     assert code == 3 and message in err.strip().splitlines()[-1]
     assert not (home / "results" / "portfolio_tracking.xlsx").exists()
+
+
+def test_a_lot_given_a_count_gives_no_more_and_a_thousands_separator_is_a_count():
+    ledger = _ledger(trade("2021-01-04 09:30", "AAA", "BUY", 1500, 10.0, True, "r1"),
+                     trade("2021-02-01 09:30", "AAA", "BUY", 500, 12.0, True, "r2"),
+                     trade("2021-03-01 09:30", "AAA", "SELL", 1200, 11.0, True, "r3"))
+    ledger.trades["lot"] = ["", "", "AAA-2021-01-04: 1,000"]
+    r = lt.build_lots(ledger, method="fifo").realised
+    # 1,000 from the named lot, the other 200 from the next lot by fifo, none more from the named one
+    assert r["lot"].tolist() == ["AAA-2021-01-04", "AAA-2021-02-01"] and r["shares"].tolist() == [1000, 200]
+    ledger.trades["lot"] = ["", "", "AAA-2021-02-01: 500; AAA-2021-01-04"]
+    r = lt.build_lots(ledger, method="fifo").realised
+    assert r["shares"].tolist() == [500, 700]
+
+
+def test_a_lot_cell_on_an_executed_buy_is_one_line():
+    from etftrader.errors import WorkbookError
+
+    ledger = _ledger(trade("2021-01-04 09:30", "AAA", "BUY", 10, 10.0, True, "r1"),
+                     trade("2021-01-11 09:30", "AAA", "BUY", 10, 10.0, False, "r2"))
+    ledger.trades["lot"] = ["", "AAA-2021-01-04"]  # on a BUY not executed: nothing to say yet
+    ledger.trades["_row"] = [2, 3]
+    ledger.trades.attrs["cells"] = {"sheet": "Trades", "file": "book.xlsx", "columns": {"lot": "R"}}
+    assert len(lt.build_lots(ledger).open) == 1
+    ledger.trades["lot"] = ["garbage", ""]
+    with pytest.raises(WorkbookError, match=r"^Trades!R2 \(lot\) is filled on a BUY"):
+        lt.build_lots(ledger)
+
+
+def test_shares_read_as_typed():
+    assert [lt.shares_text(x) for x in (10.0, 2_000_000.0, 10.123456, 0.5)] == ["10", "2000000", "10.123456", "0.5"]
+    ledger = _ledger(trade("2021-01-04 09:30", "AAA", "BUY", 10.123456, 10.0, True, "r1"),
+                     trade("2021-03-01 09:30", "AAA", "SELL", 10.123456, 11.0, True, "r2"))
+    ledger.trades["lot"] = ["", "AAA-2021-01-04: 10.123456"]
+    assert lt.build_lots(ledger).realised["shares"].tolist() == [10.123456]

@@ -279,9 +279,14 @@ def run_backtest(
     decisions = _in_order([pd.DataFrame(p.decisions, columns=DECISION_COLUMNS) for p in parts],
                           DECISION_COLUMNS, rank)
     targets = _in_order([f for p in parts for f in p.targets], TARGET_COLUMNS, rank)
+    held = decisions["note"].astype(str).str.contains("held back the rebalance", regex=False)
+    for name, count in decisions.loc[held, "strategy"].value_counts(sort=False).items():
+        notes.append(f"{name}: {count} of {len(schedule)} weeks held back their rebalance: its estimated costs "
+                     "exceeded [rebalance] max_cost_fraction (raise it, or 0 for no cap)")
     for name, count in decisions.loc[decisions["note"].astype(bool), "strategy"].value_counts(sort=False).items():
         notes.append(f"{name}: {count} of {len(schedule)} weeks carry a note (an optimizer fallback, fewer "
-                     "usable tickers than positions, or no decision); see the note column of decisions.csv")
+                     "usable tickers than positions, a rebalance held back as too costly, or no decision); "
+                     "see the note column of decisions.csv")
     metrics = _metrics(equity, trades, strategies, label, config)
     for name, figures in metrics.items():
         figures["fill"] = fill if name in strategies else "none (buy and hold)"

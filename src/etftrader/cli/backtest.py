@@ -157,6 +157,7 @@ def _print_summary(result, paths, html, log_path) -> None:
                   "figures (CAGR, volatility, Sharpe, Sortino, Calmar, turnover) would extrapolate a few weeks "
                   "to a year. metrics.json keeps the numbers, marked the same way; use a window of years."]
     lines += [f"Note: {n}" for n in result.notes if n.startswith("benchmark ")]
+    lines += [f"Warning: {n}" for n in result.notes if "held back their rebalance" in n]
     lines += ["", f"Outputs: {paths['equity.csv'].parent}"]
     if html is not None:
         lines.append(f"Report: {html}")

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from ..errors import ConfigError, EtfTraderError
-from ._common import (as_of_option, config_option, home_option, load_run_config, optimizer_choice,
+from ._common import (as_of_option, config_option, home_option, load_run_config, optimizer_choice, parse_date,
                       require_price_file, source_options, source_overrides, turnover_options,
                       turnover_overrides)
 
@@ -157,11 +157,14 @@ def _print_summary(result, log_path: Path) -> None:
          f"positions: {result.positions}")
     if plan.forced:
         why = f"forced; drift {plan.drift:.1%}, threshold {plan.threshold:.1%}"
+    elif plan.held_back is not None:
+        why = (f"drift {plan.drift_outside_band:.1%} > threshold {plan.threshold:.1%}, but held back: estimated "
+               f"costs {plan.held_back:,.2f} exceed max_cost_fraction")
     else:
         shown = (f"drift {plan.drift:.1%}" if abs(plan.drift - plan.drift_outside_band) < 1e-9 else
                  f"drift {plan.drift:.1%}, {plan.drift_outside_band:.1%} outside the no-trade band")
         why = f"{shown} {'>' if plan.rebalance else '<='} threshold {plan.threshold:.1%}"
-    echo(f"Rebalancing needed: {plan.rebalance} ({why})")
+    echo(f"Rebalancing needed: {plan.rebalance or plan.held_back is not None} ({why})")
     echo(f"Trades to execute: {len(plan.trades)}")
     echo(f"  BUY orders: {plan.buys}")
     echo(f"  SELL orders: {plan.sells}")
@@ -172,7 +175,8 @@ def _print_summary(result, log_path: Path) -> None:
              f"({bps:,.1f} bps of the portfolio: commission {parts['commission']:,.2f}, spread "
              f"{parts['spread_cost']:,.2f}, impact {parts['impact_cost']:,.2f})")
     elif plan.held_back is not None:
-        echo(f"  Held back: estimated costs {plan.held_back:,.2f} exceed max_cost_fraction (see the warning)")
+        echo(f"  Held back: estimated costs {plan.held_back:,.2f} exceed max_cost_fraction (see the warning); "
+             "nothing to trade this week")
     if len(plan.skipped):
         echo(f"  Skipped trades: {len(plan.skipped)} (worth {plan.skipped['value'].sum():,.2f}; see the log)")
     for r in result.cash_flows.itertuples():
@@ -258,7 +262,9 @@ _workbook_option = click.option(
 @click.argument("file", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--cash", type=float, default=0.0, show_default=True, help="Cash held besides the positions.")
 @click.option("--force", is_flag=True, default=False, help="Import even though the ledger already records trades or cash.")
-@as_of_option
+@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", callback=parse_date, default=None,
+              help="The date the holdings are held on (default: today): the week of the deposit and the "
+                   "acquisition date of a line without `acquired`. Give one on or before your first weekly --as-of.")
 @_workbook_option
 @home_option
 def import_holdings(file, cash, force, as_of, workbook, home) -> None:
@@ -285,9 +291,14 @@ def import_holdings(file, cash, force, as_of, workbook, home) -> None:
     config = load_run_config(home_dir, None)
     done = record(file, home=home_dir, workbook=book, cash=cash, as_of=as_of, force=force,
                   backups=config.report.backups, lock_timeout=config.run.lock_timeout)
-    what = (f"{done.lines} lots of {done.tickers} holdings" if done.lots else f"{done.lines} holdings")
+    def many(n, word):
+        return f"{n} {word}{'' if n == 1 else 's'}"
+
+    what = (f"{many(done.lines, 'lot')} of {many(done.tickers, 'holding')}" if done.lots
+            else many(done.lines, "holding"))
     click.echo(f"Imported {what} (cost basis {done.basis:,.2f}) and cash {done.cash:,.2f} into {_shown(book)}")
-    click.echo(f"Recorded a DEPOSIT of {done.basis + done.cash:,.2f} and {done.lines} executed BUY trades at cost.")
+    click.echo(f"Recorded a DEPOSIT of {done.basis + done.cash:,.2f} and {done.lines} executed BUY "
+               f"trade{'' if done.lines == 1 else 's'} at cost.")
 
 
 @holdings.command("show")

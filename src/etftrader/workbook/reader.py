@@ -6,7 +6,7 @@ serial numbers or text. A value that cannot mean what its column needs stops the
 sheet, the cell and the value named (in the sheets that decide holdings: Trades and CashFlows).
 
 Why one module of this size: the fast regex scan of a sheet, the lxml parser it falls back to and
-the cell decoding both share (``_convert``) belong together: a fix to how a cell reads must
+the cell decoding both share (``_decoded``) belong together: a fix to how a cell reads must
 reach both parsers, and here it does by construction.
 """
 

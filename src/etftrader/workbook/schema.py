@@ -40,7 +40,7 @@ SEED_COLUMNS: dict[str, list[str]] = {
 _OURS: dict[str, list[str]] = {
     "Positions": ["run_id", "as_of", "target_weight", "current_weight"],
     "Trades": ["run_id", "as_of", "est_cost", "note", "status", "commission", "spread_cost", "impact_cost",
-               "lots_used", "est_gain", "lot", "acquired"],
+               "est_lots", "est_gain", "lot", "acquired"],
     "Performance": [
         "run_id", "as_of", "cash", "invested_value", "pending_value", "drift",
         "benchmark", "benchmark_close", "warning", "cash_before_trades", "week_return",
@@ -82,7 +82,7 @@ LOTS_COLUMNS: list[str] = ["as_of", "ticker", "lot", "acquired", "shares", "cost
 #: And its third: realised gains per calendar year of the sale (:func:`etftrader.lots.gains_rows`).
 GAINS_SHEET = "Gains"
 GAINS_COLUMNS: list[str] = ["as_of", "year", "short_term", "long_term", "total", "losses", "proceeds", "cost",
-                            "lots_closed"]
+                            "lots_sold"]
 #: Columns a sheet must have for the ledger to be read or appended to (a renamed ``executed`` would
 #: otherwise read as "nothing executed"): the seed's, and CashFlows' first three.
 REQUIRED_COLUMNS: dict[str, list[str]] = {**SEED_COLUMNS, "CashFlows": ["timestamp", "type", "amount"]}
@@ -142,7 +142,7 @@ COLUMN_KINDS: dict[str, str] = {
     "total": "money",
     "losses": "money",
     "proceeds": "money",
-    "lots_closed": "count",
+    "lots_sold": "count",
 }
 
 #: Excel number format per kind (what the analyst sees).
