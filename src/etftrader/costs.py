@@ -24,6 +24,7 @@ step, :mod:`etftrader.week`), so the backtest charges what the weekly run estima
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -108,16 +109,20 @@ def cost_model(rules: Any, tickers: Iterable[str], *, close: pd.DataFrame | None
     adv: dict[str, float] = {}
     sigma: dict[str, float] = {}
     if volume is not None and close is not None and (rules.impact_k > 0 or rules.max_adv_fraction > 0):
-        present = [t for t in names if t in volume.columns and t in close.columns]
-        if present:
-            v = volume[present].iloc[-ADV_DAYS:].astype(float)
-            mean = v.mean(axis=0, skipna=True)
-            c = close[present].iloc[-(SIGMA_DAYS + 1):].astype(float)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                returns = c.pct_change(fill_method=None).iloc[1:]
-            std = returns.std(axis=0, ddof=1, skipna=True)
-            for t in present:
-                a, s = float(mean[t]), float(std[t])
+        # numpy on the last rows only: the backtest builds this model for every book every week
+        vpos = volume.columns.get_indexer(names)
+        cpos = close.columns.get_indexer(names)
+        ok = np.flatnonzero((vpos >= 0) & (cpos >= 0))
+        if len(ok):
+            present = [names[i] for i in ok]
+            v = volume.iloc[-ADV_DAYS:].to_numpy(dtype="float64")[:, vpos[ok]]
+            c = close.iloc[-(SIGMA_DAYS + 1):].to_numpy(dtype="float64")[:, cpos[ok]]
+            with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: no ADV, no sigma
+                mean = np.nanmean(v, axis=0) if len(v) else np.full(len(ok), np.nan)
+                returns = c[1:] / c[:-1] - 1.0
+                std = np.nanstd(returns, axis=0, ddof=1) if len(returns) else np.full(len(ok), np.nan)
+            for t, a, s in zip(present, mean.tolist(), std.tolist()):
                 if math.isfinite(a) and a > 0:
                     adv[t] = a
                 if math.isfinite(s) and s > 0:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import pandas as pd
 
@@ -94,7 +94,8 @@ PENALISED = ("mvo", "minvar", "rankbased", "cvar", "blacklitterman")
 def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config: Config, *, optimizer: str,
                 positions: int, dropped: pd.DataFrame, scores: pd.DataFrame | None = None,
                 force: bool = False, explain: bool = False, limits: Any = (),
-                volume: pd.DataFrame | None = None, asset_class: Mapping[str, str] | None = None) -> WeekDecision:
+                volume: pd.DataFrame | None = None, asset_class: Mapping[str, str] | None = None,
+                guard: Callable[[pd.Series, float], Any] | None = None) -> WeekDecision:
     """Decide one week: target, prices, trade plan and notes.
 
     Parameters
@@ -128,6 +129,11 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
         :mod:`etftrader.costs` need them (without, trades pay commission and spread only).
     asset_class : mapping of ticker to asset class, optional
         For a ``spread_bps`` given by asset class (:func:`etftrader.groups.asset_classes`).
+    guard : callable, optional
+        ``(closes of a held ticker, max_daily_move) -> GuardedPrice or None``; default
+        :func:`etftrader.prices.guard.guard_latest` (the backtest passes a
+        :class:`~etftrader.prices.guard.GuardHistory`'s ``latest``: the same verdicts, each
+        ticker walked once).
 
     Returns
     -------
@@ -144,7 +150,7 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
     notes: list[Note] = []
     warned: list[str] = []
     prices = prices_today(close, clean, holdings, warned, dropped)
-    frozen = _guard_held_prices(close, clean, holdings, config, prices, warned, notes)
+    frozen = _guard_held_prices(close, clean, holdings, config, prices, warned, notes, guard)
     notes += [Note("held_price", message, level="warning") for message in warned]
     current, _ = current_weights(holdings.shares, prices, holdings.cash)
     rules = config.rebalance
@@ -197,7 +203,7 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
 
 
 def _guard_held_prices(close: pd.DataFrame, clean: pd.DataFrame, holdings: Any, config: Config, prices: pd.Series,
-                       warned: list[str], notes: list[Note]) -> list[str]:
+                       warned: list[str], notes: list[Note], guard: Any = None) -> list[str]:
     """Held tickers the quality step set aside whose latest price fails the jump guard
     (:func:`etftrader.prices.guard.guard_latest`): valued at the last good price (``prices`` is
     updated) and frozen for the week. Returns the frozen tickers."""
@@ -208,7 +214,7 @@ def _guard_held_prices(close: pd.DataFrame, clean: pd.DataFrame, holdings: Any, 
     for ticker in holdings.shares.index[holdings.shares > 0].difference(clean.columns):
         if ticker not in close.columns or ticker in accepted:
             continue
-        guarded = guard_latest(close[ticker], config.data.max_daily_move)
+        guarded = (guard or guard_latest)(close[ticker], config.data.max_daily_move)
         if guarded is None or not math.isfinite(guarded.used):
             continue
         prices[ticker] = guarded.used

@@ -203,3 +203,26 @@ def test_a_bad_cost_cap_is_one_line(tmp_path):
     (home / "etftrader.toml").write_text("[rebalance]\nmax_cost_fraction = 1.5\n", encoding="utf-8")
     code, _, err = run_cli(["weekly", "--as-of", "2021-03-05", "--positions", "5"], home=home)
     assert code == 2 and "`max_cost_fraction` must be a share of the portfolio between 0 and 1" in err
+
+
+def test_adv_and_volatility_agree_with_pandas_on_many_windows_with_gaps(sample_close):
+    """The model reads ADV and daily volatility with numpy (the backtest builds it every week for
+    every book); pandas' mean and std of the same windows agree to a few units in the last place,
+    whatever the gaps (NaN closes and volumes, a ticker with no volume at all)."""
+    rng = np.random.default_rng(3)
+    close = sample_close.loc["2015-01-01":"2021-12-31"].mask(rng.random(sample_close.loc["2015":"2021"].shape) < 0.05)
+    volume = _volume_like_yahoo(sample_close.loc["2015-01-01":"2021-12-31"]).mask(rng.random(close.shape) < 0.1)
+    volume["KO"] = np.nan
+    rules = Config().rebalance
+    names = list(close.columns) + ["NOT_THERE"]
+    for end in rng.integers(SIGMA_DAYS + 2, len(close), 30):
+        c, v = close.iloc[:end], volume.iloc[:end]
+        model = cost_model(rules, names, close=c, volume=v)
+        mean = v.iloc[-ADV_DAYS:].mean()
+        std = c.iloc[-(SIGMA_DAYS + 1):].pct_change(fill_method=None).iloc[1:].std(ddof=1)
+        assert set(model.adv) == {t for t in close.columns if mean[t] > 0}
+        assert set(model.sigma) == {t for t in close.columns if std[t] > 0}
+        for t in model.adv:
+            assert model.adv[t] == pytest.approx(mean[t], rel=1e-14)
+        for t in model.sigma:
+            assert model.sigma[t] == pytest.approx(std[t], rel=1e-13)

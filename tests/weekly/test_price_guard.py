@@ -133,3 +133,24 @@ def test_accept_prices_in_the_config_file_does_what_the_flag_does(tmp_path, pric
     code, _, err = run_cli(["weekly", "--prices", str(price_files["bad"]), "--as-of", SPIKE_DAY, "--positions", "8",
                             "--no-notebook", "--home", str(home)], sample=False)
     assert code == 2 and "`accept_prices` must be a list of tickers, got 'KO'" in err
+
+
+def test_the_backtests_guard_history_gives_guard_latests_verdict_on_every_day(sample_close):
+    """One walk per ticker answers every day as guard_latest on the closes up to that day does:
+    real closes with a x100 print that comes back, a lasting jump, a zero, a negative and gaps."""
+    from etftrader.prices.guard import GuardHistory
+
+    close = sample_close[["MTUM", "AMD", "KO"]].loc["2020-06-01":"2021-06-30"].copy()
+    close.iloc[20, 0] *= 100            # one bad print, back the next day
+    close.iloc[60:, 1] *= 3.0           # a new level that holds
+    close.iloc[100, 2] = 0.0            # a zero
+    close.iloc[101, 2] = -5.0           # a negative
+    close.iloc[140:145, 0] = np.nan     # a gap
+    close.iloc[200, 0] *= 1.8           # a jump on the last day of a prefix
+    history = GuardHistory(close, 0.45)
+    for k in range(1, len(close) + 1):
+        for ticker in close.columns:
+            prefix = close[ticker].iloc[:k]
+            assert history.latest(prefix, 0.45) == guard_latest(prefix, 0.45), (ticker, k)
+    assert history.latest(close["MTUM"].iloc[:21], 0.30) == guard_latest(close["MTUM"].iloc[:21], 0.30)
+    assert guard_latest(close["MTUM"].iloc[:21], 0.45) is not None  # the case is not vacuous

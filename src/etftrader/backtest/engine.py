@@ -442,7 +442,7 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
 
     # Closes forward-filled, for marking positions to market (a held ticker keeps its last
     # price over a gap; a zero, negative or infinite print is a gap, not a price).
-    from ..prices.guard import guarded_closes
+    from ..prices.guard import GuardHistory, guarded_closes
 
     close = data.close
     # The weekly run's price guard, day by day: a close the quality rules reject is not a mark
@@ -462,6 +462,7 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
     stream = sys.stderr if progress else None
     # check_quality(prices up to each week) without re-scanning the whole history every week.
     history = QualityHistory(data, config.data, min_history=config.factors.min_history)
+    guard = GuardHistory(close, config.data.max_daily_move).latest  # held tickers set aside, each walked once
     position = {d: i for i, d in enumerate(marks.index)}
     # Plain lists and arrays for the per-week lookups (iterating an Arrow-backed index is slow,
     # and these are read every week).
@@ -498,7 +499,7 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
                                            dropped=quality.dropped,
                                            scores=scores[0] if scores else None,
                                            limits=() if spec.optimizer == EQUAL_WEIGHT else limits[name],
-                                           volume=week.volume, asset_class=classes[name])
+                                           volume=week.volume, asset_class=classes[name], guard=guard)
                     spent["target"] += time.perf_counter() - tick
                     weights, plan = decision.target.weights.astype(float), decision.plan
                     about = _about(decision)

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["GuardedPrice", "Walk", "walk", "guarded_closes", "guard_latest", "suspicious_columns", "CONFIRM_DAYS"]
+__all__ = ["GuardHistory", "GuardedPrice", "Walk", "walk", "guarded_closes", "guard_latest", "suspicious_columns",
+           "CONFIRM_DAYS"]
 
 #: sessions a new price level must hold before it is trusted
 CONFIRM_DAYS = 3
@@ -152,6 +153,11 @@ def guard_latest(series: pd.Series, max_move: float, *, confirm_days: int = CONF
         return None
     last = int(present[-1])
     out, used_row = _walk(values[: last + 1], max_move, confirm_days)
+    return _verdict(series, values, last, out, used_row, max_move, confirm_days)
+
+
+def _verdict(series: pd.Series, values: np.ndarray, last: int, out: np.ndarray, used_row: np.ndarray,
+             max_move: float, confirm_days: int) -> GuardedPrice | None:
     if used_row[last] == last:
         return None
     if used_row[last] < 0:
@@ -162,3 +168,32 @@ def guard_latest(series: pd.Series, max_move: float, *, confirm_days: int = CONF
             f"one-day move above {max_move:.0%} (not yet held {confirm_days} sessions)")
     return GuardedPrice(str(series.name), series.index[last], price, float(out[last]),
                         series.index[used_row[last]], rule)
+
+
+class GuardHistory:
+    """:func:`guard_latest` for every day of one price history, each ticker walked once.
+
+    The walk decides a day from the closes up to it alone, so one walk over a ticker's whole
+    history answers every day: the backtest asks about the same held tickers week after week.
+    ``latest(series)`` takes a prefix of a column of ``close`` (``close[ticker].loc[:day]``) and
+    gives what ``guard_latest(series, max_move)`` gives.
+    """
+
+    def __init__(self, close: pd.DataFrame, max_move: float, *, confirm_days: int = CONFIRM_DAYS):
+        self.close, self.max_move, self.confirm_days = close, max_move, confirm_days
+        self._walks: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def latest(self, series: pd.Series, max_move: float | None = None) -> GuardedPrice | None:
+        if max_move is not None and max_move != self.max_move:
+            return guard_latest(series, max_move, confirm_days=self.confirm_days)
+        name = str(series.name)
+        if name not in self._walks:
+            values = self.close[name].to_numpy(dtype="float64")
+            out, used_row = _walk(values, self.max_move, self.confirm_days)
+            self._walks[name] = (values, out, used_row)
+        values, out, used_row = self._walks[name]
+        n = len(series)
+        present = np.flatnonzero(~np.isnan(values[:n]))
+        if not len(present):
+            return None
+        return _verdict(series, values, int(present[-1]), out, used_row, self.max_move, self.confirm_days)
