@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
+import stat
 import tempfile
+import threading
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -32,8 +33,8 @@ def replacing(path: str | Path, *, prefix: str | None = None, durable: bool = Fa
     durable : bool
         Flush the file and its folder to disk before and after the replace (the workbook).
 
-    The new file keeps the old one's permissions, or follows the umask when new (a temporary file
-    is private at first).
+    The new file keeps the old one's permissions (made writable by the owner), or follows the umask
+    when new (a temporary file is private at first): the same rule for every file etftrader writes.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -46,14 +47,19 @@ def replacing(path: str | Path, *, prefix: str | None = None, durable: bool = Fa
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
         if path.exists():
-            shutil.copymode(path, tmp)
+            # the old file's permissions, but writable by us: a read-only mode copied onto the
+            # temporary file would make Windows refuse to replace or delete it
+            mode = stat.S_IMODE(os.stat(path).st_mode) | stat.S_IWUSR
         else:
-            os.chmod(tmp, 0o666 & ~_umask())
+            mode = 0o666 & ~_umask()
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
         if durable:
             _fsync_folder(path.parent)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the error that got us here is the one to report
+            os.chmod(tmp, stat.S_IWUSR | stat.S_IRUSR)
+            tmp.unlink(missing_ok=True)
         raise
 
 
@@ -77,14 +83,19 @@ def lock_files(path: str | Path) -> list[Path]:
     return [path.with_name(c) for c in dict.fromkeys(candidates) if len(c) > 2]
 
 
+_UMASK_LOCK = threading.Lock()
+
+
 def _umask() -> int:
-    """The process umask (read by setting it and putting it back; 0o022 where it cannot be read)."""
-    try:
-        current = os.umask(0o022)
-        os.umask(current)
-        return current
-    except (AttributeError, OSError):  # pragma: no cover - every platform has os.umask
-        return 0o022
+    """The process umask (read by setting it and putting it back; 0o022 where it cannot be read).
+    Setting it is process-wide: a lock keeps two writing threads from racing on it."""
+    with _UMASK_LOCK:
+        try:
+            current = os.umask(0o022)
+            os.umask(current)
+            return current
+        except (AttributeError, OSError):  # pragma: no cover - every platform has os.umask
+            return 0o022
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -152,7 +152,7 @@ def _order(lots: list[dict], method: str, price: float, day: pd.Timestamp, long_
             long = (day - lot["acquired"]).days > long_term_days
             return (0 if gain < 0 else 1 if long else 2, gain if gain < 0 else -lot["cost_per_share"], lot["acquired"])
         return sorted(lots, key=key)
-    return sorted(lots, key=lambda lot: (lot["acquired"], lot["lot"]))
+    return sorted(lots, key=lambda lot: lot["acquired"])  # stable: same-day lots in the order bought
 
 
 def build_lots(ledger: Any, *, method: str = "fifo", long_term_days: int = 365) -> Lots:
@@ -195,8 +195,10 @@ def build_lots(ledger: Any, *, method: str = "fifo", long_term_days: int = 365) 
             # The named lots first; the rest by the method, from the lots not given a share count
             # (a lot named with a count gives exactly that many).
             counted = {id(lot) for lot, wanted in picks if wanted is not None}
-            order = picks + [(lot, None) for lot in _order(held, method, price, day, long_term_days)
-                             if id(lot) not in counted]
+            # counted lots give their counts first, then named lots without a count cover the rest
+            order = ([p for p in picks if p[1] is not None] + [p for p in picks if p[1] is None]
+                     + [(lot, None) for lot in _order(held, method, price, day, long_term_days)
+                        if id(lot) not in counted])
             for lot, wanted in order:
                 if left <= 1e-9:
                     break
@@ -211,7 +213,7 @@ def build_lots(ledger: Any, *, method: str = "fifo", long_term_days: int = 365) 
                                  "days_held": days, "term": _term(days, long_term_days)})
                 lot["shares"] -= take
                 left -= take
-            if left > 5e-7 and picks and row.lot:
+            if left > 5e-7 and counted:
                 asked = sum(w for _, w in picks if w is not None)
                 raise bad(row, row.lot, f"names {shares_text(asked)} shares of a SELL of {shares_text(n)} and leaves "
                                         "no other lot for the rest; name the lots of all the shares sold")

@@ -19,7 +19,7 @@ from .prices.sources import market_frame
 from .rebalance import RebalancePlan
 from .target import Target
 
-__all__ = ["MARKET_FILE", "PRICES_FILE", "SCORES_FILE", "WEEK_FILE", "market_frame", "save_side_files"]
+__all__ = ["MARKET_FILE", "PRICES_FILE", "SCORES_FILE", "WEEK_FILE", "save_side_files"]
 
 _log = logging.getLogger("etftrader.pipeline")
 

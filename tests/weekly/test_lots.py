@@ -406,3 +406,12 @@ def test_shares_read_as_typed():
                      trade("2021-03-01 09:30", "AAA", "SELL", 10.123456, 11.0, True, "r2"))
     ledger.trades["lot"] = ["", "AAA-2021-01-04: 10.123456"]
     assert lt.build_lots(ledger).realised["shares"].tolist() == [10.123456]
+
+
+def test_counted_lots_give_their_counts_before_a_named_lot_without_one():
+    ledger = _ledger(trade("2021-01-04 09:30", "AAA", "BUY", 20, 10.0, True, "r1"),
+                     trade("2021-02-01 09:30", "AAA", "BUY", 20, 12.0, True, "r2"),
+                     trade("2021-03-01 09:30", "AAA", "SELL", 10, 11.0, True, "r3"))
+    ledger.trades["lot"] = ["", "", "AAA-2021-01-04, AAA-2021-02-01: 5"]
+    r = lt.build_lots(ledger, method="fifo").realised
+    assert r["lot"].tolist() == ["AAA-2021-02-01", "AAA-2021-01-04"] and r["shares"].tolist() == [5, 5]

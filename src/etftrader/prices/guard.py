@@ -184,15 +184,18 @@ class GuardHistory:
         self._walks: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def latest(self, series: pd.Series, max_move: float | None = None) -> GuardedPrice | None:
-        if max_move is not None and max_move != self.max_move:
-            return guard_latest(series, max_move, confirm_days=self.confirm_days)
         name = str(series.name)
+        n = len(series)
+        prefix = (name in self.close.columns and 0 < n <= len(self.close)
+                  and series.index[-1] == self.close.index[n - 1])
+        if not prefix or (max_move is not None and max_move != self.max_move):
+            return guard_latest(series, max_move if max_move is not None else self.max_move,
+                                confirm_days=self.confirm_days)
         if name not in self._walks:
             values = self.close[name].to_numpy(dtype="float64")
             out, used_row = _walk(values, self.max_move, self.confirm_days)
             self._walks[name] = (values, out, used_row)
         values, out, used_row = self._walks[name]
-        n = len(series)
         present = np.flatnonzero(~np.isnan(values[:n]))
         if not len(present):
             return None

@@ -121,9 +121,13 @@ def load_market_series(config: DataConfig, home: Home, *, as_of: date | None = N
         _log.warning(notes[-1])
         data = None
     frame = market_frame(data, as_of)
+    if data is not None and [c for c in frame.columns if c != "VIX"] == []:
+        notes.append(f"no benchmark in the {config.source} source")
     if data is not None and "VIX" not in frame.columns:
         notes.append("VIX not available from Yahoo Finance; market regime shown without it" if yahoo
                      else "VIX is only available with --source yfinance")
+    for note in notes[1 if data is None else 0:]:
+        _log.warning(note)
     frame.attrs["notes"] = notes
     return frame
 
