@@ -1,36 +1,35 @@
-"""Mean-variance and minimum-variance problems compiled once and re-solved every week (cvxpy DPP).
+"""Mean-variance and minimum-variance problems handed to Clarabel directly, their shape built once.
 
 PyPortfolioOpt's ``EfficientFrontier`` builds a new cvxpy problem for every solve, and cvxpy
-spends most of a small solve canonicalising it (about 5 ms of 6 for 8 assets). The weekly run
-solves one problem; the backtest and a sweep solve thousands of the same shape. Here each shape
-(number of assets, with or without the turnover penalty) is compiled once per process with
-``cp.Parameter`` inputs -- Disciplined Parametrized Programming -- and each solve only sets the
-parameters (about 1.4 ms).
+spends most of a small solve canonicalising it (about 5 ms of 6 for 8 assets); even a cvxpy
+problem compiled once with parameters (DPP) spends about 2.5 ms a solve mapping its parameters
+and unpacking the result. The weekly run solves one problem; the backtest and a sweep solve
+thousands of the same shape. Here each problem is written as the quadratic program Clarabel (the
+solver cvxpy would call) takes, ``min 1/2 x'Px + q'x`` subject to ``Ax + s = b``, ``s`` in a
+product of cones, with the constraint matrix of each shape (number of assets, with or without the
+turnover penalty) built once per process; each solve fills ``P``, ``q`` and ``b`` (about 0.5 ms).
 
 The problems are PyPortfolioOpt's, term for term:
 
-- ``mvo`` (``max_quadratic_utility``): minimise ``(risk_aversion / 2) w'Sw - mu'w``;
-- ``minvar`` (``min_volatility``): minimise ``w'Sw``;
+- ``mvo`` (``max_quadratic_utility``): minimise ``(risk_aversion / 2) w'Sw - mu'w``, so
+  ``P = risk_aversion S`` and ``q = -mu``;
+- ``minvar`` (``min_volatility``): minimise ``w'Sw``, so ``P = 2 S`` and ``q = 0``;
 - either with PyPortfolioOpt's ``transaction_cost`` objective when a penalty is given:
-  ``+ k * sum|w - w_now|``;
-- subject to ``sum(w) = 1`` and ``lower <= w <= upper``.
+  ``+ k * sum|w - w_now|``, as ``k * sum(t)`` with ``t >= w - w_now`` and ``t >= w_now - w``;
+- subject to ``sum(w) = 1`` (a zero cone) and ``lower <= w <= upper`` (non-negative cones).
 
-DPP needs the parameters to enter affinely, so ``w'Sw`` is written ``|L'w|^2`` with ``S = L L'``
-(Cholesky; an eigen-decomposition when ``S`` is only semi-definite) and the risk aversion folded
-into ``L``; the L1 term is ``k * sum(t)`` with ``t >= |w - w_now|``. The same optimum, a
-different conic form, so the solutions agree to the solver's accuracy, not to the bit: with
-Clarabel's default tolerances PyPortfolioOpt's own solution moves by up to 7e-5 from the exact
-optimum (some sample weeks have several weights at a bound, where the optimum is poorly
-determined), so both are solved to 1e-12 (``TIGHT``), where they agree to better than 1e-6
-(``tests/optimizers/test_compiled.py`` checks it week by week on the sample); it costs no
-measurable time at this size. The weekly run and
-the backtest both solve here, so they always agree with each other exactly.
+The same optimum as PyPortfolioOpt's cvxpy problem in a different form, so the solutions agree
+to the solver's accuracy, not to the bit: with Clarabel's default tolerances PyPortfolioOpt's own
+solution moves by up to 7e-5 from the exact optimum (some sample weeks have several weights at a
+bound, where the optimum is poorly determined), so both are solved to 1e-12 (``TIGHT``), where
+they agree to better than 1e-6 (``tests/optimizers/test_compiled.py`` checks it week by week on
+the sample, and on random problems). The weekly run and the backtest both solve here, so they
+always agree with each other exactly.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -43,47 +42,45 @@ TIGHT = {"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-12, "tol_feas": 1e-12}
 SOLVERS = ("CLARABEL",)
 
 
-@dataclass
-class _Model:
-    problem: object
-    w: object
-    root: object
-    mu: object
-    lower: object
-    upper: object
-    current: object | None
-    k: object | None
-
-
 @functools.lru_cache(maxsize=64)
-def _model(n: int, penalised: bool) -> _Model:
-    import cvxpy as cp
+def _shape(n: int, penalised: bool):
+    """The constraint matrix and cones of one shape (``x = w``, or ``[w, t]`` with the penalty):
+    ``sum(w) = 1``; ``-w <= -lower``; ``w <= upper``; with the penalty ``w - t <= w_now`` and
+    ``-w - t <= -w_now``."""
+    import clarabel
+    from scipy import sparse
 
-    w = cp.Variable(n)
-    root = cp.Parameter((n, n))
-    mu = cp.Parameter(n)
-    lower, upper = cp.Parameter(), cp.Parameter()
-    objective = cp.sum_squares(root.T @ w) - mu @ w
-    constraints = [cp.sum(w) == 1, w >= lower, w <= upper]
-    current = k = None
+    eye, zero = np.eye(n), np.zeros((n, n))
+    blocks = [np.hstack([np.ones((1, n)), np.zeros((1, n))]), np.hstack([-eye, zero]), np.hstack([eye, zero])]
     if penalised:
-        t = cp.Variable(n)
-        current, k = cp.Parameter(n), cp.Parameter(nonneg=True)
-        objective = objective + k * cp.sum(t)
-        constraints += [t >= w - current, t >= current - w]
-    problem = cp.Problem(cp.Minimize(objective), constraints)
-    return _Model(problem, w, root, mu, lower, upper, current, k)
+        blocks += [np.hstack([eye, -eye]), np.hstack([-eye, -eye])]
+    a = np.vstack(blocks)[:, :2 * n if penalised else n]
+    cones = [clarabel.ZeroConeT(1), clarabel.NonnegativeConeT(a.shape[0] - 1)]
+    rows, cols = np.triu_indices(n)
+    return sparse.csc_matrix(a), cones, (rows, cols)
 
 
-def _root(cov: np.ndarray) -> np.ndarray:
-    """``L`` with ``L L' = cov``: Cholesky, or the eigen-decomposition when that fails."""
+def _settings():
+    import clarabel
+
+    settings = clarabel.DefaultSettings()
+    settings.verbose = False
+    for name, value in TIGHT.items():
+        setattr(settings, name, value)
+    return settings
+
+
+def _psd(cov: np.ndarray) -> np.ndarray:
+    """``cov`` itself when it is positive definite (Cholesky succeeds), else its nearest positive
+    semi-definite matrix from the eigen-decomposition; ValueError when clearly indefinite."""
     try:
-        return np.linalg.cholesky(cov)
+        np.linalg.cholesky(cov)
+        return cov
     except np.linalg.LinAlgError:
         values, vectors = np.linalg.eigh((cov + cov.T) / 2.0)
         if values.min() < -1e-10 * max(1.0, abs(values.max())):
             raise ValueError("the covariance matrix is not positive semi-definite") from None
-        return vectors * np.sqrt(np.clip(values, 0.0, None))
+        return (vectors * np.clip(values, 0.0, None)) @ vectors.T
 
 
 def solve_weights(kind: str, cov: pd.DataFrame | np.ndarray, *, bounds: tuple[float, float],
@@ -116,19 +113,34 @@ def solve_weights(kind: str, cov: pd.DataFrame | np.ndarray, *, bounds: tuple[fl
     ValueError
         When the solver does not reach an optimal solution (the caller falls back).
     """
+    import clarabel
+    from scipy import sparse
+
     cov = np.asarray(cov, dtype="float64")
     n = cov.shape[0]
     penalised = current is not None and penalty > 0
-    model = _model(n, penalised)
-    scale = np.sqrt(risk_aversion / 2.0) if kind == "mvo" else 1.0
-    model.root.value = _root(cov) * scale
-    model.mu.value = np.zeros(n) if kind == "minvar" else np.asarray(mu, dtype="float64")
-    model.lower.value, model.upper.value = float(bounds[0]), float(bounds[1])
+    a, cones, (rows, cols) = _shape(n, penalised)
+    m = a.shape[1]
+    sym = _psd((cov + cov.T) / 2.0)
+    quad = sym * (float(risk_aversion) if kind == "mvo" else 2.0)
+    # P's upper triangle, column by column (CSC), padded with the zero block of t
+    p = sparse.csc_matrix((quad[rows, cols], (rows, cols)), shape=(m, m))
+    q = np.zeros(m)
+    if kind == "mvo":
+        q[:n] = -np.asarray(mu, dtype="float64")
+    lower, upper = float(bounds[0]), float(bounds[1])
+    b = [np.ones(1), np.full(n, -lower), np.full(n, upper)]
     if penalised:
-        model.current.value = np.asarray(current, dtype="float64")
-        model.k.value = float(penalty)
-    model.problem.solve(solver="CLARABEL", **TIGHT)
-    # As PyPortfolioOpt: "optimal_inaccurate" is accepted, and clean_weights checks the bounds.
-    if model.w.value is None or model.problem.status not in ("optimal", "optimal_inaccurate"):
-        raise ValueError(f"the {kind} problem did not solve (status {model.problem.status})")
-    return np.asarray(model.w.value, dtype="float64").copy()
+        q[n:] = float(penalty)
+        now = np.asarray(current, dtype="float64")
+        b += [now, -now]
+    solution = clarabel.DefaultSolver(p, q, a, np.concatenate(b), cones, _settings()).solve()
+    status = str(solution.status)
+    # As PyPortfolioOpt through cvxpy: "almost solved" (optimal_inaccurate) is accepted, and
+    # clean_weights checks the bounds.
+    if status not in ("Solved", "AlmostSolved"):
+        raise ValueError(f"the {kind} problem did not solve (status {status})")
+    weights = np.asarray(solution.x[:n], dtype="float64")
+    if not np.isfinite(weights).all():
+        raise ValueError(f"the {kind} problem did not solve (non-finite weights)")
+    return weights.copy()

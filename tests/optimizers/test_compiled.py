@@ -93,3 +93,33 @@ def test_infeasible_bounds_raise_for_the_fallback_chain():
     cov = np.diag([0.04, 0.09])
     with pytest.raises(ValueError, match="did not solve"):
         solve_weights("minvar", cov, bounds=(0.6, 0.9))  # two assets of at least 60% each
+
+
+@pytest.mark.parametrize("kind", ["mvo", "minvar"])
+def test_direct_qp_matches_pypfopt_on_random_problems(kind):
+    """Random covariances of 2-20 assets, random bounds that may bind, with and without the penalty
+    (large enough, sometimes, to pin the weights to the holdings): the objective PyPortfolioOpt
+    minimises is the same at both solutions, and so are the weights, to the solver's accuracy."""
+    rng = np.random.default_rng(20261202)
+    for trial in range(40):
+        n = int(rng.integers(2, 21))
+        returns = rng.normal(size=(300, n)) * rng.uniform(0.005, 0.03, size=n)
+        cov = np.cov(returns.T) * 252
+        mu = rng.normal(size=n) * 0.05
+        lower = float(rng.choice([0.0, 0.5 / n]))
+        upper = float(rng.choice([1.0, 2.0 / n, 1.2 / n]))
+        k = float(rng.choice([0.0, 0.01, 5.0]))
+        current = rng.dirichlet(np.ones(n)) * 0.97 if k else None
+        frame = pd.DataFrame(cov, index=[f"T{i}" for i in range(n)], columns=[f"T{i}" for i in range(n)])
+        mus = pd.Series(mu, index=frame.index)
+        got = solve_weights(kind, cov, mu=mu, risk_aversion=1.5, bounds=(lower, upper), current=current, penalty=k)
+        want = _pypfopt(kind, frame, mus, (lower, upper), current, k)
+
+        def objective(w):
+            value = 0.75 * w @ cov @ w - mu @ w if kind == "mvo" else w @ cov @ w
+            return value + (k * np.abs(w - current).sum() if k else 0.0)
+
+        assert got.sum() == pytest.approx(1.0, abs=1e-9), trial
+        assert got.min() >= lower - 1e-9 and got.max() <= upper + 1e-9, trial
+        assert objective(got) == pytest.approx(objective(want), abs=1e-9), trial
+        assert np.abs(got - want).max() <= 1e-5, trial
