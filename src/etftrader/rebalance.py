@@ -157,10 +157,11 @@ def _empty_template(columns: tuple[str, ...]) -> pd.DataFrame:
 def _empty(columns: list[str]) -> pd.DataFrame:
     """An empty frame with ``columns`` (text columns object, the rest float).
 
-    A copy of one cached template: building an empty frame afresh is slow in pandas, and the
-    backtest asks for one or two per strategy and week. A copy, so no caller can alter the template.
+    A shallow copy of one cached template: building an empty frame afresh is slow in pandas, and
+    the backtest asks for one or two per strategy and week. pandas' copy-on-write keeps the
+    template as it is whatever a caller does to the copy (tested).
     """
-    return _empty_template(tuple(columns)).copy()
+    return _empty_template(tuple(columns)).copy(deep=False)
 
 
 def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
@@ -179,6 +180,28 @@ def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(data, columns=columns)
 
 
+def _by_ticker(series: pd.Series) -> dict:
+    """``series`` as a plain ``{ticker: float}`` (the week step reads a few values of it, and a
+    label lookup on pandas 3's string index costs far more than a dict's)."""
+    return dict(zip(series.index.tolist(), series.to_numpy(dtype="float64").tolist()))
+
+
+def _at(by: dict, tickers: list, fill: float) -> np.ndarray:
+    """The values of ``by`` at ``tickers`` (``fill`` where missing), as float64."""
+    return np.array([by.get(t, fill) for t in tickers], dtype="float64")
+
+
+def _union(a: list, b: list) -> list:
+    """``pd.Index(a).union(pd.Index(b))`` for unique string labels, as a list: ``a`` itself when
+    ``b`` is empty or equal to it, ``b`` when ``a`` is empty, else the sorted union. The order is
+    pandas' because the sums over it must be its floats to the last bit."""
+    if not b or a == b:
+        return a
+    if not a:
+        return b
+    return sorted(set(a).union(b))
+
+
 def current_weights(shares: pd.Series, prices: pd.Series, cash: float) -> tuple[pd.Series, float]:
     """Weights of the holdings at ``prices`` over holdings value + cash, and that total value.
 
@@ -187,19 +210,23 @@ def current_weights(shares: pd.Series, prices: pd.Series, cash: float) -> tuple[
     DataError
         A held ticker has no positive price.
     """
-    px = prices.reindex(shares.index).to_numpy(dtype="float64")
-    bad = shares.index[~(px > 0)]
-    if len(bad):
+    out, total = _current(shares.index.tolist(), shares.to_numpy(dtype="float64"), _by_ticker(prices), cash)
+    name = shares.name if shares.name == prices.name else None  # what Series arithmetic names it
+    return pd.Series(out, index=shares.index, name=name), total
+
+
+def _current(held: list, n: np.ndarray, px_by: dict, cash: float) -> tuple[np.ndarray, float]:
+    """:func:`current_weights` on plain values: the weights in ``held`` order and the total."""
+    px = _at(px_by, held, math.nan)
+    bad = [t for t, p in zip(held, px.tolist()) if not p > 0]
+    if bad:
         raise DataError(
             f"no price for held ticker(s) {', '.join(map(str, bad))} on the as-of date; "
             "check the price source or the ledger's tickers"
         )
-    # numpy on the aligned values: the same products and sum as the Series, a tenth of the cost.
-    values = shares.to_numpy(dtype="float64") * px
+    values = n * px  # the products and the sum Series arithmetic does, on the aligned values
     total = float(values.sum()) + float(cash)
-    out = values * 0.0 if total <= 0 else values / total
-    name = shares.name if shares.name == prices.name else None  # what Series arithmetic names it
-    return pd.Series(out, index=shares.index, name=name), total
+    return (values * 0.0 if total <= 0 else values / total), total
 
 
 def drift(target: pd.Series, current: pd.Series) -> float:
@@ -208,10 +235,12 @@ def drift(target: pd.Series, current: pd.Series) -> float:
     >>> round(drift(pd.Series({"A": .07, "B": .03, "C": .06}), pd.Series({"A": .05, "B": .05, "C": .05})), 6)
     0.05
     """
-    union = target.index.union(current.index)
-    diff = (target.reindex(union, fill_value=0.0).to_numpy(dtype="float64")
-            - current.reindex(union, fill_value=0.0).to_numpy(dtype="float64"))
-    return float(np.abs(diff).sum())
+    return _drift(target.index.tolist(), _by_ticker(target), current.index.tolist(), _by_ticker(current))
+
+
+def _drift(t_names: list, t_by: dict, c_names: list, c_by: dict) -> float:
+    union = _union(t_names, c_names)
+    return float(np.abs(_at(t_by, union, 0.0) - _at(c_by, union, 0.0)).sum())
 
 
 def estimate_cost(value: Any, shares: Any, *, cost_bps: float, cost_per_share: float) -> Any:
@@ -251,13 +280,11 @@ def plan_trades(target_shares: pd.Series, shares: pd.Series, prices: pd.Series, 
         Cash once the trades are executed, after estimated costs (never below zero unless
         ``cash`` already was).
     """
-    union = target_shares.index.union(shares.index)
     # Plain floats by ticker: the same IEEE arithmetic as the Series would do, without pandas'
     # per-element indexing (this runs once per strategy and week in the backtest).
-    tickers = union.tolist()
-    held_by = dict(zip(shares.index.tolist(), shares.to_numpy(dtype="float64").tolist()))
-    want_by = dict(zip(target_shares.index.tolist(), target_shares.to_numpy(dtype="float64").tolist()))
-    px_by = dict(zip(prices.index.tolist(), prices.to_numpy(dtype="float64").tolist()))
+    tickers = _union(target_shares.index.tolist(), shares.index.tolist())
+    held_by, want_by = _by_ticker(shares), _by_ticker(target_shares)
+    px_by = prices if isinstance(prices, dict) else _by_ticker(prices)
     held = {t: held_by.get(t, 0.0) for t in tickers}
     px = {t: px_by.get(t, math.nan) for t in tickers}
     delta = {t: want_by.get(t, 0.0) - held[t] for t in tickers}
@@ -343,7 +370,8 @@ def plan_trades(target_shares: pd.Series, shares: pd.Series, prices: pd.Series, 
         after[r["ticker"]] += r["shares"]
     after_values = np.array([after[t] for t in tickers], dtype="float64")
     keep = after_values > _EPS
-    shares_after = pd.Series(after_values[keep], index=union[keep], name="shares")
+    shares_after = pd.Series(after_values[keep], index=pd.Index([t for t, k in zip(tickers, keep.tolist()) if k]),
+                            name="shares")
     if not shares_after.index.is_monotonic_increasing:
         shares_after = shares_after.sort_index()
     # numpy's sum, as trades["est_cost"].sum() does it (pairwise, not Python's left-to-right).
@@ -395,22 +423,37 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
     RebalancePlan
     """
     rules = getattr(rules, "rebalance", rules)
-    frozen = [t for t in dict.fromkeys(map(str, frozen)) if t in holdings.shares.index]
-    weights = target_weights[target_weights > 0].astype(float)
+    # Plain lists and floats by ticker throughout, in the orders pandas' own set operations give
+    # (the sums below are its floats to the last bit): the backtest plans every book every week.
+    held = holdings.shares.index.tolist()
+    held_n = holdings.shares.to_numpy(dtype="float64")
+    held_set = set(held)
+    frozen = [t for t in dict.fromkeys(map(str, frozen)) if t in held_set]
+    tw = target_weights.to_numpy(dtype="float64")
+    positive = (target_weights > 0).to_numpy()
+    names = [t for t, k in zip(target_weights.index.tolist(), positive.tolist()) if k]
+    w = tw[positive]
     if frozen:  # a frozen ticker is held as it is; the target is spread over the others
-        weights = weights.drop(frozen, errors="ignore")
-        weights = weights / weights.sum() if weights.sum() > 0 else weights
-    if not (prices_today.reindex(weights.index).to_numpy(dtype="float64") > 0).all():
-        missing = weights.index.difference(prices_today.index[prices_today > 0])
+        gone = set(frozen)
+        kept = [i for i, t in enumerate(names) if t not in gone]
+        names, w = [names[i] for i in kept], w[kept]
+        w = w / w.sum() if w.sum() > 0 else w
+    px_by = _by_ticker(prices_today.astype(float))
+    if not all(px_by.get(t, math.nan) > 0 for t in names):
+        missing = sorted(t for t in names if not px_by.get(t, math.nan) > 0)
         raise DataError(f"no price on the as-of date for target ticker(s) {', '.join(missing)}")
-    cur, total = current_weights(holdings.shares, prices_today, holdings.cash)
-    d = drift(weights, cur)
+    cur_v, total = _current(held, held_n, px_by, holdings.cash)
+    cur_name = holdings.shares.name if holdings.shares.name == prices_today.name else None
+    cur = pd.Series(cur_v, index=holdings.shares.index, name=cur_name)
+    w_by = dict(zip(names, w.tolist()))
+    cur_by = dict(zip(held, cur_v.tolist()))
+    d = _drift(names, w_by, held, cur_by)
     # With a no-trade band, what the band would leave untraded cannot be a reason to trade: the
     # drift compared with the threshold leaves out the deviations of held target positions inside it.
     # Negative cash is money owed: no position is "close enough" until it is repaid.
     band = float(rules.band) if holdings.cash >= 0 else 0.0
-    banded_now = _in_band(weights, cur, holdings.shares, band)
-    tolerated = float((banded_now - weights.reindex(banded_now.index)).abs().sum()) if len(banded_now) else 0.0
+    banded, banded_cur, banded_w = _band(names, w_by, cur_by, held, held_n, band)
+    tolerated = float(np.abs(banded_cur - banded_w).sum()) if banded else 0.0
     decisive = max(d - tolerated, 0.0)
     threshold = float(rules.threshold_for(optimizer))
     forced = bool(force or rules.force)
@@ -428,44 +471,52 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
 
     # Reserve what the trades will cost, so the target can be bought with the cash there is: the
     # value traded is about drift x total value, the shares traded about |target - held| shares.
-    px = prices_today.astype(float)
-    union = weights.index.union(holdings.shares.index)
-    # numpy on the aligned values, in the order the Series arithmetic did it (same floats).
-    want_shares = (weights.reindex(union, fill_value=0.0).to_numpy(dtype="float64") * total
-                   / px.reindex(union).to_numpy(dtype="float64"))
-    held_shares = holdings.shares.reindex(union, fill_value=0.0).to_numpy(dtype="float64")
-    share_turnover = float(np.abs(want_shares - held_shares).sum())
+    union = _union(names, held)
+    held_by = dict(zip(held, held_n.tolist()))
+    prices_u = _at(px_by, union, math.nan)
+    want_shares = _at(w_by, union, 0.0) * total / prices_u
+    moves = np.abs(want_shares - _at(held_by, union, 0.0))
     if costs is None:
-        reserve = float(estimate_cost(d * total, share_turnover, cost_bps=rules.cost_bps,
+        reserve = float(estimate_cost(d * total, float(moves.sum()), cost_bps=rules.cost_bps,
                                       cost_per_share=rules.cost_per_share))
     else:  # each ticker's change costed as the model would cost it
-        moves = np.abs(want_shares - held_shares)
-        prices_u = px.reindex(union).to_numpy(dtype="float64")
-        reserve = float(sum(costs(str(t), float(m * p), float(m)) for t, m, p in zip(union, moves, prices_u)
-                            if m > _EPS and p > 0))
+        reserve = float(sum(costs(str(t), float(m * p), float(m)) for t, m, p in
+                            zip(union, moves.tolist(), prices_u.tolist()) if m > _EPS and p > 0))
     investable = max(total - reserve, 0.0)
 
     allocate = allocator or _default_allocator()
-    banded = banded_now  # the same positions: nothing has moved since the drift was measured
-    held_fixed = banded.index.union(pd.Index(frozen, dtype=object))
-    if len(held_fixed):
+    # The banded positions are the same: nothing has moved since the drift was measured.
+    held_fixed = _union(banded, frozen)
+    if held_fixed:
         # Keep the banded positions as they are; size the rest of the target for what is left.
-        keep = holdings.shares.reindex(held_fixed).astype(float)
-        rest = weights.drop(held_fixed, errors="ignore")
-        budget = max(investable - float((keep * px.reindex(keep.index)).sum()), 0.0)
-        sized = (allocate(rest / rest.sum(), px.reindex(rest.index), budget).astype(float)
-                 if len(rest) and budget > 0 else pd.Series(dtype=float))
-        target_shares = pd.concat([keep, sized])
+        keep = _at(held_by, held_fixed, math.nan)
+        fixed = set(held_fixed)
+        rest = [i for i, t in enumerate(names) if t not in fixed]
+        budget = max(investable - float((keep * _at(px_by, held_fixed, math.nan)).sum()), 0.0)
+        rest_names = [names[i] for i in rest]
+        if rest and budget > 0:
+            rest_w = w[rest]
+            sized = allocate(pd.Series(rest_w / rest_w.sum(), index=pd.Index(rest_names)),
+                             pd.Series(_at(px_by, rest_names, math.nan), index=pd.Index(rest_names)),
+                             budget)
+            sized_by = dict(zip(sized.index.tolist(), sized.to_numpy(dtype="float64").tolist()))
+        else:
+            sized_by = {}
+        wanted = list(zip(held_fixed, keep.tolist())) + list(sized_by.items())
     else:
-        target_shares = allocate(weights, px.reindex(weights.index), investable).astype(float)
-    target_shares = target_shares[target_shares > 0].sort_index()
-    target_shares.name = "shares"
+        sized = allocate(pd.Series(w, index=pd.Index(names)), pd.Series(_at(px_by, names, math.nan),
+                                                                         index=pd.Index(names)), investable)
+        wanted = list(zip(sized.index.tolist(), sized.to_numpy(dtype="float64").tolist()))
+    wanted = sorted((t, n) for t, n in wanted if n > 0)
+    target_shares = pd.Series([n for _, n in wanted], index=pd.Index([t for t, _ in wanted]), dtype="float64",
+                              name="shares")
     trades, skipped, after, cash_after = plan_trades(
-        target_shares, holdings.shares, px, holdings.cash, min_trade_value=rules.min_trade_value,
+        target_shares, holdings.shares, px_by, holdings.cash, min_trade_value=rules.min_trade_value,
         cost_bps=rules.cost_bps, cost_per_share=rules.cost_per_share, costs=costs)
     if cash_after < -_EPS and len(after):
         # Whole shares and skipped small trades can leave cash below zero (when the week starts
         # below zero): sell a little more of the largest position, so cash ends at zero or above.
+        px = prices_today.astype(float)
         target_shares = after.copy()
         biggest = (after * px.reindex(after.index)).idxmax()
         price = float(px[biggest])
@@ -474,39 +525,35 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
         target_shares[biggest] = max(float(after[biggest]) - extra, 0.0)
         target_shares = target_shares[target_shares > 0]
         trades, skipped, after, cash_after = plan_trades(
-            target_shares, holdings.shares, px, holdings.cash, min_trade_value=0.0,
+            target_shares, holdings.shares, px_by, holdings.cash, min_trade_value=0.0,
             cost_bps=rules.cost_bps, cost_per_share=rules.cost_per_share, costs=costs)
     return RebalancePlan(
         drift=d, drift_outside_band=decisive, threshold=threshold, rebalance=True, forced=forced, trades=trades,
         target_shares=target_shares, shares_after=after, cash_before=float(holdings.cash),
         cash_after=cash_after, total_value=total, investable=investable, current_weights=cur,
-        skipped=skipped, banded=_banded_frame(banded, weights, total), costs=costs,
+        skipped=skipped, banded=_banded_frame(banded, banded_cur, banded_w, total), costs=costs,
     )
 
 
-def _in_band(weights: pd.Series, current: pd.Series, shares: pd.Series, band: float) -> pd.Series:
-    """Current weights of the positions held and in the target within ``band`` of their target.
+def _band(names: list, w_by: dict, cur_by: dict, held: list, held_n: np.ndarray, band: float
+          ) -> tuple[list, np.ndarray, np.ndarray]:
+    """The positions held and in the target within ``band`` of their target weight, in target
+    order: their tickers, current weights and target weights.
 
     The band is relative to the target weight (``|current - target| <= band x target``), so it
     means the same for 8 positions of 12.5% as for 20 of 5%.
     """
-    if band <= 0 or shares.empty:
-        return pd.Series(dtype=float)
-    both = weights.index.intersection(shares.index[shares.to_numpy() > 0])
-    # numpy on the aligned values (the same floats as Series arithmetic, ~20x less overhead: the
-    # backtest asks this of every book every week)
-    cur = current.to_numpy(dtype="float64")[current.index.get_indexer(both)]
-    if (current.index.get_indexer(both) < 0).any():
-        cur = current.reindex(both).to_numpy(dtype="float64")
-    target = weights.to_numpy(dtype="float64")[weights.index.get_indexer(both)]
-    close = np.abs(cur - target) <= band * target + 1e-12
-    return pd.Series(cur[close], index=both[close], dtype="float64")
+    if band <= 0 or not held:
+        return [], np.empty(0), np.empty(0)
+    owned = {t for t, n in zip(held, held_n.tolist()) if n > 0}
+    both = [t for t in names if t in owned]
+    cur, target = _at(cur_by, both, math.nan), _at(w_by, both, math.nan)
+    close = (np.abs(cur - target) <= band * target + 1e-12).tolist()
+    return [t for t, c in zip(both, close) if c], cur[close], target[close]
 
 
-def _banded_frame(banded: pd.Series, weights: pd.Series, total: float) -> pd.DataFrame:
-    if banded.empty:
+def _banded_frame(banded: list, current: np.ndarray, target: np.ndarray, total: float) -> pd.DataFrame:
+    if not banded:
         return _empty(BANDED_COLUMNS)
-    target = weights.reindex(banded.index).astype(float)
-    return pd.DataFrame({"ticker": banded.index.astype(object), "current_weight": banded.to_numpy(),
-                         "target_weight": target.to_numpy(),
-                         "value": ((target - banded).abs() * total).to_numpy()})
+    return pd.DataFrame({"ticker": np.array(banded, dtype=object), "current_weight": current,
+                         "target_weight": target, "value": np.abs(target - current) * total})

@@ -139,16 +139,24 @@ def build_target(prices: pd.DataFrame, config: Config, *, positions: int, optimi
     # (not decades of the selected columns copied every week). A bad cov_lookback is left to
     # optimize(), which says what is wrong with it.
     lookback = o.cov_lookback
-    window = prices.iloc[-(lookback + 1):] if isinstance(lookback, int) and lookback >= 2 else prices
+    rows = slice(-(lookback + 1), None) if isinstance(lookback, int) and lookback >= 2 else slice(None)
     # By position: a label lookup with a list on pandas 3's string index is slow.
     composite = scores["composite"]
-    column_at = {t: i for i, t in enumerate(window.columns.tolist())}
+    column_at = {t: i for i, t in enumerate(prices.columns.tolist())}
     score_at = {t: i for i, t in enumerate(composite.index.tolist())}
     momentum = scores["momentum"] if "momentum" in scores.columns else None
+    columns = [column_at[t] for t in selected]
+    values = prices.to_numpy()  # a view of the quality step's one float block
+    if values.dtype == np.float64:  # the window of the selected columns, from the array
+        window = pd.DataFrame(values[rows][:, columns], index=prices.index[rows],
+                              columns=pd.Index(selected, name=prices.columns.name))
+    else:
+        window = prices.iloc[rows].iloc[:, columns]
+    chosen = pd.Series(composite.to_numpy()[[score_at[t] for t in selected]],
+                       index=pd.Index(selected, name=composite.index.name), name=composite.name)
     try:
         result = optimize(
-            optimizer, window.iloc[:, [column_at[t] for t in selected]],
-            composite.iloc[[score_at[t] for t in selected]],
+            optimizer, window, chosen,
             risk_aversion=o.risk_aversion, max_weight=o.max_weight, min_weight=o.min_weight,
             information_coefficient=o.information_coefficient, risk_free_rate=o.risk_free_rate,
             cov_lookback=o.cov_lookback, solver=o.solver, cvar_beta=o.cvar_beta,
@@ -193,32 +201,41 @@ def prices_today(close: pd.DataFrame, clean: pd.DataFrame, holdings: Holdings,
     to its last executed trade price, with a warning.
     """
     last_clean = _last_valid(clean)
-    prices = last_clean[last_clean > 0].astype(float)
+    # Plain dicts and lists: the backtest asks this of every book every week, and pandas' set
+    # operations on a string index cost more than the rest of it.
+    by_ticker = {t: v for t, v in zip(last_clean.index.tolist(), last_clean.to_numpy(dtype="float64").tolist())
+                 if v > 0}
     reasons = dict(zip(dropped.get("ticker", []), dropped.get("reason", [])))
-    for ticker in holdings.shares.index.difference(prices.index):
-        raw = close[ticker].where(np.isfinite(close[ticker]) & (close[ticker] > 0)).dropna() \
-            if ticker in close.columns else pd.Series(dtype=float)
-        if len(raw):
-            prices[ticker] = float(raw.iloc[-1])
+    columns = None
+    for ticker in sorted(set(holdings.shares.index.tolist()).difference(by_ticker)):
+        if columns is None:
+            columns = {t: i for i, t in enumerate(close.columns.tolist())}
+        raw = close.iloc[:, columns[ticker]].to_numpy(dtype="float64") if ticker in columns else np.empty(0)
+        good = np.flatnonzero(np.isfinite(raw) & (raw > 0))
+        if len(good):
+            by_ticker[ticker] = float(raw[good[-1]])
             why = reasons.get(ticker, "not scored")
             warnings.append(f"held ticker {ticker} is out of the universe this week ({why}); valued at "
-                            f"its last price {raw.iloc[-1]:,.2f} of {_day(raw.index[-1])}")
+                            f"its last price {raw[good[-1]]:,.2f} of {_day(close.index[good[-1]])}")
         elif ticker in holdings.last_price.index:
-            prices[ticker] = float(holdings.last_price[ticker])
+            by_ticker[ticker] = float(holdings.last_price[ticker])
             warnings.append(f"held ticker {ticker} has no market price in the {len(close.columns)}-ticker "
-                            f"source; valued at its last trade price {prices[ticker]:,.2f}")
+                            f"source; valued at its last trade price {by_ticker[ticker]:,.2f}")
         else:  # pragma: no cover - holdings always have a trade price
             raise DataError(f"held ticker {ticker} has no price; check the Trades sheet")
-    return prices.sort_index()
+    names = sorted(by_ticker)
+    index = pd.Index(names, dtype=last_clean.index.dtype, name=last_clean.index.name)
+    return pd.Series([by_ticker[t] for t in names], index=index, dtype="float64", name=last_clean.name)
 
 
 def _last_valid(frame: pd.DataFrame) -> pd.Series:
     """``frame.ffill().iloc[-1]`` (each column's last non-NaN value, NaN if none) without
     forward-filling the whole history, which the backtest would do every week. Only columns
     missing on the last row are searched."""
-    if len(frame) == 0 or not all(dtype == np.float64 for dtype in frame.dtypes):
+    # A frame of one float64 block (what the quality step gives) is read as a view, not copied.
+    values = frame.to_numpy() if len(frame) else None
+    if values is None or values.dtype != np.float64:
         return frame.ffill().iloc[-1]
-    values = frame.to_numpy(dtype="float64")
     last = values[-1].copy()
     for col in np.flatnonzero(np.isnan(last)):
         present = np.flatnonzero(~np.isnan(values[:, col]))

@@ -211,8 +211,13 @@ def _guard_held_prices(close: pd.DataFrame, clean: pd.DataFrame, holdings: Any, 
 
     frozen: list[str] = []
     accepted = set(config.data.accept_prices)
-    for ticker in holdings.shares.index[holdings.shares > 0].difference(clean.columns):
-        if ticker not in close.columns or ticker in accepted:
+    held = [t for t, n in zip(holdings.shares.index.tolist(), holdings.shares.to_numpy().tolist()) if n > 0]
+    aside = sorted(set(held).difference(clean.columns.tolist()))  # held, set aside by the quality step
+    if not aside:
+        return frozen
+    columns = set(close.columns.tolist())
+    for ticker in aside:
+        if ticker not in columns or ticker in accepted:
             continue
         guarded = (guard or guard_latest)(close[ticker], config.data.max_daily_move)
         if guarded is None or not math.isfinite(guarded.used):

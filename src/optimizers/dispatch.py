@@ -65,8 +65,14 @@ def _check_inputs(method: str, prices: pd.DataFrame, scores: pd.Series, solver: 
         raise ValueError("`prices` must have one column per ticker, got duplicate columns")
     if not isinstance(scores, pd.Series):
         raise TypeError(f"`scores` must be a pandas Series by ticker, got {type(scores).__name__}")
-    aligned = pd.to_numeric(scores.reindex(prices.columns), errors="coerce")
-    missing = [str(t) for t, v in aligned.items() if not np.isfinite(v)]
+    if scores.dtype == "float64" and scores.index.is_unique:  # the usual case, without pandas' reindex
+        by_ticker = dict(zip(scores.index.tolist(), scores.to_numpy().tolist()))
+        aligned = pd.Series([by_ticker.get(t, np.nan) for t in prices.columns.tolist()], index=prices.columns,
+                            dtype="float64", name=scores.name)
+    else:
+        aligned = pd.to_numeric(scores.reindex(prices.columns), errors="coerce")
+    missing = [str(t) for t, v in zip(aligned.index.tolist(), aligned.to_numpy(dtype="float64").tolist())
+               if not np.isfinite(v)]
     if missing:
         raise ValueError(
             f"`scores` must hold a finite score for every selected ticker; missing or NaN for: "
@@ -183,8 +189,10 @@ def optimize(
     limits = tuple(limits)
     current = None
     if current_weights is not None and turnover_penalty > 0:
-        current = pd.to_numeric(current_weights, errors="coerce").reindex(prices.columns).fillna(0.0)
-        current = current.to_numpy(dtype="float64")
+        held = pd.to_numeric(current_weights, errors="coerce")
+        by_ticker = dict(zip(held.index.tolist(), held.to_numpy(dtype="float64").tolist()))
+        current = np.array([by_ticker.get(t, 0.0) for t in prices.columns.tolist()], dtype="float64")
+        current[np.isnan(current)] = 0.0  # what fillna(0.0) did
         if not (np.isfinite(current).all() and (current >= -1e-12).all()):
             raise ValueError("`current_weights` must be finite and >= 0")
 

@@ -15,7 +15,7 @@ from pypfopt import EfficientFrontier
 from optimizers import FALLBACKS, OPTIMIZERS, optimize, select_top, weight_bounds
 from optimizers.base import shrunk_covariance
 from optimizers.black_litterman import TAU, posterior_returns, view_confidence
-from optimizers.expected_returns import equilibrium_returns, expected_returns_from_scores
+from optimizers.expected_returns import equilibrium_returns, expected_returns_from_scores, grinold_alpha
 from optimizers.frontier import frontier_points
 from optimizers.limits import GroupLimit, InfeasibleLimits, breaches
 from optimizers.min_variance import min_variance_weights
@@ -33,6 +33,23 @@ def _selected(scored_sample, as_of, n=8):
     history, composite = scored_sample[as_of]
     tickers = select_top(composite, n)
     return history[tickers].iloc[-253:], composite
+
+
+@pytest.mark.parametrize("as_of", AS_OF)
+@pytest.mark.parametrize("n", [1, 3, 8, 12])
+def test_expected_returns_are_pypfopts_prior_plus_grinolds_alpha_to_the_bit(scored_sample, as_of, n):
+    """The optimizers' expected returns are computed on arrays; they must be the library's Series
+    arithmetic (PyPortfolioOpt's market-implied prior + grinold_alpha), every bit, on real data."""
+    prices, composite = _selected(scored_sample, as_of, n=n)
+    cov, _ = shrunk_covariance(prices, 252)
+    for rf, delta, ic in ((0.0, 1.5, 0.05), (0.02, 3.0, 0.1)):
+        got = expected_returns_from_scores(composite, cov, information_coefficient=ic, risk_aversion=delta,
+                                           risk_free_rate=rf)
+        volatility = pd.Series(np.sqrt(np.diag(cov.to_numpy())), index=cov.index)
+        library = equilibrium_returns(cov, risk_aversion=delta, risk_free_rate=rf) + grinold_alpha(
+            composite.reindex(cov.index), volatility, ic)
+        assert got.name == "expected_return" and got.index.equals(cov.index)
+        assert got.to_numpy().tobytes() == library.to_numpy().tobytes()
 
 
 # --------------------------------------------------------------------------- Black-Litterman

@@ -209,3 +209,33 @@ def test_plan_rebalance_with_the_real_allocator_on_sample_prices(sample_close):
 
     expected = allocate_shares(weights, prices[weights.index], plan.investable)
     assert plan.target_shares.to_dict() == expected[expected > 0].astype(float).to_dict()
+
+
+def test_a_plan_without_trades_can_be_changed_without_touching_the_next_one():
+    """The empty trade and skipped lists of a week that does not trade share one template; what a
+    caller does to one plan's frames must not reach the next plan's."""
+    target = S({"ABC": 0.5, "XYZ": 0.5})
+    h = holdings({"ABC": 50.0, "XYZ": 50.0}, 0.0)
+    prices = S({"ABC": 1.0, "XYZ": 1.0})
+    first = plan_rebalance(target, h, prices, config(), optimizer="mvo")
+    assert not first.rebalance and first.trades.empty and first.skipped.empty
+    first.trades.loc[0] = ["ABC", "BUY", 1.0, 1.0, 1.0, 0.0]
+    first.trades["est_cost"] += 5.0
+    first.skipped["note"] = "changed"
+    second = plan_rebalance(target, h, prices, config(), optimizer="mvo")
+    assert second.trades.empty and list(second.trades.columns) == ["ticker", "action", "shares", "price", "value",
+                                                                   "est_cost"]
+    assert "note" not in second.skipped.columns and second.total_cost == 0.0
+
+
+@pytest.mark.parametrize("order", [["XYZ", "ABC", "DEF"], ["ABC", "DEF", "XYZ"]])
+def test_drift_sums_in_the_order_pandas_aligns(order):
+    """drift on plain values is the Series arithmetic's own float, whatever the label order."""
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        target = S(rng.dirichlet(np.ones(3)), index=order)
+        current = S(rng.dirichlet(np.ones(4)) * 0.9, index=["DEF", "ABC", "QQQ", "XYZ"])
+        for a, b in ((target, current), (target, target[::-1]), (target, target), (target.iloc[:0], current)):
+            union = a.index.union(b.index)
+            want = float((a.reindex(union, fill_value=0.0) - b.reindex(union, fill_value=0.0)).abs().sum())
+            assert drift(a, b) == want

@@ -63,22 +63,25 @@ class _Book:
             return float(estimate_cost(value, n, cost_bps=rules.cost_bps, cost_per_share=rules.cost_per_share))
 
         rows = []
-        for r in trades.itertuples():
-            px = prices.get(r.ticker, math.nan)
-            if r.action != "SELL" or not (px == px and px > 0):
+        # The columns as plain lists: iterating a frame's rows is slow, and every book fills every week.
+        planned = list(zip(trades["ticker"].tolist(), trades["action"].tolist(),
+                           trades["shares"].to_numpy(dtype="float64").tolist()))
+        for ticker, action, shares in planned:
+            px = prices.get(ticker, math.nan)
+            if action != "SELL" or not (px == px and px > 0):
                 continue
-            n = min(float(r.shares), self.shares.get(r.ticker, 0.0))
+            n = min(shares, self.shares.get(ticker, 0.0))
             if n <= 0:
                 continue
             value = n * px
-            rows.append((r.ticker, "SELL", n, px, value, cost_of(r.ticker, value, n)))
+            rows.append((ticker, "SELL", n, px, value, cost_of(ticker, value, n)))
             self.cash += value - rows[-1][-1]
-            left = self.shares[r.ticker] - n
-            self.shares = {t: v for t, v in self.shares.items() if t != r.ticker}
+            left = self.shares[ticker] - n
+            self.shares = {t: v for t, v in self.shares.items() if t != ticker}
             if left > 1e-9:
-                self.shares[r.ticker] = left
-        buys = [(r.ticker, float(r.shares), prices.get(r.ticker, math.nan)) for r in trades.itertuples()
-                if r.action == "BUY"]
+                self.shares[ticker] = left
+        buys = [(ticker, shares, prices.get(ticker, math.nan)) for ticker, action, shares in planned
+                if action == "BUY"]
         buys = [(t, n, px) for t, n, px in buys if px == px and px > 0]
         need = sum(n * px + cost_of(t, n * px, n) for t, n, px in buys)
         factor = min(1.0, max(self.cash, 0.0) / need) if need > 0 else 1.0
@@ -98,7 +101,11 @@ class _Book:
             rows.append((t, "BUY", n, px, value, c))
             self.cash -= value + c
             self.shares[t] = self.shares.get(t, 0.0) + n
-        return pd.DataFrame(rows, columns=TRADE_COLUMNS) if rows else trades.iloc[0:0].copy()
+        if not rows:
+            return trades.iloc[0:0].copy()
+        columns = list(zip(*rows))  # built column by column: the same frame, without the row-by-row path
+        return pd.DataFrame({name: list(values) if name in ("ticker", "action") else
+                             np.array(values, dtype="float64") for name, values in zip(TRADE_COLUMNS, columns)})
 
     def value(self, marks_today: Mapping[str, float]) -> float:
         """Cash plus the shares at ``marks_today`` (ticker -> close)."""
