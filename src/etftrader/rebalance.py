@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
+from .labels import ticker_index
 
 if TYPE_CHECKING:
     from .config import Config, RebalanceConfig
@@ -370,8 +371,9 @@ def plan_trades(target_shares: pd.Series, shares: pd.Series, prices: pd.Series, 
         after[r["ticker"]] += r["shares"]
     after_values = np.array([after[t] for t in tickers], dtype="float64")
     keep = after_values > _EPS
-    shares_after = pd.Series(after_values[keep], index=pd.Index([t for t, k in zip(tickers, keep.tolist()) if k]),
-                            name="shares")
+    like = shares.index if len(shares) else target_shares.index
+    shares_after = pd.Series(after_values[keep], index=ticker_index([t for t, k in zip(tickers, keep.tolist()) if k],
+                                                                    like), name="shares")
     if not shares_after.index.is_monotonic_increasing:
         shares_after = shares_after.sort_index()
     # numpy's sum, as trades["est_cost"].sum() does it (pairwise, not Python's left-to-right).
@@ -496,19 +498,22 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
         rest_names = [names[i] for i in rest]
         if rest and budget > 0:
             rest_w = w[rest]
-            sized = allocate(pd.Series(rest_w / rest_w.sum(), index=pd.Index(rest_names)),
-                             pd.Series(_at(px_by, rest_names, math.nan), index=pd.Index(rest_names)),
+            labels = ticker_index(rest_names, target_weights.index)
+            sized = allocate(pd.Series(rest_w / rest_w.sum(), index=labels),
+                             pd.Series(_at(px_by, rest_names, math.nan), index=labels),
                              budget)
             sized_by = dict(zip(sized.index.tolist(), sized.to_numpy(dtype="float64").tolist()))
         else:
             sized_by = {}
         wanted = list(zip(held_fixed, keep.tolist())) + list(sized_by.items())
     else:
-        sized = allocate(pd.Series(w, index=pd.Index(names)), pd.Series(_at(px_by, names, math.nan),
-                                                                         index=pd.Index(names)), investable)
+        labels = ticker_index(names, target_weights.index)
+        sized = allocate(pd.Series(w, index=labels), pd.Series(_at(px_by, names, math.nan), index=labels),
+                         investable)
         wanted = list(zip(sized.index.tolist(), sized.to_numpy(dtype="float64").tolist()))
     wanted = sorted((t, n) for t, n in wanted if n > 0)
-    target_shares = pd.Series([n for _, n in wanted], index=pd.Index([t for t, _ in wanted]), dtype="float64",
+    target_shares = pd.Series([n for _, n in wanted], index=ticker_index([t for t, _ in wanted], target_weights.index),
+                              dtype="float64",
                               name="shares")
     trades, skipped, after, cash_after = plan_trades(
         target_shares, holdings.shares, px_by, holdings.cash, min_trade_value=rules.min_trade_value,

@@ -17,6 +17,7 @@ import pandas as pd
 
 from .errors import ConfigError, DataError, LimitsError
 from .holdings import Holdings
+from .labels import ticker_index
 
 if TYPE_CHECKING:
     from .config import Config
@@ -147,13 +148,14 @@ def build_target(prices: pd.DataFrame, config: Config, *, positions: int, optimi
     momentum = scores["momentum"] if "momentum" in scores.columns else None
     columns = [column_at[t] for t in selected]
     values = prices.to_numpy()  # a view of the quality step's one float block
+    labels = ticker_index(selected, prices.columns, name=prices.columns.name)
     if values.dtype == np.float64:  # the window of the selected columns, from the array
-        window = pd.DataFrame(values[rows][:, columns], index=prices.index[rows],
-                              columns=pd.Index(selected, name=prices.columns.name))
+        window = pd.DataFrame(values[rows][:, columns], index=prices.index[rows], columns=labels)
     else:
         window = prices.iloc[rows].iloc[:, columns]
-    chosen = pd.Series(composite.to_numpy()[[score_at[t] for t in selected]],
-                       index=pd.Index(selected, name=composite.index.name), name=composite.name)
+    if composite.index.name != labels.name:
+        labels = labels.rename(composite.index.name)
+    chosen = pd.Series(composite.to_numpy()[[score_at[t] for t in selected]], index=labels, name=composite.name)
     try:
         result = optimize(
             optimizer, window, chosen,

@@ -153,20 +153,24 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
     frozen = _guard_held_prices(close, clean, holdings, config, prices, warned, notes, guard)
     notes += [Note("held_price", message, level="warning") for message in warned]
     current, _ = current_weights(holdings.shares, prices, holdings.cash)
+    invested = bool((current.to_numpy() > 0).any())
+    # Plain lists: pandas' boolean masks and set operations on a string index cost more than the
+    # rest of the week step, and the backtest takes it for every book every week.
+    held = [t for t, n in zip(holdings.shares.index.tolist(), holdings.shares.to_numpy().tolist()) if n > 0]
     rules = config.rebalance
     if optimizer == EQUAL_WEIGHT:
         target = equal_weight_target(clean)
     else:
         # All cash: nothing to stay close to, so solve without the penalty (k * sum|w| is constant).
-        held_weights = current if (current > 0).any() else None
+        held_weights = current if invested else None
         target = build_target(clean, config, positions=positions, optimizer=optimizer, scores=scores,
-                              held=holdings.shares.index[holdings.shares > 0], current_weights=held_weights,
+                              held=held, current_weights=held_weights,
                               limits=limits)
         notes += list(target.notes)
         for kept in target.kept:
             notes.append(Note("buffer_kept", f"kept {kept.ticker}: rank {kept.rank}, inside the buffer of {kept.limit}",
                               {"ticker": kept.ticker, "rank": kept.rank, "limit": kept.limit}))
-        if explain and rules.penalty > 0 and (current > 0).any() \
+        if explain and rules.penalty > 0 and invested \
                 and target.result.method in PENALISED and target.result.requested == target.result.method:
             notes += _penalty_notes(clean, config, target, holdings, current, positions=positions,
                                     optimizer=optimizer, limits=limits)
@@ -176,7 +180,8 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
     # Negative cash is money owed: the week trades (sells first) to bring it back to zero or above.
     from .costs import cost_model
 
-    movers = target.weights.index[target.weights > 0].union(holdings.shares.index[holdings.shares > 0])
+    weights = target.weights
+    movers = sorted({t for t, w in zip(weights.index.tolist(), weights.to_numpy().tolist()) if w > 0}.union(held))
     costs = cost_model(rules, movers, close=close, volume=volume, asset_class=asset_class)
     plan = plan_rebalance(target.weights, holdings, prices, rules, optimizer=optimizer,
                           force=force or negative, frozen=frozen, costs=costs)
@@ -264,7 +269,7 @@ def _hold_back_if_costly(plan: Any, holdings: Any, rules: Any, notes: list[Note]
     investment of a portfolio that holds nothing: a cap meant against costly churn must not keep
     the money in cash for good."""
     cap = rules.max_cost_fraction * plan.total_value
-    invested = bool((holdings.shares > 0).any())
+    invested = bool((holdings.shares.to_numpy() > 0).any())
     if not (plan.rebalance and not plan.forced and invested and rules.max_cost_fraction > 0
             and plan.total_cost > cap):
         return plan
@@ -300,14 +305,17 @@ def equal_weight_target(clean: pd.DataFrame):
 
     from .target import Target
 
+    from .labels import ticker_index
+
     kept = [str(t) for t in clean.columns]
     if not kept:
         raise DataError("no ticker passed the quality check")
-    weights = pd.Series(1.0 / len(kept), index=kept, dtype=float, name="weight")
+    labels = ticker_index(kept, clean.columns)
+    weights = pd.Series(1.0 / len(kept), index=labels, dtype=float, name="weight")
     result = PortfolioResult(weights=weights, expected_return=math.nan, expected_volatility=math.nan,
                              expected_sharpe=math.nan, requested=EQUAL_WEIGHT, method="1/N",
                              fallback_reason=None, notes=())
-    scores = pd.DataFrame({"composite": pd.Series(math.nan, index=kept, dtype=float)})
+    scores = pd.DataFrame({"composite": pd.Series(math.nan, index=labels, dtype=float)})
     return Target(scores=scores, selected=kept, result=result, notes=())
 
 

@@ -61,13 +61,15 @@ def _check_inputs(method: str, prices: pd.DataFrame, scores: pd.Series, solver: 
         raise ValueError(f"unknown optimizer {method!r}; valid: {', '.join(OPTIMIZERS)}")
     if not isinstance(prices, pd.DataFrame) or prices.shape[1] == 0:
         raise ValueError("`prices` must be a DataFrame with one column per selected ticker, got none")
-    if not prices.columns.is_unique:
+    columns = prices.columns.tolist()
+    if len(set(columns)) != len(columns):
         raise ValueError("`prices` must have one column per ticker, got duplicate columns")
     if not isinstance(scores, pd.Series):
         raise TypeError(f"`scores` must be a pandas Series by ticker, got {type(scores).__name__}")
-    if scores.dtype == "float64" and scores.index.is_unique:  # the usual case, without pandas' reindex
-        by_ticker = dict(zip(scores.index.tolist(), scores.to_numpy().tolist()))
-        aligned = pd.Series([by_ticker.get(t, np.nan) for t in prices.columns.tolist()], index=prices.columns,
+    labels = scores.index.tolist()
+    if scores.dtype == "float64" and len(set(labels)) == len(labels):  # the usual case, without a reindex
+        by_ticker = dict(zip(labels, scores.to_numpy().tolist()))
+        aligned = pd.Series([by_ticker.get(t, np.nan) for t in columns], index=prices.columns,
                             dtype="float64", name=scores.name)
     else:
         aligned = pd.to_numeric(scores.reindex(prices.columns), errors="coerce")
@@ -82,7 +84,7 @@ def _check_inputs(method: str, prices: pd.DataFrame, scores: pd.Series, solver: 
     if not isinstance(solver, str) or solver.upper() not in installed:
         raise ValueError(f"`solver` must be an installed cvxpy solver ({', '.join(installed)}), "
                          f"got {solver!r}")
-    return aligned.astype("float64")
+    return aligned if aligned.dtype == "float64" else aligned.astype("float64")
 
 
 def optimize(

@@ -30,10 +30,11 @@ class _Book:
         if self.shares:
             # Built in ticker order (the same Series as from the dict, then sort_index; 3x cheaper).
             tickers = sorted(self.shares)
-            shares = pd.Series([self.shares[t] for t in tickers], index=pd.Index(tickers), dtype=float,
-                               name="shares")
+            # Object labels, as the backtest's loop works with (etftrader.labels).
+            shares = pd.Series([self.shares[t] for t in tickers], index=pd.Index(tickers, dtype=object),
+                               dtype=float, name="shares")
         else:
-            shares = pd.Series(self.shares, dtype=float, name="shares")
+            shares = pd.Series([], index=pd.Index([], dtype=object), dtype=float, name="shares")
         # replace() reuses the template's empty pending/superseded frames: building fresh empty
         # frames every week costs more than the rest of this bookkeeping.
         return dataclasses.replace(_holdings_template(), shares=shares, cash=self.cash)

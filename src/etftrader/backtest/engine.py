@@ -444,6 +444,11 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
     # price over a gap; a zero, negative or infinite print is a gap, not a price).
     from ..prices.guard import GuardHistory, guarded_closes
 
+    from ..labels import object_labels
+
+    # The week step on object labels: the same tickers, far cheaper to build and align than
+    # pandas 3's Arrow strings in the loop's small per-week objects (etftrader.labels).
+    data = dataclasses.replace(data, close=object_labels(data.close), volume=object_labels(data.volume))
     close = data.close
     # The weekly run's price guard, day by day: a close the quality rules reject is not a mark
     # (a x100 print must not show as a 100-fold gain); gaps and bad prints carry the last good close.

@@ -344,7 +344,8 @@ class QualityHistory:
             filled_values[start:n, j] = values[last[j], col]
             filled_days[j] = (self._filled_count[start - 1, col] if start > 0 else 0) + open_len[j]
         health.loc[kept_mask, "filled_days"] = filled_days.astype("int64")
-        prices = pd.DataFrame(filled_values, index=index, columns=pd.Index(kept, dtype=str), copy=False)
+        labels = pd.Index(kept, dtype=object if self._close.columns.dtype == object else str)  # as the caller's
+        prices = pd.DataFrame(filled_values, index=index, columns=labels, copy=False)
         if kept:
             rows = ~np.isnan(filled_values).all(axis=1)
             if not rows.all():
