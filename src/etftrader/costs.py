@@ -110,8 +110,10 @@ def cost_model(rules: Any, tickers: Iterable[str], *, close: pd.DataFrame | None
     sigma: dict[str, float] = {}
     if volume is not None and close is not None and (rules.impact_k > 0 or rules.max_adv_fraction > 0):
         # numpy on the last rows only: the backtest builds this model for every book every week
-        vpos = volume.columns.get_indexer(names)
-        cpos = close.columns.get_indexer(names)
+        vat = {t: i for i, t in enumerate(volume.columns.tolist())}  # a dict: get_indexer with a list is slow
+        cat = vat if volume.columns.equals(close.columns) else {t: i for i, t in enumerate(close.columns.tolist())}
+        vpos = np.array([vat.get(t, -1) for t in names], dtype="int64")
+        cpos = np.array([cat.get(t, -1) for t in names], dtype="int64")
         ok = np.flatnonzero((vpos >= 0) & (cpos >= 0))
         if len(ok):
             present = [names[i] for i in ok]

@@ -321,6 +321,13 @@ def _assert_history_matches(data, config, min_history, days):
     for day in days:
         want = check_quality(data, config, min_history=min_history, as_of=day.date())
         _assert_same_report(history.at(day.date()), want, day.date())
+        # the backtest's lighter report: no health table, the same prices and the same drops
+        light = history.at(day.date(), health=False)
+        assert light.kept == want.kept, day
+        pd.testing.assert_frame_equal(light.dropped, want.dropped, check_exact=True, obj=f"light dropped {day}")
+        pd.testing.assert_frame_equal(light.prices, want.prices, check_exact=True, obj=f"light prices {day}")
+        assert (light.as_of, light.ffill_limit, light.min_history, light.notes) == \
+            (want.as_of, want.ffill_limit, want.min_history, want.notes), day
 
 
 def _defective_frame():

@@ -480,7 +480,7 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
             week = _slice(data, day)
             tick = time.perf_counter()
             try:
-                quality = history.at(day.date())
+                quality = history.at(day.date(), health=False)  # prices and drops: all the week reads
             except DataError as e:
                 notes.append(f"{day.date()}: no decision for any strategy ({e})")
                 _log.warning("week %s skipped: %s", day.date(), e)

@@ -301,8 +301,13 @@ class QualityHistory:
         self._filled = np.asfortranarray(_fill_short_gaps(usable, config.max_ffill_days))
         self._filled_count = np.cumsum(~np.isnan(self._filled) & ~repaired_valid, axis=0)
 
-    def at(self, as_of: date) -> QualityReport:
-        """The :class:`QualityReport` of ``check_quality(data, config, as_of=as_of)``."""
+    def at(self, as_of: date, *, health: bool = True) -> QualityReport:
+        """The :class:`QualityReport` of ``check_quality(data, config, as_of=as_of)``.
+
+        ``health=False`` leaves the report's ``health`` None and builds only what the backtest
+        reads (the prices and the ``dropped`` tickers with their reasons, the same as with it):
+        the health table of every ticker costs more than the rest of the week's check at scale.
+        """
         as_of_ts = pd.Timestamp(as_of)
         n = int(self._close.index.searchsorted(as_of_ts, side="right"))
         if n == 0 or not self._values.shape[1] or not self._close.index.is_monotonic_increasing:
@@ -326,9 +331,37 @@ class QualityHistory:
                  **_pending_at(self._walks, values, end, values.shape[1])}
         metrics = _metrics(values, index, self._tickers, volume,
                            min_history=self._min_history, as_of=as_of_ts, whole=whole, jumps=jumps)
+        if not health:
+            return self._light(metrics, values, index, n, end, config, as_of_ts)
         health = _health_rows(metrics, self._close.columns, self._data.failed, config, self._min_history)
         kept_mask = health["status"].to_numpy() == "kept"
         kept = health["ticker"].to_numpy(dtype=object)[kept_mask].tolist()
+        prices, filled_days = self._prices(kept, values, index, n, end, config)
+        health.loc[kept_mask, "filled_days"] = filled_days.astype("int64")
+        dropped = health.loc[~kept_mask, ["ticker", "rule", "reason"]].reset_index(drop=True)
+        return QualityReport(prices=prices, health=health, kept=kept, dropped=dropped, as_of=as_of_ts,
+                             ffill_limit=config.max_ffill_days, min_history=self._min_history,
+                             notes=self._data.notes)
+
+    def _light(self, metrics: dict, values: np.ndarray, index: pd.Index, n: int, end: int,
+               config: DataConfig, as_of: pd.Timestamp) -> QualityReport:
+        """:meth:`at` without the health table: the health rows (verdicts and reasons) of the
+        tickers some rule fires on and of those not delivered, every other ticker kept."""
+        fires = _health_rows(metrics, self._close.columns, {}, config, self._min_history, fired_only=True)
+        tickers = np.asarray(metrics["ticker"], dtype=object)
+        known = set(tickers.tolist())
+        missing = {t: r for t, r in self._data.failed.items() if t not in known}
+        subset = {name: np.asarray(v)[fires] for name, v in metrics.items()}
+        rows = _health_rows(subset, self._close.columns, missing, config, self._min_history)
+        dropped = rows.loc[rows["status"].to_numpy() != "kept", ["ticker", "rule", "reason"]].reset_index(drop=True)
+        kept = sorted(tickers[~fires].tolist())
+        prices = self._prices(kept, values, index, n, end, config)[0]
+        return QualityReport(prices=prices, health=None, kept=kept, dropped=dropped, as_of=as_of,
+                             ffill_limit=config.max_ffill_days, min_history=self._min_history,
+                             notes=self._data.notes)
+
+    def _prices(self, kept: list, values: np.ndarray, index: pd.Index, n: int, end: int, config: DataConfig):
+        """The cleaned closes of ``kept`` up to row ``end``, and the days filled per kept ticker."""
         positions = self._close.columns.get_indexer(kept)
         # The whole-history fill, cut at the as-of date (column-major, as check_quality lays it out).
         # Gathered as rows of the transpose: one contiguous copy per kept column.
@@ -343,17 +376,13 @@ class QualityHistory:
             col, start = positions[j], last[j] + 1
             filled_values[start:n, j] = values[last[j], col]
             filled_days[j] = (self._filled_count[start - 1, col] if start > 0 else 0) + open_len[j]
-        health.loc[kept_mask, "filled_days"] = filled_days.astype("int64")
         labels = pd.Index(kept, dtype=object if self._close.columns.dtype == object else str)  # as the caller's
         prices = pd.DataFrame(filled_values, index=index, columns=labels, copy=False)
         if kept:
             rows = ~np.isnan(filled_values).all(axis=1)
             if not rows.all():
                 prices = prices.loc[rows]
-        dropped = health.loc[~kept_mask, ["ticker", "rule", "reason"]].reset_index(drop=True)
-        return QualityReport(prices=prices, health=health, kept=kept, dropped=dropped, as_of=as_of_ts,
-                             ffill_limit=config.max_ffill_days, min_history=self._min_history,
-                             notes=self._data.notes)
+        return prices, filled_days
 
 
 def _float_values(frame: pd.DataFrame) -> np.ndarray:
@@ -567,7 +596,7 @@ def _dates_at(index: pd.DatetimeIndex, positions: np.ndarray) -> np.ndarray:
 
 
 def _health_rows(m: dict[str, np.ndarray], columns, failed: dict[str, str], config: DataConfig,
-                 min_history: int) -> pd.DataFrame:
+                 min_history: int, *, fired_only: bool = False) -> pd.DataFrame:
     limit = recent_limit(config)
     with np.errstate(invalid="ignore"):
         checks = [
@@ -592,6 +621,11 @@ def _health_rows(m: dict[str, np.ndarray], columns, failed: dict[str, str], conf
                        f"{config.min_dollar_volume:,.0f}"),
         ]
     k = len(m["ticker"])
+    if fired_only:  # the tickers some rule drops, and not-delivered ones, are all that can be dropped
+        fires = np.zeros(k, dtype=bool)
+        for _, fired, _ in checks:
+            fires |= np.asarray(fired, dtype=bool)
+        return fires
     rules: list[list[str]] = [[] for _ in range(k)]
     reasons: list[list[str]] = [[] for _ in range(k)]
     for code, fired, describe in checks:
