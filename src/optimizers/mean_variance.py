@@ -1,7 +1,7 @@
 """Mean-variance weights: PyPortfolioOpt's maximum quadratic utility.
 
 Maximises ``w' mu - (risk_aversion / 2) * w' S w`` over long-only weights within the bounds
-(with Clarabel, the default solver, as a problem compiled once: :mod:`optimizers.compiled`),
+(with Clarabel, the default solver, handed to Clarabel directly: :mod:`optimizers.compiled`),
 with ``mu`` from the scores (:mod:`optimizers.expected_returns`) and ``S`` the Ledoit-Wolf
 covariance. Quadratic utility rather than ``max_sharpe``: it stays well-posed when every expected
 return is below the risk-free rate, where ``max_sharpe`` has no solution.
@@ -54,7 +54,7 @@ def mean_variance_weights(
         added to the objective when ``current`` is given: a turnover penalty.
     limits : sequence of GroupLimit
         Group limits, added as constraints (:func:`optimizers.limits.add_to`); with limits the
-        problem is PyPortfolioOpt's own rather than the compiled one.
+        problem is PyPortfolioOpt's own rather than the direct one.
 
     Returns
     -------
@@ -65,7 +65,7 @@ def mean_variance_weights(
     pypfopt.exceptions.OptimizationError, cvxpy.error.SolverError, ValueError
         When the solver fails; :func:`optimizers.optimize` catches these and falls back.
     """
-    if solver.upper() in SOLVERS and not limits:  # the same problem, compiled once per shape (optimizers.compiled)
+    if solver.upper() in SOLVERS and not limits:  # the same problem, as Clarabel takes it (optimizers.compiled)
         raw = solve_weights("mvo", cov, mu=mu, risk_aversion=risk_aversion, bounds=bounds,
                             current=current, penalty=penalty)
         return clean_weights(raw, *bounds)

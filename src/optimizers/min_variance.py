@@ -2,7 +2,7 @@
 
 Ignores the scores once the tickers are selected: the weights are those of the least volatile
 long-only portfolio within the bounds. The seed's conservative choice. With Clarabel, the default
-solver, the same problem is compiled once per shape (:mod:`optimizers.compiled`).
+solver, the same problem is handed to Clarabel directly (:mod:`optimizers.compiled`).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def min_variance_weights(cov: pd.DataFrame, *, bounds: tuple[float, float], solv
         added to the objective when ``current`` is given: a turnover penalty.
     limits : sequence of GroupLimit
         Group limits, added as constraints (:func:`optimizers.limits.add_to`); with limits the
-        problem is PyPortfolioOpt's own rather than the compiled one.
+        problem is PyPortfolioOpt's own rather than the direct one.
 
     Returns
     -------
@@ -51,7 +51,7 @@ def min_variance_weights(cov: pd.DataFrame, *, bounds: tuple[float, float], solv
     pypfopt.exceptions.OptimizationError, cvxpy.error.SolverError, ValueError
         When the solver fails; :func:`optimizers.optimize` catches these and falls back.
     """
-    if solver.upper() in SOLVERS and not limits:  # the same problem, compiled once per shape (optimizers.compiled)
+    if solver.upper() in SOLVERS and not limits:  # the same problem, as Clarabel takes it (optimizers.compiled)
         return clean_weights(solve_weights("minvar", cov, bounds=bounds, current=current, penalty=penalty), *bounds)
     ef = EfficientFrontier(None, cov, weight_bounds=bounds, solver=solver)
     add_to(ef, limits, [str(t) for t in cov.index])
