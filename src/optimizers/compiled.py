@@ -56,8 +56,11 @@ def _shape(n: int, penalised: bool):
         blocks += [np.hstack([eye, -eye]), np.hstack([-eye, -eye])]
     a = np.vstack(blocks)[:, :2 * n if penalised else n]
     cones = [clarabel.ZeroConeT(1), clarabel.NonnegativeConeT(a.shape[0] - 1)]
-    rows, cols = np.triu_indices(n)
-    return sparse.csc_matrix(a), cones, (rows, cols)
+    # P's upper triangle in column order (CSC): column j holds rows 0..j; the t columns are empty
+    cols, rows = np.tril_indices(n)
+    m = a.shape[1]
+    indptr = np.concatenate([[0], np.cumsum(np.arange(1, n + 1)), np.full(m - n, n * (n + 1) // 2)])
+    return sparse.csc_matrix(a), cones, (rows, cols, indptr.astype(np.int64))
 
 
 def _settings():
@@ -119,12 +122,12 @@ def solve_weights(kind: str, cov: pd.DataFrame | np.ndarray, *, bounds: tuple[fl
     cov = np.asarray(cov, dtype="float64")
     n = cov.shape[0]
     penalised = current is not None and penalty > 0
-    a, cones, (rows, cols) = _shape(n, penalised)
+    a, cones, (rows, cols, indptr) = _shape(n, penalised)
     m = a.shape[1]
     sym = _psd((cov + cov.T) / 2.0)
     quad = sym * (float(risk_aversion) if kind == "mvo" else 2.0)
     # P's upper triangle, column by column (CSC), padded with the zero block of t
-    p = sparse.csc_matrix((quad[rows, cols], (rows, cols)), shape=(m, m))
+    p = sparse.csc_matrix((quad[rows, cols], rows, indptr), shape=(m, m))
     q = np.zeros(m)
     if kind == "mvo":
         q[:n] = -np.asarray(mu, dtype="float64")

@@ -352,7 +352,7 @@ class QualityHistory:
         known = set(tickers.tolist())
         missing = {t: r for t, r in self._data.failed.items() if t not in known}
         subset = {name: np.asarray(v)[fires] for name, v in metrics.items()}
-        rows = _health_rows(subset, self._close.columns, missing, config, self._min_history)
+        rows = _health_rows(subset, self._close.columns, missing, config, self._min_history, brief=True)
         dropped = rows.loc[rows["status"].to_numpy() != "kept", ["ticker", "rule", "reason"]].reset_index(drop=True)
         kept = sorted(tickers[~fires].tolist())
         prices = self._prices(kept, values, index, n, end, config)[0]
@@ -596,7 +596,7 @@ def _dates_at(index: pd.DatetimeIndex, positions: np.ndarray) -> np.ndarray:
 
 
 def _health_rows(m: dict[str, np.ndarray], columns, failed: dict[str, str], config: DataConfig,
-                 min_history: int, *, fired_only: bool = False) -> pd.DataFrame:
+                 min_history: int, *, fired_only: bool = False, brief: bool = False) -> pd.DataFrame:
     limit = recent_limit(config)
     with np.errstate(invalid="ignore"):
         checks = [
@@ -648,6 +648,9 @@ def _health_rows(m: dict[str, np.ndarray], columns, failed: dict[str, str], conf
         cols = {name: np.concatenate([v, np.full(len(extra), blank.get(v.dtype, 0), dtype=v.dtype)])
                 for name, v in cols.items()}
     order = np.argsort(np.array(tickers, dtype=object), kind="stable")
+    if brief:  # the verdicts only: ticker, status, rule, reason (what the backtest's report needs)
+        return pd.DataFrame({name: pd.array(np.array(values, dtype=object)[order], dtype=str) for name, values in
+                             (("ticker", tickers), ("status", status), ("rule", rule), ("reason", reason))})
     data = {"ticker": np.array(tickers, dtype=object)[order], "status": np.array(status, dtype=object)[order],
             "rule": np.array(rule, dtype=object)[order], "reason": np.array(reason, dtype=object)[order],
             "filled_days": np.zeros(len(tickers), dtype="int64")}
