@@ -178,7 +178,7 @@ def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
     for c in columns:
         values = [r[c] for r in rows]
         data[c] = values if c in ("ticker", "action", "reason") else np.array(values, dtype="float64")
-    return pd.DataFrame(data, columns=columns)
+    return pd.DataFrame(data)  # in column order already: columns= would reindex it again
 
 
 def _by_ticker(series: pd.Series) -> dict:
