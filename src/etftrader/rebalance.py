@@ -183,8 +183,13 @@ def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
 
 def _by_ticker(series: pd.Series) -> dict:
     """``series`` as a plain ``{ticker: float}`` (the week step reads a few values of it, and a
-    label lookup on pandas 3's string index costs far more than a dict's)."""
-    return dict(zip(series.index.tolist(), series.to_numpy(dtype="float64").tolist()))
+    label lookup on pandas 3's string index costs far more than a dict's). A ticker twice is an
+    error, as pandas' reindex made it."""
+    by = dict(zip(series.index.tolist(), series.to_numpy(dtype="float64", na_value=np.nan).tolist()))
+    if len(by) != len(series):
+        raise ValueError("cannot reindex on an axis with duplicate labels: a ticker appears twice "
+                         f"({', '.join(sorted(map(str, series.index[series.index.duplicated()])))})")
+    return by
 
 
 def _at(by: dict, tickers: list, fill: float) -> np.ndarray:
@@ -372,8 +377,10 @@ def plan_trades(target_shares: pd.Series, shares: pd.Series, prices: pd.Series, 
     after_values = np.array([after[t] for t in tickers], dtype="float64")
     keep = after_values > _EPS
     like = shares.index if len(shares) else target_shares.index
+    # named as pandas names a union: the common name, else none
+    common = shares.index.name if shares.index.name == target_shares.index.name else None
     shares_after = pd.Series(after_values[keep], index=ticker_index([t for t, k in zip(tickers, keep.tolist()) if k],
-                                                                    like), name="shares")
+                                                                    like, name=common), name="shares")
     if not shares_after.index.is_monotonic_increasing:
         shares_after = shares_after.sort_index()
     # numpy's sum, as trades["est_cost"].sum() does it (pairwise, not Python's left-to-right).
@@ -430,9 +437,11 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
     held = holdings.shares.index.tolist()
     held_n = holdings.shares.to_numpy(dtype="float64")
     held_set = set(held)
+    if len(held_set) != len(held):
+        _by_ticker(holdings.shares)  # says which ticker appears twice
     frozen = [t for t in dict.fromkeys(map(str, frozen)) if t in held_set]
-    tw = target_weights.to_numpy(dtype="float64")
-    positive = (target_weights > 0).to_numpy()
+    tw = target_weights.to_numpy(dtype="float64", na_value=np.nan)
+    positive = (target_weights > 0).to_numpy(dtype=bool, na_value=False)
     names = [t for t, k in zip(target_weights.index.tolist(), positive.tolist()) if k]
     w = tw[positive]
     if frozen:  # a frozen ticker is held as it is; the target is spread over the others
@@ -512,7 +521,8 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
                          investable)
         wanted = list(zip(sized.index.tolist(), sized.to_numpy(dtype="float64").tolist()))
     wanted = sorted((t, n) for t, n in wanted if n > 0)
-    target_shares = pd.Series([n for _, n in wanted], index=ticker_index([t for t, _ in wanted], target_weights.index),
+    target_shares = pd.Series([n for _, n in wanted], index=ticker_index([t for t, _ in wanted], target_weights.index,
+                                                                         name=target_weights.index.name),
                               dtype="float64",
                               name="shares")
     trades, skipped, after, cash_after = plan_trades(
@@ -560,5 +570,5 @@ def _band(names: list, w_by: dict, cur_by: dict, held: list, held_n: np.ndarray,
 def _banded_frame(banded: list, current: np.ndarray, target: np.ndarray, total: float) -> pd.DataFrame:
     if not banded:
         return _empty(BANDED_COLUMNS)
-    return pd.DataFrame({"ticker": np.array(banded, dtype=object), "current_weight": current,
+    return pd.DataFrame({"ticker": pd.Index(banded, dtype=object), "current_weight": current,
                          "target_weight": target, "value": np.abs(target - current) * total})

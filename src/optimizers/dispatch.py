@@ -192,7 +192,7 @@ def optimize(
     current = None
     if current_weights is not None and turnover_penalty > 0:
         held = pd.to_numeric(current_weights, errors="coerce")
-        by_ticker = dict(zip(held.index.tolist(), held.to_numpy(dtype="float64").tolist()))
+        by_ticker = dict(zip(held.index.tolist(), held.to_numpy(dtype="float64", na_value=np.nan).tolist()))
         current = np.array([by_ticker.get(t, 0.0) for t in prices.columns.tolist()], dtype="float64")
         current[np.isnan(current)] = 0.0  # what fillna(0.0) did
         if not (np.isfinite(current).all() and (current >= -1e-12).all()):

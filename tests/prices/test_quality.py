@@ -503,3 +503,27 @@ def test_amd_earnings_day_is_excluded_for_one_week_not_a_year(sample_close):
         report = check_quality(data, config, min_history=253, as_of=day)
         assert "AMD" in report.kept, day
         assert report.prices.loc["2016-04-22", "AMD"] == sample_close.loc["2016-04-22", "AMD"]
+
+
+def test_quality_history_on_object_labels_gives_the_same_report_with_object_labels():
+    """The backtest hands QualityHistory object ticker labels (etftrader.labels): the same
+    prices, kept and dropped tickers as check_quality, with the labels of the caller's kind."""
+    import dataclasses
+
+    from etftrader.labels import object_labels
+    from etftrader.prices.quality import QualityHistory
+
+    data = _defective_frame()
+    labelled = dataclasses.replace(data, close=object_labels(data.close), volume=object_labels(data.volume))
+    assert labelled.close.columns.dtype == object
+    config = DataConfig(source="file", max_ffill_days=3, max_missing_fraction=0.10, stale_days=10,
+                        max_daily_move=0.45, min_dollar_volume=100_000.0)
+    history = QualityHistory(labelled, config, min_history=20)
+    for day in data.close.index[25::5]:
+        want = check_quality(data, config, min_history=20, as_of=day.date())
+        for got in (history.at(day.date()), history.at(day.date(), health=False)):
+            assert got.kept == want.kept, day
+            assert got.prices.columns.dtype == object and got.prices.columns.tolist() == want.kept
+            np.testing.assert_array_equal(got.prices.to_numpy(), want.prices.to_numpy())
+            assert got.prices.index.equals(want.prices.index)
+            pd.testing.assert_frame_equal(got.dropped, want.dropped, check_exact=True)

@@ -239,3 +239,20 @@ def test_drift_sums_in_the_order_pandas_aligns(order):
             union = a.index.union(b.index)
             want = float((a.reindex(union, fill_value=0.0) - b.reindex(union, fill_value=0.0)).abs().sum())
             assert drift(a, b) == want
+
+
+def test_a_ticker_twice_in_the_prices_or_holdings_is_an_error_not_a_silent_pick():
+    target = S({"ABC": 0.5, "XYZ": 0.5})
+    twice = S([1.0, 2.0, 1.0], index=["ABC", "ABC", "XYZ"])
+    with pytest.raises(ValueError, match="duplicate labels.*ABC"):
+        plan_rebalance(target, holdings({"ABC": 50.0, "XYZ": 50.0}, 0.0), twice, config(), optimizer="mvo")
+    doubled = Holdings(shares=S([5.0, 5.0], index=["ABC", "ABC"]), cash=0.0)
+    with pytest.raises(ValueError, match="duplicate labels.*ABC"):
+        plan_rebalance(target, doubled, S({"ABC": 1.0, "XYZ": 1.0}), config(), optimizer="mvo")
+
+
+def test_nullable_weights_with_a_missing_value_count_as_no_weight():
+    target = pd.Series([0.5, 0.5, pd.NA], index=["ABC", "XYZ", "DEF"], dtype="Float64")
+    h = holdings({"ABC": 50.0, "XYZ": 50.0}, 0.0)
+    plan = plan_rebalance(target, h, S({"ABC": 1.0, "XYZ": 1.0, "DEF": 1.0}), config(), optimizer="mvo")
+    assert plan.drift == 0.0 and not plan.rebalance

@@ -596,7 +596,11 @@ def _dates_at(index: pd.DatetimeIndex, positions: np.ndarray) -> np.ndarray:
 
 
 def _health_rows(m: dict[str, np.ndarray], columns, failed: dict[str, str], config: DataConfig,
-                 min_history: int, *, fired_only: bool = False, brief: bool = False) -> pd.DataFrame:
+                 min_history: int, *, fired_only: bool = False, brief: bool = False) -> pd.DataFrame | np.ndarray:
+    """The health table: one row per ticker (and per ticker not delivered), sorted by ticker, with
+    its status, first rule, reasons and figures. ``fired_only``: only the boolean mask of the
+    tickers some rule fires on (by position). ``brief``: only the ``ticker, status, rule, reason``
+    columns."""
     limit = recent_limit(config)
     with np.errstate(invalid="ignore"):
         checks = [
