@@ -53,6 +53,7 @@ easiest to keep true with each rule's two forms side by side.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -267,6 +268,8 @@ class QualityHistory:
             close, values = close.iloc[rows_with_data], values[rows_with_data]
         self._close, self._values = close, values
         self._tickers = list(close.columns)
+        self._position = {t: i for i, t in enumerate(self._tickers)}
+        self._labels: dict[tuple, pd.Index] = {}  # the last kept tickers' column labels (immutable)
         self._volume = None
         if data.volume is not None:
             self._volume = _float_values(data.volume.reindex(index=close.index, columns=close.columns))
@@ -352,8 +355,7 @@ class QualityHistory:
         known = set(tickers.tolist())
         missing = {t: r for t, r in self._data.failed.items() if t not in known}
         subset = {name: np.asarray(v)[fires] for name, v in metrics.items()}
-        rows = _health_rows(subset, self._close.columns, missing, config, self._min_history, brief=True)
-        dropped = rows.loc[rows["status"].to_numpy() != "kept", ["ticker", "rule", "reason"]].reset_index(drop=True)
+        dropped = _health_rows(subset, self._close.columns, missing, config, self._min_history, brief=True)
         kept = sorted(tickers[~fires].tolist())
         prices = self._prices(kept, values, index, n, end, config)[0]
         return QualityReport(prices=prices, health=None, kept=kept, dropped=dropped, as_of=as_of,
@@ -362,7 +364,7 @@ class QualityHistory:
 
     def _prices(self, kept: list, values: np.ndarray, index: pd.Index, n: int, end: int, config: DataConfig):
         """The cleaned closes of ``kept`` up to row ``end``, and the days filled per kept ticker."""
-        positions = self._close.columns.get_indexer(kept)
+        positions = np.array([self._position[t] for t in kept], dtype="intp")
         # The whole-history fill, cut at the as-of date (column-major, as check_quality lays it out).
         # Gathered as rows of the transpose: one contiguous copy per kept column.
         filled_values = np.asfortranarray(self._filled.T[positions, :n].T)
@@ -376,7 +378,10 @@ class QualityHistory:
             col, start = positions[j], last[j] + 1
             filled_values[start:n, j] = values[last[j], col]
             filled_days[j] = (self._filled_count[start - 1, col] if start > 0 else 0) + open_len[j]
-        labels = pd.Index(kept, dtype=object if self._close.columns.dtype == object else str)  # as the caller's
+        labels = self._labels.get(tuple(kept))
+        if labels is None:  # the kept tickers change seldom from one date to the next
+            labels = pd.Index(kept, dtype=object if self._close.columns.dtype == object else str)  # as the caller's
+            self._labels = {tuple(kept): labels}
         prices = pd.DataFrame(filled_values, index=index, columns=labels, copy=False)
         if kept:
             rows = ~np.isnan(filled_values).all(axis=1)
@@ -458,13 +463,14 @@ def _metrics(values: np.ndarray, index: pd.DatetimeIndex, tickers: list[str],
         if known.any():
             median_dv[known] = _nanmedian_columns(dollar[:, known])
 
-    first_date = _dates_at(index, np.where(first_idx < n, first_idx, -1))
-    last_date = _dates_at(index, last_idx)
-    move_date = _dates_at(index, jump_idx)
+    dates = index.to_numpy(dtype="datetime64[ns]")  # read once for the five date columns below
+    first_date = _dates_at(dates, np.where(first_idx < n, first_idx, -1))
+    last_date = _dates_at(dates, last_idx)
+    move_date = _dates_at(dates, jump_idx)
     lag = np.full(k, -1)
     if as_of is not None:
         day_after = (last_date + np.timedelta64(1, "D")).astype("datetime64[D]")
-        end = np.datetime64(as_of.date() + pd.Timedelta(days=1), "D")
+        end = np.datetime64(as_of.date(), "D") + np.timedelta64(1, "D")
         ok = ~np.isnat(last_date)
         lag[ok] = np.busday_count(day_after[ok], end)
     return {
@@ -485,10 +491,10 @@ def _metrics(values: np.ndarray, index: pd.DatetimeIndex, tickers: list[str],
         # a split-like shift that is the unconfirmed level itself is described as unconfirmed
         "jump_kind": np.where((split_idx >= 0) & ~((pending_row >= 0) & (split_idx >= pending_row)), 2,
                               np.where(pending_row >= 0, 1, 0)),
-        "pending_date": _dates_at(index, pending_row),
+        "pending_date": _dates_at(dates, pending_row),
         "pending_move": jumps.get("pending_move", np.full(k, np.nan)),
         "pending_held": jumps.get("pending_held", np.zeros(k, dtype="int64")),
-        "split_date": _dates_at(index, split_idx),
+        "split_date": _dates_at(dates, split_idx),
         "split_ratio": split_ratio,
         "median_dollar_volume": median_dv,
         "lag_days": lag,
@@ -586,9 +592,9 @@ def _nanmedian_columns(values: np.ndarray) -> np.ndarray:
     return (ordered[low, cols] + ordered[high, cols]) / 2.0
 
 
-def _dates_at(index: pd.DatetimeIndex, positions: np.ndarray) -> np.ndarray:
+def _dates_at(index: pd.DatetimeIndex | np.ndarray, positions: np.ndarray) -> np.ndarray:
     """Dates at ``positions`` of ``index`` (NaT where the position is -1)."""
-    values = index.to_numpy(dtype="datetime64[ns]")
+    values = np.asarray(index, dtype="datetime64[ns]")
     out = np.full(len(positions), np.datetime64("NaT"), dtype="datetime64[ns]")
     ok = positions >= 0
     out[ok] = values[positions[ok]]
@@ -599,8 +605,8 @@ def _health_rows(m: dict[str, np.ndarray], columns, failed: dict[str, str], conf
                  min_history: int, *, fired_only: bool = False, brief: bool = False) -> pd.DataFrame | np.ndarray:
     """The health table: one row per ticker (and per ticker not delivered), sorted by ticker, with
     its status, first rule, reasons and figures. ``fired_only``: only the boolean mask of the
-    tickers some rule fires on (by position). ``brief``: only the ``ticker, status, rule, reason``
-    columns."""
+    tickers some rule fires on (by position). ``brief``: only the ``ticker, rule, reason``
+    columns of the dropped tickers (the rows a ``status != "kept"`` selection gives, renumbered)."""
     limit = recent_limit(config)
     with np.errstate(invalid="ignore"):
         checks = [
@@ -652,9 +658,12 @@ def _health_rows(m: dict[str, np.ndarray], columns, failed: dict[str, str], conf
         cols = {name: np.concatenate([v, np.full(len(extra), blank.get(v.dtype, 0), dtype=v.dtype)])
                 for name, v in cols.items()}
     order = np.argsort(np.array(tickers, dtype=object), kind="stable")
-    if brief:  # the verdicts only: ticker, status, rule, reason (what the backtest's report needs)
+    if brief:  # the dropped tickers' verdicts only: ticker, rule, reason (what the backtest reads)
+        order = [i for i in order.tolist() if i >= k or rules[i]]
+        if not order:  # most weeks: a shallow copy of one empty frame (copy-on-write keeps it as it is)
+            return _no_drops().copy(deep=False)
         return pd.DataFrame({name: pd.array(np.array(values, dtype=object)[order], dtype=str) for name, values in
-                             (("ticker", tickers), ("status", status), ("rule", rule), ("reason", reason))})
+                             (("ticker", tickers), ("rule", rule), ("reason", reason))})
     data = {"ticker": np.array(tickers, dtype=object)[order], "status": np.array(status, dtype=object)[order],
             "rule": np.array(rule, dtype=object)[order], "reason": np.array(reason, dtype=object)[order],
             "filled_days": np.zeros(len(tickers), dtype="int64")}
@@ -663,6 +672,12 @@ def _health_rows(m: dict[str, np.ndarray], columns, failed: dict[str, str], conf
     for name in ("ticker", "status", "rule", "reason"):
         health[name] = health[name].astype(str)
     return health
+
+
+@functools.lru_cache(maxsize=1)
+def _no_drops() -> pd.DataFrame:
+    """The ``ticker, rule, reason`` frame of a date that drops nothing."""
+    return pd.DataFrame({name: pd.array([], dtype=str) for name in ("ticker", "rule", "reason")})
 
 
 def _describe_jump(r: dict, config: DataConfig) -> str:
