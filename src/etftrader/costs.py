@@ -30,6 +30,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
+from .labels import F64, I64
 
 __all__ = ["ADV_DAYS", "COST_COLUMNS", "SIGMA_DAYS", "CostModel", "cost_breakdown", "cost_model"]
 
@@ -112,13 +113,13 @@ def cost_model(rules: Any, tickers: Iterable[str], *, close: pd.DataFrame | None
         # numpy on the last rows only: the backtest builds this model for every book every week
         vat = {t: i for i, t in enumerate(volume.columns.tolist())}  # a dict: get_indexer with a list is slow
         cat = vat if volume.columns.equals(close.columns) else {t: i for i, t in enumerate(close.columns.tolist())}
-        vpos = np.array([vat.get(t, -1) for t in names], dtype="int64")
-        cpos = np.array([cat.get(t, -1) for t in names], dtype="int64")
+        vpos = np.array([vat.get(t, -1) for t in names], dtype=I64)
+        cpos = np.array([cat.get(t, -1) for t in names], dtype=I64)
         ok = np.flatnonzero((vpos >= 0) & (cpos >= 0))
         if len(ok):
             present = [names[i] for i in ok]
-            v = volume.iloc[-ADV_DAYS:].to_numpy(dtype="float64")[:, vpos[ok]]
-            c = close.iloc[-(SIGMA_DAYS + 1):].to_numpy(dtype="float64")[:, cpos[ok]]
+            v = volume.iloc[-ADV_DAYS:].to_numpy(dtype=F64)[:, vpos[ok]]
+            c = close.iloc[-(SIGMA_DAYS + 1):].to_numpy(dtype=F64)[:, cpos[ok]]
             with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: no ADV, no sigma
                 mean = np.nanmean(v, axis=0) if len(v) else np.full(len(ok), np.nan)
@@ -145,8 +146,8 @@ def cost_breakdown(trades: pd.DataFrame, costs: CostModel | None) -> pd.DataFram
     if costs is None or trades.empty:
         out = pd.DataFrame(0.0, index=trades.index, columns=COST_COLUMNS)
         if len(trades):
-            out["commission"] = trades["est_cost"].to_numpy(dtype="float64")
+            out["commission"] = trades["est_cost"].to_numpy(dtype=F64)
         return out
     parts = [costs.components(str(t), float(v), float(n))
              for t, v, n in zip(trades["ticker"], trades["value"], trades["shares"])]
-    return pd.DataFrame(parts, index=trades.index, columns=COST_COLUMNS, dtype="float64")
+    return pd.DataFrame(parts, index=trades.index, columns=COST_COLUMNS, dtype=F64)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import WorkbookError
+from .labels import F64
 
 __all__ = [
     "LEDGER_SHEETS",
@@ -44,9 +45,9 @@ def _empty_trades() -> pd.DataFrame:
             "timestamp": pd.Series(dtype="datetime64[ns]"),
             "ticker": pd.Series(dtype=object),
             "action": pd.Series(dtype=object),
-            "shares": pd.Series(dtype=float),
-            "price": pd.Series(dtype=float),
-            "value": pd.Series(dtype=float),
+            "shares": pd.Series(dtype=F64),
+            "price": pd.Series(dtype=F64),
+            "value": pd.Series(dtype=F64),
             "run_id": pd.Series(dtype=object),
         }
     )
@@ -90,12 +91,12 @@ class Holdings:
     deposits: float = 0.0
     has_cashflows: bool = False
     executed_trades: int = 0
-    last_price: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
+    last_price: pd.Series = field(default_factory=lambda: pd.Series(dtype=F64))
 
     @classmethod
     def all_cash(cls, cash: float) -> "Holdings":
         """Holdings of nothing but ``cash`` (tests, the backtest's first week)."""
-        return cls(shares=pd.Series(dtype=float, name="shares"), cash=float(cash), deposits=float(cash))
+        return cls(shares=pd.Series(dtype=F64, name="shares"), cash=float(cash), deposits=float(cash))
 
     @property
     def pending_value(self) -> float:
@@ -125,8 +126,8 @@ def _sheet_rows(frame: pd.DataFrame, mask: pd.Series) -> str:
 
 def _numeric(frame: pd.DataFrame, column: str) -> pd.Series:
     if column not in frame.columns:
-        return pd.Series(np.nan, index=frame.index, dtype=float)
-    return pd.to_numeric(frame[column], errors="coerce").astype(float)
+        return pd.Series(np.nan, index=frame.index, dtype=F64)
+    return pd.to_numeric(frame[column], errors="coerce").astype(F64)
 
 
 def _timestamps(frame: pd.DataFrame) -> pd.Series:
@@ -286,7 +287,7 @@ def holdings_from_ledger(ledger: Any) -> Holdings:
 
     sign = np.where(done["action"] == "BUY", 1.0, -1.0)
     signed = pd.Series(sign * done["shares"].to_numpy(), index=done.index)
-    shares = signed.groupby(done["ticker"]).sum() if len(done) else pd.Series(dtype=float)
+    shares = signed.groupby(done["ticker"]).sum() if len(done) else pd.Series(dtype=F64)
     negative = shares[shares < -_SHARE_EPS]
     if len(negative):
         ticker = negative.index[0]
@@ -295,7 +296,7 @@ def holdings_from_ledger(ledger: Any) -> Holdings:
             f"Trades sheet: executed SELLs of {ticker} exceed its executed BUYs by "
             f"{-negative.iloc[0]:g} shares (rows {rows}); correct the shares or the executed flags"
         )
-    shares = shares[shares > _SHARE_EPS].sort_index().astype(float)
+    shares = shares[shares > _SHARE_EPS].sort_index().astype(F64)
     shares.name = "shares"
     shares.index.name = "ticker"
 
@@ -305,10 +306,10 @@ def holdings_from_ledger(ledger: Any) -> Holdings:
     costs = float(done["est_cost"].clip(lower=0).sum())
     cash = deposits - spent + received - costs
 
-    last_price = pd.Series(dtype=float)
+    last_price = pd.Series(dtype=F64)
     if len(done):
         ordered = done.assign(_ts=_timestamps(done)).sort_values("_ts", kind="stable")
-        last_price = ordered.groupby("ticker")["price"].last().astype(float)
+        last_price = ordered.groupby("ticker")["price"].last().astype(F64)
 
     run_id, run_time = latest_run(ledger)
     open_ = trades.loc[~executed & real].copy()

@@ -12,9 +12,16 @@ from __future__ import annotations
 
 from typing import Iterable
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["object_labels", "ticker_index"]
+__all__ = ["F64", "I64", "object_labels", "ticker_index"]
+
+#: The dtypes as objects. pandas looks a dtype given as a string ("float64") up in its registry
+#: of extension types, about 25 us a lookup and several per Series built; the week step builds
+#: dozens of small Series per book and week (benchmarks/README.md).
+F64 = np.dtype("float64")
+I64 = np.dtype("int64")
 
 
 def ticker_index(names: Iterable[str], like: pd.Index | None = None, name: object = None) -> pd.Index:

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
-from .labels import ticker_index
+from .labels import F64, ticker_index
 
 if TYPE_CHECKING:
     from .config import Config, RebalanceConfig
@@ -129,7 +129,7 @@ class RebalancePlan:
         """This plan with its trades held back: nothing trades, the holdings stay as they are, and
         ``held_back`` keeps what the trades would have cost."""
         return dataclasses.replace(
-            self, rebalance=False, trades=_empty(TRADE_COLUMNS), target_shares=pd.Series(dtype=float, name="shares"),
+            self, rebalance=False, trades=_empty(TRADE_COLUMNS), target_shares=pd.Series(dtype=F64, name="shares"),
             shares_after=holdings_shares.copy(), cash_after=self.cash_before, investable=self.total_value,
             skipped=_empty(SKIPPED_COLUMNS), banded=_empty(BANDED_COLUMNS), held_back=self.total_cost)
 
@@ -148,7 +148,7 @@ class RebalancePlan:
 
 @functools.lru_cache(maxsize=None)
 def _empty_template(columns: tuple[str, ...]) -> pd.DataFrame:
-    frame = pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+    frame = pd.DataFrame({c: pd.Series(dtype=F64) for c in columns})
     for c in ("ticker", "action", "reason"):
         if c in frame:
             frame[c] = frame[c].astype(object)
@@ -177,7 +177,7 @@ def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
     data = {}
     for c in columns:
         values = [r[c] for r in rows]
-        data[c] = values if c in ("ticker", "action", "reason") else np.array(values, dtype="float64")
+        data[c] = values if c in ("ticker", "action", "reason") else np.array(values, dtype=F64)
     return pd.DataFrame(data)  # in column order already: columns= would reindex it again
 
 
@@ -185,7 +185,7 @@ def _by_ticker(series: pd.Series) -> dict:
     """``series`` as a plain ``{ticker: float}`` (the week step reads a few values of it, and a
     label lookup on pandas 3's string index costs far more than a dict's). A ticker twice is an
     error, as pandas' reindex made it."""
-    by = dict(zip(series.index.tolist(), series.to_numpy(dtype="float64", na_value=np.nan).tolist()))
+    by = dict(zip(series.index.tolist(), series.to_numpy(dtype=F64, na_value=np.nan).tolist()))
     if len(by) != len(series):
         raise ValueError("cannot reindex on an axis with duplicate labels: a ticker appears twice "
                          f"({', '.join(sorted(map(str, series.index[series.index.duplicated()])))})")
@@ -194,7 +194,7 @@ def _by_ticker(series: pd.Series) -> dict:
 
 def _at(by: dict, tickers: list, fill: float) -> np.ndarray:
     """The values of ``by`` at ``tickers`` (``fill`` where missing), as float64."""
-    return np.array([by.get(t, fill) for t in tickers], dtype="float64")
+    return np.array([by.get(t, fill) for t in tickers], dtype=F64)
 
 
 def _union(a: list, b: list) -> list:
@@ -216,7 +216,7 @@ def current_weights(shares: pd.Series, prices: pd.Series, cash: float) -> tuple[
     DataError
         A held ticker has no positive price.
     """
-    out, total = _current(shares.index.tolist(), shares.to_numpy(dtype="float64"), _by_ticker(prices), cash)
+    out, total = _current(shares.index.tolist(), shares.to_numpy(dtype=F64), _by_ticker(prices), cash)
     name = shares.name if shares.name == prices.name else None  # what Series arithmetic names it
     return pd.Series(out, index=shares.index, name=name), total
 
@@ -374,7 +374,7 @@ def plan_trades(target_shares: pd.Series, shares: pd.Series, prices: pd.Series, 
         after[r["ticker"]] -= r["shares"]
     for r in buys:
         after[r["ticker"]] += r["shares"]
-    after_values = np.array([after[t] for t in tickers], dtype="float64")
+    after_values = np.array([after[t] for t in tickers], dtype=F64)
     keep = after_values > _EPS
     like = shares.index if len(shares) else target_shares.index
     # named as pandas names a union: the common name, else none
@@ -384,7 +384,7 @@ def plan_trades(target_shares: pd.Series, shares: pd.Series, prices: pd.Series, 
     if not shares_after.index.is_monotonic_increasing:
         shares_after = shares_after.sort_index()
     # numpy's sum, as trades["est_cost"].sum() does it (pairwise, not Python's left-to-right).
-    paid = np.array([r["est_cost"] for r in sells + buys], dtype="float64").sum()
+    paid = np.array([r["est_cost"] for r in sells + buys], dtype=F64).sum()
     cash_after = (cash + sum(r["value"] for r in sells) - sum(r["value"] for r in buys) - float(paid))
     return trades, _frame(skipped, SKIPPED_COLUMNS), shares_after, float(cash_after)
 
@@ -435,12 +435,12 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
     # Plain lists and floats by ticker throughout, in the orders pandas' own set operations give
     # (the sums below are its floats to the last bit): the backtest plans every book every week.
     held = holdings.shares.index.tolist()
-    held_n = holdings.shares.to_numpy(dtype="float64")
+    held_n = holdings.shares.to_numpy(dtype=F64)
     held_set = set(held)
     if len(held_set) != len(held):
         _by_ticker(holdings.shares)  # says which ticker appears twice
     frozen = [t for t in dict.fromkeys(map(str, frozen)) if t in held_set]
-    tw = target_weights.to_numpy(dtype="float64", na_value=np.nan)
+    tw = target_weights.to_numpy(dtype=F64, na_value=np.nan)
     positive = (target_weights > 0).to_numpy(dtype=bool, na_value=False)
     names = [t for t, k in zip(target_weights.index.tolist(), positive.tolist()) if k]
     w = tw[positive]
@@ -449,7 +449,7 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
         kept = [i for i, t in enumerate(names) if t not in gone]
         names, w = [names[i] for i in kept], w[kept]
         w = w / w.sum() if w.sum() > 0 else w
-    px_by = _by_ticker(prices_today.astype(float))
+    px_by = _by_ticker(prices_today.astype(F64))
     if not all(px_by.get(t, math.nan) > 0 for t in names):
         missing = sorted(t for t in names if not px_by.get(t, math.nan) > 0)
         raise DataError(f"no price on the as-of date for target ticker(s) {', '.join(missing)}")
@@ -474,7 +474,7 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
         return RebalancePlan(
             drift=d, drift_outside_band=decisive, threshold=threshold,
             rebalance=bool(rebalance and total > 0), forced=forced,
-            trades=_empty(TRADE_COLUMNS), target_shares=pd.Series(dtype=float, name="shares"),
+            trades=_empty(TRADE_COLUMNS), target_shares=pd.Series(dtype=F64, name="shares"),
             shares_after=holdings.shares.copy(), cash_before=float(holdings.cash),
             cash_after=float(holdings.cash), total_value=total, investable=total,
             current_weights=cur, skipped=_empty(SKIPPED_COLUMNS),
@@ -511,7 +511,7 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
             sized = allocate(pd.Series(rest_w / rest_w.sum(), index=labels),
                              pd.Series(_at(px_by, rest_names, math.nan), index=labels),
                              budget)
-            sized_by = dict(zip(sized.index.tolist(), sized.to_numpy(dtype="float64").tolist()))
+            sized_by = dict(zip(sized.index.tolist(), sized.to_numpy(dtype=F64).tolist()))
         else:
             sized_by = {}
         wanted = list(zip(held_fixed, keep.tolist())) + list(sized_by.items())
@@ -519,11 +519,11 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
         labels = ticker_index(names, target_weights.index)
         sized = allocate(pd.Series(w, index=labels), pd.Series(_at(px_by, names, math.nan), index=labels),
                          investable)
-        wanted = list(zip(sized.index.tolist(), sized.to_numpy(dtype="float64").tolist()))
+        wanted = list(zip(sized.index.tolist(), sized.to_numpy(dtype=F64).tolist()))
     wanted = sorted((t, n) for t, n in wanted if n > 0)
     target_shares = pd.Series([n for _, n in wanted], index=ticker_index([t for t, _ in wanted], target_weights.index,
                                                                          name=target_weights.index.name),
-                              dtype="float64",
+                              dtype=F64,
                               name="shares")
     trades, skipped, after, cash_after = plan_trades(
         target_shares, holdings.shares, px_by, holdings.cash, min_trade_value=rules.min_trade_value,
@@ -531,7 +531,7 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
     if cash_after < -_EPS and len(after):
         # Whole shares and skipped small trades can leave cash below zero (when the week starts
         # below zero): sell a little more of the largest position, so cash ends at zero or above.
-        px = prices_today.astype(float)
+        px = prices_today.astype(F64)
         target_shares = after.copy()
         biggest = (after * px.reindex(after.index)).idxmax()
         price = float(px[biggest])

@@ -17,7 +17,7 @@ import pandas as pd
 
 from .errors import ConfigError, DataError, LimitsError
 from .holdings import Holdings
-from .labels import ticker_index
+from .labels import F64, ticker_index
 
 if TYPE_CHECKING:
     from .config import Config
@@ -205,14 +205,14 @@ def prices_today(close: pd.DataFrame, clean: pd.DataFrame, holdings: Holdings,
     last_clean = _last_valid(clean)
     # Plain dicts and lists: the backtest asks this of every book every week, and pandas' set
     # operations on a string index cost more than the rest of it.
-    by_ticker = {t: v for t, v in zip(last_clean.index.tolist(), last_clean.to_numpy(dtype="float64").tolist())
+    by_ticker = {t: v for t, v in zip(last_clean.index.tolist(), last_clean.to_numpy(dtype=F64).tolist())
                  if v > 0}
     reasons = dict(zip(dropped.get("ticker", []), dropped.get("reason", [])))
     columns = None
     for ticker in sorted(set(holdings.shares.index.tolist()).difference(by_ticker)):
         if columns is None:
             columns = {t: i for i, t in enumerate(close.columns.tolist())}
-        raw = close.iloc[:, columns[ticker]].to_numpy(dtype="float64") if ticker in columns else np.empty(0)
+        raw = close.iloc[:, columns[ticker]].to_numpy(dtype=F64) if ticker in columns else np.empty(0)
         good = np.flatnonzero(np.isfinite(raw) & (raw > 0))
         if len(good):
             by_ticker[ticker] = float(raw[good[-1]])
@@ -227,7 +227,7 @@ def prices_today(close: pd.DataFrame, clean: pd.DataFrame, holdings: Holdings,
             raise DataError(f"held ticker {ticker} has no price; check the Trades sheet")
     names = sorted(by_ticker)
     index = pd.Index(names, dtype=last_clean.index.dtype, name=last_clean.index.name)
-    return pd.Series([by_ticker[t] for t in names], index=index, dtype="float64", name=last_clean.name)
+    return pd.Series([by_ticker[t] for t in names], index=index, dtype=F64, name=last_clean.name)
 
 
 def _last_valid(frame: pd.DataFrame) -> pd.Series:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 import pandas as pd
 
 from .errors import DataError
+from .labels import F64
 
 if TYPE_CHECKING:
     from .config import Config
@@ -311,11 +312,11 @@ def equal_weight_target(clean: pd.DataFrame):
     if not kept:
         raise DataError("no ticker passed the quality check")
     labels = ticker_index(kept, clean.columns)
-    weights = pd.Series(1.0 / len(kept), index=labels, dtype=float, name="weight")
+    weights = pd.Series(1.0 / len(kept), index=labels, dtype=F64, name="weight")
     result = PortfolioResult(weights=weights, expected_return=math.nan, expected_volatility=math.nan,
                              expected_sharpe=math.nan, requested=EQUAL_WEIGHT, method="1/N",
                              fallback_reason=None, notes=())
-    scores = pd.DataFrame({"composite": pd.Series(math.nan, index=labels, dtype=float)})
+    scores = pd.DataFrame({"composite": pd.Series(math.nan, index=labels, dtype=F64)})
     return Target(scores=scores, selected=kept, result=result, notes=())
 
 

@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 import pandas as pd
+from .base import F64, I64
 
 __all__ = ["ALLOCATION_METHODS", "allocate_shares", "greedy_counts"]
 
@@ -65,7 +66,7 @@ def allocate_shares(
     if not isinstance(weights, pd.Series) or not isinstance(prices, pd.Series):
         raise TypeError("`weights` and `prices` must be pandas Series by ticker")
     # The weekly plan passes float64 Series: skip to_numeric's object path for them.
-    w = weights if weights.dtype == "float64" else pd.to_numeric(weights, errors="coerce").astype("float64")
+    w = weights if weights.dtype == "float64" else pd.to_numeric(weights, errors="coerce").astype(F64)
     w_values = w.to_numpy()
     if np.isnan(w_values).any() or (w_values < 0).any():
         bad = [str(t) for t, v in w.items() if not v >= 0]
@@ -79,7 +80,7 @@ def allocate_shares(
     held = w[positive]
     latest = prices.reindex(held.index)
     if latest.dtype != "float64":
-        latest = pd.to_numeric(latest, errors="coerce").astype("float64")
+        latest = pd.to_numeric(latest, errors="coerce").astype(F64)
     latest_values = latest.to_numpy()
     if not (np.isfinite(latest_values) & (latest_values > 0)).all():
         bad_prices = [str(t) for t, v in latest.items() if not (np.isfinite(v) and v > 0)]
@@ -88,13 +89,13 @@ def allocate_shares(
             f"{', '.join(bad_prices)}"
         )
 
-    counts = np.zeros(len(w_values), dtype="int64")
+    counts = np.zeros(len(w_values), dtype=I64)
     if not held.empty:
         allocation = _allocate(held, latest, float(total_value), method)
-        held_counts = np.array([int(allocation.get(t, 0)) for t in held.index.tolist()], dtype="int64")
+        held_counts = np.array([int(allocation.get(t, 0)) for t in held.index.tolist()], dtype=I64)
         held_counts = _trim_to_budget(held_counts, latest_values, held.to_numpy(), float(total_value))
         counts[positive] = held_counts
-    return pd.Series(counts, index=weights.index, dtype="int64", name="shares")
+    return pd.Series(counts, index=weights.index, dtype=I64, name="shares")
 
 
 def _allocate(held: pd.Series, latest: pd.Series, total_value: float, method: str) -> dict:
@@ -103,8 +104,8 @@ def _allocate(held: pd.Series, latest: pd.Series, total_value: float, method: st
     # lp_portfolio pairs weights and prices by position, so both must be in the same order.
     # Plain lists, not iteration over the (Arrow-backed) index: same keys, same float values.
     tickers = held.index.to_numpy(dtype=object).tolist()
-    weights = dict(zip(tickers, held.to_numpy(dtype="float64").tolist()))
-    latest = pd.Series(latest.to_numpy(dtype="float64"), index=pd.Index(tickers, dtype=object),
+    weights = dict(zip(tickers, held.to_numpy(dtype=F64).tolist()))
+    latest = pd.Series(latest.to_numpy(dtype=F64), index=pd.Index(tickers, dtype=object),
                        name=latest.name)
     if method == "lp":
         try:
@@ -117,7 +118,7 @@ def _allocate(held: pd.Series, latest: pd.Series, total_value: float, method: st
                            type(e).__name__, e)
     if latest.min() > total_value:
         return {}  # not one share is affordable; greedy would divide by zero here
-    counts = greedy_counts(held.to_numpy(dtype="float64"), latest.to_numpy(dtype="float64"), total_value)
+    counts = greedy_counts(held.to_numpy(dtype=F64), latest.to_numpy(dtype=F64), total_value)
     return {t: int(c) for t, c in zip(tickers, counts.tolist()) if c}
 
 
@@ -135,7 +136,7 @@ def greedy_counts(weights: np.ndarray, prices: np.ndarray, total_value: float) -
     order = np.argsort(-weights, kind="stable")
     w, p = weights[order], prices[order]
     available = total_value
-    bought = np.zeros(len(w), dtype="int64")
+    bought = np.zeros(len(w), dtype=I64)
     for i in range(len(w)):
         n_shares = int(w[i] * total_value / p[i])
         bought[i] = n_shares
@@ -159,7 +160,7 @@ def greedy_counts(weights: np.ndarray, prices: np.ndarray, total_value: float) -
                 break
             bought[idx] += 1
             available -= price
-    out = np.zeros(len(w), dtype="int64")
+    out = np.zeros(len(w), dtype=I64)
     out[order] = bought
     return out
 

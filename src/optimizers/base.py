@@ -20,6 +20,11 @@ import pandas as pd
 
 from factors.names import TRADING_DAYS
 
+#: The dtypes as objects: pandas looks a dtype string ("float64") up in its registry of extension
+#: types, about 25 us a lookup, and the backtest builds small Series every week.
+F64 = np.dtype("float64")
+I64 = np.dtype("int64")
+
 __all__ = [
     "BOUND_MARGIN",
     "MIN_COV_OBSERVATIONS",
@@ -139,7 +144,7 @@ def fit_to_bounds(raw: np.ndarray, lower: float, upper: float) -> np.ndarray:
     """
     from scipy.optimize import brentq
 
-    raw = np.clip(np.asarray(raw, dtype="float64"), 0.0, None)
+    raw = np.clip(np.asarray(raw, dtype=F64), 0.0, None)
     n = raw.size
     if n == 1:
         return np.ones(1)
@@ -182,7 +187,7 @@ def shrunk_covariance(prices: pd.DataFrame, cov_lookback: int) -> tuple[pd.DataF
     (covariance, problem) : (DataFrame of shape (n_tickers, n_tickers) or None, str or None)
         The covariance, or None with a one-line reason when too little common history exists.
     """
-    values = prices.iloc[-(cov_lookback + 1):].to_numpy(dtype="float64")
+    values = prices.iloc[-(cov_lookback + 1):].to_numpy(dtype=F64)
     # The same window of the same tickers gives the same covariance: a backtest week's books and a
     # sweep's cells ask for it again and again. Keyed by the window's bytes, so it is exact.
     key = (tuple(map(str, prices.columns)), cov_lookback, values.shape, hashlib.blake2b(
@@ -253,7 +258,7 @@ def clean_solution(optimizer: object, lower: float, upper: float) -> np.ndarray:
 
     :func:`clean_weights` of ``optimizer.weights``.
     """
-    return clean_weights(np.asarray(optimizer.weights, dtype="float64"), lower, upper)
+    return clean_weights(np.asarray(optimizer.weights, dtype=F64), lower, upper)
 
 
 def clean_weights(raw: np.ndarray, lower: float, upper: float) -> np.ndarray:
@@ -269,7 +274,7 @@ def clean_weights(raw: np.ndarray, lower: float, upper: float) -> np.ndarray:
         When the solver's weights are not finite or break the bounds or the budget by more than
         1e-4, which an "optimal_inaccurate" status can hide; the caller falls back.
     """
-    raw = np.asarray(raw, dtype="float64")
+    raw = np.asarray(raw, dtype=F64)
     if not np.isfinite(raw).all():
         raise ValueError("the solver returned non-finite weights")
     slack = 1e-4

@@ -33,6 +33,7 @@ import functools
 
 import numpy as np
 import pandas as pd
+from .base import F64
 
 __all__ = ["TIGHT", "SOLVERS", "solve_weights"]
 
@@ -119,7 +120,7 @@ def solve_weights(kind: str, cov: pd.DataFrame | np.ndarray, *, bounds: tuple[fl
     import clarabel
     from scipy import sparse
 
-    cov = np.asarray(cov, dtype="float64")
+    cov = np.asarray(cov, dtype=F64)
     n = cov.shape[0]
     penalised = current is not None and penalty > 0
     a, cones, (rows, cols, indptr) = _shape(n, penalised)
@@ -130,12 +131,12 @@ def solve_weights(kind: str, cov: pd.DataFrame | np.ndarray, *, bounds: tuple[fl
     p = sparse.csc_matrix((quad[rows, cols], rows, indptr), shape=(m, m))
     q = np.zeros(m)
     if kind == "mvo":
-        q[:n] = -np.asarray(mu, dtype="float64")
+        q[:n] = -np.asarray(mu, dtype=F64)
     lower, upper = float(bounds[0]), float(bounds[1])
     b = [np.ones(1), np.full(n, -lower), np.full(n, upper)]
     if penalised:
         q[n:] = float(penalty)
-        now = np.asarray(current, dtype="float64")
+        now = np.asarray(current, dtype=F64)
         b += [now, -now]
     solution = clarabel.DefaultSolver(p, q, a, np.concatenate(b), cones, _settings()).solve()
     status = str(solution.status)
@@ -143,7 +144,7 @@ def solve_weights(kind: str, cov: pd.DataFrame | np.ndarray, *, bounds: tuple[fl
     # clean_weights checks the bounds.
     if status not in ("Solved", "AlmostSolved"):
         raise ValueError(f"the {kind} problem did not solve (status {status})")
-    weights = np.asarray(solution.x[:n], dtype="float64")
+    weights = np.asarray(solution.x[:n], dtype=F64)
     if not np.isfinite(weights).all():
         raise ValueError(f"the {kind} problem did not solve (non-finite weights)")
     return weights.copy()

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .barbell import CORE_METHODS
-from .base import PortfolioResult, clean_weights, portfolio_performance, shrunk_covariance, weight_bounds
+from .base import F64, PortfolioResult, clean_weights, portfolio_performance, shrunk_covariance, weight_bounds
 from .black_litterman import view_confidence as view_confidence_for
 from .expected_returns import expected_returns_from_scores
 from .limits import GroupLimit, breaches, check_feasible, project
@@ -70,10 +70,10 @@ def _check_inputs(method: str, prices: pd.DataFrame, scores: pd.Series, solver: 
     if scores.dtype == "float64" and len(set(labels)) == len(labels):  # the usual case, without a reindex
         by_ticker = dict(zip(labels, scores.to_numpy().tolist()))
         aligned = pd.Series([by_ticker.get(t, np.nan) for t in columns], index=prices.columns,
-                            dtype="float64", name=scores.name)
+                            dtype=F64, name=scores.name)
     else:
         aligned = pd.to_numeric(scores.reindex(prices.columns), errors="coerce")
-    missing = [str(t) for t, v in zip(aligned.index.tolist(), aligned.to_numpy(dtype="float64").tolist())
+    missing = [str(t) for t, v in zip(aligned.index.tolist(), aligned.to_numpy(dtype=F64).tolist())
                if not np.isfinite(v)]
     if missing:
         raise ValueError(
@@ -84,7 +84,7 @@ def _check_inputs(method: str, prices: pd.DataFrame, scores: pd.Series, solver: 
     if not isinstance(solver, str) or solver.upper() not in installed:
         raise ValueError(f"`solver` must be an installed cvxpy solver ({', '.join(installed)}), "
                          f"got {solver!r}")
-    return aligned if aligned.dtype == "float64" else aligned.astype("float64")
+    return aligned if aligned.dtype == "float64" else aligned.astype(F64)
 
 
 def optimize(
@@ -192,8 +192,8 @@ def optimize(
     current = None
     if current_weights is not None and turnover_penalty > 0:
         held = pd.to_numeric(current_weights, errors="coerce")
-        by_ticker = dict(zip(held.index.tolist(), held.to_numpy(dtype="float64", na_value=np.nan).tolist()))
-        current = np.array([by_ticker.get(t, 0.0) for t in prices.columns.tolist()], dtype="float64")
+        by_ticker = dict(zip(held.index.tolist(), held.to_numpy(dtype=F64, na_value=np.nan).tolist()))
+        current = np.array([by_ticker.get(t, 0.0) for t in prices.columns.tolist()], dtype=F64)
         current[np.isnan(current)] = 0.0  # what fillna(0.0) did
         if not (np.isfinite(current).all() and (current >= -1e-12).all()):
             raise ValueError("`current_weights` must be finite and >= 0")
@@ -207,7 +207,7 @@ def optimize(
     try:
         # Only the covariance window is ever read (shrunk_covariance): converting the whole
         # history (decades for some tickers) cost more than the rest of the call.
-        prices = prices.iloc[-(int(cov_lookback) + 1):].astype("float64")
+        prices = prices.iloc[-(int(cov_lookback) + 1):].astype(F64)
     except (TypeError, ValueError) as e:
         raise ValueError(f"`prices` must hold numbers (adjusted closes), got: {e}") from e
 
@@ -263,7 +263,7 @@ def optimize(
     cov_values = None if cov is None else cov.to_numpy()
     ret, vol, sharpe = portfolio_performance(weights, mu_values, cov_values, risk_free_rate)
     return PortfolioResult(
-        weights=pd.Series(weights, index=tickers, name="weight", dtype="float64"),
+        weights=pd.Series(weights, index=tickers, name="weight", dtype=F64),
         expected_return=ret,
         expected_volatility=vol,
         expected_sharpe=sharpe,
@@ -333,7 +333,7 @@ def _method_weights(candidate: str, n: int, scores: pd.Series, mu: pd.Series | N
         from .barbell import barbell_weights
 
         momentum = settings.get("momentum")
-        momentum = momentum if isinstance(momentum, pd.Series) else pd.Series(dtype="float64")
+        momentum = momentum if isinstance(momentum, pd.Series) else pd.Series(dtype=F64)
         made = barbell_weights(cov, momentum, scores, cap=settings["cap"], size=settings["size"],
                                core_method=settings["core"], bounds=(lower, upper), solver=solver,
                                current=current, penalty=penalty, limits=limits)
@@ -353,7 +353,7 @@ def _method_weights(candidate: str, n: int, scores: pd.Series, mu: pd.Series | N
         return mean_variance_weights(posterior, cov, risk_aversion=risk_aversion, bounds=(lower, upper),
                                      solver=solver, current=current, penalty=penalty, limits=limits)
     if candidate == "cvar":
-        values = prices.to_numpy(dtype="float64")
+        values = prices.to_numpy(dtype=F64)
         with np.errstate(divide="ignore", invalid="ignore"):
             daily = values[1:] / values[:-1] - 1.0
         returns = pd.DataFrame(daily[np.isfinite(daily).all(axis=1)], columns=prices.columns)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from .base import F64
 
 __all__ = ["equilibrium_returns", "expected_returns_from_scores", "grinold_alpha"]
 
@@ -100,7 +101,7 @@ def expected_returns_from_scores(
     n = values.shape[0]
     weights = np.ones(n) / float(n)  # equal "caps" over their sum
     prior = risk_aversion * np.dot(values, weights) + risk_free_rate
-    by_ticker = dict(zip(scores.index.tolist(), scores.to_numpy(dtype="float64").tolist()))
-    z = np.array([by_ticker.get(t, np.nan) for t in cov.index.tolist()], dtype="float64")
+    by_ticker = dict(zip(scores.index.tolist(), scores.to_numpy(dtype=F64).tolist()))
+    z = np.array([by_ticker.get(t, np.nan) for t in cov.index.tolist()], dtype=F64)
     alpha = information_coefficient * np.sqrt(np.diag(values)) * z
     return pd.Series(prior + alpha, index=cov.index, name="expected_return")

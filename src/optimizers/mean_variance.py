@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from pypfopt import EfficientFrontier, objective_functions
 
-from .base import clean_solution, clean_weights
+from .base import F64, clean_solution, clean_weights
 from .compiled import SOLVERS, solve_weights
 from .limits import GroupLimit, add_to
 
@@ -72,6 +72,6 @@ def mean_variance_weights(
     ef = EfficientFrontier(mu, cov, weight_bounds=bounds, solver=solver)
     add_to(ef, limits, [str(t) for t in cov.index])
     if current is not None and penalty > 0:
-        ef.add_objective(objective_functions.transaction_cost, w_prev=np.asarray(current, dtype=float), k=penalty)
+        ef.add_objective(objective_functions.transaction_cost, w_prev=np.asarray(current, dtype=F64), k=penalty)
     ef.max_quadratic_utility(risk_aversion=risk_aversion)
     return clean_solution(ef, *bounds)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from pypfopt import EfficientFrontier, objective_functions
 
-from .base import clean_solution, clean_weights
+from .base import F64, clean_solution, clean_weights
 from .compiled import SOLVERS, solve_weights
 from .limits import GroupLimit, add_to
 
@@ -56,6 +56,6 @@ def min_variance_weights(cov: pd.DataFrame, *, bounds: tuple[float, float], solv
     ef = EfficientFrontier(None, cov, weight_bounds=bounds, solver=solver)
     add_to(ef, limits, [str(t) for t in cov.index])
     if current is not None and penalty > 0:
-        ef.add_objective(objective_functions.transaction_cost, w_prev=np.asarray(current, dtype=float), k=penalty)
+        ef.add_objective(objective_functions.transaction_cost, w_prev=np.asarray(current, dtype=F64), k=penalty)
     ef.min_volatility()
     return clean_solution(ef, *bounds)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .base import fit_to_bounds
+from .base import F64, fit_to_bounds
 
 __all__ = ["penalised_rank_weights", "prox_budget", "rank_weights"]
 
@@ -40,7 +40,7 @@ def rank_weights(scores: pd.Series, *, bounds: tuple[float, float]) -> np.ndarra
     >>> rank_weights(pd.Series({"A": 0.5, "B": 2.0, "C": -1.0}), bounds=(0.0, 1.0)).round(4).tolist()
     [0.3333, 0.5, 0.1667]
     """
-    ranks = scores.rank(method="average").to_numpy(dtype="float64")
+    ranks = scores.rank(method="average").to_numpy(dtype=F64)
     return fit_to_bounds(ranks, *bounds)
 
 
@@ -79,15 +79,15 @@ def penalised_rank_weights(scores: pd.Series, *, bounds: tuple[float, float], cu
     from .base import fit_to_bounds as _fit
 
     ideal = rank_weights(scores, bounds=bounds)
-    w = prox_budget(ideal, np.asarray(current, dtype="float64"), float(penalty), *bounds)
+    w = prox_budget(ideal, np.asarray(current, dtype=F64), float(penalty), *bounds)
     return _fit(np.clip(np.round(w, 6), bounds[0], bounds[1]), *bounds)
 
 
 def prox_budget(ideal: np.ndarray, current: np.ndarray, penalty: float, lower: float, upper: float) -> np.ndarray:
     """``argmin 1/2 ||w - ideal||^2 + penalty ||w - current||_1`` s.t. ``sum(w) = 1``,
     ``lower <= w <= upper`` (with ``n * lower <= 1 <= n * upper``), exactly."""
-    ideal = np.asarray(ideal, dtype="float64")
-    current = np.asarray(current, dtype="float64")
+    ideal = np.asarray(ideal, dtype=F64)
+    current = np.asarray(current, dtype=F64)
 
     def weights(lam: float) -> np.ndarray:
         b = ideal - lam

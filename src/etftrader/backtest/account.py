@@ -8,6 +8,7 @@ import math
 from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
+from ..labels import F64
 
 
 @functools.lru_cache(maxsize=1)
@@ -32,9 +33,9 @@ class _Book:
             tickers = sorted(self.shares)
             # Object labels, as the backtest's loop works with (etftrader.labels).
             shares = pd.Series([self.shares[t] for t in tickers], index=pd.Index(tickers, dtype=object),
-                               dtype=float, name="shares")
+                               dtype=F64, name="shares")
         else:
-            shares = pd.Series([], index=pd.Index([], dtype=object), dtype=float, name="shares")
+            shares = pd.Series([], index=pd.Index([], dtype=object), dtype=F64, name="shares")
         # replace() reuses the template's empty pending/superseded frames: building fresh empty
         # frames every week costs more than the rest of this bookkeeping.
         return dataclasses.replace(_holdings_template(), shares=shares, cash=self.cash)
@@ -66,7 +67,7 @@ class _Book:
         rows = []
         # The columns as plain lists: iterating a frame's rows is slow, and every book fills every week.
         planned = list(zip(trades["ticker"].tolist(), trades["action"].tolist(),
-                           trades["shares"].to_numpy(dtype="float64").tolist()))
+                           trades["shares"].to_numpy(dtype=F64).tolist()))
         for ticker, action, shares in planned:
             px = prices.get(ticker, math.nan)
             if action != "SELL" or not (px == px and px > 0):
@@ -106,7 +107,7 @@ class _Book:
             return trades.iloc[0:0].copy()
         columns = list(zip(*rows))  # built column by column: the same frame, without the row-by-row path
         return pd.DataFrame({name: list(values) if name in ("ticker", "action") else
-                             np.array(values, dtype="float64") for name, values in zip(TRADE_COLUMNS, columns)})
+                             np.array(values, dtype=F64) for name, values in zip(TRADE_COLUMNS, columns)})
 
     def value(self, marks_today: Mapping[str, float]) -> float:
         """Cash plus the shares at ``marks_today`` (ticker -> close)."""
@@ -132,8 +133,8 @@ def _equity(books: Mapping[str, _Book], strategies: Sequence[str], marks: pd.Dat
         history = list({h[0]: h for h in books[name].history}.values())  # a day's last state
         days = pd.DatetimeIndex([h[0] for h in history])
         shares = pd.DataFrame([h[1] for h in history], index=days, columns=marks.columns,
-                              dtype=float).fillna(0.0)
-        cash = pd.Series([h[2] for h in history], index=days, dtype=float)
+                              dtype=F64).fillna(0.0)
+        cash = pd.Series([h[2] for h in history], index=days, dtype=F64)
         shares = shares.reindex(marks.index, method="ffill").fillna(0.0)
         cash = cash.reindex(marks.index, method="ffill")
         columns[name] = (shares * marks.fillna(0.0)).sum(axis=1) + cash
@@ -144,7 +145,7 @@ def _equity(books: Mapping[str, _Book], strategies: Sequence[str], marks: pd.Dat
 
 def _buy_and_hold(series: pd.Series, dates: pd.DatetimeIndex, capital: float) -> pd.Series:
     """``capital`` invested in ``series`` at the first date, valued daily (forward-filled)."""
-    level = series.astype(float).reindex(series.index.union(dates)).ffill().reindex(dates)
+    level = series.astype(F64).reindex(series.index.union(dates)).ffill().reindex(dates)
     first = level.dropna()
     if first.empty:
         return pd.Series(np.nan, index=dates)

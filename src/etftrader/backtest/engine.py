@@ -27,6 +27,7 @@ from ..runlog import LOGGER_NAME
 from ..prices.frame import SAMPLE_BENCHMARK_DIVIDEND_GAP, SAMPLE_BENCHMARK_LABEL
 from ..week import EQUAL_WEIGHT, decide_week
 from .account import _Book, _buy_and_hold, _equity
+from ..labels import F64
 
 
 _log = logging.getLogger(f"{LOGGER_NAME}.backtest")
@@ -506,7 +507,7 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
                                            limits=() if spec.optimizer == EQUAL_WEIGHT else limits[name],
                                            volume=week.volume, asset_class=classes[name], guard=guard)
                     spent["target"] += time.perf_counter() - tick
-                    weights, plan = decision.target.weights.astype(float), decision.plan
+                    weights, plan = decision.target.weights.astype(F64), decision.plan
                     about = _about(decision)
                     for note in decision.notes:
                         if note.kind == "held_price":
@@ -546,7 +547,7 @@ def _frames(trades_rows: list, target_rows: list) -> tuple[list[pd.DataFrame], l
     if target_rows:
         targets = [_labelled(pd.DataFrame({
             "ticker": np.concatenate([np.asarray(t, dtype=object) for _, _, t, _ in target_rows]),
-            "weight": np.concatenate([w for _, _, _, w in target_rows]).astype("float64")}),
+            "weight": np.concatenate([w for _, _, _, w in target_rows]).astype(F64)}),
             [(name, day, len(t)) for name, day, t, _ in target_rows])[TARGET_COLUMNS]]
     return trades, targets
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from ..labels import F64
 
 __all__ = ["GuardHistory", "GuardedPrice", "Walk", "walk", "guarded_closes", "guard_latest", "suspicious_columns",
            "CONFIRM_DAYS"]
@@ -123,7 +124,7 @@ def guarded_closes(close: pd.DataFrame, max_move: float, *, confirm_days: int = 
     -------
     DataFrame of the same shape: NaN before a ticker's first good close; gaps carried forward.
     """
-    values = close.to_numpy(dtype="float64", copy=True)
+    values = close.to_numpy(dtype=F64, copy=True)
     out = values.copy()
     for j in np.flatnonzero(suspicious_columns(values, max_move)):
         out[:, j] = walk(values[:, j], max_move, confirm_days).guarded
@@ -147,7 +148,7 @@ def suspicious_columns(values: np.ndarray, max_move: float) -> np.ndarray:
 
 def guard_latest(series: pd.Series, max_move: float, *, confirm_days: int = CONFIRM_DAYS) -> GuardedPrice | None:
     """The guard's verdict on the last close of ``series``: None when it can be used as it is."""
-    values = series.to_numpy(dtype="float64")
+    values = series.to_numpy(dtype=F64)
     present = np.flatnonzero(~np.isnan(values))
     if not len(present):
         return None
@@ -192,7 +193,7 @@ class GuardHistory:
             return guard_latest(series, max_move if max_move is not None else self.max_move,
                                 confirm_days=self.confirm_days)
         if name not in self._walks:
-            values = self.close[name].to_numpy(dtype="float64")
+            values = self.close[name].to_numpy(dtype=F64)
             out, used_row = _walk(values, self.max_move, self.confirm_days)
             self._walks[name] = (values, out, used_row)
         values, out, used_row = self._walks[name]

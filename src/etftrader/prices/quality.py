@@ -64,6 +64,7 @@ import pandas as pd
 from ..config import DataConfig
 from .frame import PriceData, truncate
 from .guard import CONFIRM_DAYS, Walk, suspicious_columns, walk
+from ..labels import F64, I64
 
 __all__ = ["QualityReport", "QualityHistory", "check_quality", "fill_short_gaps", "RULES", "HEALTH_COLUMNS",
            "recent_limit", "SPLIT_RATIOS", "SPLIT_TOLERANCE"]
@@ -191,7 +192,7 @@ def check_quality(data: PriceData, config: DataConfig, *, min_history: int,
     # Bad prints are repaired (set to NaN, then filled like a short gap); an unconfirmed new level
     # and a split-like shift are judged in _metrics (module docstring, "Jumps").
     walks = _walks(values, config.max_daily_move)
-    repaired = np.zeros(values.shape[1], dtype="int64")
+    repaired = np.zeros(values.shape[1], dtype=I64)
     if walks:
         values = values.copy(order="K")  # keep the layout (see the prices frame below)
         for j, seen in walks.items():
@@ -211,7 +212,7 @@ def check_quality(data: PriceData, config: DataConfig, *, min_history: int,
         usable = np.where(np.isfinite(kept_values) & (kept_values > 0), kept_values, np.nan)
     filled_values = _fill_short_gaps(usable, config.max_ffill_days)
     health.loc[kept_mask, "filled_days"] = (
-        ~np.isnan(filled_values) & np.isnan(usable)).sum(axis=0).astype("int64")
+        ~np.isnan(filled_values) & np.isnan(usable)).sum(axis=0).astype(I64)
     # copy=False: filled_values is this call's own array (pandas 3 would copy it again).
     # Column-major, as pandas' copy would lay it out: the frame's layout decides the summation
     # order of later reductions (factor scores), which must not move by a bit. Usually no copy:
@@ -289,7 +290,7 @@ class QualityHistory:
         # those of a walk over the prices up to that date, as check_quality walks them.
         self._last = np.maximum.accumulate(np.where(valid, rows, -1), axis=0) if n else np.zeros((0, k), int)
         self._walks = _walks(values, config.max_daily_move)
-        repaired_by = np.zeros((n, k), dtype="int64")
+        repaired_by = np.zeros((n, k), dtype=I64)
         repaired_valid = valid.copy()
         for j, seen in self._walks.items():
             found = seen.set_aside_at[seen.set_aside_at >= 0]
@@ -340,7 +341,7 @@ class QualityHistory:
         kept_mask = health["status"].to_numpy() == "kept"
         kept = health["ticker"].to_numpy(dtype=object)[kept_mask].tolist()
         prices, filled_days = self._prices(kept, values, index, n, end, config)
-        health.loc[kept_mask, "filled_days"] = filled_days.astype("int64")
+        health.loc[kept_mask, "filled_days"] = filled_days.astype(I64)
         dropped = health.loc[~kept_mask, ["ticker", "rule", "reason"]].reset_index(drop=True)
         return QualityReport(prices=prices, health=health, kept=kept, dropped=dropped, as_of=as_of_ts,
                              ffill_limit=config.max_ffill_days, min_history=self._min_history,
@@ -397,8 +398,8 @@ def _float_values(frame: pd.DataFrame) -> np.ndarray:
     forces: NaN is already their missing value (the backtest calls this every week).
     """
     if len(frame.columns) and all(dtype == np.float64 for dtype in frame.dtypes):
-        return frame.to_numpy(dtype="float64")
-    return frame.to_numpy(dtype="float64", na_value=np.nan)
+        return frame.to_numpy(dtype=F64)
+    return frame.to_numpy(dtype=F64, na_value=np.nan)
 
 
 def _metrics(values: np.ndarray, index: pd.DatetimeIndex, tickers: list[str],
@@ -478,22 +479,22 @@ def _metrics(values: np.ndarray, index: pd.DatetimeIndex, tickers: list[str],
         "has_valid": has_valid,
         "first_date": first_date,
         "last_date": last_date,
-        "observations": whole["observations"].astype("int64"),
-        "span_days": np.where(has_valid, n - first_idx, 0).astype("int64"),
-        "window_days": window_days.astype("int64"),
-        "missing_fraction": missing_fraction.astype("float64"),
-        "longest_flat_run": longest_flat.astype("int64"),
-        "max_abs_return": max_abs.astype("float64"),
+        "observations": whole["observations"].astype(I64),
+        "span_days": np.where(has_valid, n - first_idx, 0).astype(I64),
+        "window_days": window_days.astype(I64),
+        "missing_fraction": missing_fraction.astype(F64),
+        "longest_flat_run": longest_flat.astype(I64),
+        "max_abs_return": max_abs.astype(F64),
         "max_move_date": move_date,
-        "bad_values": bad_total.astype("int64"),
-        "repaired_values": jumps.get("repaired", np.zeros(k, dtype="int64")).astype("int64"),
+        "bad_values": bad_total.astype(I64),
+        "repaired_values": jumps.get("repaired", np.zeros(k, dtype=I64)).astype(I64),
         "bad_in_window": bad_in_window,
         # a split-like shift that is the unconfirmed level itself is described as unconfirmed
         "jump_kind": np.where((split_idx >= 0) & ~((pending_row >= 0) & (split_idx >= pending_row)), 2,
                               np.where(pending_row >= 0, 1, 0)),
         "pending_date": _dates_at(dates, pending_row),
         "pending_move": jumps.get("pending_move", np.full(k, np.nan)),
-        "pending_held": jumps.get("pending_held", np.zeros(k, dtype="int64")),
+        "pending_held": jumps.get("pending_held", np.zeros(k, dtype=I64)),
         "split_date": _dates_at(dates, split_idx),
         "split_ratio": split_ratio,
         "median_dollar_volume": median_dv,
@@ -524,8 +525,8 @@ def _walks(values: np.ndarray, max_move: float) -> dict[int, Walk]:
 
 def _pending_at(walks: dict[int, Walk], values: np.ndarray, end: int, k: int) -> dict[str, np.ndarray]:
     """Per column: the first row of a level still unconfirmed at row ``end``, its move and sessions held."""
-    row = np.full(k, -1, dtype="int64")
-    held = np.zeros(k, dtype="int64")
+    row = np.full(k, -1, dtype=I64)
+    held = np.zeros(k, dtype=I64)
     move = np.full(k, np.nan)
     if end >= 0:
         for j, seen in walks.items():
@@ -554,7 +555,7 @@ def _split_shifts(carried: np.ndarray, prev: np.ndarray, step_ok: np.ndarray) ->
     split-like drop on the as-of date already holds, as no close says otherwise.
     """
     k = carried.shape[1] if carried.ndim == 2 else 0
-    rows, ratios = np.full(k, -1, dtype="int64"), np.full(k, np.nan)
+    rows, ratios = np.full(k, -1, dtype=I64), np.full(k, np.nan)
     if not carried.size:
         return rows, ratios
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -666,7 +667,7 @@ def _health_rows(m: dict[str, np.ndarray], columns, failed: dict[str, str], conf
                              (("ticker", tickers), ("rule", rule), ("reason", reason))})
     data = {"ticker": np.array(tickers, dtype=object)[order], "status": np.array(status, dtype=object)[order],
             "rule": np.array(rule, dtype=object)[order], "reason": np.array(reason, dtype=object)[order],
-            "filled_days": np.zeros(len(tickers), dtype="int64")}
+            "filled_days": np.zeros(len(tickers), dtype=I64)}
     data.update({name: v[order] for name, v in cols.items()})
     health = pd.DataFrame({name: data[name] for name in HEALTH_COLUMNS})
     for name in ("ticker", "status", "rule", "reason"):
@@ -703,7 +704,7 @@ def fill_short_gaps(frame: pd.DataFrame, limit: int) -> pd.DataFrame:
     for a stretch the source never had; a gap is filled whole or not at all. A gap at the end (the
     last few days before as_of) counts as a gap of its length so far.
     """
-    values = frame.to_numpy(dtype="float64", na_value=np.nan)
+    values = frame.to_numpy(dtype=F64, na_value=np.nan)
     return pd.DataFrame(_fill_short_gaps(values, limit), index=frame.index, columns=frame.columns)
 
 
@@ -765,5 +766,5 @@ def _run_lengths(mask: np.ndarray) -> np.ndarray:
 def _longest_true_run(mask: np.ndarray) -> np.ndarray:
     """Longest run of consecutive True down each column of a 2-D boolean array."""
     if mask.size == 0:
-        return np.zeros(mask.shape[1] if mask.ndim == 2 else 0, dtype="int64")
-    return _run_lengths(mask).max(axis=0).astype("int64")
+        return np.zeros(mask.shape[1] if mask.ndim == 2 else 0, dtype=I64)
+    return _run_lengths(mask).max(axis=0).astype(I64)
