@@ -80,7 +80,8 @@ class RebalancePlan:
     forced : bool
         True when the rebalance was forced (it may also have been needed).
     trades : pd.DataFrame
-        ``ticker, action, shares, price, value, est_cost``; SELLs first, then BUYs, each by ticker.
+        ``ticker, action, shares, price, value, est_cost``; SELLs first, then BUYs, each by ticker
+        (built from ``trade_rows`` when first read).
     target_shares : pd.Series
         Whole shares of the target sized for ``investable`` (empty when not rebalancing).
     shares_after : pd.Series
@@ -100,6 +101,12 @@ class RebalancePlan:
     banded : pd.DataFrame
         ``ticker, current_weight, target_weight, value`` of the positions the no-trade band left
         as they are (``value``: what trading them to target would have moved).
+    trade_rows, skipped_rows : tuple of dict
+        The rows of ``trades`` and ``skipped``, one dict per row with their columns as keys. The
+        frames are built from them when first read: the backtest reads the rows, and a small
+        frame costs more to build than the rest of a book's week.
+    banded_parts : tuple
+        ``(tickers, current weights, target weights, total value)`` of ``banded``, or empty.
     costs : etftrader.costs.CostModel or None
         The cost model the trades were costed with (the backtest fills them with it too).
     held_back : float or None
@@ -112,7 +119,6 @@ class RebalancePlan:
     threshold: float
     rebalance: bool
     forced: bool
-    trades: pd.DataFrame
     target_shares: pd.Series
     shares_after: pd.Series
     cash_before: float
@@ -120,18 +126,31 @@ class RebalancePlan:
     total_value: float
     investable: float
     current_weights: pd.Series
-    skipped: pd.DataFrame
-    banded: pd.DataFrame = dataclasses.field(default_factory=lambda: _empty(BANDED_COLUMNS))
+    trade_rows: tuple = ()
+    skipped_rows: tuple = ()
+    banded_parts: tuple = ()
     costs: Any = None
     held_back: float | None = None
+
+    @functools.cached_property
+    def trades(self) -> pd.DataFrame:
+        return _frame(list(self.trade_rows), TRADE_COLUMNS)
+
+    @functools.cached_property
+    def skipped(self) -> pd.DataFrame:
+        return _frame(list(self.skipped_rows), SKIPPED_COLUMNS)
+
+    @functools.cached_property
+    def banded(self) -> pd.DataFrame:
+        return _banded_frame(*self.banded_parts) if self.banded_parts else _empty(BANDED_COLUMNS)
 
     def hold_back(self, holdings_shares: pd.Series) -> "RebalancePlan":
         """This plan with its trades held back: nothing trades, the holdings stay as they are, and
         ``held_back`` keeps what the trades would have cost."""
         return dataclasses.replace(
-            self, rebalance=False, trades=_empty(TRADE_COLUMNS), target_shares=pd.Series(dtype=F64, name="shares"),
+            self, rebalance=False, trade_rows=(), target_shares=pd.Series(dtype=F64, name="shares"),
             shares_after=holdings_shares.copy(), cash_after=self.cash_before, investable=self.total_value,
-            skipped=_empty(SKIPPED_COLUMNS), banded=_empty(BANDED_COLUMNS), held_back=self.total_cost)
+            skipped_rows=(), banded_parts=(), held_back=self.total_cost)
 
     @property
     def buys(self) -> int:
@@ -143,7 +162,8 @@ class RebalancePlan:
 
     @property
     def total_cost(self) -> float:
-        return float(self.trades["est_cost"].sum())
+        # numpy's sum, as trades["est_cost"].sum() does it (pairwise, not Python's left-to-right)
+        return float(np.array([r["est_cost"] for r in self.trade_rows], dtype=F64).sum())
 
 
 @functools.lru_cache(maxsize=None)
@@ -286,6 +306,16 @@ def plan_trades(target_shares: pd.Series, shares: pd.Series, prices: pd.Series, 
         Cash once the trades are executed, after estimated costs (never below zero unless
         ``cash`` already was).
     """
+    rows, skipped, shares_after, cash_after = _plan_trades(
+        target_shares, shares, prices, cash, min_trade_value=min_trade_value, cost_bps=cost_bps,
+        cost_per_share=cost_per_share, costs=costs)
+    return _frame(list(rows), TRADE_COLUMNS), _frame(list(skipped), SKIPPED_COLUMNS), shares_after, cash_after
+
+
+def _plan_trades(target_shares: pd.Series, shares: pd.Series, prices: pd.Series | dict, cash: float, *,
+                 min_trade_value: float, cost_bps: float, cost_per_share: float, costs: Any = None
+                 ) -> tuple[tuple, tuple, pd.Series, float]:
+    """:func:`plan_trades` with the trades and the skipped trades as rows (dicts by column)."""
     # Plain floats by ticker: the same IEEE arithmetic as the Series would do, without pandas'
     # per-element indexing (this runs once per strategy and week in the backtest).
     tickers = _union(target_shares.index.tolist(), shares.index.tolist())
@@ -368,7 +398,6 @@ def plan_trades(target_shares: pd.Series, shares: pd.Series, prices: pd.Series, 
             scaled.append({**r, "shares": n, "value": value, "est_cost": cost(r["ticker"], value, n)})
         buys = scaled
 
-    trades = _frame(sells + buys, TRADE_COLUMNS)
     after = dict(held)
     for r in sells:
         after[r["ticker"]] -= r["shares"]
@@ -386,7 +415,7 @@ def plan_trades(target_shares: pd.Series, shares: pd.Series, prices: pd.Series, 
     # numpy's sum, as trades["est_cost"].sum() does it (pairwise, not Python's left-to-right).
     paid = np.array([r["est_cost"] for r in sells + buys], dtype=F64).sum()
     cash_after = (cash + sum(r["value"] for r in sells) - sum(r["value"] for r in buys) - float(paid))
-    return trades, _frame(skipped, SKIPPED_COLUMNS), shares_after, float(cash_after)
+    return tuple(sells + buys), tuple(skipped), shares_after, float(cash_after)
 
 
 def _default_allocator() -> Callable[[pd.Series, pd.Series, float], pd.Series]:
@@ -474,10 +503,10 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
         return RebalancePlan(
             drift=d, drift_outside_band=decisive, threshold=threshold,
             rebalance=bool(rebalance and total > 0), forced=forced,
-            trades=_empty(TRADE_COLUMNS), target_shares=pd.Series(dtype=F64, name="shares"),
+            target_shares=pd.Series(dtype=F64, name="shares"),
             shares_after=holdings.shares.copy(), cash_before=float(holdings.cash),
             cash_after=float(holdings.cash), total_value=total, investable=total,
-            current_weights=cur, skipped=_empty(SKIPPED_COLUMNS),
+            current_weights=cur,
         )
 
     # Reserve what the trades will cost, so the target can be bought with the cash there is: the
@@ -525,7 +554,7 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
                                                                          name=target_weights.index.name),
                               dtype=F64,
                               name="shares")
-    trades, skipped, after, cash_after = plan_trades(
+    trades, skipped, after, cash_after = _plan_trades(
         target_shares, holdings.shares, px_by, holdings.cash, min_trade_value=rules.min_trade_value,
         cost_bps=rules.cost_bps, cost_per_share=rules.cost_per_share, costs=costs)
     if cash_after < -_EPS and len(after):
@@ -539,14 +568,15 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
         extra = float(math.ceil(-cash_after / net)) if net > 0 else float(after[biggest])
         target_shares[biggest] = max(float(after[biggest]) - extra, 0.0)
         target_shares = target_shares[target_shares > 0]
-        trades, skipped, after, cash_after = plan_trades(
+        trades, skipped, after, cash_after = _plan_trades(
             target_shares, holdings.shares, px_by, holdings.cash, min_trade_value=0.0,
             cost_bps=rules.cost_bps, cost_per_share=rules.cost_per_share, costs=costs)
     return RebalancePlan(
-        drift=d, drift_outside_band=decisive, threshold=threshold, rebalance=True, forced=forced, trades=trades,
+        drift=d, drift_outside_band=decisive, threshold=threshold, rebalance=True, forced=forced,
         target_shares=target_shares, shares_after=after, cash_before=float(holdings.cash),
         cash_after=cash_after, total_value=total, investable=investable, current_weights=cur,
-        skipped=skipped, banded=_banded_frame(banded, banded_cur, banded_w, total), costs=costs,
+        trade_rows=trades, skipped_rows=skipped, banded_parts=(banded, banded_cur, banded_w, total) if banded else (),
+        costs=costs,
     )
 
 

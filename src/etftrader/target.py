@@ -111,7 +111,7 @@ def build_target(prices: pd.DataFrame, config: Config, *, positions: int, optimi
     f = config.factors
     if scores is None:
         scores = score_prices(prices, config)
-    usable = int(scores["composite"].notna().sum())
+    usable = int(np.count_nonzero(~np.isnan(scores["composite"].to_numpy(dtype=F64, na_value=np.nan))))
     if usable == 0:
         raise DataError(
             f"no ticker has enough history to be scored ({f.min_history} trading days needed, "

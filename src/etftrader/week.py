@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
+import numpy as np
 import pandas as pd
 
 from .errors import DataError
@@ -187,17 +188,18 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
     plan = plan_rebalance(target.weights, holdings, prices, rules, optimizer=optimizer,
                           force=force or negative, frozen=frozen, costs=costs)
     plan = _hold_back_if_costly(plan, holdings, rules, notes)
-    capped = plan.skipped.loc[plan.skipped["reason"].astype(str).str.startswith("liquidity cap")] \
-        if len(plan.skipped) else plan.skipped
-    if len(capped):
+    # The plan's rows, not its frames: the backtest never reads the frames, and building them
+    # costs more than the rest of a book's week.
+    capped = [r for r in plan.skipped_rows if str(r["reason"]).startswith("liquidity cap")]
+    if capped:
+        tickers = [str(r["ticker"]) for r in capped]
+        value = float(np.array([r["value"] for r in capped], dtype=F64).sum())  # numpy's sum, as the frame's
         notes.append(Note(
             "liquidity_cap",
             f"cut {len(capped)} trade{'s' if len(capped) != 1 else ''} to {rules.max_adv_fraction:.0%} of the "
-            f"20-day average daily volume ({', '.join(capped['ticker'].astype(str))}); "
-            f"{float(capped['value'].sum()):,.0f} waits for next week",
-            {"tickers": list(capped["ticker"].astype(str)), "value": float(capped["value"].sum())},
-            level="warning"))
-    if len(plan.banded):
+            f"20-day average daily volume ({', '.join(tickers)}); {value:,.0f} waits for next week",
+            {"tickers": tickers, "value": value}, level="warning"))
+    if plan.banded_parts:
         b = plan.banded
         value = float(b["value"].sum())
         notes.append(Note(
@@ -281,7 +283,7 @@ def _hold_back_if_costly(plan: Any, holdings: Any, rules: Any, notes: list[Note]
         f"of the portfolio) exceed max_cost_fraction {rules.max_cost_fraction:.2%} ({cap:,.2f}); nothing "
         "trades this week (force it with --force-rebalance, or raise max_cost_fraction)",
         {"cost": cost, "cap": cap, "max_cost_fraction": rules.max_cost_fraction,
-         "trades": int(len(plan.trades))}, level="warning"))
+         "trades": len(plan.trade_rows)}, level="warning"))
     return plan.hold_back(holdings.shares)
 
 

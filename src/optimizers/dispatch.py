@@ -191,7 +191,7 @@ def optimize(
     limits = tuple(limits)
     current = None
     if current_weights is not None and turnover_penalty > 0:
-        held = pd.to_numeric(current_weights, errors="coerce")
+        held = current_weights if current_weights.dtype == F64 else pd.to_numeric(current_weights, errors="coerce")
         by_ticker = dict(zip(held.index.tolist(), held.to_numpy(dtype=F64, na_value=np.nan).tolist()))
         current = np.array([by_ticker.get(t, 0.0) for t in prices.columns.tolist()], dtype=F64)
         current[np.isnan(current)] = 0.0  # what fillna(0.0) did
@@ -207,7 +207,9 @@ def optimize(
     try:
         # Only the covariance window is ever read (shrunk_covariance): converting the whole
         # history (decades for some tickers) cost more than the rest of the call.
-        prices = prices.iloc[-(int(cov_lookback) + 1):].astype(F64)
+        prices = prices.iloc[-(int(cov_lookback) + 1):]
+        if not all(dtype == F64 for dtype in prices.dtypes):  # a float frame is read as it is
+            prices = prices.astype(F64)
     except (TypeError, ValueError) as e:
         raise ValueError(f"`prices` must hold numbers (adjusted closes), got: {e}") from e
 

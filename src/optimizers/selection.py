@@ -43,7 +43,7 @@ def select_top(scores: pd.Series, n: int) -> list[str]:
         raise TypeError(f"`scores` must be a pandas Series by ticker, got {type(scores).__name__}")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"`n` (number of positions) must be an integer >= 1, got {n!r}")
-    values = pd.to_numeric(scores, errors="coerce").to_numpy(dtype=F64)
+    values = (scores if scores.dtype == F64 else pd.to_numeric(scores, errors="coerce")).to_numpy(dtype=F64)
     usable = np.isfinite(values)
     tickers = np.array([str(t) for t in scores.index], dtype=object)[usable]
     order = np.lexsort((tickers, -values[usable]))

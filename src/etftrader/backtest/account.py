@@ -49,15 +49,18 @@ class _Book:
         self.shares = {str(t): float(n) for t, n in plan.shares_after.items() if n}
         self.cash = float(plan.cash_after)
 
-    def fill(self, trades: pd.DataFrame, prices: Mapping[str, float], rules, costs=None) -> pd.DataFrame:
-        """Fill ``trades`` (decided earlier) at ``prices``: sells first, then buys within the cash.
+    def fill(self, trades: Sequence[Mapping[str, Any]], prices: Mapping[str, float], rules,
+             costs=None) -> list[tuple]:
+        """Fill ``trades`` (decided earlier; a plan's ``trade_rows``) at ``prices``: sells first,
+        then buys within the cash.
 
         Shares are those decided; a sell never takes more than is held; when the buys cost more at
         these prices than the cash there is, every buy is scaled back by the same factor and
-        rounded down, so cash never goes below zero. Returns the fills (``ticker, action, shares,
-        price, value, est_cost``) at the prices used.
+        rounded down, so cash never goes below zero. Returns the fills as rows ``(ticker, action,
+        shares, price, value, est_cost)`` at the prices used (the loop builds one frame of all
+        of them at the end).
         """
-        from ..rebalance import TRADE_COLUMNS, estimate_cost
+        from ..rebalance import estimate_cost
 
         def cost_of(ticker, value, n):
             if costs is not None:  # the week's cost model, as the weekly run estimated it
@@ -66,8 +69,7 @@ class _Book:
 
         rows = []
         # The columns as plain lists: iterating a frame's rows is slow, and every book fills every week.
-        planned = list(zip(trades["ticker"].tolist(), trades["action"].tolist(),
-                           trades["shares"].to_numpy(dtype=F64).tolist()))
+        planned = [(r["ticker"], r["action"], float(r["shares"])) for r in trades]
         for ticker, action, shares in planned:
             px = prices.get(ticker, math.nan)
             if action != "SELL" or not (px == px and px > 0):
@@ -103,11 +105,7 @@ class _Book:
             rows.append((t, "BUY", n, px, value, c))
             self.cash -= value + c
             self.shares[t] = self.shares.get(t, 0.0) + n
-        if not rows:
-            return trades.iloc[0:0].copy()
-        columns = list(zip(*rows))  # built column by column: the same frame, without the row-by-row path
-        return pd.DataFrame({name: list(values) if name in ("ticker", "action") else
-                             np.array(values, dtype=F64) for name, values in zip(TRADE_COLUMNS, columns)})
+        return rows
 
     def value(self, marks_today: Mapping[str, float]) -> float:
         """Cash plus the shares at ``marks_today`` (ticker -> close)."""

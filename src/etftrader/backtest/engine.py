@@ -77,6 +77,10 @@ EXECUTION_NOTE = EXECUTION_NOTES["next_close"]
 TRADE_COLUMNS = ["strategy", "date", "ticker", "action", "shares", "price", "value", "cost"]
 
 
+#: the columns of a fill row, as the week's plan lists its trades
+FILL_COLUMNS = ("ticker", "action", "shares", "price", "value", "est_cost")
+
+
 DECISION_COLUMNS = [
     "strategy", "date", "drift", "threshold", "rebalanced", "trades", "skipped",
     "traded_value", "costs", "cash", "value", "method", "note", "controls",
@@ -460,7 +464,7 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
     books = {name: _Book(float(specs[name].config.portfolio.capital)) for name in strategies}
     limits = {name: group_limits(specs[name].config) for name in strategies}
     classes = {name: asset_classes(specs[name].config) for name in strategies}
-    trades_rows: list[tuple[str, pd.Timestamp, pd.DataFrame]] = []
+    trades_rows: list[tuple[str, pd.Timestamp, list[tuple]]] = []
     decision_rows: list[dict[str, Any]] = []
     target_rows: list[tuple[str, pd.Timestamp, pd.Index, np.ndarray]] = []
     notes: list[str] = []
@@ -523,7 +527,7 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
                 later = (marks.index[k], dict(zip(mark_columns, mark_values[k].tolist()))) \
                     if spec.fill != "same_close" and k < len(marks.index) else None
                 fills, valued_at = _fill(book, spec, plan, day, mark, later)
-                unfilled = unfilled or (later is None and spec.fill != "same_close" and bool(len(plan.trades)))
+                unfilled = unfilled or (later is None and spec.fill != "same_close" and bool(plan.trade_rows))
                 if len(fills):
                     trades_rows.append((name, day, fills))
                 decision_rows.append(_decision_row(name, day, plan, fills, book, valued_at, about))
@@ -541,8 +545,10 @@ def _frames(trades_rows: list, target_rows: list) -> tuple[list[pd.DataFrame], l
     the end: a small frame per strategy and week costs far more)."""
     trades = []
     if trades_rows:
-        trades = [_labelled(pd.concat([f for _, _, f in trades_rows], ignore_index=True),
-                            [(name, day, len(f)) for name, day, f in trades_rows])]
+        columns = list(zip(*(row for _, _, f in trades_rows for row in f)))
+        frame = pd.DataFrame({name: list(values) if name in ("ticker", "action") else np.array(values, dtype=F64)
+                              for name, values in zip(FILL_COLUMNS, columns)})
+        trades = [_labelled(frame, [(name, day, len(f)) for name, day, f in trades_rows])]
     targets = []
     if target_rows:
         targets = [_labelled(pd.DataFrame({
@@ -562,32 +568,33 @@ def _labelled(frame: pd.DataFrame, runs: list[tuple[str, pd.Timestamp, int]]) ->
 
 
 def _fill(book: "_Book", spec: "BookSpec", plan: Any, day: pd.Timestamp, mark: dict[str, float],
-          later: tuple[pd.Timestamp, dict[str, float]] | None) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Fill a week's plan in its book by the book's fill rule; returns the fills and the prices
-    the book is valued at after them (the next trading day's closes with ``next_close``; with no
-    later day the trades stay unfilled)."""
+          later: tuple[pd.Timestamp, dict[str, float]] | None) -> tuple[list[tuple], dict[str, float]]:
+    """Fill a week's plan in its book by the book's fill rule; returns the fills (rows of
+    :data:`FILL_COLUMNS`) and the prices the book is valued at after them (the next trading day's
+    closes with ``next_close``; with no later day the trades stay unfilled)."""
     book.mark(day)
     if spec.fill == "same_close":
         book.execute(plan)
         book.mark(day)
-        return plan.trades, mark
+        return [tuple(r[c] for c in FILL_COLUMNS) for r in plan.trade_rows], mark
     if later is None:  # no later price: the last decision's trades stay unfilled
-        return plan.trades.iloc[0:0], mark
+        return [], mark
     when, prices = later
-    fills = book.fill(plan.trades, prices, spec.config.rebalance, plan.costs)
+    fills = book.fill(plan.trade_rows, prices, spec.config.rebalance, plan.costs)
     book.mark(when)
     return fills, prices
 
 
-def _decision_row(name: str, day: pd.Timestamp, plan: Any, fills: pd.DataFrame, book: "_Book",
+def _decision_row(name: str, day: pd.Timestamp, plan: Any, fills: list[tuple], book: "_Book",
                   valued_at: dict[str, float], about: dict[str, Any]) -> dict[str, Any]:
     """One row of decisions.csv: the plan's figures, what filled, the book after it."""
     return {
         "strategy": name, "date": day, "drift": float(plan.drift),
         "threshold": float(plan.threshold), "rebalanced": bool(plan.rebalance),
-        "trades": int(len(fills)), "skipped": int(len(plan.skipped)),
-        "traded_value": float(fills["value"].abs().sum()) if len(fills) else 0.0,
-        "costs": float(fills["est_cost"].sum()) if len(fills) else 0.0,
+        "trades": len(fills), "skipped": len(plan.skipped_rows),
+        # numpy's sums, as the fills' frame columns sum (pairwise, not Python's left-to-right)
+        "traded_value": float(np.abs(np.array([r[4] for r in fills], dtype=F64)).sum()) if fills else 0.0,
+        "costs": float(np.array([r[5] for r in fills], dtype=F64).sum()) if fills else 0.0,
         # after the fill, valued at the fill day's close (the decision day's with same_close)
         "cash": book.cash, "value": book.value(valued_at),
         **about,
