@@ -207,11 +207,11 @@ def prices_today(close: pd.DataFrame, clean: pd.DataFrame, holdings: Holdings,
     # operations on a string index cost more than the rest of it.
     by_ticker = {t: v for t, v in zip(last_clean.index.tolist(), last_clean.to_numpy(dtype=F64).tolist())
                  if v > 0}
-    reasons = dict(zip(dropped.get("ticker", []), dropped.get("reason", [])))
-    columns = None
+    columns = reasons = None
     for ticker in sorted(set(holdings.shares.index.tolist()).difference(by_ticker)):
         if columns is None:
             columns = {t: i for i, t in enumerate(close.columns.tolist())}
+            reasons = dict(zip(dropped.get("ticker", []), dropped.get("reason", [])))
         raw = close.iloc[:, columns[ticker]].to_numpy(dtype=F64) if ticker in columns else np.empty(0)
         good = np.flatnonzero(np.isfinite(raw) & (raw > 0))
         if len(good):

@@ -200,13 +200,13 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
             f"20-day average daily volume ({', '.join(tickers)}); {value:,.0f} waits for next week",
             {"tickers": tickers, "value": value}, level="warning"))
     if plan.banded_parts:
-        b = plan.banded
-        value = float(b["value"].sum())
+        banded, current_w, target_w, total = plan.banded_parts  # the rows of plan.banded
+        value = float((np.abs(target_w - current_w) * total).sum())  # its value column's sum
         notes.append(Note(
             "no_trade_band",
-            f"left {len(b)} position{'s' if len(b) != 1 else ''} inside the no-trade band (within "
-            f"{rules.band:.0%} of target weight: {', '.join(b['ticker'])}), {value:,.0f} not traded",
-            {"tickers": list(b["ticker"]), "value": value, "band": rules.band}))
+            f"left {len(banded)} position{'s' if len(banded) != 1 else ''} inside the no-trade band (within "
+            f"{rules.band:.0%} of target weight: {', '.join(banded)}), {value:,.0f} not traded",
+            {"tickers": list(banded), "value": value, "band": rules.band}))
     return WeekDecision(target=target, prices=prices, plan=plan, notes=tuple(notes))
 
 
