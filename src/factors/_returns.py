@@ -53,7 +53,7 @@ def check_prices(prices: object) -> pd.DataFrame:
         raise ValueError(f"`prices` must have one column per ticker, got duplicates: {', '.join(dupes)}")
     if len(prices.index) > 1 and not prices.index.is_monotonic_increasing:
         raise ValueError("`prices` must be sorted by date ascending; sort it with prices.sort_index()")
-    if (prices.dtypes == "float64").all():
+    if all(dtype == np.float64 for dtype in prices.dtypes):
         return prices
     try:
         return prices.astype("float64")

@@ -183,8 +183,11 @@ def score_universe(
             # NaN propagates: a ticker missing a weighted factor gets no composite (see above).
             composite = composite + share * z[name]
 
+    columns = {**raw, **{f"{name}_z": z[name] for name in FACTOR_NAMES}, "composite": composite}
+    # One float block, not a dict of thirteen columns: pandas builds it several times faster, and
+    # the backtest scores every week.
     frame = pd.DataFrame(
-        {**raw, **{f"{name}_z": z[name] for name in FACTOR_NAMES}, "composite": composite},
+        np.column_stack([np.asarray(columns[name], dtype=np.float64) for name in SCORE_COLUMNS]),
         index=pd.Index(prices.columns, name="ticker"),
         columns=list(SCORE_COLUMNS),
     )
