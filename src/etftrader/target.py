@@ -111,7 +111,8 @@ def build_target(prices: pd.DataFrame, config: Config, *, positions: int, optimi
     f = config.factors
     if scores is None:
         scores = score_prices(prices, config)
-    usable = int(np.count_nonzero(~np.isnan(scores["composite"].to_numpy(dtype=F64, na_value=np.nan))))
+    composite = scores["composite"]  # read once: each column read builds a new Series
+    usable = int(np.count_nonzero(~np.isnan(composite.to_numpy(dtype=F64, na_value=np.nan))))
     if usable == 0:
         raise DataError(
             f"no ticker has enough history to be scored ({f.min_history} trading days needed, "
@@ -126,11 +127,11 @@ def build_target(prices: pd.DataFrame, config: Config, *, positions: int, optimi
                           f"{usable} scored tickers: the target holds {usable}",
                           {"positions": positions, "usable": usable}, level="warning"))
     rules = config.rebalance
-    selected, kept = select_with_buffer(scores["composite"], n, held, rules.buffer)
+    selected, kept = select_with_buffer(composite, n, held, rules.buffer)
     o = config.optimizer
     if limits:
         lower, upper, _ = weight_bounds(len(selected), o.max_weight, o.min_weight)
-        selected, swaps = meet_group_limits(selected, scores["composite"], limits, lower, upper)
+        selected, swaps = meet_group_limits(selected, composite, limits, lower, upper)
         kept = [k for k in kept if k.ticker in selected]
         for swap in swaps:
             notes.append(Note("group_swap", f"selected {swap.added} in place of {swap.removed} so that "
@@ -142,7 +143,6 @@ def build_target(prices: pd.DataFrame, config: Config, *, positions: int, optimi
     lookback = o.cov_lookback
     rows = slice(-(lookback + 1), None) if isinstance(lookback, int) and lookback >= 2 else slice(None)
     # By position: a label lookup with a list on pandas 3's string index is slow.
-    composite = scores["composite"]
     column_at = {t: i for i, t in enumerate(prices.columns.tolist())}
     score_at = {t: i for i, t in enumerate(composite.index.tolist())}
     momentum = scores["momentum"] if "momentum" in scores.columns else None

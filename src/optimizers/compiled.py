@@ -120,7 +120,8 @@ def solve_weights(kind: str, cov: pd.DataFrame | np.ndarray, *, bounds: tuple[fl
     import clarabel
     from scipy import sparse
 
-    cov = np.asarray(cov, dtype=F64)
+    # DataFrame.to_numpy: np.asarray on a frame goes through pandas' slower __array__ path
+    cov = cov.to_numpy(dtype=F64) if isinstance(cov, pd.DataFrame) else np.asarray(cov, dtype=F64)
     n = cov.shape[0]
     penalised = current is not None and penalty > 0
     a, cones, (rows, cols, indptr) = _shape(n, penalised)
@@ -131,7 +132,7 @@ def solve_weights(kind: str, cov: pd.DataFrame | np.ndarray, *, bounds: tuple[fl
     p = sparse.csc_matrix((quad[rows, cols], rows, indptr), shape=(m, m))
     q = np.zeros(m)
     if kind == "mvo":
-        q[:n] = -np.asarray(mu, dtype=F64)
+        q[:n] = -(mu.to_numpy(dtype=F64) if isinstance(mu, pd.Series) else np.asarray(mu, dtype=F64))
     lower, upper = float(bounds[0]), float(bounds[1])
     b = [np.ones(1), np.full(n, -lower), np.full(n, upper)]
     if penalised:
