@@ -15,19 +15,20 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-__all__ = ["F64", "I64", "object_labels", "ticker_index"]
+__all__ = ["F64", "I64", "OBJ", "object_labels", "ticker_index"]
 
 #: The dtypes as objects. pandas looks a dtype given as a string ("float64") up in its registry
 #: of extension types, about 25 us a lookup and several per Series built; the week step builds
 #: dozens of small Series per book and week (benchmarks/README.md).
 F64 = np.dtype("float64")
 I64 = np.dtype("int64")
+OBJ = np.dtype(object)  # faster to hand pandas than the type ``object`` itself
 
 
 def ticker_index(names: Iterable[str], like: pd.Index | None = None, name: object = None) -> pd.Index:
     """``names`` as an Index: object dtype when ``like`` is object labels, else pandas' default."""
-    if like is not None and like.dtype == object:
-        return pd.Index(list(names), dtype=object, name=name)
+    if like is not None and like.dtype == OBJ:
+        return pd.Index(list(names), dtype=OBJ, name=name)
     return pd.Index(list(names), name=name)
 
 

@@ -8,7 +8,7 @@ import math
 from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
-from ..labels import F64
+from ..labels import F64, OBJ
 
 
 @functools.lru_cache(maxsize=1)
@@ -32,8 +32,8 @@ class _Book:
             # Built in ticker order (the same Series as from the dict, then sort_index; 3x cheaper).
             tickers = sorted(self.shares)
             # Object labels, as the backtest's loop works with (etftrader.labels).
-            shares = pd.Series([self.shares[t] for t in tickers], index=pd.Index(tickers, dtype=object),
-                               dtype=F64, name="shares")
+            shares = pd.Series(np.array([self.shares[t] for t in tickers], dtype=F64),
+                               index=pd.Index(tickers, dtype=OBJ), name="shares")
         else:
             shares = pd.Series([], index=pd.Index([], dtype=object), dtype=F64, name="shares")
         # replace() reuses the template's empty pending/superseded frames: building fresh empty
