@@ -221,6 +221,25 @@ def test_strategies_in_two_processes_give_the_same_result(short_run, sample_data
     assert parallel.timings["workers"] == 2
 
 
+def test_auto_workers_keep_a_run_too_short_to_repay_processes_in_this_process(sample_data, sample_config):
+    # 730 strategy-weeks on 25 tickers: a few seconds, less than starting a process costs
+    result = run_backtest(sample_data, sample_config, optimizers="rankbased", start=pd.Timestamp("2016-01-01"),
+                          end=pd.Timestamp("2022-12-31"), positions=POSITIONS, workers="auto")
+    assert len(result.schedule) * len(result.strategies) > 700
+    assert result.timings["workers"] == 1
+
+
+def test_auto_workers_spread_a_run_estimated_long(short_run, sample_data, sample_config, window, monkeypatch):
+    import etftrader.backtest.engine as engine
+
+    monkeypatch.setattr(engine, "STEP_SECONDS", (1.0, 0.0))  # every strategy-week estimated at a second
+    monkeypatch.setattr(engine.os, "cpu_count", lambda: 2)  # whatever machine runs the test
+    spread = run_backtest(sample_data, sample_config, optimizers="mvo,minvar,rankbased", start=window[0],
+                          end=window[1], positions=POSITIONS, workers="auto", fill="same_close")
+    assert spread.timings["workers"] == 2
+    pd.testing.assert_frame_equal(spread.trades, short_run.trades, check_exact=True)
+
+
 def test_workers_below_one_is_a_config_error(sample_data, sample_config, window):
     with pytest.raises(ConfigError, match="`workers` must be at least 1, got 0"):
         run_backtest(sample_data, sample_config, start=window[0], end=window[1], workers=0)

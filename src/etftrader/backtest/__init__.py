@@ -33,7 +33,7 @@ re-exported from them.
 from __future__ import annotations
 
 from .engine import (
-    AUTO_WORKERS_MIN_STEPS, BacktestResult, BookSpec, DEFAULT_OPTIMIZERS, DEFAULT_YEARS,
+    AUTO_WORKERS_MIN_SECONDS, BacktestResult, BookSpec, DEFAULT_OPTIMIZERS, DEFAULT_YEARS,
     EQUAL_WEIGHT, EXECUTION_NOTE, EXECUTION_NOTES, FILLS, SHORT_WINDOW_WEEKS, STRATEGY_CHOICES,
     backtest_window, earliest_start, parse_optimizers, rebalance_dates, run_backtest, run_books,
 )
@@ -51,7 +51,7 @@ __all__ = [
     "STRATEGY_CHOICES",
     "EXECUTION_NOTE",
     "DEFAULT_YEARS",
-    "AUTO_WORKERS_MIN_STEPS",
+    "AUTO_WORKERS_MIN_SECONDS",
     "BacktestResult",
     "parse_optimizers",
     "rebalance_dates",

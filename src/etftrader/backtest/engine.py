@@ -49,8 +49,15 @@ SHORT_WINDOW_WEEKS = 52
 DEFAULT_YEARS = 10
 
 
-#: strategy-weeks from which ``workers="auto"`` spreads strategies over processes
-AUTO_WORKERS_MIN_STEPS = 400
+#: estimated seconds of simulation from which ``workers="auto"`` spreads strategies over processes:
+#: a spawned process first spends a few seconds importing pandas and the solvers and checking
+#: the prices' quality again, which a shorter run never earns back on two cores
+AUTO_WORKERS_MIN_SECONDS = 10.0
+
+
+#: estimated seconds of one strategy-week: a fixed part and a part per ticker of the universe
+#: (measured on this project's 2-core machine: about 3 ms at 25 tickers, 20 ms at 624)
+STEP_SECONDS = (0.002, 0.00003)
 
 
 #: how the backtest fills a week's trades: the next trading day's close (the documented routine:
@@ -228,7 +235,8 @@ def run_backtest(
         Processes to spread the strategies over. Strategies are independent, so the result is
         the same for any value; 1 (default) runs everything in this process; ``"auto"`` uses one
         per strategy up to the CPU count when the run is long enough to repay starting them
-        (:data:`AUTO_WORKERS_MIN_STEPS` strategy-weeks).
+        (an estimated :data:`AUTO_WORKERS_MIN_SECONDS` of simulation, from the strategy-weeks and
+        the universe's width: :data:`STEP_SECONDS`).
     equal_weight : bool, default True
         Carry the 1/N book along. A sweep runs it once for all the cells that share its settings
         (``optimizers=()`` with ``equal_weight=True`` runs it alone).
@@ -257,7 +265,7 @@ def run_backtest(
     group_limits(config)  # a group limit naming no ticker is exit 2 before any week is simulated
     data, schedule = _scheduled(data, config, start, end)
     strategies = (*strategies_opt, EQUAL_WEIGHT) if equal_weight else strategies_opt
-    groups = _groups(strategies, workers, len(schedule))
+    groups = _groups(strategies, workers, len(schedule), len(data.close.columns))
     if len(groups) == 1:
         parts = [_simulate(data, config, strategies, schedule, positions, progress, fill)]
     else:
@@ -401,11 +409,15 @@ class _Part:
     spent: dict[str, float]
 
 
-def _groups(strategies: Sequence[str], workers: int | str | None, weeks: int) -> list[tuple[str, ...]]:
+def _groups(strategies: Sequence[str], workers: int | str | None, weeks: int, tickers: int = 0
+            ) -> list[tuple[str, ...]]:
     """Strategies dealt round-robin to at most ``workers`` processes (1: all in this process)."""
     if workers == "auto":
-        # A spawned process needs a few seconds to import pandas and the solvers.
-        long_run = weeks * len(strategies) >= AUTO_WORKERS_MIN_STEPS
+        # A spawned process needs a few seconds to import pandas and the solvers: only a run
+        # estimated to take longer than that many times over is spread.
+        steps = weeks * len(strategies)
+        estimate = steps * (STEP_SECONDS[0] + STEP_SECONDS[1] * tickers)
+        long_run = estimate >= AUTO_WORKERS_MIN_SECONDS
         workers = min(os.cpu_count() or 1, len(strategies)) if long_run else 1
     workers = 1 if workers is None else int(workers)
     if workers < 1:

@@ -58,7 +58,7 @@ def _date(name: str, value: str | None):
               help="Output folder (default: results/backtest_YYYYMMDD_HHMMSS in the home folder).")
 @click.option("--no-notebook", is_flag=True, default=False, help="Do not render the HTML validation report.")
 @click.option("--workers", default="auto", show_default=True, metavar="N|auto",
-              help="Processes to spread the strategies over (auto: one per strategy up to the CPU count, for long runs).")
+              help="Processes to spread the strategies over (auto: one per strategy up to the CPU count, when the run is long enough to repay starting them).")
 def backtest(start, end, optimizer, positions, drift_threshold, cost_bps, cost_per_share, capital, fill,
              selection_buffer, turnover_penalty, no_trade_band, no_turnover_control, source,
              prices_file, refresh, config_path, home, out_dir, no_notebook, workers) -> None:
