@@ -198,7 +198,13 @@ def score_universe(
     # Deterministic order: composite descending, NaN last, then ticker ascending.
     # (argsort of the index instead of a list of str: iterating 600 Arrow strings costs ms.)
     ticker_rank = np.empty(len(frame), dtype=np.int64)
-    ticker_rank[np.asarray(frame.index.astype(str).argsort())] = np.arange(len(frame))
+    labels = frame.index
+    if labels.dtype == object and all(isinstance(t, str) for t in labels):
+        # object labels (the backtest's): the same code-point order, without converting to Arrow
+        by_name = np.argsort(labels.to_numpy(), kind="stable")
+    else:
+        by_name = np.asarray(labels.astype(str).argsort())
+    ticker_rank[by_name] = np.arange(len(frame))
     key = np.where(np.isnan(composite), np.inf, -composite)
     order = np.lexsort((ticker_rank, key))
     return frame.iloc[order]

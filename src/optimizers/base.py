@@ -230,11 +230,11 @@ def _shrunk_covariance(values: np.ndarray, assets: pd.Index, cov_lookback: int):
     # last bit of the covariance must not depend on how it was called.
     with sklearn.config_context(skip_parameter_validation=True, assume_finite=True):
         shrunk, _ = ledoit_wolf(np.asfortranarray(returns))
-    cov = fix_nonpositive_semidefinite(
-        pd.DataFrame(shrunk, index=assets, columns=assets) * TRADING_DAYS, fix_method="spectral")
-    if not np.isfinite(cov.to_numpy()).all():
+    # The library's fix on the array (it takes either; the same floats without pandas' arithmetic).
+    fixed = fix_nonpositive_semidefinite(shrunk * TRADING_DAYS, fix_method="spectral")
+    if not np.isfinite(fixed).all():
         return None, "the Ledoit-Wolf covariance has non-finite entries"
-    return cov, None
+    return pd.DataFrame(fixed, index=assets, columns=assets), None
 
 
 def portfolio_performance(
