@@ -746,13 +746,19 @@ def _fill_short_gaps(values: np.ndarray, limit: int) -> np.ndarray:
 
 
 def _ffill(values: np.ndarray) -> np.ndarray:
-    """Forward-fill NaN down each column of a 2-D array (numpy; no pandas overhead per call)."""
+    """Forward-fill NaN down each column of a 2-D array (numpy; no pandas overhead per call).
+
+    Only the columns with a gap are filled (the backtest's weekly window has a few among hundreds).
+    """
+    out = values.copy()
     if values.size == 0:
-        return values.copy()
-    n = values.shape[0]
-    source = np.where(~np.isnan(values), np.arange(n)[:, None], 0)
-    np.maximum.accumulate(source, axis=0, out=source)
-    out = np.take_along_axis(values, source, axis=0)
+        return out
+    gaps = np.flatnonzero(np.isnan(values).any(axis=0))
+    if len(gaps):
+        part = values[:, gaps]
+        source = np.where(~np.isnan(part), np.arange(values.shape[0])[:, None], 0)
+        np.maximum.accumulate(source, axis=0, out=source)
+        out[:, gaps] = np.take_along_axis(part, source, axis=0)
     return out
 
 
@@ -767,4 +773,8 @@ def _longest_true_run(mask: np.ndarray) -> np.ndarray:
     """Longest run of consecutive True down each column of a 2-D boolean array."""
     if mask.size == 0:
         return np.zeros(mask.shape[1] if mask.ndim == 2 else 0, dtype=I64)
-    return _run_lengths(mask).max(axis=0).astype(I64)
+    longest = np.zeros(mask.shape[1], dtype=I64)
+    some = np.flatnonzero(mask.any(axis=0))  # only columns with a run at all (few, most weeks)
+    if len(some):
+        longest[some] = _run_lengths(mask[:, some]).max(axis=0)
+    return longest
