@@ -284,3 +284,37 @@ def test_turnover_control_false_reproduces_the_plain_rule(tmp_path):
     assert json.loads(off)["turnover_controls"] == []
     assert weights(on) != pytest.approx(weights(plain), abs=1e-6)
     assert read_ledger(book).metadata["turnover_controls"].iloc[-1] == "off (turnover_control = false)"
+
+
+def test_the_weeks_band_and_liquidity_notes_say_what_its_plan_lists(sample_close):
+    """The week's notes are read off the plan's rows: their tickers and values are the frames'."""
+    import dataclasses
+    from datetime import date
+
+    from etftrader.prices import PriceData, check_quality
+    from etftrader.week import decide_week
+
+    close = sample_close.loc[:"2021-06-11"]
+    volume = pd.DataFrame(1e7, index=close.index, columns=close.columns)
+    volume["AAPL"] = 1_000.0  # a thin name: at most 100 shares a week
+    data = PriceData(close=close, volume=volume, source="file")
+    config = Config().override(rebalance={"force": True})
+
+    def week(day, holdings):
+        quality = check_quality(data, config.data, min_history=config.factors.min_history, as_of=day)
+        up_to = pd.Timestamp(day)
+        return decide_week(quality.prices, data.close.loc[:up_to], holdings, config, optimizer="mvo", positions=8,
+                           dropped=quality.dropped, volume=data.volume.loc[:up_to])
+
+    first = week(date(2021, 6, 4), Holdings.all_cash(1_000_000.0))
+    cut = first.plan.skipped[first.plan.skipped["reason"].str.startswith("liquidity cap")]
+    liquidity = [n for n in first.notes if n.kind == "liquidity_cap"]
+    assert cut["ticker"].tolist() == ["AAPL"] and len(liquidity) == 1
+    assert liquidity[0].data == {"tickers": ["AAPL"], "value": float(cut["value"].sum())}
+
+    held = dataclasses.replace(Holdings.all_cash(first.plan.cash_after), shares=first.plan.shares_after)
+    second = week(date(2021, 6, 11), held)
+    band = [n for n in second.notes if n.kind == "no_trade_band"]
+    assert len(second.plan.banded) and len(band) == 1  # a week later most positions are inside the band
+    assert band[0].data["tickers"] == second.plan.banded["ticker"].tolist()
+    assert band[0].data["value"] == float(second.plan.banded["value"].sum())
