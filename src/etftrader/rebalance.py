@@ -52,6 +52,7 @@ __all__ = [
     "estimate_cost",
     "plan_trades",
     "plan_rebalance",
+    "rows_frame",
 ]
 
 _log = logging.getLogger(__name__)
@@ -134,11 +135,11 @@ class RebalancePlan:
 
     @functools.cached_property
     def trades(self) -> pd.DataFrame:
-        return _frame(list(self.trade_rows), TRADE_COLUMNS)
+        return rows_frame(list(self.trade_rows), TRADE_COLUMNS)
 
     @functools.cached_property
     def skipped(self) -> pd.DataFrame:
-        return _frame(list(self.skipped_rows), SKIPPED_COLUMNS)
+        return rows_frame(list(self.skipped_rows), SKIPPED_COLUMNS)
 
     @functools.cached_property
     def banded(self) -> pd.DataFrame:
@@ -185,8 +186,9 @@ def _empty(columns: list[str]) -> pd.DataFrame:
     return _empty_template(tuple(columns)).copy(deep=False)
 
 
-def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
-    """``rows`` (dicts with every key of ``columns``) as a frame, built column by column.
+def rows_frame(rows: list, columns: list[str] | tuple[str, ...]) -> pd.DataFrame:
+    """``rows`` (dicts with every key of ``columns``, or tuples in ``columns`` order) as a frame,
+    built column by column.
 
     The same frame ``pd.DataFrame(rows, columns=columns)`` gives (text columns inferred as
     strings, numbers as float64), without pandas' row-by-row path; an empty ``rows`` gives
@@ -195,8 +197,8 @@ def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
     if not rows:
         return _empty(columns)
     data = {}
-    for c in columns:
-        values = [r[c] for r in rows]
+    for i, c in enumerate(columns):
+        values = [r[c] for r in rows] if isinstance(rows[0], dict) else [r[i] for r in rows]
         data[c] = values if c in ("ticker", "action", "reason") else np.array(values, dtype=F64)
     return pd.DataFrame(data)  # in column order already: columns= would reindex it again
 
@@ -309,7 +311,7 @@ def plan_trades(target_shares: pd.Series, shares: pd.Series, prices: pd.Series, 
     rows, skipped, shares_after, cash_after = _plan_trades(
         target_shares, shares, prices, cash, min_trade_value=min_trade_value, cost_bps=cost_bps,
         cost_per_share=cost_per_share, costs=costs)
-    return _frame(list(rows), TRADE_COLUMNS), _frame(list(skipped), SKIPPED_COLUMNS), shares_after, cash_after
+    return rows_frame(list(rows), TRADE_COLUMNS), rows_frame(list(skipped), SKIPPED_COLUMNS), shares_after, cash_after
 
 
 def _plan_trades(target_shares: pd.Series, shares: pd.Series, prices: pd.Series | dict, cash: float, *,

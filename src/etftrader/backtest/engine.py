@@ -28,6 +28,7 @@ from ..prices.frame import SAMPLE_BENCHMARK_DIVIDEND_GAP, SAMPLE_BENCHMARK_LABEL
 from ..week import EQUAL_WEIGHT, decide_week
 from .account import _Book, _buy_and_hold, _equity
 from ..labels import F64
+from ..rebalance import TRADE_COLUMNS as PLAN_COLUMNS, rows_frame
 
 
 _log = logging.getLogger(f"{LOGGER_NAME}.backtest")
@@ -84,8 +85,8 @@ EXECUTION_NOTE = EXECUTION_NOTES["next_close"]
 TRADE_COLUMNS = ["strategy", "date", "ticker", "action", "shares", "price", "value", "cost"]
 
 
-#: the columns of a fill row, as the week's plan lists its trades
-FILL_COLUMNS = ("ticker", "action", "shares", "price", "value", "est_cost")
+#: the columns of a fill row: the week's plan's trade columns
+FILL_COLUMNS = tuple(PLAN_COLUMNS)
 
 
 DECISION_COLUMNS = [
@@ -557,9 +558,7 @@ def _frames(trades_rows: list, target_rows: list) -> tuple[list[pd.DataFrame], l
     the end: a small frame per strategy and week costs far more)."""
     trades = []
     if trades_rows:
-        columns = list(zip(*(row for _, _, f in trades_rows for row in f)))
-        frame = pd.DataFrame({name: list(values) if name in ("ticker", "action") else np.array(values, dtype=F64)
-                              for name, values in zip(FILL_COLUMNS, columns)})
+        frame = rows_frame([row for _, _, f in trades_rows for row in f], FILL_COLUMNS)
         trades = [_labelled(frame, [(name, day, len(f)) for name, day, f in trades_rows])]
     targets = []
     if target_rows:
