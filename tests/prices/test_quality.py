@@ -401,6 +401,39 @@ def test_quality_history_matches_check_quality_on_sample(sample_close):
     _assert_history_matches(data, config, 253, days)
 
 
+def test_liquidity_verdicts_at_the_limit_are_the_same_in_the_backtests_light_report(sample_close):
+    """The backtest's report decides the liquidity rule without a median where the count of
+    numbers below the limit settles it; at the limit itself it must still agree with
+    check_quality: a median equal to the limit (kept), an even count whose two middle numbers
+    straddle it (their mean decides, either way), an odd count one number either side of half."""
+    from etftrader.prices.quality import QualityHistory
+
+    limit = 1_000_000.0
+    close = sample_close.iloc[-300:, :6].copy()
+    window = close.iloc[-40:]
+    dollars = {  # the last 40 days' dollar volume of each column
+        0: [limit] * 40,                                  # median at the limit: kept
+        1: [0.5 * limit] * 20 + [1.4 * limit] * 20,       # straddles: mean 0.95 limit, dropped
+        2: [0.5 * limit] * 20 + [1.6 * limit] * 20,       # straddles: mean 1.05 limit, kept
+        3: [0.5 * limit] * 20 + [2.0 * limit] * 19 + [np.nan],   # odd: 20 of 39 below, dropped
+        4: [0.5 * limit] * 19 + [2.0 * limit] * 20 + [np.nan],   # odd: 19 of 39 below, kept
+        5: [0.5 * limit] * 21 + [2.0 * limit] * 19,       # more than half below: dropped
+    }
+    volume = pd.DataFrame(np.nan, index=close.index, columns=close.columns)
+    for j, d in dollars.items():
+        volume.iloc[-40:, j] = np.asarray(d) / window.iloc[:, j].to_numpy()
+    data = PriceData(close=close, volume=volume, source="file")
+    config = DataConfig(source="file", min_dollar_volume=limit)
+    history = QualityHistory(data, config, min_history=40)
+    day = close.index[-1].date()
+    want = check_quality(data, config, min_history=40, as_of=day)
+    got = history.at(day, health=False)
+    assert got.kept == want.kept
+    pd.testing.assert_frame_equal(got.dropped, want.dropped, check_exact=True)
+    illiquid = set(want.dropped.loc[want.dropped["rule"] == "illiquid", "ticker"])
+    assert illiquid == {close.columns[j] for j in (1, 3, 5)}
+
+
 def test_median_dollar_volume_is_numpys_nanmedian_of_the_window_bit_for_bit(sample_close):
     """The liquidity rule's figure on real closes with volumes that have gaps (20% NaN) and ties:
     numpy's nanmedian of close x volume over the lookback window, to the last bit."""

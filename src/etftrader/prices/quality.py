@@ -271,6 +271,7 @@ class QualityHistory:
         self._tickers = list(close.columns)
         self._position = {t: i for i, t in enumerate(self._tickers)}
         self._labels: dict[tuple, pd.Index] = {}  # the last kept tickers' column labels (immutable)
+        self._buffer: list | None = None  # the light report's prices (_prices, shared=True)
         self._volume = None
         if data.volume is not None:
             self._volume = _float_values(data.volume.reindex(index=close.index, columns=close.columns))
@@ -304,6 +305,128 @@ class QualityHistory:
         usable = np.where(repaired_valid, values, np.nan)
         self._filled = np.asfortranarray(_fill_short_gaps(usable, config.max_ffill_days))
         self._filled_count = np.cumsum(~np.isnan(self._filled) & ~repaired_valid, axis=0)
+        self._window_history(values, valid, present)
+
+    def _window_history(self, values: np.ndarray, valid: np.ndarray, present: np.ndarray) -> None:
+        """What the window rules read, once for the whole history, for the columns the guard never
+        repairs (the rest are computed at each date, as check_quality computes them).
+
+        A window's one-day returns are the whole history's, except at its first usable close (its
+        previous close lies before the window); so are its flat runs, cut at that close. Counts
+        in the window are differences of running counts. Only the few columns with a flat run or
+        a split-sized move in the window are looked at row by row.
+        """
+        n, k = values.shape
+        walked = np.zeros(k, dtype=bool)
+        walked[list(self._walks)] = True
+        self._slow, self._fast = np.flatnonzero(walked), np.flatnonzero(~walked)
+        rows = np.arange(n)[:, None]
+        self._valid = valid
+        self._cum_present_bad = self._bad  # present & ~valid, running
+        self._cum_valid = np.cumsum(valid, axis=0)
+        # the first usable row at or after each row (n: none)
+        self._next = np.minimum.accumulate(np.where(valid, rows, n)[::-1], axis=0)[::-1] if n else \
+            np.zeros((0, k), dtype=int)
+        prev_row = np.vstack([np.full((1, k), -1), self._last[:-1]]) if n else self._last
+        step = valid & (prev_row >= 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = values / np.take_along_axis(values, np.maximum(prev_row, 0), axis=0)
+            ret = ratio - 1.0
+            low, high = (1.0 + SPLIT_TOLERANCE) / min(SPLIT_RATIOS), (1.0 - SPLIT_TOLERANCE) * min(SPLIT_RATIOS)
+            big = step & ((ratio <= low) | (ratio >= high))
+        self._step, self._ret, self._abs_ret = step, ret, None  # |returns|: on the first health table
+        flat = step & (ret == 0.0)
+        self._cum_flat = np.cumsum(flat, axis=0, dtype=np.int32)
+        # run lengths only where there is a flat day at all (column-major: a week reads a block
+        # of rows of a column)
+        self._flat_runs = np.zeros((n, k), dtype=np.int32, order="F")
+        some = np.flatnonzero(self._cum_flat[-1] > 0) if n else np.zeros(0, dtype=int)
+        if len(some):
+            self._flat_runs[:, some] = _run_lengths(flat[:, some])
+        self._cum_big = np.cumsum(big, axis=0, dtype=np.int32)
+        self._dollar = None
+        if self._volume is not None:
+            with np.errstate(invalid="ignore"):
+                self._dollar = np.asfortranarray(
+                    np.where(valid & ~np.isnan(self._volume), values * self._volume, np.nan))
+
+    def _window(self, n: int, start: np.ndarray, w_start: int, repair: dict, *, moves: bool = True,
+                below: float | None = None) -> dict[str, np.ndarray]:
+        """:func:`_window_stats` of the window of rows ``w_start`` to ``n - 1``, every column.
+
+        For the columns never repaired, ``moves=False`` leaves out the largest move and its row
+        (``max_abs``, ``jump_row``: NaN and -1; the health table shows them, no rule reads them),
+        and with ``below`` the median dollar volume is only computed where it is below ``below``
+        (NaN elsewhere: the liquidity rule fires where it is, and its reason quotes it).
+        """
+        k = len(self._tickers)
+        out = {"bad_in_window": np.zeros(k, dtype=I64), "missing": np.zeros(k, dtype=I64),
+               "longest_flat": np.zeros(k, dtype=I64), "max_abs": np.full(k, np.nan),
+               "jump_row": np.full(k, -1, dtype=I64), "split_row": np.full(k, -1, dtype=I64),
+               "split_ratio": np.full(k, np.nan), "median_dv": np.full(k, np.nan)}
+        slow, cols, end = self._slow, self._fast, n - 1
+        if len(slow):
+            volume = self._volume[w_start:n, slow] if self._volume is not None else None
+            part = _window_stats(self._values[w_start:n, slow], start[slow] - w_start, volume,
+                                 {i: repair[j][w_start:n] for i, j in enumerate(slow.tolist())}, n)
+            for name, v in part.items():
+                out[name][slow] = v
+        if not len(cols):
+            return out
+        st = start[cols]
+        inside = st <= end
+        before = np.maximum(st - 1, 0)
+
+        def since_start(running: np.ndarray) -> np.ndarray:  # count over rows start..end
+            return np.where(inside, running[end, cols] - np.where(st > 0, running[before, cols], 0), 0)
+
+        out["bad_in_window"][cols] = since_start(self._cum_present_bad)
+        out["missing"][cols] = np.maximum(n - st, 0) - since_start(self._cum_valid)
+        first = self._next[w_start, cols]  # the window's first usable row: no return there
+        has = first <= end
+        if moves:
+            if self._abs_ret is None:  # column-major: a week reads a block of rows of each column
+                self._abs_ret = np.asfortranarray(np.where(self._step, np.abs(self._ret), -1.0))
+            size = self._abs_ret.T[cols, w_start:n]  # one row per column (a copy)
+            rel = np.where(has, first - w_start, 0)
+            size[np.flatnonzero(has), rel[has]] = -1.0
+            if size.shape[1]:
+                row = size.argmax(axis=1)
+                top = size[np.arange(len(cols)), row]
+                some = top >= 0.0
+                out["max_abs"][cols] = np.where(some, top, np.nan)
+                out["jump_row"][cols] = np.where(some, row, -1)
+        after = np.minimum(first, end)
+
+        def after_first(running: np.ndarray) -> np.ndarray:  # count over the rows after the first
+            return np.where(has, running[end, cols] - running[after, cols], 0)
+
+        flat = np.flatnonzero(after_first(self._cum_flat) > 0)
+        if len(flat):
+            runs = self._flat_runs.T[cols[flat], w_start:n]
+            cap = np.arange(w_start, n)[None, :] - first[flat][:, None]
+            out["longest_flat"][cols[flat]] = np.maximum(np.minimum(runs, cap), 0).max(axis=1)
+        big = np.flatnonzero(after_first(self._cum_big) > 0)
+        if len(big):
+            c = cols[big]
+            w_ok = self._valid[w_start:n, c]
+            carried = _ffill(np.where(w_ok, self._values[w_start:n, c], np.nan))
+            prev = np.vstack([np.full((1, len(c)), np.nan), carried[:-1]])
+            out["split_row"][c], out["split_ratio"][c] = _split_shifts(carried, prev, w_ok & ~np.isnan(prev))
+        if self._dollar is not None:
+            dollar = self._dollar.T[cols, w_start:n].T
+            known = ~np.isnan(dollar).all(axis=0)
+            if below is not None and known.any():
+                # The median is below the limit when more than half the numbers are, and not
+                # when fewer than half are (the two middle numbers of an even count are then
+                # both on one side): only the columns between need the median itself.
+                count = (~np.isnan(dollar)).sum(axis=0)
+                with np.errstate(invalid="ignore"):
+                    under = (dollar < below).sum(axis=0)
+                known &= under >= (count + 1) // 2
+            if known.any():
+                out["median_dv"][cols[known]] = _nanmedian_columns(dollar[:, known])
+        return out
 
     def at(self, as_of: date, *, health: bool = True) -> QualityReport:
         """The :class:`QualityReport` of ``check_quality(data, config, as_of=as_of)``.
@@ -311,6 +434,8 @@ class QualityHistory:
         ``health=False`` leaves the report's ``health`` None and builds only what the backtest
         reads (the prices and the ``dropped`` tickers with their reasons, the same as with it):
         the health table of every ticker costs more than the rest of the week's check at scale.
+        Its ``prices`` are a read-only view that the next ``health=False`` call may change: read
+        them before asking for the next date (the backtest's loop does; copy them to keep them).
         """
         as_of_ts = pd.Timestamp(as_of)
         n = int(self._close.index.searchsorted(as_of_ts, side="right"))
@@ -333,8 +458,11 @@ class QualityHistory:
         repair = {j: seen.set_aside_at[:n] for j, seen in self._walks.items()}
         jumps = {"repaired": self._repaired_by[end].copy(), "repair": repair,
                  **_pending_at(self._walks, values, end, values.shape[1])}
-        metrics = _metrics(values, index, self._tickers, volume,
-                           min_history=self._min_history, as_of=as_of_ts, whole=whole, jumps=jumps)
+        w_start = max(n - self._min_history, 0)
+        window = self._window(n, np.maximum(whole["first_idx"], w_start), w_start, repair, moves=health,
+                              below=None if health else config.min_dollar_volume)
+        metrics = _metrics(values, index, self._tickers, volume, min_history=self._min_history,
+                           as_of=as_of_ts, whole=whole, jumps=jumps, window=window)
         if not health:
             return self._light(metrics, values, index, n, end, config, as_of_ts)
         health = _health_rows(metrics, self._close.columns, self._data.failed, config, self._min_history)
@@ -358,17 +486,38 @@ class QualityHistory:
         subset = {name: np.asarray(v)[fires] for name, v in metrics.items()}
         dropped = _health_rows(subset, self._close.columns, missing, config, self._min_history, brief=True)
         kept = sorted(tickers[~fires].tolist())
-        prices = self._prices(kept, values, index, n, end, config)[0]
+        prices = self._prices(kept, values, index, n, end, config, shared=True)[0]
         return QualityReport(prices=prices, health=None, kept=kept, dropped=dropped, as_of=as_of,
                              ffill_limit=config.max_ffill_days, min_history=self._min_history,
                              notes=self._data.notes)
 
-    def _prices(self, kept: list, values: np.ndarray, index: pd.Index, n: int, end: int, config: DataConfig):
-        """The cleaned closes of ``kept`` up to row ``end``, and the days filled per kept ticker."""
+    def _prices(self, kept: list, values: np.ndarray, index: pd.Index, n: int, end: int, config: DataConfig,
+                *, shared: bool = False):
+        """The cleaned closes of ``kept`` up to row ``end``, and the days filled per kept ticker.
+
+        ``shared``: the frame is a read-only view of a buffer of the kept tickers' whole history,
+        which the next call with the same kept tickers reuses (changing the rows it handed out
+        at their end): read it before the next call. This saves copying the whole history of
+        every kept ticker every week of a backtest (the kept tickers change seldom).
+        """
+        key = tuple(kept)
         positions = np.array([self._position[t] for t in kept], dtype="intp")
-        # The whole-history fill, cut at the as-of date (column-major, as check_quality lays it out).
-        # Gathered as rows of the transpose: one contiguous copy per kept column.
-        filled_values = np.asfortranarray(self._filled.T[positions, :n].T)
+        if shared:
+            buffer = self._buffer
+            if buffer is None or buffer[0] != key:
+                # The whole-history fill of the kept columns (column-major, as check_quality lays
+                # it out; gathered as rows of the transpose: one contiguous copy per column).
+                whole = np.asfortranarray(self._filled.T[positions].T)
+                buffer = self._buffer = [key, whole, ~np.isnan(whole).all(axis=1) if kept else None, []]
+            _, whole, rows_with_price, dirty = buffer
+            for j, col, start, stop in dirty:  # the gaps still open at the last call's date
+                whole[start:stop, j] = self._filled[start:stop, col]
+            dirty.clear()
+            filled_values = whole[:n]
+            rows = rows_with_price[:n].copy() if kept else None
+        else:
+            # The whole-history fill, cut at the as-of date (column-major, as check_quality lays it out).
+            filled_values = np.asfortranarray(self._filled.T[positions, :n].T)
         filled_days = self._filled_count[end, positions]
         # A gap still open at the as-of date is as long as it is so far: filled when that is short
         # enough (the whole-history fill may have left it, the gap running on past the date).
@@ -379,15 +528,21 @@ class QualityHistory:
             col, start = positions[j], last[j] + 1
             filled_values[start:n, j] = values[last[j], col]
             filled_days[j] = (self._filled_count[start - 1, col] if start > 0 else 0) + open_len[j]
-        labels = self._labels.get(tuple(kept))
+            if shared:
+                dirty.append((j, col, start, n))
+                rows[start:n] = True
+        labels = self._labels.get(key)
         if labels is None:  # the kept tickers change seldom from one date to the next
             labels = pd.Index(kept, dtype=object if self._close.columns.dtype == object else str)  # as the caller's
-            self._labels = {tuple(kept): labels}
-        prices = pd.DataFrame(filled_values, index=index, columns=labels, copy=False)
-        if kept:
+            self._labels = {key: labels}
+        if shared:
+            filled_values = filled_values.view()
+            filled_values.flags.writeable = False
+        elif kept:
             rows = ~np.isnan(filled_values).all(axis=1)
-            if not rows.all():
-                prices = prices.loc[rows]
+        prices = pd.DataFrame(filled_values, index=index, columns=labels, copy=False)
+        if kept and not rows.all():
+            prices = prices.loc[rows]
         return prices, filled_days
 
 
@@ -405,12 +560,13 @@ def _float_values(frame: pd.DataFrame) -> np.ndarray:
 def _metrics(values: np.ndarray, index: pd.DatetimeIndex, tickers: list[str],
              volume: np.ndarray | None, *, min_history: int,
              as_of: pd.Timestamp | None, whole: dict[str, np.ndarray] | None = None,
-             jumps: dict | None = None) -> dict[str, np.ndarray]:
+             jumps: dict | None = None, window: dict | None = None) -> dict[str, np.ndarray]:
     """Per-ticker statistics, vectorised over columns (the backtest calls this every week).
 
     Only first/last dates and counts look at the whole history (``whole``, computed here from
     ``values`` unless given: :class:`QualityHistory` reads them off running counts); everything
-    else looks at the last ``min_history`` rows, so that part does not grow with the history.
+    else looks at the last ``min_history`` rows (``window``, the :func:`_window_stats` of those
+    rows, computed here unless given), so that part does not grow with the history.
     """
     n, k = values.shape
     if whole is None:
@@ -421,48 +577,18 @@ def _metrics(values: np.ndarray, index: pd.DatetimeIndex, tickers: list[str],
     w_start = max(n - min_history, 0)
     start = np.maximum(first_idx, w_start)  # window per ticker: from its first price at the earliest
     window_days = np.maximum(n - start, 0)
-    w_vals = values[w_start:]
     jumps = jumps or {}
-    if jumps.get("repair"):
-        # closes found to be bad prints by the as-of date (the window's rows of them) are NaN
-        w_vals = w_vals.copy()
-        for j, set_aside_at in jumps["repair"].items():
-            found = set_aside_at[w_start:n]
-            w_vals[(found >= 0) & (found < n), j] = np.nan
-    w_present = ~np.isnan(w_vals)
-    with np.errstate(invalid="ignore"):
-        w_valid = np.isfinite(w_vals) & (w_vals > 0)
-    in_window = np.arange(w_start, n)[:, None] >= start[None, :]
-    w_ok = w_valid & in_window
-
-    bad_in_window = (w_present & ~w_valid & in_window).sum(axis=0)
-    missing = (~w_valid & in_window).sum(axis=0)
+    if window is None:
+        repair = {j: set_aside_at[w_start:n] for j, set_aside_at in (jumps.get("repair") or {}).items()}
+        window = _window_stats(values[w_start:], start - w_start, volume[w_start:] if volume is not None else None,
+                               repair, n)
     with np.errstate(invalid="ignore", divide="ignore"):
-        missing_fraction = np.where(window_days > 0, missing / np.maximum(window_days, 1), np.nan)
-
-    # Flat runs and jumps on usable prices only, carried over gaps so a gap is not a "move".
-    carried = _ffill(np.where(w_ok, w_vals, np.nan))
-    prev = np.vstack([np.full((1, k), np.nan), carried[:-1]]) if len(carried) else carried
-    step_ok = w_ok & ~np.isnan(prev)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ret = np.where(step_ok, carried / prev - 1.0, np.nan)
-    longest_flat = _longest_true_run(step_ok & (ret == 0.0))
-    abs_ret = np.where(step_ok, np.abs(ret), -1.0)
-    any_ret = step_ok.any(axis=0)
-    jump_row = abs_ret.argmax(axis=0) if len(abs_ret) else np.zeros(k, dtype=int)
-    max_abs = np.where(any_ret, abs_ret[jump_row, np.arange(k)] if len(abs_ret) else np.nan, np.nan)
-    jump_idx = np.where(any_ret, jump_row + w_start, -1)
-    split_row, split_ratio = _split_shifts(carried, prev, step_ok)
-    split_idx = np.where(split_row >= 0, split_row + w_start, -1)
+        missing_fraction = np.where(window_days > 0, window["missing"] / np.maximum(window_days, 1), np.nan)
+    jump_idx = np.where(window["jump_row"] >= 0, window["jump_row"] + w_start, -1)
+    split_idx = np.where(window["split_row"] >= 0, window["split_row"] + w_start, -1)
+    longest_flat, max_abs, split_ratio = window["longest_flat"], window["max_abs"], window["split_ratio"]
+    bad_in_window, median_dv = window["bad_in_window"], window["median_dv"]
     pending_row = jumps.get("pending_row", np.full(k, -1))
-
-    median_dv = np.full(k, np.nan)
-    if volume is not None and n:
-        w_vol = volume[w_start:]
-        dollar = np.where(w_ok & ~np.isnan(w_vol), w_vals * w_vol, np.nan)
-        known = ~np.isnan(dollar).all(axis=0)
-        if known.any():
-            median_dv[known] = _nanmedian_columns(dollar[:, known])
 
     dates = index.to_numpy(dtype="datetime64[ns]")  # read once for the five date columns below
     first_date = _dates_at(dates, np.where(first_idx < n, first_idx, -1))
@@ -500,6 +626,56 @@ def _metrics(values: np.ndarray, index: pd.DatetimeIndex, tickers: list[str],
         "median_dollar_volume": median_dv,
         "lag_days": lag,
     }
+
+
+def _window_stats(w_vals: np.ndarray, start: np.ndarray, w_vol: np.ndarray | None, repair: dict,
+                  n: int) -> dict[str, np.ndarray]:
+    """The window rules' statistics per column of the window ``w_vals``, the rows before row ``n``
+    (rows here are window-relative): a column's window starts at its row ``start`` (its first
+    price at the earliest).
+
+    ``repair``: column -> the (absolute) row at which each window close was found to be a bad
+    print (-1 never); those found before row ``n`` are NaN here. Every statistic is computed column
+    by column, so any subset of columns gives the same figures as the whole (:class:`QualityHistory`
+    relies on it).
+    """
+    k = w_vals.shape[1]
+    if repair:
+        # closes found to be bad prints by the as-of date (the window's rows of them) are NaN
+        w_vals = w_vals.copy()
+        for j, found in repair.items():
+            w_vals[(found >= 0) & (found < n), j] = np.nan
+    w_present = ~np.isnan(w_vals)
+    with np.errstate(invalid="ignore"):
+        w_valid = np.isfinite(w_vals) & (w_vals > 0)
+    in_window = np.arange(len(w_vals))[:, None] >= start[None, :]
+    w_ok = w_valid & in_window
+
+    bad_in_window = (w_present & ~w_valid & in_window).sum(axis=0)
+    missing = (~w_valid & in_window).sum(axis=0)
+
+    # Flat runs and jumps on usable prices only, carried over gaps so a gap is not a "move".
+    carried = _ffill(np.where(w_ok, w_vals, np.nan))
+    prev = np.vstack([np.full((1, k), np.nan), carried[:-1]]) if len(carried) else carried
+    step_ok = w_ok & ~np.isnan(prev)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ret = np.where(step_ok, carried / prev - 1.0, np.nan)
+    longest_flat = _longest_true_run(step_ok & (ret == 0.0))
+    abs_ret = np.where(step_ok, np.abs(ret), -1.0)
+    any_ret = step_ok.any(axis=0)
+    jump_row = abs_ret.argmax(axis=0) if len(abs_ret) else np.zeros(k, dtype=int)
+    max_abs = np.where(any_ret, abs_ret[jump_row, np.arange(k)] if len(abs_ret) else np.nan, np.nan)
+    split_row, split_ratio = _split_shifts(carried, prev, step_ok)
+
+    median_dv = np.full(k, np.nan)
+    if w_vol is not None and len(w_vals):
+        dollar = np.where(w_ok & ~np.isnan(w_vol), w_vals * w_vol, np.nan)
+        known = ~np.isnan(dollar).all(axis=0)
+        if known.any():
+            median_dv[known] = _nanmedian_columns(dollar[:, known])
+    return {"bad_in_window": bad_in_window, "missing": missing, "longest_flat": longest_flat,
+            "max_abs": max_abs, "jump_row": np.where(any_ret, jump_row, -1), "split_row": split_row,
+            "split_ratio": split_ratio, "median_dv": median_dv}
 
 
 def _whole_history(values: np.ndarray) -> dict[str, np.ndarray]:
