@@ -110,26 +110,9 @@ def cost_model(rules: Any, tickers: Iterable[str], *, close: pd.DataFrame | None
     adv: dict[str, float] = {}
     sigma: dict[str, float] = {}
     if volume is not None and close is not None and (rules.impact_k > 0 or rules.max_adv_fraction > 0):
-        # numpy on the last rows only: the backtest builds this model for every book every week
-        vat = {t: i for i, t in enumerate(volume.columns.tolist())}  # a dict: get_indexer with a list is slow
-        cat = vat if volume.columns.equals(close.columns) else {t: i for i, t in enumerate(close.columns.tolist())}
-        vpos = np.array([vat.get(t, -1) for t in names], dtype=I64)
-        cpos = np.array([cat.get(t, -1) for t in names], dtype=I64)
-        ok = np.flatnonzero((vpos >= 0) & (cpos >= 0))
-        if len(ok):
-            present = [names[i] for i in ok]
-            v = volume.iloc[-ADV_DAYS:].to_numpy(dtype=F64)[:, vpos[ok]]
-            c = close.iloc[-(SIGMA_DAYS + 1):].to_numpy(dtype=F64)[:, cpos[ok]]
-            with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: no ADV, no sigma
-                mean = np.nanmean(v, axis=0) if len(v) else np.full(len(ok), np.nan)
-                returns = c[1:] / c[:-1] - 1.0
-                std = np.nanstd(returns, axis=0, ddof=1) if len(returns) else np.full(len(ok), np.nan)
-            for t, a, s in zip(present, mean.tolist(), std.tolist()):
-                if math.isfinite(a) and a > 0:
-                    adv[t] = a
-                if math.isfinite(s) and s > 0:
-                    sigma[t] = s
+        every_adv, every_sigma = _liquidity(close, volume)
+        adv = {t: every_adv[t] for t in names if t in every_adv}
+        sigma = {t: every_sigma[t] for t in names if t in every_sigma}
     plain = not (rules.commission_per_trade or rules.commission_min or half or
                  (adv and (rules.impact_k > 0 or rules.max_adv_fraction > 0)))
     if plain:
@@ -138,6 +121,45 @@ def cost_model(rules: Any, tickers: Iterable[str], *, close: pd.DataFrame | None
                      per_trade=float(rules.commission_per_trade), minimum=float(rules.commission_min),
                      half_spread_bps=half, impact_k=float(rules.impact_k), adv=adv, sigma=sigma,
                      max_adv_fraction=float(rules.max_adv_fraction))
+
+
+#: the last frames _liquidity read, and its answer (the backtest asks once per book each week)
+_last_liquidity: tuple = (None, None, None)
+
+
+def _liquidity(close: pd.DataFrame, volume: pd.DataFrame) -> tuple[dict[str, float], dict[str, float]]:
+    """ADV and daily volatility of every ticker with both closes and volumes (positive and
+    finite only), from the last rows of ``close`` and ``volume``; the same frames asked again
+    (every book of a backtest week) get the same answer without computing it again.
+
+    Each figure is computed column by column (numpy's nanmean and nanstd down the columns of
+    the gathered rows), so it is the same for a ticker whichever others are asked with it.
+    """
+    global _last_liquidity
+    last_close, last_volume, answer = _last_liquidity
+    if last_close is close and last_volume is volume:
+        return answer
+    vat = {t: i for i, t in enumerate(volume.columns.tolist())}  # a dict: get_indexer with a list is slow
+    cat = vat if volume.columns.equals(close.columns) else {t: i for i, t in enumerate(close.columns.tolist())}
+    names = [t for t in vat if t in cat]
+    adv: dict[str, float] = {}
+    sigma: dict[str, float] = {}
+    if names:
+        # numpy on the last rows only
+        v = volume.iloc[-ADV_DAYS:].to_numpy(dtype=F64)[:, np.array([vat[t] for t in names], dtype=I64)]
+        c = close.iloc[-(SIGMA_DAYS + 1):].to_numpy(dtype=F64)[:, np.array([cat[t] for t in names], dtype=I64)]
+        with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: no ADV, no sigma
+            mean = np.nanmean(v, axis=0) if len(v) else np.full(len(names), np.nan)
+            returns = c[1:] / c[:-1] - 1.0
+            std = np.nanstd(returns, axis=0, ddof=1) if len(returns) else np.full(len(names), np.nan)
+        for t, a, s in zip(names, mean.tolist(), std.tolist()):
+            if math.isfinite(a) and a > 0:
+                adv[t] = a
+            if math.isfinite(s) and s > 0:
+                sigma[t] = s
+    _last_liquidity = (close, volume, (adv, sigma))
+    return adv, sigma
 
 
 def cost_breakdown(trades: pd.DataFrame, costs: CostModel | None) -> pd.DataFrame:

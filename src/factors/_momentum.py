@@ -50,7 +50,8 @@ def momentum(prices: pd.DataFrame, *, lookback: int = 252, skip: int = 21) -> pd
     return pd.Series(momentum_from_window(window, skip), index=prices.columns, name="momentum")
 
 
-def momentum_from_window(window: np.ndarray, skip: int) -> np.ndarray:
-    """Momentum of every column of a price window of shape (lookback + 1, n_tickers)."""
+def momentum_from_window(window: np.ndarray, skip: int, ok: np.ndarray | None = None) -> np.ndarray:
+    """Momentum of every column of a price window of shape (lookback + 1, n_tickers);
+    ``ok``: its :func:`~factors._returns.valid_columns`, when the caller has them."""
     raw = window[-1 - skip] / window[0] - 1.0
-    return np.where(valid_columns(window), raw, np.nan)
+    return np.where(valid_columns(window) if ok is None else ok, raw, np.nan)

@@ -20,7 +20,7 @@ import pandas as pd
 from .names import TRADING_DAYS
 
 __all__ = ["TRADING_DAYS", "check_lookback", "check_prices", "price_window", "valid_columns",
-           "simple_returns"]
+           "simple_returns", "running_max"]
 
 
 
@@ -107,6 +107,16 @@ def price_window(values: np.ndarray, lookback: int) -> np.ndarray:
 def valid_columns(window: np.ndarray) -> np.ndarray:
     """Boolean mask of shape (n_tickers,): True where the whole window has prices."""
     return ~np.isnan(window).any(axis=0)
+
+
+def running_max(values: np.ndarray) -> np.ndarray:
+    """``np.maximum.accumulate(values, axis=0)``, a row at a time: numpy's accumulate walks one
+    element at a time, about twice as slow on a 253 x 600 window. A maximum is exact, so the
+    numbers are the same; the result is row-major."""
+    out = np.array(values, dtype="float64", order="C")
+    for i in range(1, len(out)):
+        np.maximum(out[i - 1], out[i], out=out[i])
+    return out
 
 
 def simple_returns(window: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from .names import FACTOR_NAMES
 
-from ._returns import check_lookback, check_prices, price_window, simple_returns
+from ._returns import check_lookback, check_prices, price_window, simple_returns, valid_columns
 from ._momentum import momentum_from_window
 from ._quality import quality_from_window
 from ._value import value_from_window
@@ -162,17 +162,20 @@ def score_universe(
 
     longest = max(momentum_lookback, quality_lookback, value_lookback, volatility_lookback)
     base = price_window(prices.to_numpy(), longest)
-    base_returns = simple_returns(base)
+    whole = valid_columns(base)  # read once for the factors whose window is the longest
 
     def tail(lookback: int) -> np.ndarray:
         return base[-(lookback + 1):]
 
+    def valid(lookback: int) -> np.ndarray:
+        return whole if lookback == longest else valid_columns(tail(lookback))
+
     raw = {
-        "momentum": momentum_from_window(tail(momentum_lookback), momentum_skip),
-        "quality": quality_from_window(tail(quality_lookback)),
-        "value": value_from_window(tail(value_lookback)),
+        "momentum": momentum_from_window(tail(momentum_lookback), momentum_skip, valid(momentum_lookback)),
+        "quality": quality_from_window(tail(quality_lookback), valid(quality_lookback)),
+        "value": value_from_window(tail(value_lookback), valid(value_lookback)),
         "volatility": low_volatility_from_window(
-            tail(volatility_lookback), base_returns[-volatility_lookback:]
+            tail(volatility_lookback), simple_returns(tail(volatility_lookback))
         ),
     }
     z = {name: zscore(raw[name], winsor_z=float(winsor_z)) for name in FACTOR_NAMES}

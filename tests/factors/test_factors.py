@@ -169,3 +169,22 @@ def test_low_volatility_matches_pandas_std_on_the_sample(sample_close):
     expected = -prices.pct_change(fill_method=None).iloc[-60:].std() * math.sqrt(252)
     pd.testing.assert_series_equal(low_volatility(prices), expected.rename("volatility"),
                                    rtol=1e-10)
+
+
+def test_running_max_is_numpys_accumulate_on_real_windows_and_edges(sample_close):
+    """The quality factor's running high (a row at a time, for speed) is
+    ``np.maximum.accumulate`` exactly: on every 60th window of the sample, in either layout,
+    with NaN inside, and on one row and on none."""
+    from factors._returns import running_max
+
+    values = sample_close.to_numpy(dtype="float64")
+    cases = [values[end - 253:end] for end in range(253, len(values), 60)]
+    cases += [np.asfortranarray(c) for c in cases[:5]]
+    holed = cases[3].copy()
+    holed[::17, ::3] = np.nan
+    cases += [holed, values[:1], values[:0], np.array([[3.0, np.inf], [-np.inf, 2.0], [1.0, 5.0]])]
+    for case in cases:
+        want = np.maximum.accumulate(case, axis=0)
+        got = running_max(case)
+        assert got.shape == want.shape
+        assert got.tobytes() == want.tobytes()
