@@ -153,11 +153,10 @@ def _liquidity(close: pd.DataFrame, volume: pd.DataFrame) -> tuple[dict[str, flo
             mean = np.nanmean(v, axis=0) if len(v) else np.full(len(names), np.nan)
             returns = c[1:] / c[:-1] - 1.0
             std = np.nanstd(returns, axis=0, ddof=1) if len(returns) else np.full(len(names), np.nan)
-        for t, a, s in zip(names, mean.tolist(), std.tolist()):
-            if math.isfinite(a) and a > 0:
-                adv[t] = a
-            if math.isfinite(s) and s > 0:
-                sigma[t] = s
+        labels = np.array(names, dtype=object)
+        for figures, into in ((mean, adv), (std, sigma)):
+            good = np.isfinite(figures) & (figures > 0)
+            into.update(zip(labels[good].tolist(), figures[good].tolist()))
     _last_liquidity = (close, volume, (adv, sigma))
     return adv, sigma
 

@@ -202,7 +202,7 @@ def score_universe(
     # (argsort of the index instead of a list of str: iterating 600 Arrow strings costs ms.)
     ticker_rank = np.empty(len(frame), dtype=np.int64)
     labels = frame.index
-    if labels.dtype == object and all(isinstance(t, str) for t in labels):
+    if labels.dtype == object and labels.inferred_type == "string":
         # object labels (the backtest's): the same code-point order, without converting to Arrow
         by_name = np.argsort(labels.to_numpy(), kind="stable")
     else:

@@ -154,3 +154,35 @@ def test_the_backtests_guard_history_gives_guard_latests_verdict_on_every_day(sa
             assert history.latest(prefix, 0.45) == guard_latest(prefix, 0.45), (ticker, k)
     assert history.latest(close["MTUM"].iloc[:21], 0.30) == guard_latest(close["MTUM"].iloc[:21], 0.30)
     assert guard_latest(close["MTUM"].iloc[:21], 0.45) is not None  # the case is not vacuous
+
+
+def test_the_columns_left_unwalked_are_those_the_walk_would_leave_as_they_are(sample_close):
+    """The guard walks only the columns ``suspicious_columns`` picks; every column it leaves out
+    must come back unchanged from a walk, and every planted defect must be picked: on the
+    sample's calm columns, a x100 print, a zero, a negative and an infinite close, a gap before
+    a 40% move, a real move that holds; left out: a late start, no price at all, a gap with no
+    move across it (and the sample's other calm columns)."""
+    from etftrader.prices.guard import suspicious_columns, walk
+
+    values = sample_close.to_numpy(dtype="float64", copy=True)
+    calm = np.flatnonzero(~suspicious_columns(values, 0.25))  # the sample's own big moves are real
+    assert len(calm) >= 10
+    spike, zero, negative, infinite, gap_move, real, late, empty, gap = calm[:9]
+    # rows counted from the end: the sample's ETFs start in 2014, its stocks in 1990
+    values[-1800, spike] *= 100.0
+    values[-1700, zero] = 0.0
+    values[-1699, negative] = -5.0
+    values[-1698, infinite] = np.inf
+    values[-1500:-1495, gap_move] = np.nan
+    values[-1495:, gap_move] *= 1.4
+    values[-1200:, real] *= 0.5
+    values[:-300, late] = np.nan
+    values[:, empty] = np.nan
+    values[-1000:-997, gap] = np.nan
+    for layout in (np.ascontiguousarray, np.asfortranarray):
+        picked = suspicious_columns(layout(values), 0.25)
+        assert picked[[spike, zero, negative, infinite, gap_move, real]].all()
+        assert not picked[[late, empty, gap]].any()
+        for j in np.flatnonzero(~picked):
+            np.testing.assert_array_equal(walk(values[:, j], 0.25).guarded,
+                                          pd.Series(values[:, j]).ffill().to_numpy())

@@ -140,9 +140,16 @@ def suspicious_columns(values: np.ndarray, max_move: float) -> np.ndarray:
         return np.zeros(values.shape[1] if values.ndim == 2 else 0, dtype=bool)
     with np.errstate(divide="ignore", invalid="ignore"):
         usable = np.isfinite(values) & (values > 0)
-        filled = pd.DataFrame(np.where(usable, values, np.nan)).ffill().to_numpy()
-        moves = np.abs(values[1:] / filled[:-1] - 1.0)
-    jumps = ((moves > max_move) & np.isfinite(moves)).any(axis=0)
+        # Moves from the last usable close: a column usable throughout is its own forward fill
+        # (most of a long universe), so only the others are filled.
+        gappy = ~usable.all(axis=0)
+        jumps = np.zeros(values.shape[1], dtype=bool)
+        for cols, part in ((~gappy, None), (gappy, True)):
+            if cols.any():
+                v = values[:, cols]
+                prev = pd.DataFrame(np.where(usable[:, cols], v, np.nan)).ffill().to_numpy() if part else v
+                moves = np.abs(v[1:] / prev[:-1] - 1.0)
+                jumps[cols] = ((moves > max_move) & np.isfinite(moves)).any(axis=0)
     return jumps | (~usable & ~np.isnan(values)).any(axis=0)
 
 
