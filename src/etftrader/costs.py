@@ -103,7 +103,7 @@ def cost_model(rules: Any, tickers: Iterable[str], *, close: pd.DataFrame | None
     spreads = dict(rules.spread_bps)
     classes = asset_class or {}
     half: dict[str, float] = {}
-    for t in names:
+    for t in names if spreads else ():  # no spreads (the default): nothing to look up
         full = spreads.get(t, spreads.get(classes.get(t, ""), spreads.get("*", 0.0)))
         if full:
             half[t] = float(full) / 2.0

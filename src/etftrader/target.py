@@ -202,13 +202,26 @@ def prices_today(close: pd.DataFrame, clean: pd.DataFrame, holdings: Holdings,
     sold when rebalancing, since it is not in the target). One without any market price falls back
     to its last executed trade price, with a warning.
     """
-    last_clean = _last_valid(clean)
-    # Plain dicts and lists: the backtest asks this of every book every week, and pandas' set
-    # operations on a string index cost more than the rest of it.
-    by_ticker = {t: v for t, v in zip(last_clean.index.tolist(), last_clean.to_numpy(dtype=F64).tolist())
-                 if v > 0}
+    global _last_prices
+    if _last_prices[0] is clean:  # the same week's prices for another book of the backtest
+        last_clean, clean_by, clean_series = _last_prices[1:]
+    else:
+        last_clean = _last_valid(clean)
+        # Plain dicts and lists: the backtest asks this of every book every week, and pandas'
+        # set operations on a string index cost more than the rest of it.
+        clean_by = {t: v for t, v in zip(last_clean.index.tolist(), last_clean.to_numpy(dtype=F64).tolist())
+                    if v > 0}
+        clean_series = None
+    extra = sorted(set(holdings.shares.index.tolist()).difference(clean_by))
+    if not extra:  # every held ticker has a clean price (most weeks): the same Series as the last book's
+        if clean_series is None:
+            clean_series = _price_series(clean_by, last_clean)
+        _last_prices = (clean, last_clean, clean_by, clean_series)
+        return clean_series.copy()
+    _last_prices = (clean, last_clean, clean_by, clean_series)
+    by_ticker = dict(clean_by)
     columns = reasons = None
-    for ticker in sorted(set(holdings.shares.index.tolist()).difference(by_ticker)):
+    for ticker in extra:
         if columns is None:
             columns = {t: i for i, t in enumerate(close.columns.tolist())}
             reasons = dict(zip(dropped.get("ticker", []), dropped.get("reason", [])))
@@ -225,6 +238,14 @@ def prices_today(close: pd.DataFrame, clean: pd.DataFrame, holdings: Holdings,
                             f"source; valued at its last trade price {by_ticker[ticker]:,.2f}")
         else:  # pragma: no cover - holdings always have a trade price
             raise DataError(f"held ticker {ticker} has no price; check the Trades sheet")
+    return _price_series(by_ticker, last_clean)
+
+
+#: the clean prices prices_today last read, with its figures (last prices, by ticker, the Series)
+_last_prices: tuple = (None, None, None, None)
+
+
+def _price_series(by_ticker: dict, last_clean: pd.Series) -> pd.Series:
     names = sorted(by_ticker)
     index = pd.Index(names, dtype=last_clean.index.dtype, name=last_clean.index.name)
     return pd.Series([by_ticker[t] for t in names], index=index, dtype=F64, name=last_clean.name)

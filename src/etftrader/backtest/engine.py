@@ -27,7 +27,7 @@ from ..runlog import LOGGER_NAME
 from ..prices.frame import SAMPLE_BENCHMARK_DIVIDEND_GAP, SAMPLE_BENCHMARK_LABEL
 from ..week import EQUAL_WEIGHT, decide_week
 from .account import _Book, _buy_and_hold, _equity
-from ..labels import F64
+from ..labels import F64, I64
 from ..rebalance import TRADE_COLUMNS as PLAN_COLUMNS, rows_frame
 
 
@@ -618,6 +618,14 @@ def _in_order(frames: list[pd.DataFrame], columns: list[str], rank: Mapping[str,
     if not frames:
         return pd.DataFrame(columns=columns)
     frame = pd.concat(frames, ignore_index=True).rename(columns={"est_cost": "cost"})[columns]
+    codes, names = pd.factorize(frame["strategy"])
+    ranks = np.array([rank.get(n, np.nan) for n in names], dtype=F64)[codes]
+    days = frame["date"].to_numpy(dtype="datetime64[ns]").view(I64)
+    # One process produces its rows in this order already (week by week, books in column order):
+    # only rows from several processes need the sort.
+    if len(frame) < 2 or not (np.isnan(ranks).any() or (codes < 0).any()) and bool(
+            ((days[1:] > days[:-1]) | ((days[1:] == days[:-1]) & (ranks[1:] >= ranks[:-1]))).all()):
+        return frame
     keys = pd.DataFrame({"date": frame["date"], "rank": frame["strategy"].map(rank),
                          "seq": np.arange(len(frame))})
     order = keys.sort_values(["date", "rank", "seq"], kind="stable").index
