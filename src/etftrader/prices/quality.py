@@ -291,7 +291,7 @@ class QualityHistory:
         # those of a walk over the prices up to that date, as check_quality walks them.
         self._last = _running(np.maximum, np.where(valid, rows, -1)) if n else np.zeros((0, k), int)
         self._walks = _walks(values, config.max_daily_move)
-        repaired_by = np.zeros((n, k), dtype=I64)
+        repaired_by = np.zeros((n, k), dtype=np.int32)
         repaired_valid = valid.copy()
         for j, seen in self._walks.items():
             found = seen.set_aside_at[seen.set_aside_at >= 0]
@@ -326,10 +326,16 @@ class QualityHistory:
         self._cum_present_bad = self._bad  # present & ~valid, running
         # the first usable row at or after each row (n: none)
         self._next = _running(np.minimum, np.where(valid, rows, n)[::-1])[::-1] if n else np.zeros((0, k), dtype=int)
-        prev_row = np.vstack([np.full((1, k), -1), self._last[:-1]]) if n else self._last
-        step = valid & (prev_row >= 0)
+        # the last usable close before each row, and where there is one
+        prev = np.full((n, k), np.nan)
+        step = valid.copy()
+        if n:
+            prev[1:] = np.take_along_axis(values, np.maximum(self._last[:-1], 0), axis=0)
+            step[0] = False
+            step[1:] &= self._last[:-1] >= 0
         with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = values / np.take_along_axis(values, np.maximum(prev_row, 0), axis=0)
+            ratio = values / prev
+            del prev
             ret = ratio - 1.0
             low, high = (1.0 + SPLIT_TOLERANCE) / min(SPLIT_RATIOS), (1.0 - SPLIT_TOLERANCE) * min(SPLIT_RATIOS)
             big = step & ((ratio <= low) | (ratio >= high))
@@ -549,17 +555,16 @@ class QualityHistory:
 
 
 def _running(ufunc: np.ufunc, values: np.ndarray) -> np.ndarray:
-    """``ufunc.accumulate(values, axis=0)`` (add: counts of a boolean array, as int64).
+    """``ufunc.accumulate(values, axis=0)`` (add on a boolean array: running counts, as int32 -- a
+    history has far fewer than 2**31 rows, and the counts are half the memory).
 
     Row-major arrays (the usual layout of a loaded price file) are accumulated a row at a time:
     numpy's accumulate down the columns of one walks element by element, 5 to 10 times slower
     on the whole history. Integers and maxima are exact, so the numbers are the same.
     """
-    if values.dtype == bool:
-        values = values.astype(I64)
     if values.flags.f_contiguous or values.ndim != 2 or not len(values):
-        return ufunc.accumulate(values, axis=0)
-    out = np.array(values, order="C")
+        return ufunc.accumulate(values.astype(np.int32) if values.dtype == bool else values, axis=0)
+    out = values.astype(np.int32 if values.dtype == bool else values.dtype, order="C")  # one copy
     for i in range(1, len(out)):
         ufunc(out[i - 1], out[i], out=out[i])
     return out
