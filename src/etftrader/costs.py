@@ -110,9 +110,11 @@ def cost_model(rules: Any, tickers: Iterable[str], *, close: pd.DataFrame | None
     adv: dict[str, float] = {}
     sigma: dict[str, float] = {}
     if volume is not None and close is not None and (rules.impact_k > 0 or rules.max_adv_fraction > 0):
+        # Every ticker's figures: the model is only ever asked about the tickers that trade, so
+        # the week's two figures by ticker are shared by all its books, not copied for each.
         every_adv, every_sigma = _liquidity(close, volume)
-        adv = {t: every_adv[t] for t in names if t in every_adv}
-        sigma = {t: every_sigma[t] for t in names if t in every_sigma}
+        if any(t in every_adv for t in names):
+            adv, sigma = every_adv, every_sigma
     plain = not (rules.commission_per_trade or rules.commission_min or half or
                  (adv and (rules.impact_k > 0 or rules.max_adv_fraction > 0)))
     if plain:

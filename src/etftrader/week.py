@@ -318,7 +318,7 @@ def equal_weight_target(clean: pd.DataFrame):
     result = PortfolioResult(weights=weights, expected_return=math.nan, expected_volatility=math.nan,
                              expected_sharpe=math.nan, requested=EQUAL_WEIGHT, method="1/N",
                              fallback_reason=None, notes=())
-    scores = pd.DataFrame({"composite": pd.Series(math.nan, index=labels, dtype=F64)})
+    scores = pd.DataFrame(np.full((len(labels), 1), math.nan), index=labels, columns=["composite"])
     return Target(scores=scores, selected=kept, result=result, notes=())
 
 

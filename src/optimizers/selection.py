@@ -44,10 +44,15 @@ def select_top(scores: pd.Series, n: int) -> list[str]:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"`n` (number of positions) must be an integer >= 1, got {n!r}")
     values = (scores if scores.dtype == F64 else pd.to_numeric(scores, errors="coerce")).to_numpy(dtype=F64)
-    usable = np.isfinite(values)
-    tickers = np.array([str(t) for t in scores.index], dtype=object)[usable]
-    order = np.lexsort((tickers, -values[usable]))
-    chosen = [str(t) for t in tickers[order[: int(n)]]]
+    usable = np.flatnonzero(np.isfinite(values))
+    keys = -values[usable]
+    order = np.argsort(keys, kind="stable")
+    ranked = keys[order]
+    if (ranked[1:] == ranked[:-1]).any():  # a tie: by ticker among the tied (the order of the rest stands)
+        tickers = np.array([str(t) for t in scores.index], dtype=object)[usable]
+        order = np.lexsort((tickers, keys))
+    labels = scores.index
+    chosen = [str(labels[i]) for i in usable[order[: int(n)]].tolist()]
     if len(chosen) < n:
         logger.warning("asked for %d positions, only %d tickers have a score", n, len(chosen))
     return chosen

@@ -43,3 +43,19 @@ def test_on_the_sample_matches_the_composite_order(scored_sample):
     _, composite = scored_sample["2020-06-30"]
     chosen = select_top(composite, 10)
     assert chosen == list(composite.sort_values(ascending=False, kind="stable").index[:10])
+
+
+def test_the_order_is_score_then_ticker_on_many_draws_with_ties_and_signed_zeros():
+    """Against the definition (highest score first, ties by ticker, NaN and infinities left
+    out), on 300 random draws with many tied scores, -0.0 next to 0.0 and shuffled tickers."""
+    rng = np.random.default_rng(8)
+    for _ in range(300):
+        k = int(rng.integers(1, 40))
+        values = rng.choice([0.0, -0.0, 1.0, -1.0, 0.5, np.nan, np.inf], size=k) if rng.random() < 0.5 \
+            else np.round(rng.normal(size=k), int(rng.integers(0, 3)))
+        tickers = [f"T{i:02d}" for i in rng.permutation(k)]
+        scores = pd.Series(values, index=tickers)
+        n = int(rng.integers(1, k + 2))
+        finite = [(t, v) for t, v in zip(tickers, values) if np.isfinite(v)]
+        want = [t for t, _ in sorted(finite, key=lambda tv: (-tv[1], tv[0]))][:n]
+        assert select_top(scores, n) == want
