@@ -492,6 +492,7 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
     mark_columns = marks.columns.tolist()
     mark_values = marks.to_numpy()
     unfilled = False
+    next_marks: tuple = (-1, None)
     with Progress("backtest", total=len(schedule), stream=stream) as bar:
         for day, row in zip(schedule, marks.loc[schedule].to_numpy()):
             mark = dict(zip(mark_columns, row.tolist()))
@@ -537,8 +538,12 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
                     continue
                 target_rows.append((name, day, weights.index, weights.to_numpy()))
                 k = position[day] + 1
-                later = (marks.index[k], dict(zip(mark_columns, mark_values[k].tolist()))) \
-                    if spec.fill != "same_close" and k < len(marks.index) else None
+                if spec.fill != "same_close" and k < len(marks.index):
+                    if next_marks[0] != k:  # the next day's closes, read once for the week's books
+                        next_marks = (k, (marks.index[k], dict(zip(mark_columns, mark_values[k].tolist()))))
+                    later = next_marks[1]
+                else:
+                    later = None
                 fills, valued_at = _fill(book, spec, plan, day, mark, later)
                 unfilled = unfilled or (later is None and spec.fill != "same_close" and bool(plan.trade_rows))
                 if len(fills):

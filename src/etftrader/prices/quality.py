@@ -456,7 +456,9 @@ class QualityHistory:
             "observations": self._observations[end],
             "bad_values": self._bad[end],
         }
-        raw = truncate(self._data.close, as_of).index
+        loaded = self._data.close.index  # the rows up to the as-of date, as truncate() cuts them
+        raw = loaded[:int(loaded.searchsorted(as_of_ts, side="right"))] if loaded.is_monotonic_increasing \
+            else truncate(self._data.close, as_of).index
         index = raw if len(raw) <= self._clean_rows else raw[self._rows_with_data[:len(raw)]]
         volume = self._volume[:n] if self._volume is not None else None
         # The closes repaired by the as-of date, as check_quality repairs them (window rows only).
@@ -509,21 +511,23 @@ class QualityHistory:
         every kept ticker every week of a backtest (the kept tickers change seldom).
         """
         key = tuple(kept)
-        positions = np.array([self._position[t] for t in kept], dtype="intp")
         if shared:
             buffer = self._buffer
             if buffer is None or buffer[0] != key:
                 # The whole-history fill of the kept columns (column-major, as check_quality lays
                 # it out; gathered as rows of the transpose: one contiguous copy per column).
+                positions = np.array([self._position[t] for t in kept], dtype="intp")
                 whole = np.asfortranarray(self._filled.T[positions].T)
-                buffer = self._buffer = [key, whole, ~np.isnan(whole).all(axis=1) if kept else None, []]
-            _, whole, rows_with_price, dirty = buffer
+                buffer = self._buffer = [key, whole, ~np.isnan(whole).all(axis=1) if kept else None, [],
+                                         positions]
+            _, whole, rows_with_price, dirty, positions = buffer
             for j, col, start, stop in dirty:  # the gaps still open at the last call's date
                 whole[start:stop, j] = self._filled[start:stop, col]
             dirty.clear()
             filled_values = whole[:n]
             rows = rows_with_price[:n].copy() if kept else None
         else:
+            positions = np.array([self._position[t] for t in kept], dtype="intp")
             # The whole-history fill, cut at the as-of date (column-major, as check_quality lays it out).
             filled_values = np.asfortranarray(self._filled.T[positions, :n].T)
         filled_days = self._filled_count[end, positions]
