@@ -14,6 +14,7 @@ Nothing looks ahead.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,22 +70,24 @@ class Walk:
 def walk(values: np.ndarray, max_move: float, confirm_days: int = CONFIRM_DAYS) -> Walk:
     """Walk one series forward as a run on each day would have seen it (module docstring)."""
     n = len(values)
-    out = np.full(n, np.nan)
-    used_row = np.full(n, -1, dtype=np.int64)
+    out = [math.nan] * n
+    used_row = [-1] * n
     pending_start = np.full(n, -1, dtype=np.int64)
     pending_held = np.zeros(n, dtype=np.int64)
     set_aside_at = np.full(n, -1, dtype=np.int64)
-    good, good_row = np.nan, -1
+    good, good_row = math.nan, -1
     pending: list[int] = []
-    for t, v in enumerate(values):
-        if np.isfinite(v) and v > 0:
-            if not np.isfinite(good) or (not pending and abs(v / good - 1.0) <= max_move):
+    closes = np.asarray(values, dtype=F64).tolist()  # Python floats: the same doubles, far cheaper per row
+    for t, v in enumerate(closes):
+        if math.isfinite(v) and v > 0:
+            if not math.isfinite(good) or (not pending and abs(v / good - 1.0) <= max_move):
                 good, good_row = v, t
             elif not pending:
                 pending = [t]
             else:
-                level = values[pending[0]]
-                back = abs(np.log(v / good)) < abs(np.log(v / level))  # nearer the old level than the new
+                level = closes[pending[0]]
+                # nearer the old level than the new (numpy's log, as it always was)
+                back = abs(np.log(v / good)) < abs(np.log(v / level))
                 if back and abs(v / good - 1.0) <= max_move:
                     set_aside_at[pending] = t  # the new level came back before it held: bad prints
                     good, good_row, pending = v, t, []
@@ -99,7 +102,8 @@ def walk(values: np.ndarray, max_move: float, confirm_days: int = CONFIRM_DAYS) 
         out[t], used_row[t] = good, good_row
         if pending:
             pending_start[t], pending_held[t] = pending[0], len(pending)
-    return Walk(out, used_row, pending_start, pending_held, set_aside_at)
+    return Walk(np.array(out, dtype=F64), np.array(used_row, dtype=np.int64), pending_start, pending_held,
+                set_aside_at)
 
 
 def _walk(values: np.ndarray, max_move: float, confirm_days: int) -> tuple[np.ndarray, np.ndarray]:
