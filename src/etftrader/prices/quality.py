@@ -272,6 +272,7 @@ class QualityHistory:
         self._position = {t: i for i, t in enumerate(self._tickers)}
         self._labels: dict[tuple, pd.Index] = {}  # the last kept tickers' column labels (immutable)
         self._buffer: list | None = None  # the light report's prices (_prices, shared=True)
+        self._store: np.ndarray | None = None  # ... and the memory they live in
         self._volume = None
         if data.volume is not None:
             self._volume = _float_values(data.volume.reindex(index=close.index, columns=close.columns))
@@ -354,6 +355,9 @@ class QualityHistory:
             with np.errstate(invalid="ignore"):
                 self._dollar = np.asfortranarray(
                     np.where(valid & ~np.isnan(self._volume), values * self._volume, np.nan))
+                # running counts of the days with a dollar volume, and of those below the limit
+                self._cum_dollars = _running(np.add, ~np.isnan(self._dollar))
+                self._cum_under = _running(np.add, self._dollar < self._config.min_dollar_volume)
 
     def _window(self, n: int, start: np.ndarray, w_start: int, repair: dict, *, moves: bool = True,
                 below: float | None = None) -> dict[str, np.ndarray]:
@@ -419,16 +423,21 @@ class QualityHistory:
             prev = np.vstack([np.full((1, len(c)), np.nan), carried[:-1]])
             out["split_row"][c], out["split_ratio"][c] = _split_shifts(carried, prev, w_ok & ~np.isnan(prev))
         if self._dollar is not None:
-            dollar = self._dollar.T[cols, w_start:n].T
-            known = ~np.isnan(dollar).all(axis=0)
-            if below is not None and known.any():
+            if below is not None and below == self._config.min_dollar_volume:
                 # The median is below the limit when more than half the numbers are, and not
                 # when fewer than half are (the two middle numbers of an even count are then
-                # both on one side): only the columns between need the median itself.
-                count = (~np.isnan(dollar)).sum(axis=0)
-                with np.errstate(invalid="ignore"):
-                    under = (dollar < below).sum(axis=0)
-                known &= under >= (count + 1) // 2
+                # both on one side): only the columns between need the median itself. Both
+                # counts are differences of running counts.
+                def in_window(running: np.ndarray) -> np.ndarray:
+                    return running[end, cols] - (running[w_start - 1, cols] if w_start > 0 else 0)
+
+                count, under = in_window(self._cum_dollars), in_window(self._cum_under)
+                need = cols[(count > 0) & (under >= (count + 1) // 2)]
+                if len(need):
+                    out["median_dv"][need] = _nanmedian_columns(self._dollar.T[need, w_start:n].T)
+                return out
+            dollar = self._dollar.T[cols, w_start:n].T
+            known = ~np.isnan(dollar).all(axis=0)
             if known.any():
                 out["median_dv"][cols[known]] = _nanmedian_columns(dollar[:, known])
         return out
@@ -513,17 +522,26 @@ class QualityHistory:
         key = tuple(kept)
         if shared:
             buffer = self._buffer
+            if buffer is not None:  # the gaps still open at the last call's date, as they were
+                for j, col, start, stop in buffer[3]:
+                    buffer[1][start:stop, j] = self._filled[start:stop, col]
+                buffer[3].clear()
             if buffer is None or buffer[0] != key:
-                # The whole-history fill of the kept columns (column-major, as check_quality lays
-                # it out; gathered as rows of the transpose: one contiguous copy per column).
+                # The whole-history fill of the kept columns, column-major as check_quality lays
+                # it out, in one block reused from call to call: only the columns that are not
+                # already in their place are copied (the kept tickers change by a few at a time).
                 positions = np.array([self._position[t] for t in kept], dtype="intp")
-                whole = np.asfortranarray(self._filled.T[positions].T)
+                if self._store is None:
+                    self._store = np.empty(self._filled.shape, order="F")
+                whole = self._store[:, :len(kept)]
+                old = buffer[4] if buffer is not None else positions[:0]
+                common = min(len(old), len(positions))
+                moved = np.flatnonzero(positions[:common] != old[:common]).tolist() + list(range(common, len(kept)))
+                for j in moved:
+                    whole[:, j] = self._filled[:, positions[j]]
                 buffer = self._buffer = [key, whole, ~np.isnan(whole).all(axis=1) if kept else None, [],
                                          positions]
             _, whole, rows_with_price, dirty, positions = buffer
-            for j, col, start, stop in dirty:  # the gaps still open at the last call's date
-                whole[start:stop, j] = self._filled[start:stop, col]
-            dirty.clear()
             filled_values = whole[:n]
             rows = rows_with_price[:n].copy() if kept else None
         else:
