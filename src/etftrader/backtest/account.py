@@ -25,9 +25,12 @@ class _Book:
         self.shares: dict[str, float] = {}
         self.cash = float(capital)
         self.history: list[tuple[pd.Timestamp, dict[str, float], float]] = []
+        self._holdings = None  # holdings() until the next trade (most weeks trade nothing)
 
     def holdings(self):
         """This account as the weekly pipeline sees holdings (everything executed, nothing pending)."""
+        if self._holdings is not None:
+            return self._holdings
         if self.shares:
             # Built in ticker order (the same Series as from the dict, then sort_index; 3x cheaper).
             tickers = sorted(self.shares)
@@ -38,7 +41,8 @@ class _Book:
             shares = pd.Series([], index=pd.Index([], dtype=object), dtype=F64, name="shares")
         # replace() reuses the template's empty pending/superseded frames: building fresh empty
         # frames every week costs more than the rest of this bookkeeping.
-        return dataclasses.replace(_holdings_template(), shares=shares, cash=self.cash)
+        self._holdings = dataclasses.replace(_holdings_template(), shares=shares, cash=self.cash)
+        return self._holdings
 
     def execute(self, plan) -> None:
         """Fill every trade the plan proposes at its price (the day's close), costs paid in cash.
@@ -46,6 +50,7 @@ class _Book:
         The account becomes the plan's ``shares_after`` and ``cash_after``: the weekly trade list
         already states what holding and cash every proposed trade leads to.
         """
+        self._holdings = None
         self.shares = {str(t): float(n) for t, n in plan.shares_after.items() if n}
         self.cash = float(plan.cash_after)
 
@@ -61,6 +66,8 @@ class _Book:
         of them at the end).
         """
         from ..rebalance import estimate_cost
+
+        self._holdings = None
 
         def cost_of(ticker, value, n):
             if costs is not None:  # the week's cost model, as the weekly run estimated it
