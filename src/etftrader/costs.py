@@ -127,6 +127,8 @@ def cost_model(rules: Any, tickers: Iterable[str], *, close: pd.DataFrame | None
 
 #: the last frames _liquidity read, and its answer (the backtest asks once per book each week)
 _last_liquidity: tuple = (None, None, None)
+#: the last column labels it read, with the tickers in both and their positions
+_last_columns: tuple = (None, None, [], None, None, None)
 
 
 def _liquidity(close: pd.DataFrame, volume: pd.DataFrame) -> tuple[dict[str, float], dict[str, float]]:
@@ -137,25 +139,30 @@ def _liquidity(close: pd.DataFrame, volume: pd.DataFrame) -> tuple[dict[str, flo
     Each figure is computed column by column (numpy's nanmean and nanstd down the columns of
     the gathered rows), so it is the same for a ticker whichever others are asked with it.
     """
-    global _last_liquidity
+    global _last_liquidity, _last_columns
     last_close, last_volume, answer = _last_liquidity
     if last_close is close and last_volume is volume:
         return answer
-    vat = {t: i for i, t in enumerate(volume.columns.tolist())}  # a dict: get_indexer with a list is slow
-    cat = vat if volume.columns.equals(close.columns) else {t: i for i, t in enumerate(close.columns.tolist())}
-    names = [t for t in vat if t in cat]
+    if not (_last_columns[0] is not None and volume.columns.equals(_last_columns[0])
+            and close.columns.equals(_last_columns[1])):
+        # the tickers in both frames and their columns (the same labels every backtest week)
+        vat = {t: i for i, t in enumerate(volume.columns.tolist())}  # a dict: get_indexer with a list is slow
+        cat = vat if volume.columns.equals(close.columns) else {t: i for i, t in enumerate(close.columns.tolist())}
+        both = [t for t in vat if t in cat]
+        _last_columns = (volume.columns, close.columns, both, np.array([vat[t] for t in both], dtype=I64),
+                         np.array([cat[t] for t in both], dtype=I64), np.array(both, dtype=object))
+    names, vpos, cpos, labels = _last_columns[2:]
     adv: dict[str, float] = {}
     sigma: dict[str, float] = {}
     if names:
         # numpy on the last rows only
-        v = volume.iloc[-ADV_DAYS:].to_numpy(dtype=F64)[:, np.array([vat[t] for t in names], dtype=I64)]
-        c = close.iloc[-(SIGMA_DAYS + 1):].to_numpy(dtype=F64)[:, np.array([cat[t] for t in names], dtype=I64)]
+        v = volume.iloc[-ADV_DAYS:].to_numpy(dtype=F64)[:, vpos]
+        c = close.iloc[-(SIGMA_DAYS + 1):].to_numpy(dtype=F64)[:, cpos]
         with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: no ADV, no sigma
             mean = np.nanmean(v, axis=0) if len(v) else np.full(len(names), np.nan)
             returns = c[1:] / c[:-1] - 1.0
             std = np.nanstd(returns, axis=0, ddof=1) if len(returns) else np.full(len(names), np.nan)
-        labels = np.array(names, dtype=object)
         for figures, into in ((mean, adv), (std, sigma)):
             good = np.isfinite(figures) & (figures > 0)
             into.update(zip(labels[good].tolist(), figures[good].tolist()))
