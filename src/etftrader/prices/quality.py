@@ -327,21 +327,13 @@ class QualityHistory:
         self._cum_present_bad = self._bad  # present & ~valid, running
         # the first usable row at or after each row (n: none)
         self._next = _running(np.minimum, np.where(valid, rows, n)[::-1])[::-1] if n else np.zeros((0, k), dtype=int)
-        # the last usable close before each row, and where there is one
-        prev = np.full((n, k), np.nan)
-        step = valid.copy()
-        if n:
-            prev[1:] = np.take_along_axis(values, np.maximum(self._last[:-1], 0), axis=0)
-            step[0] = False
-            step[1:] &= self._last[:-1] >= 0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = values / prev
-            del prev
-            ret = ratio - 1.0
+        step, ratio = self._ratios()
+        with np.errstate(invalid="ignore"):
             low, high = (1.0 + SPLIT_TOLERANCE) / min(SPLIT_RATIOS), (1.0 - SPLIT_TOLERANCE) * min(SPLIT_RATIOS)
             big = step & ((ratio <= low) | (ratio >= high))
-        self._step, self._ret, self._abs_ret = step, ret, None  # |returns|: on the first health table
-        flat = step & (ret == 0.0)
+        self._abs_ret = None  # |returns|: on the first health table (_window)
+        flat = step & (ratio == 1.0)  # a return of exactly zero (ratio - 1 is exact near 1)
+        del ratio
         self._cum_flat = _running(np.add, flat)
         # run lengths only where there is a flat day at all (column-major: a week reads a block
         # of rows of a column)
@@ -353,11 +345,26 @@ class QualityHistory:
         self._dollar = None
         if self._volume is not None:
             with np.errstate(invalid="ignore"):
-                self._dollar = np.asfortranarray(
-                    np.where(valid & ~np.isnan(self._volume), values * self._volume, np.nan))
+                self._dollar = np.multiply(values, self._volume, order="F")
+                self._dollar[~(valid & ~np.isnan(self._volume))] = np.nan
                 # running counts of the days with a dollar volume, and of those below the limit
                 self._cum_dollars = _running(np.add, ~np.isnan(self._dollar))
                 self._cum_under = _running(np.add, self._dollar < self._config.min_dollar_volume)
+
+    def _ratios(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per row and column: whether there is a usable close and one before it, and the ratio of
+        the close to the last usable one before it (what a window's one-day returns are made of)."""
+        values, n = self._values, len(self._values)
+        step = self._valid.copy()
+        ratio = np.empty(values.shape)
+        if n:
+            ratio[0] = np.nan
+            step[0] = False
+            step[1:] &= self._last[:-1] >= 0
+            with np.errstate(invalid="ignore", divide="ignore"):
+                np.divide(values[1:], np.take_along_axis(values, np.maximum(self._last[:-1], 0), axis=0),
+                          out=ratio[1:])
+        return step, ratio
 
     def _window(self, n: int, start: np.ndarray, w_start: int, repair: dict, *, moves: bool = True,
                 below: float | None = None) -> dict[str, np.ndarray]:
@@ -395,7 +402,9 @@ class QualityHistory:
         has = first <= end
         if moves:
             if self._abs_ret is None:  # column-major: a week reads a block of rows of each column
-                self._abs_ret = np.asfortranarray(np.where(self._step, np.abs(self._ret), -1.0))
+                step, ratio = self._ratios()
+                with np.errstate(invalid="ignore"):
+                    self._abs_ret = np.asfortranarray(np.where(step, np.abs(ratio - 1.0), -1.0))
             size = self._abs_ret.T[cols, w_start:n]  # one row per column (a copy)
             rel = np.where(has, first - w_start, 0)
             size[np.flatnonzero(has), rel[has]] = -1.0
