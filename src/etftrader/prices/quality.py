@@ -284,7 +284,7 @@ class QualityHistory:
         self._has_any = valid.any(axis=0)
         self._first = np.where(self._has_any, valid.argmax(axis=0) if n else 0, n)
         self._bad = _running(np.add, present & ~valid)
-        rows = np.arange(n)[:, None]
+        rows = np.arange(n, dtype=np.int32)[:, None]  # row numbers (int32: half the memory)
         # A bad print is never a ticker's first or last usable close at any date (its level is set
         # aside from a good close, and found out at a later good one), so first and last rows are
         # read off the raw prices; the count of usable closes at a date leaves out the closes
@@ -322,7 +322,7 @@ class QualityHistory:
         walked = np.zeros(k, dtype=bool)
         walked[list(self._walks)] = True
         self._slow, self._fast = np.flatnonzero(walked), np.flatnonzero(~walked)
-        rows = np.arange(n)[:, None]
+        rows = np.arange(n, dtype=np.int32)[:, None]  # row numbers (int32: half the memory)
         self._valid = valid
         self._cum_present_bad = self._bad  # present & ~valid, running
         # the first usable row at or after each row (n: none)
@@ -594,7 +594,9 @@ def _running(ufunc: np.ufunc, values: np.ndarray) -> np.ndarray:
     on the whole history. Integers and maxima are exact, so the numbers are the same.
     """
     if values.flags.f_contiguous or values.ndim != 2 or not len(values):
-        return ufunc.accumulate(values.astype(np.int32) if values.dtype == bool else values, axis=0)
+        if values.dtype == bool:  # int32 kept (numpy would widen the sum to int64)
+            return ufunc.accumulate(values.astype(np.int32), axis=0, dtype=np.int32)
+        return ufunc.accumulate(values, axis=0)
     out = values.astype(np.int32 if values.dtype == bool else values.dtype, order="C")  # one copy
     for i in range(1, len(out)):
         ufunc(out[i - 1], out[i], out=out[i])
