@@ -84,8 +84,8 @@ class CostModel:
 
 
 def cost_model(rules: Any, tickers: Iterable[str], *, close: pd.DataFrame | None = None,
-               volume: pd.DataFrame | None = None, asset_class: Mapping[str, str] | None = None
-               ) -> CostModel | None:
+               volume: pd.DataFrame | None = None, asset_class: Mapping[str, str] | None = None,
+               memo: dict | None = None) -> CostModel | None:
     """The week's cost model for ``tickers``, or None when it is the flat one (bps and per share
     only: the plan then costs trades exactly as before the model existed).
 
@@ -98,6 +98,9 @@ def cost_model(rules: Any, tickers: Iterable[str], *, close: pd.DataFrame | None
         Daily closes and volumes up to the as-of date (volume: shares a day).
     asset_class : mapping of ticker to asset class, optional
         For ``spread_bps`` given by asset class.
+    memo : dict, optional
+        Shared by the books of one backtest week (the same ``close`` and ``volume``, unchanged):
+        the week's ADV and volatility are computed for the first book and read by the others.
     """
     names = [str(t) for t in dict.fromkeys(tickers)]
     spreads = dict(rules.spread_bps)
@@ -112,7 +115,7 @@ def cost_model(rules: Any, tickers: Iterable[str], *, close: pd.DataFrame | None
     if volume is not None and close is not None and (rules.impact_k > 0 or rules.max_adv_fraction > 0):
         # Every ticker's figures: the model is only ever asked about the tickers that trade, so
         # the week's two figures by ticker are shared by all its books, not copied for each.
-        every_adv, every_sigma = _liquidity(close, volume)
+        every_adv, every_sigma = _liquidity(close, volume, memo)
         if any(t in every_adv for t in names):
             adv, sigma = every_adv, every_sigma
     plain = not (rules.commission_per_trade or rules.commission_min or half or
@@ -125,33 +128,33 @@ def cost_model(rules: Any, tickers: Iterable[str], *, close: pd.DataFrame | None
                      max_adv_fraction=float(rules.max_adv_fraction))
 
 
-#: the last frames _liquidity read, and its answer (the backtest asks once per book each week)
-_last_liquidity: tuple = (None, None, None)
-#: the last column labels it read, with the tickers in both and their positions
+#: the last column labels _liquidity read, with the tickers in both and their positions (labels
+#: only: the same every week of a backtest; one tuple, read and replaced whole)
 _last_columns: tuple = (None, None, [], None, None, None)
 
 
-def _liquidity(close: pd.DataFrame, volume: pd.DataFrame) -> tuple[dict[str, float], dict[str, float]]:
+def _liquidity(close: pd.DataFrame, volume: pd.DataFrame, memo: dict | None = None
+               ) -> tuple[dict[str, float], dict[str, float]]:
     """ADV and daily volatility of every ticker with both closes and volumes (positive and
-    finite only), from the last rows of ``close`` and ``volume``; the same frames asked again
-    (every book of a backtest week) get the same answer without computing it again.
+    finite only), from the last rows of ``close`` and ``volume``; kept in ``memo`` (one backtest
+    week's) for the week's other books.
 
     Each figure is computed column by column (numpy's nanmean and nanstd down the columns of
     the gathered rows), so it is the same for a ticker whichever others are asked with it.
     """
-    global _last_liquidity, _last_columns
-    last_close, last_volume, answer = _last_liquidity
-    if last_close is close and last_volume is volume:
-        return answer
-    if not (_last_columns[0] is not None and volume.columns.equals(_last_columns[0])
-            and close.columns.equals(_last_columns[1])):
+    global _last_columns
+    kept = memo.get("liquidity") if memo is not None else None
+    if kept is not None and kept[0] is close and kept[1] is volume:
+        return kept[2]
+    columns = _last_columns
+    if not (columns[0] is not None and volume.columns.equals(columns[0]) and close.columns.equals(columns[1])):
         # the tickers in both frames and their columns (the same labels every backtest week)
         vat = {t: i for i, t in enumerate(volume.columns.tolist())}  # a dict: get_indexer with a list is slow
         cat = vat if volume.columns.equals(close.columns) else {t: i for i, t in enumerate(close.columns.tolist())}
         both = [t for t in vat if t in cat]
-        _last_columns = (volume.columns, close.columns, both, np.array([vat[t] for t in both], dtype=I64),
-                         np.array([cat[t] for t in both], dtype=I64), np.array(both, dtype=object))
-    names, vpos, cpos, labels = _last_columns[2:]
+        columns = _last_columns = (volume.columns, close.columns, both, np.array([vat[t] for t in both], dtype=I64),
+                                   np.array([cat[t] for t in both], dtype=I64), np.array(both, dtype=object))
+    names, vpos, cpos, labels = columns[2:]
     adv: dict[str, float] = {}
     sigma: dict[str, float] = {}
     if names:
@@ -166,7 +169,8 @@ def _liquidity(close: pd.DataFrame, volume: pd.DataFrame) -> tuple[dict[str, flo
         for figures, into in ((mean, adv), (std, sigma)):
             good = np.isfinite(figures) & (figures > 0)
             into.update(zip(labels[good].tolist(), figures[good].tolist()))
-    _last_liquidity = (close, volume, (adv, sigma))
+    if memo is not None:
+        memo["liquidity"] = (close, volume, (adv, sigma))
     return adv, sigma
 
 

@@ -192,19 +192,21 @@ def score_prices(prices: pd.DataFrame, config: Config) -> pd.DataFrame:
 
 
 def prices_today(close: pd.DataFrame, clean: pd.DataFrame, holdings: Holdings,
-                 warnings: list[str], dropped: pd.DataFrame) -> pd.Series:
+                 warnings: list[str], dropped: pd.DataFrame, *, memo: dict | None = None) -> pd.Series:
     """Price per ticker on the as-of date: cleaned prices, else the raw last price for held tickers.
 
     ``close`` is the raw price frame up to the as-of date, ``clean`` the quality step's prices,
     ``dropped`` its ``ticker, reason`` frame; messages for the user are appended to ``warnings``.
+    ``memo``: shared by the books of one backtest week (the same ``clean``, unchanged), which
+    then read its last prices once.
 
     A held ticker the quality step dropped is still held: it is valued at its last raw price (and
     sold when rebalancing, since it is not in the target). One without any market price falls back
     to its last executed trade price, with a warning.
     """
-    global _last_prices
-    if _last_prices[0] is clean:  # the same week's prices for another book of the backtest
-        last_clean, clean_by, clean_series = _last_prices[1:]
+    kept = memo.get("prices_today") if memo is not None else None
+    if kept is not None and kept[0] is clean:  # the same week's prices for another book of the backtest
+        last_clean, clean_by, clean_series = kept[1:]
     else:
         last_clean = _last_valid(clean)
         # Plain dicts and lists: the backtest asks this of every book every week, and pandas'
@@ -216,9 +218,11 @@ def prices_today(close: pd.DataFrame, clean: pd.DataFrame, holdings: Holdings,
     if not extra:  # every held ticker has a clean price (most weeks): the same Series as the last book's
         if clean_series is None:
             clean_series = _price_series(clean_by, last_clean)
-        _last_prices = (clean, last_clean, clean_by, clean_series)
+        if memo is not None:
+            memo["prices_today"] = (clean, last_clean, clean_by, clean_series)
         return clean_series.copy()
-    _last_prices = (clean, last_clean, clean_by, clean_series)
+    if memo is not None:
+        memo["prices_today"] = (clean, last_clean, clean_by, clean_series)
     by_ticker = dict(clean_by)
     columns = reasons = None
     for ticker in extra:
@@ -239,10 +243,6 @@ def prices_today(close: pd.DataFrame, clean: pd.DataFrame, holdings: Holdings,
         else:  # pragma: no cover - holdings always have a trade price
             raise DataError(f"held ticker {ticker} has no price; check the Trades sheet")
     return _price_series(by_ticker, last_clean)
-
-
-#: the clean prices prices_today last read, with its figures (last prices, by ticker, the Series)
-_last_prices: tuple = (None, None, None, None)
 
 
 def _price_series(by_ticker: dict, last_clean: pd.Series) -> pd.Series:

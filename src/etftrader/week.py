@@ -97,7 +97,8 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
                 positions: int, dropped: pd.DataFrame, scores: pd.DataFrame | None = None,
                 force: bool = False, explain: bool = False, limits: Any = (),
                 volume: pd.DataFrame | None = None, asset_class: Mapping[str, str] | None = None,
-                guard: Callable[[pd.Series, float], Any] | None = None) -> WeekDecision:
+                guard: Callable[[pd.Series, float], Any] | None = None, memo: dict | None = None
+                ) -> WeekDecision:
     """Decide one week: target, prices, trade plan and notes.
 
     Parameters
@@ -136,6 +137,11 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
         :func:`etftrader.prices.guard.guard_latest` (the backtest passes a
         :class:`~etftrader.prices.guard.GuardHistory`'s ``latest``: the same verdicts, each
         ticker walked once).
+    memo : dict, optional
+        One dict for all the books of one backtest week, which hand it the same ``clean``,
+        ``close`` and ``volume`` unchanged: what each would compute from them alike (today's
+        clean prices, the week's ADV and volatility) is computed for the first and read by the
+        others. None (the weekly run): nothing is kept.
 
     Returns
     -------
@@ -151,7 +157,7 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
 
     notes: list[Note] = []
     warned: list[str] = []
-    prices = prices_today(close, clean, holdings, warned, dropped)
+    prices = prices_today(close, clean, holdings, warned, dropped, memo=memo)
     frozen = _guard_held_prices(close, clean, holdings, config, prices, warned, notes, guard)
     notes += [Note("held_price", message, level="warning") for message in warned]
     current, _ = current_weights(holdings.shares, prices, holdings.cash)
@@ -184,7 +190,7 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
 
     weights = target.weights
     movers = sorted({t for t, w in zip(weights.index.tolist(), weights.to_numpy().tolist()) if w > 0}.union(held))
-    costs = cost_model(rules, movers, close=close, volume=volume, asset_class=asset_class)
+    costs = cost_model(rules, movers, close=close, volume=volume, asset_class=asset_class, memo=memo)
     plan = plan_rebalance(target.weights, holdings, prices, rules, optimizer=optimizer,
                           force=force or negative, frozen=frozen, costs=costs)
     plan = _hold_back_if_costly(plan, holdings, rules, notes)

@@ -53,6 +53,37 @@ def test_the_weeks_model_reads_adv_and_daily_volatility_off_the_real_sample(samp
     assert cost_model(Config().rebalance, ["MTUM"], close=close, volume=None) is None
 
 
+def test_the_model_and_todays_prices_read_the_frames_they_are_given_each_time(sample_close):
+    """Frames edited in place and passed again give the new figures (nothing is kept between
+    calls but a backtest week's own memo), and a week's memo gives every book the same ones."""
+    from etftrader.holdings import Holdings
+    from etftrader.target import prices_today
+
+    close = sample_close.loc[:"2021-06-04"].copy()
+    volume = _volume_like_yahoo(close)
+    rules = Config().override(rebalance={"max_adv_fraction": 0.1}).rebalance
+    first = cost_model(rules, ["XOM"], close=close, volume=volume)
+    volume.iloc[-ADV_DAYS:, volume.columns.get_loc("XOM")] = 1_000.0
+    again = cost_model(rules, ["XOM"], close=close, volume=volume)
+    assert again.adv["XOM"] == pytest.approx(1_000.0) != first.adv["XOM"]
+    memo: dict = {}
+    books = [cost_model(rules, names, close=close, volume=volume, memo=memo) for names in (["XOM"], ["XOM", "KO"])]
+    assert books[0].adv["XOM"] == books[1].adv["XOM"] == again.adv["XOM"]
+
+    clean = close.dropna(axis=1)
+    cash = Holdings.all_cash(1_000.0)
+    before = prices_today(close, clean, cash, [], pd.DataFrame())
+    clean.iloc[-1, clean.columns.get_loc("XOM")] = 999.0
+    after = prices_today(close, clean, cash, [], pd.DataFrame())
+    assert after["XOM"] == 999.0 != before["XOM"]
+    memo = {}
+    shared = [prices_today(close, clean, cash, [], pd.DataFrame(), memo=memo) for _ in range(2)]
+    pd.testing.assert_series_equal(shared[0], after)
+    pd.testing.assert_series_equal(shared[1], after)
+    shared[0]["XOM"] = 1.0  # a book's copy is its own
+    assert prices_today(close, clean, cash, [], pd.DataFrame(), memo=memo)["XOM"] == 999.0
+
+
 def _long_file(tmp_path, close: pd.DataFrame, volume: pd.DataFrame) -> str:
     frame = pd.DataFrame({"close": close.stack(), "volume": volume.stack()}).reset_index()
     frame.columns = ["date", "ticker", "close", "volume"]

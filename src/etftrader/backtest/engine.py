@@ -508,6 +508,7 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
                 continue
             spent["quality"] += time.perf_counter() - tick
             scores: list[pd.DataFrame] = []  # the week's factor scores, computed once for all optimizers
+            memo: dict = {}  # what the week's books compute alike from its prices (decide_week)
             for name in strategies:
                 book = books[name]
                 spec = specs[name]
@@ -523,7 +524,8 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
                                            dropped=quality.dropped,
                                            scores=scores[0] if scores else None,
                                            limits=() if spec.optimizer == EQUAL_WEIGHT else limits[name],
-                                           volume=week.volume, asset_class=classes[name], guard=guard)
+                                           volume=week.volume, asset_class=classes[name], guard=guard,
+                                           memo=memo)
                     spent["target"] += time.perf_counter() - tick
                     weights, plan = decision.target.weights.astype(F64), decision.plan
                     about = _about(decision)
