@@ -544,6 +544,7 @@ class QualityHistory:
                     self._store = np.empty(self._filled.shape, order="F")
                 whole = self._store[:, :len(kept)]
                 old = buffer[4] if buffer is not None else positions[:0]
+                self._buffer = None  # until the columns are in place (an interrupted copy rebuilds)
                 common = min(len(old), len(positions))
                 moved = np.flatnonzero(positions[:common] != old[:common]).tolist() + list(range(common, len(kept)))
                 for j in moved:
