@@ -47,9 +47,12 @@ def value(prices: pd.DataFrame, *, lookback: int = 252) -> pd.Series:
     return pd.Series(value_from_window(window), index=prices.columns, name="value")
 
 
-def value_from_window(window: np.ndarray, ok: np.ndarray | None = None) -> np.ndarray:
+def value_from_window(window: np.ndarray, ok: np.ndarray | None = None, *,
+                      high: np.ndarray | None = None) -> np.ndarray:
     """Value of every column of a price window of shape (lookback + 1, n_tickers);
-    ``ok``: its :func:`~factors._returns.valid_columns`, when the caller has them."""
+    ``ok``: its :func:`~factors._returns.valid_columns`, and ``high``: each column's highest
+    price with the unusable columns at 1.0, when the caller has them."""
     ok = valid_columns(window) if ok is None else ok
-    high = np.max(np.where(ok, window, 1.0), axis=0)
+    if high is None:
+        high = np.max(np.where(ok, window, 1.0), axis=0)
     return np.where(ok, 1.0 - window[-1] / high, np.nan)

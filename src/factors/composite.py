@@ -17,7 +17,7 @@ import pandas as pd
 
 from .names import FACTOR_NAMES
 
-from ._returns import check_lookback, check_prices, price_window, simple_returns, valid_columns
+from ._returns import check_lookback, check_prices, price_window, running_max, simple_returns, valid_columns
 from ._momentum import momentum_from_window
 from ._quality import quality_from_window
 from ._value import value_from_window
@@ -170,10 +170,15 @@ def score_universe(
     def valid(lookback: int) -> np.ndarray:
         return whole if lookback == longest else valid_columns(tail(lookback))
 
+    # Quality's running high over its window ends at each column's highest price: value's
+    # denominator when the two windows are the same (a maximum is exact, so the same numbers).
+    quality_ok = valid(quality_lookback)
+    running = running_max(np.where(quality_ok, tail(quality_lookback), 1.0))
     raw = {
         "momentum": momentum_from_window(tail(momentum_lookback), momentum_skip, valid(momentum_lookback)),
-        "quality": quality_from_window(tail(quality_lookback), valid(quality_lookback)),
-        "value": value_from_window(tail(value_lookback), valid(value_lookback)),
+        "quality": quality_from_window(tail(quality_lookback), quality_ok, running=running),
+        "value": value_from_window(tail(value_lookback), valid(value_lookback),
+                                   high=running[-1] if value_lookback == quality_lookback else None),
         "volatility": low_volatility_from_window(
             tail(volatility_lookback), simple_returns(tail(volatility_lookback))
         ),
