@@ -876,7 +876,7 @@ def _health_rows(m: dict[str, np.ndarray], columns, failed: dict[str, str], conf
     for code, fired, describe in checks:
         for pos in np.flatnonzero(fired):
             rules[pos].append(code)
-            reasons[pos].append(describe({name: values[pos] for name, values in m.items()}))
+            reasons[pos].append(describe(_Row(m, pos)))
     tickers = list(m["ticker"])
     status = ["dropped" if r else "kept" for r in rules]
     rule = [r[0] if r else "" for r in rules]
@@ -907,6 +907,19 @@ def _health_rows(m: dict[str, np.ndarray], columns, failed: dict[str, str], conf
     for name in ("ticker", "status", "rule", "reason"):
         health[name] = health[name].astype(str)
     return health
+
+
+class _Row:
+    """One ticker's figures of a metrics table, read by name (a reason quotes two or three of
+    the twenty-five: the row is not copied out for it)."""
+
+    __slots__ = ("_m", "_pos")
+
+    def __init__(self, m: dict[str, np.ndarray], pos: int):
+        self._m, self._pos = m, pos
+
+    def __getitem__(self, name: str):
+        return self._m[name][self._pos]
 
 
 @functools.lru_cache(maxsize=1)
