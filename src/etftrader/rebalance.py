@@ -430,7 +430,7 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
                    rules: RebalanceConfig | Config, *,
                    optimizer: str, force: bool = False, frozen: Any = (),
                    allocator: Callable[[pd.Series, pd.Series, float], pd.Series] | None = None,
-                   costs: Any = None) -> RebalancePlan:
+                   costs: Any = None, current: tuple[pd.Series, float] | None = None) -> RebalancePlan:
     """Drift check and, when rebalancing, the whole-share trade list.
 
     Parameters
@@ -457,6 +457,9 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
     costs : etftrader.costs.CostModel, optional
         The week's cost model and liquidity cap (:func:`etftrader.costs.cost_model`); None: the
         flat ``cost_bps`` and ``cost_per_share``.
+    current : (Series, float), optional
+        ``current_weights(holdings.shares, prices_today, holdings.cash)`` when the caller has it
+        (the week step does): the same weights and total, not computed again.
 
     Returns
     -------
@@ -484,9 +487,13 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
     if not all(px_by.get(t, math.nan) > 0 for t in names):
         missing = sorted(t for t in names if not px_by.get(t, math.nan) > 0)
         raise DataError(f"no price on the as-of date for target ticker(s) {', '.join(missing)}")
-    cur_v, total = _current(held, held_n, px_by, holdings.cash)
-    cur_name = holdings.shares.name if holdings.shares.name == prices_today.name else None
-    cur = pd.Series(cur_v, index=holdings.shares.index, name=cur_name)
+    if current is None:
+        cur_v, total = _current(held, held_n, px_by, holdings.cash)
+        cur_name = holdings.shares.name if holdings.shares.name == prices_today.name else None
+        cur = pd.Series(cur_v, index=holdings.shares.index, name=cur_name)
+    else:
+        cur, total = current
+        cur_v = cur.to_numpy(dtype=F64)
     w_by = dict(zip(names, w.tolist()))
     cur_by = dict(zip(held, cur_v.tolist()))
     d = _drift(names, w_by, held, cur_by)

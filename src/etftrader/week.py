@@ -160,7 +160,7 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
     prices = prices_today(close, clean, holdings, warned, dropped, memo=memo)
     frozen = _guard_held_prices(close, clean, holdings, config, prices, warned, notes, guard)
     notes += [Note("held_price", message, level="warning") for message in warned]
-    current, _ = current_weights(holdings.shares, prices, holdings.cash)
+    current, current_total = current_weights(holdings.shares, prices, holdings.cash)
     invested = bool((current.to_numpy() > 0).any())
     # Plain lists: pandas' boolean masks and set operations on a string index cost more than the
     # rest of the week step, and the backtest takes it for every book every week.
@@ -192,7 +192,7 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
     movers = sorted({t for t, w in zip(weights.index.tolist(), weights.to_numpy().tolist()) if w > 0}.union(held))
     costs = cost_model(rules, movers, close=close, volume=volume, asset_class=asset_class, memo=memo)
     plan = plan_rebalance(target.weights, holdings, prices, rules, optimizer=optimizer,
-                          force=force or negative, frozen=frozen, costs=costs)
+                          force=force or negative, frozen=frozen, costs=costs, current=(current, current_total))
     plan = _hold_back_if_costly(plan, holdings, rules, notes)
     # The plan's rows, not its frames: the backtest never reads the frames, and building them
     # costs more than the rest of a book's week.

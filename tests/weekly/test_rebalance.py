@@ -177,6 +177,30 @@ def test_trade_list_invariants_on_random_books(seed):
     assert book[book > 1e-9].to_dict() == pytest.approx(plan.shares_after.to_dict())
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_a_plan_given_the_current_weights_is_the_plan_that_computes_them(seed):
+    """The week step hands plan_rebalance the current weights it already has: the plan is the
+    same, float for float, as one that works them out itself."""
+    rng = np.random.default_rng(100 + seed)
+    tickers = [f"T{i:02d}" for i in range(12)]
+    prices = S(rng.uniform(5, 400, len(tickers)), index=tickers)
+    held = S(rng.integers(0, 60, len(tickers)).astype(float), index=tickers)
+    held = held[(rng.random(len(tickers)) < 0.6) & (held > 0)]
+    weights = S(rng.dirichlet(np.ones(6)), index=sorted(rng.choice(tickers, size=6, replace=False)))
+    book = holdings(held.to_dict(), float(rng.uniform(0, 5000)))
+    cfg = config(no_trade_band=float(rng.choice([0.0, 0.2])))
+    force = bool(seed % 2)
+    plans = [plan_rebalance(weights, book, prices, cfg, optimizer="mvo", force=force, allocator=floor_allocator,
+                            current=given)
+             for given in (None, current_weights(book.shares, prices, book.cash))]
+    a, b = plans
+    assert (a.drift, a.drift_outside_band, a.rebalance, a.total_value, a.investable, a.cash_after) == \
+        (b.drift, b.drift_outside_band, b.rebalance, b.total_value, b.investable, b.cash_after)
+    pd.testing.assert_series_equal(a.current_weights, b.current_weights, check_exact=True)
+    pd.testing.assert_frame_equal(a.trades, b.trades, check_exact=True)
+    pd.testing.assert_series_equal(a.shares_after, b.shares_after, check_exact=True)
+
+
 def test_prices_today_values_held_tickers_the_quality_step_dropped():
     from etftrader.pipeline import prices_today
 
