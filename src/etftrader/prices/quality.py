@@ -366,14 +366,14 @@ class QualityHistory:
                           out=ratio[1:])
         return step, ratio
 
-    def _window(self, n: int, start: np.ndarray, w_start: int, repair: dict, *, moves: bool = True,
-                below: float | None = None) -> dict[str, np.ndarray]:
+    def _window(self, n: int, start: np.ndarray, w_start: int, repair: dict, *,
+                light: bool = False) -> dict[str, np.ndarray]:
         """:func:`_window_stats` of the window of rows ``w_start`` to ``n - 1``, every column.
 
-        For the columns never repaired, ``moves=False`` leaves out the largest move and its row
-        (``max_abs``, ``jump_row``: NaN and -1; the health table shows them, no rule reads them),
-        and with ``below`` the median dollar volume is only computed where it is below ``below``
-        (NaN elsewhere: the liquidity rule fires where it is, and its reason quotes it).
+        ``light`` (the backtest's report, no health table), for the columns never repaired: the
+        largest move and its row are left out (``max_abs``, ``jump_row``: NaN and -1; no rule
+        reads them), and the median dollar volume is only computed where it is below
+        ``min_dollar_volume`` (NaN elsewhere: the liquidity rule fires there, its reason quotes it).
         """
         k = len(self._tickers)
         out = {"bad_in_window": np.zeros(k, dtype=I64), "missing": np.zeros(k, dtype=I64),
@@ -400,7 +400,7 @@ class QualityHistory:
         out["missing"][cols] = np.maximum(n - st, 0) - since_start(self._cum_valid)
         first = self._next[w_start, cols]  # the window's first usable row: no return there
         has = first <= end
-        if moves:
+        if not light:
             if self._abs_ret is None:  # column-major: a week reads a block of rows of each column
                 step, ratio = self._ratios()
                 with np.errstate(invalid="ignore"):
@@ -432,7 +432,7 @@ class QualityHistory:
             prev = np.vstack([np.full((1, len(c)), np.nan), carried[:-1]])
             out["split_row"][c], out["split_ratio"][c] = _split_shifts(carried, prev, w_ok & ~np.isnan(prev))
         if self._dollar is not None:
-            if below is not None and below == self._config.min_dollar_volume:
+            if light:
                 # The median is below the limit when more than half the numbers are, and not
                 # when fewer than half are (the two middle numbers of an even count are then
                 # both on one side): only the columns between need the median itself. Both
@@ -484,8 +484,7 @@ class QualityHistory:
         jumps = {"repaired": self._repaired_by[end].copy(), "repair": repair,
                  **_pending_at(self._walks, values, end, values.shape[1])}
         w_start = max(n - self._min_history, 0)
-        window = self._window(n, np.maximum(whole["first_idx"], w_start), w_start, repair, moves=health,
-                              below=None if health else config.min_dollar_volume)
+        window = self._window(n, np.maximum(whole["first_idx"], w_start), w_start, repair, light=not health)
         metrics = _metrics(values, index, self._tickers, volume, min_history=self._min_history,
                            as_of=as_of_ts, whole=whole, jumps=jumps, window=window)
         if not health:
