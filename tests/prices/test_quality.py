@@ -374,6 +374,19 @@ def test_quality_history_matches_check_quality_every_day_on_hand_made_defects():
     _assert_history_matches(data, config, 20, days)
 
 
+def test_quality_history_matches_check_quality_when_a_row_without_prices_is_out_of_order():
+    """A date out of order only on a row with no price at all (the rows with prices are in order):
+    every day's report is still check_quality's, not an error."""
+    data = _defective_frame()
+    close = data.close.copy()
+    close.iloc[40] = np.nan
+    order = list(range(20)) + [40] + [i for i in range(20, len(close)) if i != 40]
+    data = dataclasses.replace(data, close=close.iloc[order], volume=data.volume.iloc[order])
+    config = DataConfig(source="file", max_ffill_days=3, max_missing_fraction=0.10, stale_days=10,
+                        max_daily_move=0.45, min_dollar_volume=100_000.0)
+    _assert_history_matches(data, config, 20, close.index[[10, 25, 60, 100, 119]])
+
+
 def test_quality_history_matches_check_quality_on_generated_universe():
     import importlib.util
     import sys

@@ -462,7 +462,10 @@ class QualityHistory:
         """
         as_of_ts = pd.Timestamp(as_of)
         n = int(self._close.index.searchsorted(as_of_ts, side="right"))
-        if n == 0 or not self._values.shape[1] or not self._close.index.is_monotonic_increasing:
+        # Dates out of order (even only through a row with no price, which the rows kept here
+        # leave out) are check_quality's to cut as it cuts them: the rows a date sees are then
+        # not a prefix of the history.
+        if n == 0 or not self._values.shape[1] or not self._data.close.index.is_monotonic_increasing:
             return check_quality(self._data, self._config, min_history=self._min_history, as_of=as_of)
         config, end = self._config, n - 1
         values = self._values[:n]
@@ -475,8 +478,7 @@ class QualityHistory:
             "bad_values": self._bad[end],
         }
         loaded = self._data.close.index  # the rows up to the as-of date, as truncate() cuts them
-        raw = loaded[:int(loaded.searchsorted(as_of_ts, side="right"))] if loaded.is_monotonic_increasing \
-            else truncate(self._data.close, as_of).index
+        raw = loaded[:int(loaded.searchsorted(as_of_ts, side="right"))]
         index = raw if len(raw) <= self._clean_rows else raw[self._rows_with_data[:len(raw)]]
         volume = self._volume[:n] if self._volume is not None else None
         # The closes repaired by the as-of date, as check_quality repairs them (window rows only).
