@@ -148,10 +148,10 @@ def suspicious_columns(values: np.ndarray, max_move: float) -> np.ndarray:
         # (most of a long universe), so only the others are filled.
         gappy = ~usable.all(axis=0)
         jumps = np.zeros(values.shape[1], dtype=bool)
-        for cols, part in ((~gappy, None), (gappy, True)):
+        for cols, fill in ((~gappy, False), (gappy, True)):
             if cols.any():
                 v = values[:, cols]
-                prev = pd.DataFrame(np.where(usable[:, cols], v, np.nan)).ffill().to_numpy() if part else v
+                prev = pd.DataFrame(np.where(usable[:, cols], v, np.nan)).ffill().to_numpy() if fill else v
                 moves = np.abs(v[1:] / prev[:-1] - 1.0)
                 jumps[cols] = ((moves > max_move) & np.isfinite(moves)).any(axis=0)
     return jumps | (~usable & ~np.isnan(values)).any(axis=0)

@@ -324,7 +324,6 @@ class QualityHistory:
         self._slow, self._fast = np.flatnonzero(walked), np.flatnonzero(~walked)
         rows = np.arange(n, dtype=np.int32)[:, None]  # row numbers (int32: half the memory)
         self._valid = valid
-        self._cum_present_bad = self._bad  # present & ~valid, running
         # the first usable row at or after each row (n: none)
         self._next = _running(np.minimum, np.where(valid, rows, n)[::-1])[::-1] if n else np.zeros((0, k), dtype=int)
         step, ratio = self._ratios()
@@ -396,7 +395,7 @@ class QualityHistory:
         def since_start(running: np.ndarray) -> np.ndarray:  # count over rows start..end
             return np.where(inside, running[end, cols] - np.where(st > 0, running[before, cols], 0), 0)
 
-        out["bad_in_window"][cols] = since_start(self._cum_present_bad)
+        out["bad_in_window"][cols] = since_start(self._bad)  # present & ~valid, running
         out["missing"][cols] = np.maximum(n - st, 0) - since_start(self._cum_valid)
         first = self._next[w_start, cols]  # the window's first usable row: no return there
         has = first <= end
