@@ -56,15 +56,16 @@ def quality(prices: pd.DataFrame, *, lookback: int = 252) -> pd.Series:
 def quality_from_window(window: np.ndarray, ok: np.ndarray | None = None, *,
                         running: np.ndarray | None = None) -> np.ndarray:
     """Quality of every column of a price window of shape (lookback + 1, n_tickers);
-    ``ok``: its :func:`~factors._returns.valid_columns`, and ``running``: the running high of
-    ``np.where(ok, window, 1.0)`` (:func:`~factors._returns.running_max`), when the caller has them."""
+    ``ok``: its :func:`~factors._returns.valid_columns`, and ``running``: the window's running
+    high (:func:`~factors._returns.running_max`), when the caller has them. A column with a
+    missing price scores NaN whatever its running high holds (NaN flows through the arithmetic
+    without a warning, and the last step masks it)."""
     ok = valid_columns(window) if ok is None else ok
-    filled = np.where(ok, window, 1.0)  # keeps NaN out of the running max of dropped columns
     lookback = window.shape[0] - 1
-    annual_return = (filled[-1] / filled[0]) ** (TRADING_DAYS / lookback) - 1.0
+    annual_return = (window[-1] / window[0]) ** (TRADING_DAYS / lookback) - 1.0
     # In place, in the window's layout: the mean sums down each column in the order it always did.
-    drawdown = np.empty_like(filled)
-    np.divide(filled, running_max(filled) if running is None else running, out=drawdown)
+    drawdown = np.empty_like(window)
+    np.divide(window, running_max(window) if running is None else running, out=drawdown)
     drawdown -= 1.0
     ulcer = np.sqrt(np.mean(np.square(drawdown, out=drawdown), axis=0))
     return np.where(ok, annual_return / np.maximum(ulcer, ULCER_FLOOR), np.nan)

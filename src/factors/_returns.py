@@ -53,7 +53,7 @@ def check_prices(prices: object) -> pd.DataFrame:
         raise ValueError(f"`prices` must have one column per ticker, got duplicates: {', '.join(dupes)}")
     if len(prices.index) > 1 and not prices.index.is_monotonic_increasing:
         raise ValueError("`prices` must be sorted by date ascending; sort it with prices.sort_index()")
-    if all(dtype == np.float64 for dtype in prices.dtypes):
+    if all(dtype == np.float64 for dtype in set(prices.dtypes.tolist())):  # each distinct dtype once
         return prices
     try:
         return prices.astype("float64")
@@ -99,8 +99,11 @@ def price_window(values: np.ndarray, lookback: int) -> np.ndarray:
         return np.full((n_rows, values.shape[1]), np.nan)
     window = np.array(values[-n_rows:], dtype="float64", copy=True)
     # A zero or negative "price" is a data error, not a -100% return; treat it as missing.
+    # (NaN > 0 is False, and -inf fails it too: only +inf needs its own test.)
     with np.errstate(invalid="ignore"):
-        window[~(np.isfinite(window) & (window > 0))] = np.nan
+        usable = window > 0
+        usable &= window < np.inf
+    np.copyto(window, np.nan, where=~usable)
     return window
 
 

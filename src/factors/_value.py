@@ -51,7 +51,7 @@ def value_from_window(window: np.ndarray, ok: np.ndarray | None = None, *,
                       high: np.ndarray | None = None) -> np.ndarray:
     """Value of every column of a price window of shape (lookback + 1, n_tickers);
     ``ok``: its :func:`~factors._returns.valid_columns`, and ``high``: each column's highest
-    price with the unusable columns at 1.0, when the caller has them."""
+    price (anything in the unusable columns, which score NaN), when the caller has them."""
     ok = valid_columns(window) if ok is None else ok
     if high is None:
         high = np.max(np.where(ok, window, 1.0), axis=0)

@@ -172,8 +172,9 @@ def score_universe(
 
     # Quality's running high over its window ends at each column's highest price: value's
     # denominator when the two windows are the same (a maximum is exact, so the same numbers).
+    # A column with a missing price has NaN there, and scores NaN on both.
     quality_ok = valid(quality_lookback)
-    running = running_max(np.where(quality_ok, tail(quality_lookback), 1.0))
+    running = running_max(tail(quality_lookback))
     raw = {
         "momentum": momentum_from_window(tail(momentum_lookback), momentum_skip, valid(momentum_lookback)),
         "quality": quality_from_window(tail(quality_lookback), quality_ok, running=running),
@@ -191,28 +192,27 @@ def score_universe(
             # NaN propagates: a ticker missing a weighted factor gets no composite (see above).
             composite = composite + share * z[name]
 
-    columns = {**raw, **{f"{name}_z": z[name] for name in FACTOR_NAMES}, "composite": composite}
-    # One float block, not a dict of thirteen columns: pandas builds it several times faster, and
-    # the backtest scores every week.
-    frame = pd.DataFrame(
-        np.column_stack([np.asarray(columns[name], dtype=np.float64) for name in SCORE_COLUMNS]),
-        index=pd.Index(prices.columns, name="ticker"),
-        columns=list(SCORE_COLUMNS),
-    )
     missing = int(np.isnan(composite).sum())
     if missing:
         logger.info("%d of %d tickers have no composite score (history shorter than a window)",
                     missing, len(composite))
     # Deterministic order: composite descending, NaN last, then ticker ascending.
     # (argsort of the index instead of a list of str: iterating 600 Arrow strings costs ms.)
-    ticker_rank = np.empty(len(frame), dtype=np.int64)
-    labels = frame.index
+    labels = pd.Index(prices.columns, name="ticker")
+    ticker_rank = np.empty(len(labels), dtype=np.int64)
     if labels.dtype == object and labels.inferred_type == "string":
         # object labels (the backtest's): the same code-point order, without converting to Arrow
         by_name = np.argsort(labels.to_numpy(), kind="stable")
     else:
         by_name = np.asarray(labels.astype(str).argsort())
-    ticker_rank[by_name] = np.arange(len(frame))
+    ticker_rank[by_name] = np.arange(len(labels))
     key = np.where(np.isnan(composite), np.inf, -composite)
     order = np.lexsort((ticker_rank, key))
-    return frame.iloc[order]
+    columns = {**raw, **{f"{name}_z": z[name] for name in FACTOR_NAMES}, "composite": composite}
+    # One float block, not a dict of thirteen columns, built in its final order: pandas builds it
+    # several times faster, and the backtest scores every week.
+    return pd.DataFrame(
+        np.column_stack([np.asarray(columns[name], dtype=np.float64) for name in SCORE_COLUMNS])[order],
+        index=labels.take(order),
+        columns=list(SCORE_COLUMNS),
+    )

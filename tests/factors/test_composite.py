@@ -163,3 +163,34 @@ def test_empty_and_short_frames_give_nan_not_errors(sample_close):
     assert list(short.index) == sorted(sample_close.columns)  # all NaN: ordered by ticker
     empty = score_universe(sample_close.iloc[:, :0], weights=SEED_WEIGHTS)
     assert empty.empty and list(empty.columns) == list(SCORE_COLUMNS)
+
+
+def test_a_ticker_with_a_bad_price_scores_nan_and_leaves_the_others_as_they_were(sample_close):
+    # Defects injected into real prices, each inside the 252-day window: a hole, a zero, an
+    # infinity, a negative print, and a history that starts inside the window. Those tickers score
+    # NaN on every factor whose window sees the defect, without a warning, and every other ticker's
+    # raw factors are what the single-factor functions give on the clean tickers alone.
+    import warnings
+
+    prices = sample_close.loc[:"2021-06-30"].copy()
+    bad = {prices.columns[1]: "hole", prices.columns[2]: "zero", prices.columns[3]: "inf",
+           prices.columns[4]: "negative", prices.columns[5]: "late"}
+    where = prices.columns.get_loc
+    prices.iloc[-100:-95, where(prices.columns[1])] = np.nan
+    prices.iloc[-30, where(prices.columns[2])] = 0.0
+    prices.iloc[-200, where(prices.columns[3])] = np.inf
+    prices.iloc[-150, where(prices.columns[4])] = -5.0
+    prices.iloc[:-120, where(prices.columns[5])] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scores = score_universe(prices, weights=SEED_WEIGHTS)
+    assert scores.loc[list(bad), ["momentum", "quality", "value", "composite"]].isna().all().all()
+    assert np.isnan(scores.loc[prices.columns[2], "volatility"])  # the only defect inside 60 days
+    assert scores.loc[[prices.columns[i] for i in (1, 3, 4, 5)], "volatility"].notna().all()
+    good = [t for t in prices.columns if t not in bad]
+    clean = prices[good]
+    expected = pd.DataFrame({"momentum": momentum(clean), "quality": quality(clean), "value": value(clean),
+                             "volatility": low_volatility(clean)})
+    pd.testing.assert_frame_equal(scores.loc[good, list(FACTOR_NAMES)], expected.loc[good], check_names=False,
+                                  rtol=1e-12)
+    assert scores.loc[good, "composite"].notna().all()
