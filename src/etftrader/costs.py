@@ -102,7 +102,7 @@ def cost_model(rules: Any, tickers: Iterable[str], *, close: pd.DataFrame | None
         Shared by the books of one backtest week (the same ``close`` and ``volume``, unchanged):
         the week's ADV and volatility are computed for the first book and read by the others.
     """
-    names = [str(t) for t in dict.fromkeys(tickers)]
+    names = list(dict.fromkeys(map(str, tickers)))
     spreads = dict(rules.spread_bps)
     classes = asset_class or {}
     half: dict[str, float] = {}

@@ -142,11 +142,8 @@ def build_target(prices: pd.DataFrame, config: Config, *, positions: int, optimi
     # optimize(), which says what is wrong with it.
     lookback = o.cov_lookback
     rows = slice(-(lookback + 1), None) if isinstance(lookback, int) and lookback >= 2 else slice(None)
-    # By position: a label lookup with a list on pandas 3's string index is slow.
-    column_at = {t: i for i, t in enumerate(prices.columns.tolist())}
-    score_at = {t: i for i, t in enumerate(composite.index.tolist())}
     momentum = scores["momentum"] if "momentum" in scores.columns else None
-    columns = [column_at[t] for t in selected]
+    columns = _positions(prices.columns, selected)
     values = prices.to_numpy()  # a view of the quality step's one float block
     labels = ticker_index(selected, prices.columns, name=prices.columns.name)
     if values.dtype == np.float64:  # the window of the selected columns, from the array
@@ -155,7 +152,7 @@ def build_target(prices: pd.DataFrame, config: Config, *, positions: int, optimi
         window = prices.iloc[rows].iloc[:, columns]
     if composite.index.name != labels.name:
         labels = labels.rename(composite.index.name)
-    chosen = pd.Series(composite.to_numpy()[[score_at[t] for t in selected]], index=labels, name=composite.name)
+    chosen = pd.Series(composite.to_numpy()[_positions(composite.index, selected)], index=labels, name=composite.name)
     try:
         result = optimize(
             optimizer, window, chosen,
@@ -175,6 +172,20 @@ def build_target(prices: pd.DataFrame, config: Config, *, positions: int, optimi
                           {"requested": result.requested, "used": result.method}))
     notes.extend(Note("optimizer", text) for text in result.notes)
     return Target(scores=scores, selected=selected, result=result, notes=tuple(notes), kept=tuple(kept))
+
+
+def _positions(index: pd.Index, names: list) -> list[int]:
+    """The positions of ``names`` in ``index`` (each must be there once). Object labels (the
+    backtest's) through the index's own hash table, which pandas keeps with the index (the
+    quality step hands out the same column labels week after week); pandas 3's string labels
+    through a dict (its lookup with a list is slow there)."""
+    if index.dtype == object and index.is_unique:
+        at = index.get_indexer(names)
+        if (at < 0).any():
+            raise KeyError(f"not in the index: {', '.join(str(t) for t, i in zip(names, at) if i < 0)}")
+        return at.tolist()
+    where = {t: i for i, t in enumerate(index.tolist())}
+    return [where[t] for t in names]
 
 
 def score_prices(prices: pd.DataFrame, config: Config) -> pd.DataFrame:

@@ -189,7 +189,8 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
     from .costs import cost_model
 
     weights = target.weights
-    movers = sorted({t for t, w in zip(weights.index.tolist(), weights.to_numpy().tolist()) if w > 0}.union(held))
+    # Every ticker that may trade (the model deduplicates; its figures do not depend on the order).
+    movers = [t for t, w in zip(weights.index.tolist(), weights.to_numpy().tolist()) if w > 0] + held
     costs = cost_model(rules, movers, close=close, volume=volume, asset_class=asset_class, memo=memo)
     plan = plan_rebalance(target.weights, holdings, prices, rules, optimizer=optimizer,
                           force=force or negative, frozen=frozen, costs=costs, current=(current, current_total))
@@ -308,6 +309,10 @@ def _negative_cash_note(holdings: Any) -> Note:
                 {"cash": float(holdings.cash), "unexecuted_sells": int(len(sells))}, level="warning")
 
 
+#: the one column of equal weight's scores (an Index built once: a list is parsed every call)
+_COMPOSITE = pd.Index(["composite"])
+
+
 def equal_weight_target(clean: pd.DataFrame):
     """1/N of every ticker the quality step kept, as a :class:`etftrader.target.Target`."""
     from optimizers import PortfolioResult
@@ -324,7 +329,7 @@ def equal_weight_target(clean: pd.DataFrame):
     result = PortfolioResult(weights=weights, expected_return=math.nan, expected_volatility=math.nan,
                              expected_sharpe=math.nan, requested=EQUAL_WEIGHT, method="1/N",
                              fallback_reason=None, notes=())
-    scores = pd.DataFrame(np.full((len(labels), 1), math.nan), index=labels, columns=["composite"])
+    scores = pd.DataFrame(np.full((len(labels), 1), math.nan), index=labels, columns=_COMPOSITE)
     return Target(scores=scores, selected=kept, result=result, notes=())
 
 

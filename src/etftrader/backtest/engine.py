@@ -487,6 +487,7 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
     history = QualityHistory(data, config.data, min_history=config.factors.min_history)
     guard = GuardHistory(close, config.data.max_daily_move).latest  # held tickers set aside, each walked once
     position = {d: i for i, d in enumerate(marks.index)}
+    volume_aligned = data.volume is not None and data.volume.index.equals(close.index)
     # Plain lists and arrays for the per-week lookups (iterating an Arrow-backed index is slow,
     # and these are read every week).
     mark_columns = marks.columns.tolist()
@@ -496,7 +497,7 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
     with Progress("backtest", total=len(schedule), stream=stream) as bar:
         for day, row in zip(schedule, marks.loc[schedule].to_numpy()):
             mark = dict(zip(mark_columns, row.tolist()))
-            week = _slice(data, day)
+            week = _slice(data, day, position[day], volume_aligned)
             tick = time.perf_counter()
             try:
                 quality = history.at(day.date(), health=False)  # prices and drops: all the week reads
@@ -687,11 +688,15 @@ def backtest_window(index: pd.DatetimeIndex, config: Config, start, end) -> tupl
     return start_ts, end_ts
 
 
-def _slice(data, day: pd.Timestamp):
-    """The price data as the weekly run on ``day`` would load it: nothing after ``day``."""
-    changes = {"close": data.close.loc[:day]}
+def _slice(data, day: pd.Timestamp, row: int | None = None, volume_aligned: bool = False):
+    """The price data as the weekly run on ``day`` would load it: nothing after ``day``.
+
+    ``row``: ``day``'s position in ``data.close.index`` when the caller knows it (a positional
+    cut is the same rows, without searching the dates again); ``volume_aligned``: the volumes
+    have the closes' dates, so the same position cuts them."""
+    changes = {"close": data.close.loc[:day] if row is None else data.close.iloc[:row + 1]}
     if getattr(data, "volume", None) is not None:
-        changes["volume"] = data.volume.loc[:day]
+        changes["volume"] = data.volume.iloc[:row + 1] if row is not None and volume_aligned else data.volume.loc[:day]
     if getattr(data, "benchmark", None) is not None:
         changes["benchmark"] = data.benchmark.loc[:day]
     return dataclasses.replace(data, **changes)
