@@ -483,7 +483,7 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
         kept = [i for i, t in enumerate(names) if t not in gone]
         names, w = [names[i] for i in kept], w[kept]
         w = w / w.sum() if w.sum() > 0 else w
-    px_by = _by_ticker(prices_today.astype(F64))
+    px_by = _by_ticker(prices_today)  # as float64 (to_numpy converts as astype would)
     if not all(px_by.get(t, math.nan) > 0 for t in names):
         missing = sorted(t for t in names if not px_by.get(t, math.nan) > 0)
         raise DataError(f"no price on the as-of date for target ticker(s) {', '.join(missing)}")
@@ -496,12 +496,15 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
         cur_v = cur.to_numpy(dtype=F64)
     w_by = dict(zip(names, w.tolist()))
     cur_by = dict(zip(held, cur_v.tolist()))
-    d = _drift(names, w_by, held, cur_by)
+    # The target's tickers are the held ones, in the same order (equal weight most weeks): the
+    # aligned arrays are the values the lookups by ticker would gather, so the same floats.
+    aligned = (w, np.asarray(cur_v, dtype=F64), held_n) if names == held else None
+    d = float(np.abs(aligned[0] - aligned[1]).sum()) if aligned else _drift(names, w_by, held, cur_by)
     # With a no-trade band, what the band would leave untraded cannot be a reason to trade: the
     # drift compared with the threshold leaves out the deviations of held target positions inside it.
     # Negative cash is money owed: no position is "close enough" until it is repaid.
     band = float(rules.band) if holdings.cash >= 0 else 0.0
-    banded, banded_cur, banded_w = _band(names, w_by, cur_by, held, held_n, band)
+    banded, banded_cur, banded_w = _band(names, w_by, cur_by, held, held_n, band, aligned)
     tolerated = float(np.abs(banded_cur - banded_w).sum()) if banded else 0.0
     decisive = max(d - tolerated, 0.0)
     threshold = float(rules.threshold_for(optimizer))
@@ -528,9 +531,11 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
     if costs is None:
         reserve = float(estimate_cost(d * total, float(moves.sum()), cost_bps=rules.cost_bps,
                                       cost_per_share=rules.cost_per_share))
-    else:  # each ticker's change costed as the model would cost it
-        reserve = float(sum(costs(str(t), float(m * p), float(m)) for t, m, p in
-                            zip(union, moves.tolist(), prices_u.tolist()) if m > _EPS and p > 0))
+    else:  # each ticker's change costed as the model would cost it, summed in ticker order
+        moving = (moves > _EPS) & (prices_u > 0)
+        each = costs.many([str(t) for t, k in zip(union, moving.tolist()) if k], moves[moving] * prices_u[moving],
+                          moves[moving])
+        reserve = float(np.cumsum(each)[-1]) if len(each) else 0.0  # left to right, as sum() adds
     investable = max(total - reserve, 0.0)
 
     allocate = allocator or _default_allocator()
@@ -589,19 +594,26 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
     )
 
 
-def _band(names: list, w_by: dict, cur_by: dict, held: list, held_n: np.ndarray, band: float
-          ) -> tuple[list, np.ndarray, np.ndarray]:
+def _band(names: list, w_by: dict, cur_by: dict, held: list, held_n: np.ndarray, band: float,
+          aligned: tuple | None = None) -> tuple[list, np.ndarray, np.ndarray]:
     """The positions held and in the target within ``band`` of their target weight, in target
     order: their tickers, current weights and target weights.
 
     The band is relative to the target weight (``|current - target| <= band x target``), so it
-    means the same for 8 positions of 12.5% as for 20 of 5%.
+    means the same for 8 positions of 12.5% as for 20 of 5%. ``aligned``: the target weights,
+    current weights and shares as arrays in ``names`` order, when ``names`` is ``held``.
     """
     if band <= 0 or not held:
         return [], np.empty(0), np.empty(0)
-    owned = {t for t, n in zip(held, held_n.tolist()) if n > 0}
-    both = [t for t in names if t in owned]
-    cur, target = _at(cur_by, both, math.nan), _at(w_by, both, math.nan)
+    if aligned is not None:
+        w, cur_v, n = aligned
+        owned = n > 0
+        both = names if owned.all() else [t for t, k in zip(names, owned.tolist()) if k]
+        cur, target = cur_v[owned], w[owned]
+    else:
+        owned_set = {t for t, n in zip(held, held_n.tolist()) if n > 0}
+        both = [t for t in names if t in owned_set]
+        cur, target = _at(cur_by, both, math.nan), _at(w_by, both, math.nan)
     close = (np.abs(cur - target) <= band * target + 1e-12).tolist()
     return [t for t, c in zip(both, close) if c], cur[close], target[close]
 

@@ -257,3 +257,40 @@ def test_adv_and_volatility_agree_with_pandas_on_many_windows_with_gaps(sample_c
             assert model.adv[t] == pytest.approx(mean[t], rel=1e-14)
         for t in model.sigma:
             assert model.sigma[t] == pytest.approx(std[t], rel=1e-13)
+
+
+def test_the_models_cost_of_many_trades_is_each_trades_cost_to_the_last_bit(sample_close):
+    """``CostModel.many`` (the week step costs every moving ticker with it) gives, trade by trade,
+    the floats ``CostModel.__call__`` gives: models built off the real sample with every term on or
+    off, trades of every size, and the edges (no shares, no value, no volume, a zero volatility,
+    a trade under the commission minimum, a ticker the model does not know)."""
+    rng = np.random.default_rng(11)
+    close = sample_close.loc[:"2021-06-04"]
+    volume = _volume_like_yahoo(close)
+    volume["KO"] = np.nan  # no volume: no ADV, no impact
+    names = list(close.columns) + ["NOT_THERE"]
+    settings = [
+        {},
+        {"spread_bps": {"*": 3.0, "MTUM": 1.0}},
+        {"commission_per_trade": 1.0, "commission_min": 5.0, "cost_per_share": 0.005},
+        {"impact_k": 0.0, "spread_bps": {"XOM": 8.0}},
+        {"impact_k": 2.5, "cost_bps": 0.0, "max_adv_fraction": 0.0},
+    ]
+    checked = 0
+    for change in settings:
+        rules = Config().override(rebalance=change).rebalance
+        model = cost_model(rules, names, close=close, volume=volume) or CostModel(cost_bps=rules.cost_bps)
+        if model.sigma:
+            model = CostModel(**{**model.__dict__, "sigma": {**model.sigma, "XOM": 0.0}})
+        tickers = list(rng.choice(names, 400))
+        shares = np.floor(rng.lognormal(4.0, 2.0, 400))
+        shares[:20] = 0.0
+        prices = rng.uniform(5.0, 500.0, 400)
+        values = shares * prices
+        values[20:30] = 0.0
+        got = model.many(tickers, values, shares)
+        want = np.array([model(t, float(v), float(n)) for t, v, n in zip(tickers, values, shares)])
+        assert got.dtype == np.float64 and got.tobytes() == want.tobytes()
+        checked += int((want > 0).sum())
+    assert checked > 1500
+    assert CostModel().many([], np.empty(0), np.empty(0)).shape == (0,)

@@ -318,3 +318,36 @@ def test_the_weeks_band_and_liquidity_notes_say_what_its_plan_lists(sample_close
     assert len(second.plan.banded) and len(band) == 1  # a week later most positions are inside the band
     assert band[0].data["tickers"] == second.plan.banded["ticker"].tolist()
     assert band[0].data["value"] == float(second.plan.banded["value"].sum())
+
+
+def test_a_book_whose_target_is_what_it_holds_plans_as_any_other(sample_close):
+    # An equal-weight book's target tickers are most weeks exactly the ones it holds: the plan
+    # reads its drift and band off the aligned weights. They are the general path's to the bit:
+    # drift() over the union, and the band's definition, on real prices and random holdings
+    # (some of them with no shares left).
+    from etftrader.costs import cost_model
+    from etftrader.rebalance import current_weights, drift
+
+    rng = np.random.default_rng(5)
+    config = Config().override(rebalance={"no_trade_band": 0.2, "cost_bps": 2.0, "impact_k": 0.5})
+    aligned = 0
+    for end in rng.integers(300, len(sample_close), 40):
+        prices = sample_close.iloc[end - 1].dropna().astype(float)
+        prices.index = prices.index.astype(str)
+        prices = prices.sort_index()
+        tickers = prices.index.tolist()
+        shares = {t: float(rng.integers(0, 400)) for t in tickers}
+        held = _holdings(shares, float(rng.uniform(0, 5e4)))
+        target = S(1.0 / len(tickers), index=held.shares.index, name="weight")
+        volume = S(rng.uniform(1e5, 1e6, len(tickers)), index=tickers)
+        close = sample_close.iloc[:end].set_axis(sample_close.columns.astype(str), axis=1)[tickers]
+        costs = cost_model(config.rebalance, tickers, close=close,
+                           volume=pd.DataFrame([volume] * 30, index=sample_close.index[end - 30:end]))
+        plan = plan_rebalance(target, held, prices, config, optimizer="equal_weight", costs=costs)
+        current, _ = current_weights(held.shares, prices, held.cash)
+        assert plan.drift == drift(target, current)
+        w, cur = target.to_numpy(), current.to_numpy()
+        inside = (np.abs(cur - w) <= 0.2 * w + 1e-12) & (held.shares.to_numpy() > 0)
+        assert plan.banded["ticker"].tolist() == [t for t, k in zip(tickers, inside) if k]
+        aligned += held.shares.index.tolist() == tickers
+    assert aligned == 40
