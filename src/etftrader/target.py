@@ -175,15 +175,12 @@ def build_target(prices: pd.DataFrame, config: Config, *, positions: int, optimi
 
 
 def _positions(index: pd.Index, names: list) -> list[int]:
-    """The positions of ``names`` in ``index`` (each must be there once). Object labels (the
-    backtest's) through the index's own hash table, which pandas keeps with the index (the
-    quality step hands out the same column labels week after week); pandas 3's string labels
-    through a dict (its lookup with a list is slow there)."""
+    """The positions of ``names`` in ``index`` (each must be there once; KeyError if not). Object
+    labels (the backtest's) one by one through the index's own hash table, which pandas keeps with
+    the index (the quality step hands out the same column labels week after week); pandas 3's
+    string labels through a dict (a lookup there costs far more)."""
     if index.dtype == object and index.is_unique:
-        at = index.get_indexer(names)
-        if (at < 0).any():
-            raise KeyError(f"not in the index: {', '.join(str(t) for t, i in zip(names, at) if i < 0)}")
-        return at.tolist()
+        return [index.get_loc(t) for t in names]
     where = {t: i for i, t in enumerate(index.tolist())}
     return [where[t] for t in names]
 

@@ -208,7 +208,7 @@ def optimize(
         # Only the covariance window is ever read (shrunk_covariance): converting the whole
         # history (decades for some tickers) cost more than the rest of the call.
         prices = prices.iloc[-(int(cov_lookback) + 1):]
-        if not all(dtype == F64 for dtype in prices.dtypes):  # a float frame is read as it is
+        if prices.to_numpy().dtype != F64:  # a float frame is read as it is (one block: a view)
             prices = prices.astype(F64)
     except (TypeError, ValueError) as e:
         raise ValueError(f"`prices` must hold numbers (adjusted closes), got: {e}") from e

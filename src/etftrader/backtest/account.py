@@ -87,8 +87,7 @@ class _Book:
             value = n * px
             rows.append((ticker, "SELL", n, px, value, cost_of(ticker, value, n)))
             self.cash += value - rows[-1][-1]
-            left = self.shares[ticker] - n
-            self.shares = {t: v for t, v in self.shares.items() if t != ticker}
+            left = self.shares.pop(ticker) - n  # what is left goes to the end of the dict's order
             if left > 1e-9:
                 self.shares[ticker] = left
         buys = [(ticker, shares, prices.get(ticker, math.nan)) for ticker, action, shares in planned
@@ -137,8 +136,14 @@ def _equity(books: Mapping[str, _Book], strategies: Sequence[str], marks: pd.Dat
     for name in strategies:
         history = list({h[0]: h for h in books[name].history}.values())  # a day's last state
         days = pd.DatetimeIndex([h[0] for h in history])
-        shares = pd.DataFrame([h[1] for h in history], index=days, columns=marks.columns,
-                              dtype=F64).fillna(0.0)
+        # Shares by day and ticker, 0 where none are held (what a frame of the dicts, NaN filled
+        # with 0, holds), written into one array by position.
+        at = {t: j for j, t in enumerate(marks.columns.tolist())}
+        held = np.zeros((len(history), len(at)), dtype=F64)
+        for i, h in enumerate(history):
+            if h[1]:
+                held[i, [at[t] for t in h[1]]] = list(h[1].values())
+        shares = pd.DataFrame(held, index=days, columns=marks.columns)
         cash = pd.Series([h[2] for h in history], index=days, dtype=F64)
         shares = shares.reindex(marks.index, method="ffill").fillna(0.0)
         cash = cash.reindex(marks.index, method="ffill")

@@ -497,7 +497,12 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
     with Progress("backtest", total=len(schedule), stream=stream) as bar:
         for day, row in zip(schedule, marks.loc[schedule].to_numpy()):
             mark = dict(zip(mark_columns, row.tolist()))
-            week = _slice(data, day, position[day], volume_aligned)
+            # The prices as the weekly run on this day would load them: nothing after it (by
+            # position: the same rows as cutting at the date).
+            row_end = position[day] + 1
+            week_close = close.iloc[:row_end]
+            week_volume = None if data.volume is None else (
+                data.volume.iloc[:row_end] if volume_aligned else data.volume.loc[:day])
             tick = time.perf_counter()
             try:
                 quality = history.at(day.date(), health=False)  # prices and drops: all the week reads
@@ -520,12 +525,12 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
                     # The weekly command's own step (etftrader.week): prices, target with the
                     # turnover controls, drift, trades. Equal weight has no threshold of its own:
                     # --drift-threshold, else the default.
-                    decision = decide_week(quality.prices, week.close, book.holdings(), spec.config,
+                    decision = decide_week(quality.prices, week_close, book.holdings(), spec.config,
                                            optimizer=spec.optimizer, positions=spec.positions,
                                            dropped=quality.dropped,
                                            scores=scores[0] if scores else None,
                                            limits=() if spec.optimizer == EQUAL_WEIGHT else limits[name],
-                                           volume=week.volume, asset_class=classes[name], guard=guard,
+                                           volume=week_volume, asset_class=classes[name], guard=guard,
                                            memo=memo)
                     spent["target"] += time.perf_counter() - tick
                     weights, plan = decision.target.weights.astype(F64), decision.plan
@@ -688,15 +693,11 @@ def backtest_window(index: pd.DatetimeIndex, config: Config, start, end) -> tupl
     return start_ts, end_ts
 
 
-def _slice(data, day: pd.Timestamp, row: int | None = None, volume_aligned: bool = False):
-    """The price data as the weekly run on ``day`` would load it: nothing after ``day``.
-
-    ``row``: ``day``'s position in ``data.close.index`` when the caller knows it (a positional
-    cut is the same rows, without searching the dates again); ``volume_aligned``: the volumes
-    have the closes' dates, so the same position cuts them."""
-    changes = {"close": data.close.loc[:day] if row is None else data.close.iloc[:row + 1]}
+def _slice(data, day: pd.Timestamp):
+    """The price data as the weekly run on ``day`` would load it: nothing after ``day``."""
+    changes = {"close": data.close.loc[:day]}
     if getattr(data, "volume", None) is not None:
-        changes["volume"] = data.volume.iloc[:row + 1] if row is not None and volume_aligned else data.volume.loc[:day]
+        changes["volume"] = data.volume.loc[:day]
     if getattr(data, "benchmark", None) is not None:
         changes["benchmark"] = data.benchmark.loc[:day]
     return dataclasses.replace(data, **changes)
