@@ -204,7 +204,8 @@ def prices_today(close: pd.DataFrame, clean: pd.DataFrame, holdings: Holdings,
     """Price per ticker on the as-of date: cleaned prices, else the raw last price for held tickers.
 
     ``close`` is the raw price frame up to the as-of date, ``clean`` the quality step's prices,
-    ``dropped`` its ``ticker, reason`` frame; messages for the user are appended to ``warnings``.
+    ``dropped`` its ``ticker, reason`` frame (or a function returning it, called only when a held
+    ticker has no clean price); messages for the user are appended to ``warnings``.
     ``memo``: shared by the books of one backtest week (the same ``clean``, unchanged), which
     then read its last prices once.
 
@@ -236,6 +237,8 @@ def prices_today(close: pd.DataFrame, clean: pd.DataFrame, holdings: Holdings,
     for ticker in extra:
         if columns is None:
             columns = {t: i for i, t in enumerate(close.columns.tolist())}
+            if callable(dropped):  # the backtest's: built only now, for a held ticker set aside
+                dropped = dropped()
             reasons = dict(zip(dropped.get("ticker", []), dropped.get("reason", [])))
         raw = close.iloc[:, columns[ticker]].to_numpy(dtype=F64) if ticker in columns else np.empty(0)
         good = np.flatnonzero(np.isfinite(raw) & (raw > 0))

@@ -94,7 +94,8 @@ PENALISED = ("mvo", "minvar", "rankbased", "cvar", "blacklitterman")
 
 
 def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config: Config, *, optimizer: str,
-                positions: int, dropped: pd.DataFrame, scores: pd.DataFrame | None = None,
+                positions: int, dropped: pd.DataFrame | Callable[[], pd.DataFrame],
+                scores: pd.DataFrame | None = None,
                 force: bool = False, explain: bool = False, limits: Any = (),
                 volume: pd.DataFrame | None = None, asset_class: Mapping[str, str] | None = None,
                 guard: Callable[[pd.Series, float], Any] | None = None, memo: dict | None = None
@@ -115,8 +116,10 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
         One of :data:`optimizers.OPTIMIZERS` or :data:`EQUAL_WEIGHT`.
     positions : int
         Positions wanted (ignored by equal weight, which holds every kept ticker).
-    dropped : DataFrame
-        The quality step's ``ticker, rule, reason`` of tickers set aside.
+    dropped : DataFrame or callable
+        The quality step's ``ticker, rule, reason`` of tickers set aside, or a function returning
+        it (the backtest's :meth:`~etftrader.prices.quality.QualityHistory.last_dropped`: the
+        reasons are formatted only for a week that values a held ticker set aside).
     scores : DataFrame, optional
         ``target.score_prices(clean, config)`` when the caller has it (the backtest scores a
         week once for all its books).

@@ -370,3 +370,24 @@ def test_next_close_books_balance_and_cash_never_goes_negative(next_close_run, s
         assert next_close_run.equity[name].iloc[0] == pytest.approx(capital)  # nothing bought on day one
     assert any("last decision's trades are not filled" in n for n in next_close_run.notes) or \
         next_close_run.decisions.query("date == @next_close_run.schedule[-1]")["trades"].eq(0).all()
+
+
+def test_a_held_ticker_the_quality_step_sets_aside_is_valued_with_its_reason(sample_data, sample_config, caplog):
+    # XOM's price frozen for three weeks from 2021-06-21 (a stale feed): the quality step drops it
+    # ("price unchanged ..."), while the equal-weight book still holds it. The week values it at
+    # its last raw price and says why it is out of the universe, with the quality step's reason
+    # (the reasons are formatted only for such a week).
+    import logging
+
+    close = sample_data.close.copy()
+    frozen = (close.index >= "2021-06-21") & (close.index <= "2021-07-12")
+    close.loc[frozen, "XOM"] = close.loc[close.index < "2021-06-21", "XOM"].iloc[-1]
+    stale = dataclasses.replace(sample_data, close=close)
+    with caplog.at_level(logging.INFO, logger="etftrader"):
+        result = run_backtest(stale, sample_config, optimizers="mvo", start=pd.Timestamp("2021-06-01"),
+                              end=pd.Timestamp("2021-07-16"), positions=POSITIONS)
+    said = [r.getMessage() for r in caplog.records if "held ticker XOM is out of the universe" in r.getMessage()]
+    assert said and all("price unchanged for" in m and "trading days in a row" in m for m in said), said
+    assert all(m.startswith(EQUAL_WEIGHT) for m in said)
+    held = result.targets[(result.targets["strategy"] == EQUAL_WEIGHT) & (result.targets["ticker"] == "XOM")]
+    assert pd.Timestamp("2021-07-09") not in set(held["date"])  # not in that week's 1/N target

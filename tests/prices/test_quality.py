@@ -328,6 +328,12 @@ def _assert_history_matches(data, config, min_history, days):
         pd.testing.assert_frame_equal(light.prices, want.prices, check_exact=True, obj=f"light prices {day}")
         assert (light.as_of, light.ffill_limit, light.min_history, light.notes) == \
             (want.as_of, want.ffill_limit, want.min_history, want.notes), day
+        # ... and the backtest's loop: the drops built only when asked for, the same frame
+        lazy = history.at(day.date(), health=False, dropped=False)
+        assert lazy.dropped is None and lazy.kept == want.kept, day
+        pd.testing.assert_frame_equal(history.last_dropped(), want.dropped, check_exact=True,
+                                      obj=f"lazy dropped {day}")
+        assert history.last_dropped() is history.last_dropped()  # built once
 
 
 def _defective_frame():

@@ -505,7 +505,8 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
                 data.volume.iloc[:row_end] if volume_aligned else data.volume.loc[:day])
             tick = time.perf_counter()
             try:
-                quality = history.at(day.date(), health=False)  # prices and drops: all the week reads
+                # The kept tickers' prices; the dropped ones' reasons only if a book asks for them.
+                quality = history.at(day.date(), health=False, dropped=False)
             except DataError as e:
                 notes.append(f"{day.date()}: no decision for any strategy ({e})")
                 _log.warning("week %s skipped: %s", day.date(), e)
@@ -527,7 +528,7 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
                     # --drift-threshold, else the default.
                     decision = decide_week(quality.prices, week_close, book.holdings(), spec.config,
                                            optimizer=spec.optimizer, positions=spec.positions,
-                                           dropped=quality.dropped,
+                                           dropped=history.last_dropped,
                                            scores=scores[0] if scores else None,
                                            limits=() if spec.optimizer == EQUAL_WEIGHT else limits[name],
                                            volume=week_volume, asset_class=classes[name], guard=guard,

@@ -54,7 +54,7 @@ easiest to keep true with each rule's two forms side by side.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -273,6 +273,7 @@ class QualityHistory:
         self._labels: dict[tuple, pd.Index] = {}  # the last kept tickers' column labels (immutable)
         self._buffer: list | None = None  # the light report's prices (_prices, shared=True)
         self._store: np.ndarray | None = None  # ... and the memory they live in
+        self._drops: pd.DataFrame | tuple | None = None  # the last date's dropped frame (last_dropped)
         self._volume = None
         if data.volume is not None:
             self._volume = _float_values(data.volume.reindex(index=close.index, columns=close.columns))
@@ -450,7 +451,7 @@ class QualityHistory:
                 out["median_dv"][cols[known]] = _nanmedian_columns(dollar[:, known])
         return out
 
-    def at(self, as_of: date, *, health: bool = True) -> QualityReport:
+    def at(self, as_of: date, *, health: bool = True, dropped: bool = True) -> QualityReport:
         """The :class:`QualityReport` of ``check_quality(data, config, as_of=as_of)``.
 
         ``health=False`` leaves the report's ``health`` None and builds only what the backtest
@@ -458,6 +459,8 @@ class QualityHistory:
         the health table of every ticker costs more than the rest of the week's check at scale.
         Its ``prices`` are a read-only view that the next ``health=False`` call may change: read
         them before asking for the next date (the backtest's loop does; copy them to keep them).
+        With ``dropped=False`` too, the report's ``dropped`` is None: :meth:`last_dropped` builds
+        it when it is wanted (the backtest reads the reasons only for a held ticker set aside).
         """
         as_of_ts = pd.Timestamp(as_of)
         n = int(self._close.index.searchsorted(as_of_ts, side="right"))
@@ -465,7 +468,9 @@ class QualityHistory:
         # leave out) are check_quality's to cut as it cuts them: the rows a date sees are then
         # not a prefix of the history.
         if n == 0 or not self._values.shape[1] or not self._data.close.index.is_monotonic_increasing:
-            return check_quality(self._data, self._config, min_history=self._min_history, as_of=as_of)
+            report = check_quality(self._data, self._config, min_history=self._min_history, as_of=as_of)
+            self._drops = report.dropped
+            return report if dropped else replace(report, dropped=None)
         config, end = self._config, n - 1
         values = self._values[:n]
         has_valid = self._has_any & (self._first <= end)
@@ -489,35 +494,46 @@ class QualityHistory:
         metrics = _metrics(values, index, self._tickers, volume, min_history=self._min_history,
                            as_of=as_of_ts, whole=whole, jumps=jumps, window=window)
         if not health:
-            return self._light(metrics, values, index, n, end, config, as_of_ts)
+            return self._light(metrics, values, index, n, end, config, as_of_ts, dropped)
         health = _health_rows(metrics, self._close.columns, self._data.failed, config, self._min_history)
         kept_mask = health["status"].to_numpy() == "kept"
         kept = health["ticker"].to_numpy(dtype=object)[kept_mask].tolist()
         prices, filled_days = self._prices(kept, values, index, n, end, config)
         health.loc[kept_mask, "filled_days"] = filled_days.astype(I64)
-        dropped = health.loc[~kept_mask, ["ticker", "rule", "reason"]].reset_index(drop=True)
+        dropped = self._drops = health.loc[~kept_mask, ["ticker", "rule", "reason"]].reset_index(drop=True)
         return QualityReport(prices=prices, health=health, kept=kept, dropped=dropped, as_of=as_of_ts,
                              ffill_limit=config.max_ffill_days, min_history=self._min_history,
                              notes=self._data.notes)
 
     def _light(self, metrics: dict, values: np.ndarray, index: pd.Index, n: int, end: int,
-               config: DataConfig, as_of: pd.Timestamp) -> QualityReport:
+               config: DataConfig, as_of: pd.Timestamp, dropped: bool = True) -> QualityReport:
         """:meth:`at` without the health table: the health rows (verdicts and reasons) of the
-        tickers some rule fires on and of those not delivered, every other ticker kept."""
+        tickers some rule fires on and of those not delivered, every other ticker kept (built
+        now, or by :meth:`last_dropped` when ``dropped`` is False)."""
         fires = _health_rows(metrics, self._close.columns, {}, config, self._min_history, fired_only=True)
         tickers = np.asarray(metrics["ticker"], dtype=object)
         known = set(tickers.tolist())
         missing = {t: r for t, r in self._data.failed.items() if t not in known}
         if fires.any() or missing:
-            subset = {name: np.asarray(v)[fires] for name, v in metrics.items()}
-            dropped = _health_rows(subset, self._close.columns, missing, config, self._min_history, brief=True)
+            self._drops = (metrics, fires, missing, config)  # the reasons, formatted when asked
         else:  # most weeks: a shallow copy of one empty frame (copy-on-write keeps it as it is)
-            dropped = _no_drops().copy(deep=False)
+            self._drops = _no_drops().copy(deep=False)
         kept = sorted(tickers[~fires].tolist())
         prices = self._prices(kept, values, index, n, end, config, shared=True)[0]
-        return QualityReport(prices=prices, health=None, kept=kept, dropped=dropped, as_of=as_of,
+        return QualityReport(prices=prices, health=None, kept=kept,
+                             dropped=self.last_dropped() if dropped else None, as_of=as_of,
                              ffill_limit=config.max_ffill_days, min_history=self._min_history,
                              notes=self._data.notes)
+
+    def last_dropped(self) -> pd.DataFrame:
+        """The ``dropped`` frame (``ticker, rule, reason``) of the last date :meth:`at` was asked
+        for, the same as its report's; built on the first call when it was asked with
+        ``dropped=False``. None before any date."""
+        if isinstance(self._drops, tuple):
+            metrics, fires, missing, config = self._drops
+            subset = {name: np.asarray(v)[fires] for name, v in metrics.items()}
+            self._drops = _health_rows(subset, self._close.columns, missing, config, self._min_history, brief=True)
+        return self._drops
 
     def _prices(self, kept: list, values: np.ndarray, index: pd.Index, n: int, end: int, config: DataConfig,
                 *, shared: bool = False):
