@@ -246,7 +246,7 @@ def current_weights(shares: pd.Series, prices: pd.Series, cash: float) -> tuple[
 def _current(held: list, n: np.ndarray, px_by: dict, cash: float) -> tuple[np.ndarray, float]:
     """:func:`current_weights` on plain values: the weights in ``held`` order and the total."""
     px = _at(px_by, held, math.nan)
-    bad = [t for t, p in zip(held, px.tolist()) if not p > 0]
+    bad = [] if (px > 0).all() else [t for t, p in zip(held, px.tolist()) if not p > 0]
     if bad:
         raise DataError(
             f"no price for held ticker(s) {', '.join(map(str, bad))} on the as-of date; "
@@ -484,7 +484,7 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
         names, w = [names[i] for i in kept], w[kept]
         w = w / w.sum() if w.sum() > 0 else w
     px_by = _by_ticker(prices_today)  # as float64 (to_numpy converts as astype would)
-    if not all(px_by.get(t, math.nan) > 0 for t in names):
+    if not (_at(px_by, names, math.nan) > 0).all():
         missing = sorted(t for t in names if not px_by.get(t, math.nan) > 0)
         raise DataError(f"no price on the as-of date for target ticker(s) {', '.join(missing)}")
     if current is None:
@@ -614,8 +614,8 @@ def _band(names: list, w_by: dict, cur_by: dict, held: list, held_n: np.ndarray,
         owned_set = {t for t, n in zip(held, held_n.tolist()) if n > 0}
         both = [t for t in names if t in owned_set]
         cur, target = _at(cur_by, both, math.nan), _at(w_by, both, math.nan)
-    close = (np.abs(cur - target) <= band * target + 1e-12).tolist()
-    return [t for t, c in zip(both, close) if c], cur[close], target[close]
+    close = np.abs(cur - target) <= band * target + 1e-12
+    return [both[i] for i in np.flatnonzero(close).tolist()], cur[close], target[close]
 
 
 def _banded_frame(banded: list, current: np.ndarray, target: np.ndarray, total: float) -> pd.DataFrame:

@@ -160,14 +160,15 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
 
     notes: list[Note] = []
     warned: list[str] = []
-    prices = prices_today(close, clean, holdings, warned, dropped, memo=memo)
-    frozen = _guard_held_prices(close, clean, holdings, config, prices, warned, notes, guard)
-    notes += [Note("held_price", message, level="warning") for message in warned]
-    current, current_total = current_weights(holdings.shares, prices, holdings.cash)
-    invested = bool((current.to_numpy() > 0).any())
     # Plain lists: pandas' boolean masks and set operations on a string index cost more than the
     # rest of the week step, and the backtest takes it for every book every week.
     held = [t for t, n in zip(holdings.shares.index.tolist(), holdings.shares.to_numpy().tolist()) if n > 0]
+    prices = prices_today(close, clean, holdings, warned, dropped, memo=memo)
+    frozen = _guard_held_prices(close, clean, holdings, config, prices, warned, notes, guard, held=held,
+                                memo=memo)
+    notes += [Note("held_price", message, level="warning") for message in warned]
+    current, current_total = current_weights(holdings.shares, prices, holdings.cash)
+    invested = bool((current.to_numpy() > 0).any())
     rules = config.rebalance
     if optimizer == EQUAL_WEIGHT:
         target = equal_weight_target(clean)
@@ -221,18 +222,27 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
 
 
 def _guard_held_prices(close: pd.DataFrame, clean: pd.DataFrame, holdings: Any, config: Config, prices: pd.Series,
-                       warned: list[str], notes: list[Note], guard: Any = None) -> list[str]:
+                       warned: list[str], notes: list[Note], guard: Any = None, *, held: list | None = None,
+                       memo: dict | None = None) -> list[str]:
     """Held tickers the quality step set aside whose latest price fails the jump guard
     (:func:`etftrader.prices.guard.guard_latest`): valued at the last good price (``prices`` is
-    updated) and frozen for the week. Returns the frozen tickers."""
+    updated) and frozen for the week. Returns the frozen tickers. ``held``: the tickers with
+    shares, when the caller has them; ``memo``: as :func:`decide_week`'s (the kept tickers as a
+    set, once for the week's books)."""
     from .prices.guard import guard_latest
 
     frozen: list[str] = []
-    accepted = set(config.data.accept_prices)
-    held = [t for t, n in zip(holdings.shares.index.tolist(), holdings.shares.to_numpy().tolist()) if n > 0]
-    aside = sorted(set(held).difference(clean.columns.tolist()))  # held, set aside by the quality step
+    if held is None:
+        held = [t for t, n in zip(holdings.shares.index.tolist(), holdings.shares.to_numpy().tolist()) if n > 0]
+    kept = memo.get("kept") if memo is not None else None
+    if kept is None or kept[0] is not clean:
+        kept = (clean, set(clean.columns.tolist()))
+        if memo is not None:
+            memo["kept"] = kept
+    aside = sorted(t for t in held if t not in kept[1])  # held, set aside by the quality step
     if not aside:
         return frozen
+    accepted = set(config.data.accept_prices)
     columns = set(close.columns.tolist())
     for ticker in aside:
         if ticker not in columns or ticker in accepted:
