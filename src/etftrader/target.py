@@ -226,7 +226,11 @@ def prices_today(close: pd.DataFrame, clean: pd.DataFrame, holdings: Holdings,
     extra = sorted(set(holdings.shares.index.tolist()).difference(clean_by))
     if not extra:  # every held ticker has a clean price (most weeks): the same Series as the last book's
         if clean_series is None:
-            clean_series = _price_series(clean_by, last_clean)
+            if last_clean.index.is_monotonic_increasing and last_clean.index.is_unique:
+                # the columns in ticker order already: the priced ones, as _price_series orders them
+                clean_series = last_clean[last_clean.to_numpy(dtype=F64) > 0]
+            else:
+                clean_series = _price_series(clean_by, last_clean)
         if memo is not None:
             memo["prices_today"] = (clean, last_clean, clean_by, clean_series)
         return clean_series.copy()

@@ -334,10 +334,13 @@ def equal_weight_target(clean: pd.DataFrame):
 
     from .labels import ticker_index
 
-    kept = [str(t) for t in clean.columns]
+    kept = list(map(str, clean.columns.tolist()))
     if not kept:
         raise DataError("no ticker passed the quality check")
-    labels = ticker_index(kept, clean.columns)
+    if clean.columns.dtype == object and kept == clean.columns.tolist():
+        labels = clean.columns.rename(None)  # the same labels (an Index is immutable), no copy
+    else:
+        labels = ticker_index(kept, clean.columns)
     weights = pd.Series(1.0 / len(kept), index=labels, dtype=F64, name="weight")
     result = PortfolioResult(weights=weights, expected_return=math.nan, expected_volatility=math.nan,
                              expected_sharpe=math.nan, requested=EQUAL_WEIGHT, method="1/N",
