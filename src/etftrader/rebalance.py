@@ -430,7 +430,8 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
                    rules: RebalanceConfig | Config, *,
                    optimizer: str, force: bool = False, frozen: Any = (),
                    allocator: Callable[[pd.Series, pd.Series, float], pd.Series] | None = None,
-                   costs: Any = None, current: tuple[pd.Series, float] | None = None) -> RebalancePlan:
+                   costs: Any = None, current: tuple[pd.Series, float] | None = None,
+                   costs_if_trading: Callable[[], Any] | None = None) -> RebalancePlan:
     """Drift check and, when rebalancing, the whole-share trade list.
 
     Parameters
@@ -460,6 +461,10 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
     current : (Series, float), optional
         ``current_weights(holdings.shares, prices_today, holdings.cash)`` when the caller has it
         (the week step does): the same weights and total, not computed again.
+    costs_if_trading : callable, optional
+        Instead of ``costs``: a function returning the week's cost model, called only when the
+        week rebalances (the week step's: the model's ADV and volatility cost more than the rest
+        of a week that does not trade, and no cost is read then).
 
     Returns
     -------
@@ -521,6 +526,10 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
             current_weights=cur,
         )
 
+    if costs_if_trading is not None:
+        if costs is not None:
+            raise ValueError("give `costs` or `costs_if_trading`, not both")
+        costs = costs_if_trading()
     # Reserve what the trades will cost, so the target can be bought with the cash there is: the
     # value traded is about drift x total value, the shares traded about |target - held| shares.
     union = _union(names, held)

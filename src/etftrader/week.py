@@ -192,12 +192,16 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
     # Negative cash is money owed: the week trades (sells first) to bring it back to zero or above.
     from .costs import cost_model
 
-    weights = target.weights
-    # Every ticker that may trade (the model deduplicates; its figures do not depend on the order).
-    movers = [t for t, w in zip(weights.index.tolist(), weights.to_numpy().tolist()) if w > 0] + held
-    costs = cost_model(rules, movers, close=close, volume=volume, asset_class=asset_class, memo=memo)
+    def costs():
+        """The week's cost model, built only for a week that trades (see plan_rebalance)."""
+        weights = target.weights
+        # Every ticker that may trade (the model deduplicates; its figures do not depend on the order).
+        movers = [t for t, w in zip(weights.index.tolist(), weights.to_numpy().tolist()) if w > 0] + held
+        return cost_model(rules, movers, close=close, volume=volume, asset_class=asset_class, memo=memo)
+
     plan = plan_rebalance(target.weights, holdings, prices, rules, optimizer=optimizer,
-                          force=force or negative, frozen=frozen, costs=costs, current=(current, current_total))
+                          force=force or negative, frozen=frozen, costs_if_trading=costs,
+                          current=(current, current_total))
     plan = _hold_back_if_costly(plan, holdings, rules, notes)
     # The plan's rows, not its frames: the backtest never reads the frames, and building them
     # costs more than the rest of a book's week.

@@ -294,3 +294,35 @@ def test_the_models_cost_of_many_trades_is_each_trades_cost_to_the_last_bit(samp
         checked += int((want > 0).sum())
     assert checked > 1500
     assert CostModel().many([], np.empty(0), np.empty(0)).shape == (0,)
+
+
+def test_the_week_builds_its_cost_model_only_when_it_trades(sample_close):
+    # plan_rebalance(costs_if_trading=...) asks for the model only for a week that rebalances,
+    # and then plans exactly as with the model given.
+    from etftrader.holdings import Holdings
+    from etftrader.rebalance import plan_rebalance
+
+    close = sample_close.loc[:"2021-06-04"].dropna(axis=1)
+    volume = _volume_like_yahoo(close)
+    prices = close.iloc[-1]
+    tickers = list(close.columns[:6])
+    rules = Config().rebalance
+    model = cost_model(rules, tickers, close=close, volume=volume)
+    asked = []
+
+    def later():
+        asked.append(1)
+        return model
+
+    target = pd.Series(1 / 6, index=tickers)
+    fresh = Holdings.all_cash(1_000_000.0)
+    with_model = plan_rebalance(target, fresh, prices, rules, optimizer="mvo", costs=model)
+    lazily = plan_rebalance(target, fresh, prices, rules, optimizer="mvo", costs_if_trading=later)
+    assert with_model.rebalance and asked == [1]
+    assert lazily.trade_rows == with_model.trade_rows and lazily.cash_after == with_model.cash_after
+    held = Holdings(shares=with_model.shares_after, cash=with_model.cash_after,
+                    pending=fresh.pending, superseded=fresh.superseded)
+    quiet = plan_rebalance(target, held, prices, rules, optimizer="mvo", costs_if_trading=later)
+    assert not quiet.rebalance and asked == [1]  # nothing to trade: no model built
+    with pytest.raises(ValueError, match="not both"):
+        plan_rebalance(target, fresh, prices, rules, optimizer="mvo", costs=model, costs_if_trading=later)
