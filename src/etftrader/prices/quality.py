@@ -345,8 +345,12 @@ class QualityHistory:
         self._dollar = None
         if self._volume is not None:
             with np.errstate(invalid="ignore"):
-                self._dollar = np.multiply(values, self._volume, order="F")
-                self._dollar[~(valid & ~np.isnan(self._volume))] = np.nan
+                # in the prices' own layout first (an output of the other layout is written
+                # element by element, twice as slow), then column-major as a week reads it
+                dollar = np.multiply(values, self._volume)
+                dollar[~(valid & ~np.isnan(self._volume))] = np.nan
+                self._dollar = np.asfortranarray(dollar)
+                del dollar
                 # running counts of the days with a dollar volume, and of those below the limit
                 self._cum_dollars = _running(np.add, ~np.isnan(self._dollar))
                 self._cum_under = _running(np.add, self._dollar < self._config.min_dollar_volume)
