@@ -223,7 +223,7 @@ def prices_today(close: pd.DataFrame, clean: pd.DataFrame, holdings: Holdings,
         clean_by = {t: v for t, v in zip(last_clean.index.tolist(), last_clean.to_numpy(dtype=F64).tolist())
                     if v > 0}
         clean_series = None
-    extra = sorted(set(holdings.shares.index.tolist()).difference(clean_by))
+    extra = sorted(dict.fromkeys(t for t in holdings.shares.index.tolist() if t not in clean_by))
     if not extra:  # every held ticker has a clean price (most weeks): the same Series as the last book's
         if clean_series is None:
             if last_clean.index.is_monotonic_increasing and last_clean.index.is_unique:
