@@ -74,7 +74,7 @@ class CostModel:
         the same floats (the same IEEE operations in the same order, on arrays): the week step
         costs every ticker that moves, some 600 for an equal-weight book, every week."""
         values, shares = np.asarray(values, dtype=F64), np.asarray(shares, dtype=F64)
-        trades = (shares > 0) & (values > 0)
+        trades = ~((shares <= 0) | (values <= 0))  # the call's test: NaN is costed (to NaN), not skipped
         commission = np.maximum(self.cost_bps * values / 1e4 + self.cost_per_share * shares + self.per_trade,
                                 self.minimum)
         half = self.half_spread_bps

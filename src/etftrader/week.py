@@ -349,7 +349,9 @@ def equal_weight_target(clean: pd.DataFrame):
     result = PortfolioResult(weights=weights, expected_return=math.nan, expected_volatility=math.nan,
                              expected_sharpe=math.nan, requested=EQUAL_WEIGHT, method="1/N",
                              fallback_reason=None, notes=())
-    scores = pd.DataFrame(np.full((len(labels), 1), math.nan), index=labels, columns=_COMPOSITE)
+    # (a copy of the one Index: the frame keeps the object it is given, and a name set on one
+    # frame's columns must not reach another's)
+    scores = pd.DataFrame(np.full((len(labels), 1), math.nan), index=labels, columns=_COMPOSITE.copy())
     return Target(scores=scores, selected=kept, result=result, notes=())
 
 

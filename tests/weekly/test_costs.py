@@ -288,10 +288,12 @@ def test_the_models_cost_of_many_trades_is_each_trades_cost_to_the_last_bit(samp
         prices = rng.uniform(5.0, 500.0, 400)
         values = shares * prices
         values[20:30] = 0.0
+        shares[30], values[31] = np.nan, np.nan  # not a trade the week step makes, but the same answer
         got = model.many(tickers, values, shares)
         want = np.array([model(t, float(v), float(n)) for t, v, n in zip(tickers, values, shares)])
         assert got.dtype == np.float64 and got.tobytes() == want.tobytes()
         checked += int((want > 0).sum())
+        assert np.isnan(got[30]) and np.isnan(got[31])
     assert checked > 1500
     assert CostModel().many([], np.empty(0), np.empty(0)).shape == (0,)
 
