@@ -544,7 +544,7 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
         moving = (moves > _EPS) & (prices_u > 0)
         each = costs.many([str(t) for t, k in zip(union, moving.tolist()) if k], moves[moving] * prices_u[moving],
                           moves[moving])
-        reserve = float(np.cumsum(each)[-1]) if len(each) else 0.0  # left to right, as sum() adds
+        reserve = float(sum(each.tolist()))  # Python's sum of the same floats in the same order
     investable = max(total - reserve, 0.0)
 
     allocate = allocator or _default_allocator()

@@ -226,7 +226,7 @@ def prices_today(close: pd.DataFrame, clean: pd.DataFrame, holdings: Holdings,
     extra = sorted(dict.fromkeys(t for t in holdings.shares.index.tolist() if t not in clean_by))
     if not extra:  # every held ticker has a clean price (most weeks): the same Series as the last book's
         if clean_series is None:
-            if last_clean.index.is_monotonic_increasing and last_clean.index.is_unique:
+            if last_clean.dtype == F64 and last_clean.index.is_monotonic_increasing and last_clean.index.is_unique:
                 # the columns in ticker order already: the priced ones, as _price_series orders them
                 clean_series = last_clean[last_clean.to_numpy(dtype=F64) > 0]
             else:

@@ -58,11 +58,12 @@ def quality_from_window(window: np.ndarray, ok: np.ndarray | None = None, *,
     """Quality of every column of a price window of shape (lookback + 1, n_tickers);
     ``ok``: its :func:`~factors._returns.valid_columns`, and ``running``: the window's running
     high (:func:`~factors._returns.running_max`), when the caller has them. A column with a
-    missing price scores NaN whatever its running high holds (NaN flows through the arithmetic
+    missing price scores NaN whatever its running high holds (NaN flows through the drawdowns
     without a warning, and the last step masks it)."""
     ok = valid_columns(window) if ok is None else ok
     lookback = window.shape[0] - 1
-    annual_return = (window[-1] / window[0]) ** (TRADING_DAYS / lookback) - 1.0
+    # (the end points of the columns that score NaN left out: a hole's column must not overflow)
+    annual_return = (np.where(ok, window[-1], 1.0) / np.where(ok, window[0], 1.0)) ** (TRADING_DAYS / lookback) - 1.0
     # In place, in the window's layout: the mean sums down each column in the order it always did.
     drawdown = np.empty_like(window)
     np.divide(window, running_max(window) if running is None else running, out=drawdown)

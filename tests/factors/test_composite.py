@@ -194,3 +194,18 @@ def test_a_ticker_with_a_bad_price_scores_nan_and_leaves_the_others_as_they_were
     pd.testing.assert_frame_equal(scores.loc[good, list(FACTOR_NAMES)], expected.loc[good], check_names=False,
                                   rtol=1e-12)
     assert scores.loc[good, "composite"].notna().all()
+
+
+def test_a_short_quality_window_with_a_hole_and_a_huge_move_scores_nan_without_a_warning(sample_close):
+    # A 5-day quality window: a ticker with a hole and a x1e7 print inside it is not scored (NaN),
+    # and its end points are not raised to the power 252/5 (that would overflow and warn).
+    import warnings
+
+    prices = sample_close.iloc[-300:].copy()
+    column = prices.columns.get_loc(prices.columns[0])
+    prices.iloc[-3, column] = np.nan
+    prices.iloc[-1, column] = prices.iloc[-6, column] * 1e7
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = quality(prices, lookback=5)
+    assert np.isnan(got.iloc[0]) and got.iloc[1:].notna().all()

@@ -318,6 +318,7 @@ def _assert_history_matches(data, config, min_history, days):
     from etftrader.prices.quality import QualityHistory
 
     history = QualityHistory(data, config, min_history=min_history)
+    assert history.last_dropped() is None  # no date asked yet
     for day in days:
         want = check_quality(data, config, min_history=min_history, as_of=day.date())
         _assert_same_report(history.at(day.date()), want, day.date())
@@ -333,7 +334,10 @@ def _assert_history_matches(data, config, min_history, days):
         assert lazy.dropped is None and lazy.kept == want.kept, day
         pd.testing.assert_frame_equal(history.last_dropped(), want.dropped, check_exact=True,
                                       obj=f"lazy dropped {day}")
-        assert history.last_dropped() is history.last_dropped()  # built once
+        full = history.at(day.date(), dropped=False)  # with the health table too: None, and on demand
+        assert full.dropped is None and full.health is not None, day
+        pd.testing.assert_frame_equal(history.last_dropped(), want.dropped, check_exact=True,
+                                      obj=f"on demand, with health {day}")
 
 
 def _defective_frame():

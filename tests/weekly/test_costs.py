@@ -82,6 +82,12 @@ def test_the_model_and_todays_prices_read_the_frames_they_are_given_each_time(sa
     pd.testing.assert_series_equal(shared[1], after)
     shared[0]["XOM"] = 1.0  # a book's copy is its own
     assert prices_today(close, clean, cash, [], pd.DataFrame(), memo=memo)["XOM"] == 999.0
+    # whole-number or single-precision closes are priced as floats, in ticker order, the unpriced left out
+    for kind in ("int64", "float32"):
+        typed = clean.iloc[-3:].round().astype(kind)
+        typed.iloc[-1, 0] = 0
+        got = prices_today(close, typed, cash, [], pd.DataFrame())
+        assert got.dtype == np.float64 and got.index.tolist() == sorted(map(str, typed.columns[1:]))
 
 
 def _long_file(tmp_path, close: pd.DataFrame, volume: pd.DataFrame) -> str:
@@ -328,3 +334,30 @@ def test_the_week_builds_its_cost_model_only_when_it_trades(sample_close):
     assert not quiet.rebalance and asked == [1]  # nothing to trade: no model built
     with pytest.raises(ValueError, match="not both"):
         plan_rebalance(target, fresh, prices, rules, optimizer="mvo", costs=model, costs_if_trading=later)
+
+
+def test_the_plans_cost_reserve_is_the_models_cost_of_each_moving_ticker(sample_close):
+    # What a rebalance sets aside for costs before sizing the target: the model's cost of moving
+    # each ticker (held or wanted) to its target, added up (not the flat bps of the drift). The
+    # investable amount is the portfolio less that, to the last bit of the subtraction.
+    from etftrader.holdings import Holdings
+    from etftrader.rebalance import plan_rebalance
+
+    close = sample_close.loc[:"2021-06-04"].dropna(axis=1)
+    volume = _volume_like_yahoo(close)
+    prices = close.iloc[-1]
+    tickers = sorted(map(str, close.columns))
+    rules = Config().override(rebalance={"commission_min": 1.0, "spread_bps": {"*": 4.0}}).rebalance
+    model = cost_model(rules, tickers, close=close, volume=volume)
+    rng = np.random.default_rng(2)
+    fresh = Holdings.all_cash(0.0)
+    for _ in range(40):
+        held = pd.Series(rng.integers(0, 3000, len(tickers)).astype(float), index=tickers, name="shares")
+        cash = float(rng.uniform(0, 1e6))
+        book = Holdings(shares=held, cash=cash, pending=fresh.pending, superseded=fresh.superseded)
+        target = pd.Series(rng.dirichlet(np.ones(len(tickers))), index=tickers)
+        plan = plan_rebalance(target, book, prices, rules, optimizer="mvo", costs=model, force=True)
+        assert plan.total_value == pytest.approx(float((held * prices[tickers]).sum()) + cash, rel=1e-12)
+        moves = {t: abs(target[t] * plan.total_value / prices[t] - held[t]) for t in tickers}
+        reserve = sum(model(t, m * prices[t], m) for t, m in moves.items() if m > 1e-9)
+        assert plan.investable == plan.total_value - reserve

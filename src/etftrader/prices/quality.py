@@ -463,9 +463,11 @@ class QualityHistory:
         the health table of every ticker costs more than the rest of the week's check at scale.
         Its ``prices`` are a read-only view that the next ``health=False`` call may change: read
         them before asking for the next date (the backtest's loop does; copy them to keep them).
-        With ``dropped=False`` too, the report's ``dropped`` is None: :meth:`last_dropped` builds
-        it when it is wanted (the backtest reads the reasons only for a held ticker set aside).
+        With ``dropped=False`` (with or without the health table), the report's ``dropped`` is
+        None: :meth:`last_dropped` builds it when it is wanted (the backtest reads the reasons
+        only for a held ticker set aside).
         """
+        self._drops = None  # until this date's are known (a date that raises has none)
         as_of_ts = pd.Timestamp(as_of)
         n = int(self._close.index.searchsorted(as_of_ts, side="right"))
         # Dates out of order (even only through a row with no price, which the rows kept here
@@ -504,9 +506,9 @@ class QualityHistory:
         kept = health["ticker"].to_numpy(dtype=object)[kept_mask].tolist()
         prices, filled_days = self._prices(kept, values, index, n, end, config)
         health.loc[kept_mask, "filled_days"] = filled_days.astype(I64)
-        dropped = self._drops = health.loc[~kept_mask, ["ticker", "rule", "reason"]].reset_index(drop=True)
-        return QualityReport(prices=prices, health=health, kept=kept, dropped=dropped, as_of=as_of_ts,
-                             ffill_limit=config.max_ffill_days, min_history=self._min_history,
+        drops = self._drops = health.loc[~kept_mask, ["ticker", "rule", "reason"]].reset_index(drop=True)
+        return QualityReport(prices=prices, health=health, kept=kept, dropped=drops if dropped else None,
+                             as_of=as_of_ts, ffill_limit=config.max_ffill_days, min_history=self._min_history,
                              notes=self._data.notes)
 
     def _light(self, metrics: dict, values: np.ndarray, index: pd.Index, n: int, end: int,
@@ -532,7 +534,7 @@ class QualityHistory:
     def last_dropped(self) -> pd.DataFrame:
         """The ``dropped`` frame (``ticker, rule, reason``) of the last date :meth:`at` was asked
         for, the same as its report's; built on the first call when it was asked with
-        ``dropped=False``. None before any date."""
+        ``dropped=False``. None before any date, and after a date that raised."""
         if isinstance(self._drops, tuple):
             metrics, fires, missing, config = self._drops
             subset = {name: np.asarray(v)[fires] for name, v in metrics.items()}
