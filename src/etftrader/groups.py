@@ -22,7 +22,7 @@ from .errors import ConfigError
 if TYPE_CHECKING:
     from .config import Config
 
-__all__ = ["asset_classes", "group_limits", "sample_universe_path"]
+__all__ = ["asset_classes", "group_limits", "sample_universe_path", "universe_under_home"]
 
 
 def sample_universe_path() -> Path:
@@ -61,6 +61,20 @@ def group_limits(config: Config, home: Any = None) -> tuple[GroupLimit, ...]:
             if low > 0 or high < 1:
                 out.append(GroupLimit(kind, name, groups[name], low, high))
     return tuple(out)
+
+
+def universe_under_home(config: Config, home: Any) -> Config:
+    """``config`` with ``[data] universe`` made absolute when it names a file under the home folder
+    (and not in the current folder), as the weekly run finds it: the backtest and the sweep read
+    the group limits and the asset classes far from the home, in their loop and in worker
+    processes. Unchanged otherwise."""
+    name = config.data.universe
+    if not name:
+        return config
+    path = _universe_path(config, home)
+    if path is None or path == Path(name).expanduser():
+        return config
+    return config.override(data={"universe": str(path.resolve())})
 
 
 def _universe_path(config: Config, home: Any) -> Path | None:

@@ -194,3 +194,36 @@ def test_missing_notebook_is_a_report_error_naming_it(tmp_path, monkeypatch):
     monkeypatch.setattr(report, "project_notebooks_dir", lambda: tmp_path / "nowhere")
     with pytest.raises(ReportError, match="validation notebook 04_real_data_validation_results.ipynb not found"):
         render_backtest_report(tmp_path, home=Home(tmp_path))
+
+
+def test_a_universe_file_named_relative_to_the_home_serves_the_limits_and_spreads_from_any_folder(
+        tmp_path, monkeypatch, capsys):
+    # The weekly run finds a config's relative `universe` under the home folder (a scheduled run
+    # starts elsewhere); the backtest must read the same file for the group limits and the spreads
+    # by asset class, not fail on the limits nor silently charge the "*" spread.
+    from etftrader.groups import sample_universe_path
+
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    home.mkdir()
+    elsewhere.mkdir()
+    (home / "my_universe.csv").write_bytes(sample_universe_path().read_bytes())
+    settings = ('[limits]\ncategory_max = { "*" = 0.6 }\n\n'
+                '[rebalance]\nspread_bps = { "Equity" = 40.0, "*" = 1.0 }\n')
+    for name, universe in (("relative.toml", "my_universe.csv"),
+                           ("absolute.toml", (home / "my_universe.csv").as_posix())):
+        (home / name).write_text(f'[data]\nsource = "sample"\nuniverse = "{universe}"\n\n{settings}', encoding="utf-8")
+    monkeypatch.chdir(elsewhere)
+    outs = {}
+    for name in ("relative.toml", "absolute.toml"):
+        outs[name] = home / name.replace(".toml", "")
+        code, out, err = _run(capsys, "--config", str(home / name), "--home", str(home), "--optimizer", "mvo",
+                              "--start", "2021-01-01", "--end", "2021-06-30", "--positions", "5",
+                              "--out", str(outs[name]), "--no-notebook")
+        assert code == 0, err
+    for table in ("trades.csv", "decisions.csv", "equity.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(outs["relative.toml"] / table),
+                                      pd.read_csv(outs["absolute.toml"] / table))
+    trades = pd.read_csv(outs["relative.toml"] / "trades.csv")
+    equity_etf = trades[(trades["strategy"] == "mvo") & trades["ticker"].isin(["MTUM", "QUAL", "USMV"])]
+    assert len(equity_etf)  # the Equity spread was charged on them: cost above the commission alone
+    assert (equity_etf["cost"] > equity_etf["value"] * 40.0 / 2 / 1e4 * 0.99).all()

@@ -191,3 +191,20 @@ def test_flags_make_the_grid_and_the_controls_switch_off(tmp_path):
     assert "mvo controls=on" in result.output and "mvo controls=off" in result.output
     bad = invoke(["sweep", "--source", "sample", "--positions", "five", "--home", str(tmp_path / "home")])
     assert bad.exit_code == 2 and "--positions: 'five' is not a number" in bad.stderr
+
+
+def test_a_sweep_from_another_folder_reads_a_universe_file_named_relative_to_the_home(tmp_path, monkeypatch):
+    from etftrader.groups import sample_universe_path
+
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    home.mkdir()
+    elsewhere.mkdir()
+    (home / "my_universe.csv").write_bytes(sample_universe_path().read_bytes())
+    (home / "config.toml").write_text('[data]\nsource = "sample"\nuniverse = "my_universe.csv"\n\n'
+                                      '[limits]\ncategory_max = { "*" = 0.6 }\n', encoding="utf-8")
+    monkeypatch.chdir(elsewhere)
+    result = invoke(["sweep", "--home", home, "--config", home / "config.toml", "--optimizer", "mvo",
+                     "--positions", "5", "--start", START, "--end", END, "--workers", "1", "--no-notebook"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(next((home / "results").glob("sweep_*")) / "sweep.csv")
+    assert len(table) == 1 and table["optimizer"].tolist() == ["mvo"]

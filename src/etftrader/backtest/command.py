@@ -60,11 +60,13 @@ def backtest_to_folder(config: "Config", home: "Home", *, optimizers: Sequence[s
                        notebook: bool = True, progress: bool = False) -> FolderRun:
     """Load the prices up to ``end``, :func:`~.engine.run_backtest`, write the outputs into
     ``out`` (default ``results/backtest_<stamp>``) and render the validation report."""
+    from ..groups import universe_under_home
     from ..prices import load_prices
     from .engine import run_backtest
     from .outputs import write_outputs
     from .report import render_backtest_report
 
+    config = universe_under_home(config, home)  # the group limits and asset classes, as weekly reads them
     _log.info("backtest: optimizers %s, start %s, end %s; config %s", ",".join(optimizers), start, end,
               config.to_dict())
     data = load_prices(config.data, home, as_of=end, refresh=refresh, progress=progress)
@@ -85,7 +87,10 @@ def sweep_to_folder(base: "Config", home: "Home", cells: Sequence[Any], *, start
     ``data/sweep``), write ``sweep.csv``, ``sweep.json`` and the Pareto chart into ``out`` (default
     ``results/sweep_<stamp>``) and render the sweep report."""
     from .. import sweep as sw
+    from ..groups import universe_under_home
     from ..prices import load_prices
+
+    base = universe_under_home(base, home)  # the group limits and asset classes, as weekly reads them
 
     _log.info("sweep: %d cells, start %s, end %s, split %s, %s", len(cells), start, end, split,
               f"scheduler {scheduler}" if scheduler else f"{workers} local worker(s)")
