@@ -12,7 +12,6 @@ from ..config import DataConfig
 from ..errors import DataError, EtfTraderError, first_line
 from ..paths import Home
 from .frame import PriceData, normalize_frame
-from .universe import load_universe
 from .common import _home_relative, _show, _subset
 
 
