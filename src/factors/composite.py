@@ -31,6 +31,12 @@ logger = logging.getLogger(__name__)
 #: Columns of the frame :func:`score_universe` returns, in order.
 SCORE_COLUMNS: tuple[str, ...] = (*FACTOR_NAMES, *(f"{n}_z" for n in FACTOR_NAMES), "composite")
 
+#: the score frame's column labels, built once: each frame gets a copy, which shares the labels'
+#: lookup table (building it for every frame cost more than the rest of reading a column; the
+#: backtest scores every week), and a name set on one frame's columns reaches no other
+_SCORE_INDEX = pd.Index(list(SCORE_COLUMNS))
+_SCORE_INDEX.get_loc("composite")
+
 
 def zscore(values: np.ndarray, *, winsor_z: float = 3.0) -> np.ndarray:
     """Cross-sectional z-score of one factor, clipped to ``[-winsor_z, winsor_z]``.
@@ -214,5 +220,5 @@ def score_universe(
     return pd.DataFrame(
         np.column_stack([np.asarray(columns[name], dtype=np.float64) for name in SCORE_COLUMNS])[order],
         index=labels.take(order),
-        columns=list(SCORE_COLUMNS),
+        columns=_SCORE_INDEX.copy(),
     )

@@ -133,6 +133,7 @@ class _Book:
 def _equity(books: Mapping[str, _Book], strategies: Sequence[str], marks: pd.DataFrame) -> pd.DataFrame:
     """Daily values of every book: the holdings after each decision, marked at each day's close."""
     columns = {}
+    prices = marks.fillna(0.0)  # the same for every book
     for name in strategies:
         history = list({h[0]: h for h in books[name].history}.values())  # a day's last state
         days = pd.DatetimeIndex([h[0] for h in history])
@@ -147,7 +148,7 @@ def _equity(books: Mapping[str, _Book], strategies: Sequence[str], marks: pd.Dat
         cash = pd.Series([h[2] for h in history], index=days, dtype=F64)
         shares = shares.reindex(marks.index, method="ffill").fillna(0.0)
         cash = cash.reindex(marks.index, method="ffill")
-        columns[name] = (shares * marks.fillna(0.0)).sum(axis=1) + cash
+        columns[name] = (shares * prices).sum(axis=1) + cash
     equity = pd.DataFrame(columns, index=marks.index)
     equity.index.name = "date"
     return equity

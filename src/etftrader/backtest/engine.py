@@ -534,7 +534,9 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
                                            volume=week_volume, asset_class=classes[name], guard=guard,
                                            memo=memo)
                     spent["target"] += time.perf_counter() - tick
-                    weights, plan = decision.target.weights.astype(F64), decision.plan
+                    weights, plan = decision.target.weights, decision.plan
+                    if weights.dtype != F64:
+                        weights = weights.astype(F64)
                     about = _about(decision)
                     for note in decision.notes:
                         if note.kind == "held_price":
