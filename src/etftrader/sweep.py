@@ -63,7 +63,9 @@ GRID_KEYS: dict[str, str] = {
     "fill": "next-close or same-close",
 }
 #: bump when a cell's figures would change for the same inputs (invalidates every cached cell)
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+#: what the week step notes on a week whose rebalance was held back as too costly (etftrader.week)
+HELD_BACK = "held back the rebalance"
 #: the figures each cell reports for its book, equal weight and the benchmark
 FIGURES = ("cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar", "turnover", "costs")
 
@@ -335,6 +337,9 @@ def run_cells(data, base: Config, cells: Sequence[Cell], start, end, split=None)
             if book["decisions"] is not None:
                 d = book["decisions"]
                 row[prefix + "trade_weeks"] = float((d["trades"] > 0).mean()) if len(d) else math.nan
+                # the weeks whose rebalance was held back as too costly ([rebalance] max_cost_fraction)
+                held = d["note"].astype(str).str.contains(HELD_BACK, regex=False) if len(d) else None
+                row[prefix + "held_back_weeks"] = float(held.mean()) if held is not None else math.nan
         row["weeks"] = len(run["schedule"])
         row["start"], row["end"] = str(run["schedule"][0].date()), run["end"]
         row["short_window"] = bool(run["short_window"])
@@ -553,6 +558,10 @@ def ranking_table(table: pd.DataFrame, top: int | None = None) -> pd.DataFrame:
         "Net CAGR": ranked["cagr"].map(lambda v: f"{v:.1%}"),
         "Max drawdown": ranked["max_drawdown"].map(lambda v: f"{v:.1%}"),
         "Turnover / yr": ranked["turnover"].map(lambda v: f"{v:.2f}"),
+        # (a sweep.csv written before the column existed has none to show)
+        "Weeks held back": (ranked["held_back_weeks"] if "held_back_weeks" in ranked
+                            else pd.Series(math.nan, index=ranked.index)).map(
+                                lambda v: "n/a" if v != v else f"{v:.0%}"),
         "Equal weight Sharpe": ranked["ew_sharpe"].map(lambda v: f"{v:.2f}"),
         "Sharpe - equal weight": (ranked["sharpe"] - ranked["ew_sharpe"]).map(lambda v: f"{v:+.2f}"),
     })

@@ -208,3 +208,32 @@ def test_a_sweep_from_another_folder_reads_a_universe_file_named_relative_to_the
     assert result.exit_code == 0, result.output
     table = pd.read_csv(next((home / "results").glob("sweep_*")) / "sweep.csv")
     assert len(table) == 1 and table["optimizer"].tolist() == ["mvo"]
+
+
+def test_each_cell_says_how_many_weeks_traded_and_how_many_its_cost_cap_held_back(sample_data, sample_config):
+    capped = sample_config.override(rebalance={"max_cost_fraction": 0.0005})  # 5 bps of the portfolio
+    cells = sw.expand_grid({"optimizer": ["mvo"], "cost_bps": [2, 40], "positions": [5]}, capped)
+    rows = sw.run_cells(sample_data, capped, cells, START, END)
+    for cell, row in zip(cells, rows):
+        alone = run_backtest(sample_data, cell.config(capped), optimizers=[cell.optimizer], start=START,
+                             end=END, positions=cell.positions, fill=cell.fill)
+        for prefix, name in (("", cell.optimizer), ("ew_", EQUAL_WEIGHT)):
+            d = alone.decisions[alone.decisions["strategy"] == name]
+            held = d["note"].astype(str).str.contains("held back the rebalance", regex=False)
+            assert row[prefix + "held_back_weeks"] == held.mean()
+            assert row[prefix + "trade_weeks"] == (d["trades"] > 0).mean()
+        assert "benchmark_held_back_weeks" not in row
+    assert rows[0]["held_back_weeks"] < rows[1]["held_back_weeks"]  # dearer trades: more weeks held back
+    assert rows[1]["held_back_weeks"] > 0
+
+
+def test_the_ranking_shows_the_share_of_weeks_held_back_and_copes_with_an_older_table(sample_data, sample_config):
+    capped = sample_config.override(rebalance={"max_cost_fraction": 0.0005})
+    table = pd.DataFrame(sw.run_cells(sample_data, capped, sw.expand_grid(
+        {"optimizer": ["mvo"], "cost_bps": [40], "positions": [5]}, capped), START, END))
+    table.insert(0, "cell", range(len(table)))
+    shown = sw.ranking_table(table)
+    assert shown["Weeks held back"].tolist() == [f"{table['held_back_weeks'].iloc[0]:.0%}"]
+    assert shown["Weeks held back"].iloc[0] != "0%"
+    older = sw.ranking_table(table.drop(columns=["held_back_weeks"]))
+    assert older["Weeks held back"].tolist() == ["n/a"]
