@@ -219,6 +219,16 @@ def _at(by: dict, tickers: list, fill: float) -> np.ndarray:
     return np.array([by.get(t, fill) for t in tickers], dtype=F64)
 
 
+def _values_at(series: pd.Series, tickers: list) -> np.ndarray | None:
+    """``series``' values as float64 when its index is ``tickers`` (unique, in that order): what
+    ``_at(_by_ticker(series), tickers, ...)`` gathers, without the dict (a book that holds its
+    whole universe looks its 600 prices up so every week). None otherwise."""
+    index = series.index
+    if len(index) != len(tickers) or not index.is_unique or index.tolist() != tickers:
+        return None
+    return series.to_numpy(dtype=F64, na_value=np.nan)
+
+
 def _union(a: list, b: list) -> list:
     """``pd.Index(a).union(pd.Index(b))`` for unique string labels, as a list: ``a`` itself when
     ``b`` is empty or equal to it, ``b`` when ``a`` is empty, else the sorted union. The order is
@@ -238,14 +248,17 @@ def current_weights(shares: pd.Series, prices: pd.Series, cash: float) -> tuple[
     DataError
         A held ticker has no positive price.
     """
-    out, total = _current(shares.index.tolist(), shares.to_numpy(dtype=F64), _by_ticker(prices), cash)
+    held = shares.index.tolist()
+    px = _values_at(prices, held)
+    out, total = _current(held, shares.to_numpy(dtype=F64), _by_ticker(prices) if px is None else px, cash)
     name = shares.name if shares.name == prices.name else None  # what Series arithmetic names it
     return pd.Series(out, index=shares.index, name=name), total
 
 
-def _current(held: list, n: np.ndarray, px_by: dict, cash: float) -> tuple[np.ndarray, float]:
-    """:func:`current_weights` on plain values: the weights in ``held`` order and the total."""
-    px = _at(px_by, held, math.nan)
+def _current(held: list, n: np.ndarray, px_by: dict | np.ndarray, cash: float) -> tuple[np.ndarray, float]:
+    """:func:`current_weights` on plain values: the weights in ``held`` order and the total
+    (``px_by``: the prices by ticker, or already in ``held`` order)."""
+    px = px_by if isinstance(px_by, np.ndarray) else _at(px_by, held, math.nan)
     bad = [] if (px > 0).all() else [t for t, p in zip(held, px.tolist()) if not p > 0]
     if bad:
         raise DataError(
@@ -488,22 +501,30 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
         kept = [i for i, t in enumerate(names) if t not in gone]
         names, w = [names[i] for i in kept], w[kept]
         w = w / w.sum() if w.sum() > 0 else w
-    px_by = _by_ticker(prices_today)  # as float64 (to_numpy converts as astype would)
-    if not (_at(px_by, names, math.nan) > 0).all():
+    # as float64 (to_numpy converts as astype would); by ticker only when the prices are not the
+    # target's tickers in order, or the week trades
+    px_names = _values_at(prices_today, names)
+    px_by = _by_ticker(prices_today) if px_names is None else None
+    if not ((_at(px_by, names, math.nan) if px_names is None else px_names) > 0).all():
+        px_by = _by_ticker(prices_today) if px_by is None else px_by
         missing = sorted(t for t in names if not px_by.get(t, math.nan) > 0)
         raise DataError(f"no price on the as-of date for target ticker(s) {', '.join(missing)}")
     if current is None:
+        px_by = _by_ticker(prices_today) if px_by is None else px_by
         cur_v, total = _current(held, held_n, px_by, holdings.cash)
         cur_name = holdings.shares.name if holdings.shares.name == prices_today.name else None
         cur = pd.Series(cur_v, index=holdings.shares.index, name=cur_name)
     else:
         cur, total = current
         cur_v = cur.to_numpy(dtype=F64)
-    w_by = dict(zip(names, w.tolist()))
-    cur_by = dict(zip(held, cur_v.tolist()))
     # The target's tickers are the held ones, in the same order (equal weight most weeks): the
-    # aligned arrays are the values the lookups by ticker would gather, so the same floats.
+    # aligned arrays are the values the lookups by ticker would gather, so the same floats (and
+    # the lookups are built only when the week trades).
     aligned = (w, np.asarray(cur_v, dtype=F64), held_n) if names == held else None
+    w_by = cur_by = None
+    if aligned is None:
+        w_by = dict(zip(names, w.tolist()))
+        cur_by = dict(zip(held, cur_v.tolist()))
     d = float(np.abs(aligned[0] - aligned[1]).sum()) if aligned else _drift(names, w_by, held, cur_by)
     # With a no-trade band, what the band would leave untraded cannot be a reason to trade: the
     # drift compared with the threshold leaves out the deviations of held target positions inside it.
@@ -526,6 +547,10 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
             current_weights=cur,
         )
 
+    if px_by is None:
+        px_by = _by_ticker(prices_today)
+    if w_by is None:
+        w_by = dict(zip(names, w.tolist()))
     if costs_if_trading is not None:
         if costs is not None:
             raise ValueError("give `costs` or `costs_if_trading`, not both")

@@ -280,3 +280,35 @@ def test_nullable_weights_with_a_missing_value_count_as_no_weight():
     h = holdings({"ABC": 50.0, "XYZ": 50.0}, 0.0)
     plan = plan_rebalance(target, h, S({"ABC": 1.0, "XYZ": 1.0, "DEF": 1.0}), config(), optimizer="mvo")
     assert plan.drift == 0.0 and not plan.rebalance
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_plan_is_the_same_whatever_order_or_extra_tickers_the_prices_come_in(seed):
+    """Prices in the target's own order are read as they are (a book holding its whole universe):
+    the weights and plan are those of the same prices by ticker in any other order or with more
+    tickers, float for float."""
+    rng = np.random.default_rng(300 + seed)
+    tickers = [f"T{i:02d}" for i in range(40)]
+    prices = S(rng.uniform(5, 400, len(tickers)), index=tickers)
+    weights = S(np.full(len(tickers), 1 / len(tickers)), index=tickers)
+    book = holdings({t: float(rng.integers(1, 80)) for t in tickers}, float(rng.uniform(0, 5000)))
+    cfg = config(no_trade_band=float(rng.choice([0.0, 0.3])), cost_bps=3.0)
+    shuffled = prices.iloc[rng.permutation(len(tickers))]
+    wider = pd.concat([prices, S([50.0, 60.0], index=["ZZ1", "ZZ2"])])
+    forced = bool(seed % 2)
+    results = []
+    for given in (prices, shuffled, wider):
+        current = current_weights(book.shares, given, book.cash)
+        plan = plan_rebalance(weights, book, given, cfg, optimizer="mvo", force=forced, allocator=floor_allocator)
+        results.append((current, plan))
+    (c0, p0), *others = results
+    for c, p in others:
+        pd.testing.assert_series_equal(c[0], c0[0], check_exact=True)
+        assert c[1] == c0[1]
+        assert (p.drift, p.drift_outside_band, p.rebalance, p.total_value, p.investable, p.cash_after) == \
+            (p0.drift, p0.drift_outside_band, p0.rebalance, p0.total_value, p0.investable, p0.cash_after)
+        pd.testing.assert_frame_equal(p.trades, p0.trades, check_exact=True)
+    bad = prices.copy()
+    bad.iloc[3] = 0.0  # a target ticker without a price: the same error by either path
+    with pytest.raises(DataError, match="T03"):
+        plan_rebalance(weights, holdings({}, 1000.0), bad, cfg, optimizer="mvo", allocator=floor_allocator)
