@@ -494,7 +494,9 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
     frozen = [t for t in dict.fromkeys(map(str, frozen)) if t in held_set]
     tw = target_weights.to_numpy(dtype=F64, na_value=np.nan)
     positive = tw > 0  # NaN is not positive
-    names = [t for t, k in zip(target_weights.index.tolist(), positive.tolist()) if k]
+    names = target_weights.index.tolist()
+    if not positive.all():
+        names = [t for t, k in zip(names, positive.tolist()) if k]
     w = tw[positive]
     if frozen:  # a frozen ticker is held as it is; the target is spread over the others
         gone = set(frozen)

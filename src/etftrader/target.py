@@ -215,28 +215,32 @@ def prices_today(close: pd.DataFrame, clean: pd.DataFrame, holdings: Holdings,
     """
     kept = memo.get("prices_today") if memo is not None else None
     if kept is not None and kept[0] is clean:  # the same week's prices for another book of the backtest
-        last_clean, clean_by, clean_series = kept[1:]
+        last_clean, priced, clean_series = kept[1:]
     else:
         last_clean = _last_valid(clean)
-        # Plain dicts and lists: the backtest asks this of every book every week, and pandas'
+        # Plain sets and lists: the backtest asks this of every book every week, and pandas'
         # set operations on a string index cost more than the rest of it.
-        clean_by = {t: v for t, v in zip(last_clean.index.tolist(), last_clean.to_numpy(dtype=F64).tolist())
-                    if v > 0}
+        labels = last_clean.index.tolist()
+        positive = last_clean.to_numpy(dtype=F64) > 0
+        priced = set(labels) if positive.all() else {t for t, k in zip(labels, positive.tolist()) if k}
         clean_series = None
-    extra = sorted(dict.fromkeys(t for t in holdings.shares.index.tolist() if t not in clean_by))
+    held = holdings.shares.index
+    # (a book holding every kept ticker, all priced: nothing to look for, ticker by ticker)
+    every = clean_series is not None and held.equals(clean_series.index)
+    extra = [] if every else sorted(dict.fromkeys(t for t in held.tolist() if t not in priced))
     if not extra:  # every held ticker has a clean price (most weeks): the same Series as the last book's
         if clean_series is None:
             if last_clean.dtype == F64 and last_clean.index.is_monotonic_increasing and last_clean.index.is_unique:
                 # the columns in ticker order already: the priced ones, as _price_series orders them
                 clean_series = last_clean[last_clean.to_numpy(dtype=F64) > 0]
             else:
-                clean_series = _price_series(clean_by, last_clean)
+                clean_series = _price_series(_clean_by(last_clean), last_clean)
         if memo is not None:
-            memo["prices_today"] = (clean, last_clean, clean_by, clean_series)
+            memo["prices_today"] = (clean, last_clean, priced, clean_series)
         return clean_series.copy()
     if memo is not None:
-        memo["prices_today"] = (clean, last_clean, clean_by, clean_series)
-    by_ticker = dict(clean_by)
+        memo["prices_today"] = (clean, last_clean, priced, clean_series)
+    by_ticker = _clean_by(last_clean)
     columns = reasons = None
     for ticker in extra:
         if columns is None:
@@ -258,6 +262,11 @@ def prices_today(close: pd.DataFrame, clean: pd.DataFrame, holdings: Holdings,
         else:  # pragma: no cover - holdings always have a trade price
             raise DataError(f"held ticker {ticker} has no price; check the Trades sheet")
     return _price_series(by_ticker, last_clean)
+
+
+def _clean_by(last_clean: pd.Series) -> dict:
+    """``{ticker: price}`` of the clean last prices that are positive (NaN is not)."""
+    return {t: v for t, v in zip(last_clean.index.tolist(), last_clean.to_numpy(dtype=F64).tolist()) if v > 0}
 
 
 def _price_series(by_ticker: dict, last_clean: pd.Series) -> pd.Series:

@@ -162,7 +162,7 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
     warned: list[str] = []
     # Plain lists: pandas' boolean masks and set operations on a string index cost more than the
     # rest of the week step, and the backtest takes it for every book every week.
-    held = [t for t, n in zip(holdings.shares.index.tolist(), holdings.shares.to_numpy().tolist()) if n > 0]
+    held = _held(holdings)
     prices = prices_today(close, clean, holdings, warned, dropped, memo=memo)
     frozen = _guard_held_prices(close, clean, holdings, config, prices, warned, notes, guard, held=held,
                                 memo=memo)
@@ -225,6 +225,15 @@ def decide_week(clean: pd.DataFrame, close: pd.DataFrame, holdings: Any, config:
     return WeekDecision(target=target, prices=prices, plan=plan, notes=tuple(notes))
 
 
+def _held(holdings: Any) -> list:
+    """The tickers with shares, in the holdings' order."""
+    shares = holdings.shares.to_numpy()
+    some = shares > 0
+    if some.all():
+        return holdings.shares.index.tolist()
+    return [t for t, k in zip(holdings.shares.index.tolist(), some.tolist()) if k]
+
+
 def _guard_held_prices(close: pd.DataFrame, clean: pd.DataFrame, holdings: Any, config: Config, prices: pd.Series,
                        warned: list[str], notes: list[Note], guard: Any = None, *, held: list | None = None,
                        memo: dict | None = None) -> list[str]:
@@ -237,7 +246,7 @@ def _guard_held_prices(close: pd.DataFrame, clean: pd.DataFrame, holdings: Any, 
 
     frozen: list[str] = []
     if held is None:
-        held = [t for t, n in zip(holdings.shares.index.tolist(), holdings.shares.to_numpy().tolist()) if n > 0]
+        held = _held(holdings)
     kept = memo.get("kept") if memo is not None else None
     if kept is None or kept[0] is not clean:
         kept = (clean, set(clean.columns.tolist()))
