@@ -72,9 +72,11 @@ def universe_under_home(config: Config, home: Any) -> Config:
     if not name:
         return config
     path = _universe_path(config, home)
-    if path is None or path == Path(name).expanduser():
-        return config
-    return config.override(data={"universe": str(path.resolve())})
+    if path is None or not path.exists():
+        return config  # read (and reported missing) as it is
+    # absolute wherever it was found, so that a sweep's cached cells do not depend on the folder
+    resolved = str(path.resolve())
+    return config if resolved == name else config.override(data={"universe": resolved})
 
 
 def _universe_path(config: Config, home: Any) -> Path | None:
@@ -89,7 +91,13 @@ def _universe_path(config: Config, home: Any) -> Path | None:
 
 def asset_classes(config: Config, home: Any = None) -> dict[str, str]:
     """``{ticker: asset_class}`` of the run's universe file, for ``spread_bps`` by asset class
-    (empty when no spread is given by class, or the file cannot be read: the ``"*"`` spread applies)."""
+    (empty when no spread is given by class: the ``"*"`` spread applies).
+
+    Raises
+    ------
+    DataError
+        ``[data] universe`` names a file that cannot be read (as :func:`group_limits`).
+    """
     if not [k for k in config.rebalance.spread_bps if k != "*"]:
         return {}
     from .errors import DataError
@@ -98,5 +106,7 @@ def asset_classes(config: Config, home: Any = None) -> dict[str, str]:
     try:
         universe = load_universe(_universe_path(config, home))
     except DataError:
+        if config.data.universe:  # the analyst's own file: its spreads by class must not go unread
+            raise
         return {}
     return {str(t): str(c) for t, c in zip(universe["ticker"], universe["asset_class"]) if str(c).strip()}

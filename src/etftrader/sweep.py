@@ -10,9 +10,10 @@ before anything runs. :func:`run_sweep` runs the cells that are not cached yet:
 - or on a Dask distributed cluster (``scheduler="tcp://host:8786"``), the prices scattered to every
   worker once.
 
-Every finished cell is written at once to ``<home>/cache/sweep/<key>.json``, the key a hash of the
-cell's whole configuration, the period and a fingerprint of the prices, so an interrupted sweep
-(Ctrl+C, kill) resumes without recomputing what finished, and changed prices miss the cache.
+Every finished cell is written at once to ``<home>/data/sweep/<key>.json``, the key a hash of the
+cell's whole configuration, the period and fingerprints of the prices and of the universe file,
+so an interrupted sweep (Ctrl+C, kill) resumes without recomputing what finished, and changed
+prices or an edited universe file miss the cache.
 
 Results (:func:`write_outputs`): ``sweep.csv`` with every metric of every cell (net of costs: the
 backtest pays them in cash), beside equal weight's and the benchmark's figures under the same
@@ -44,6 +45,7 @@ import pandas as pd
 
 from .config import OPTIMIZERS, Config
 from .errors import ConfigError
+from .week import HELD_BACK
 
 __all__ = ["GRID_KEYS", "Cell", "expand_grid", "read_grid_file", "run_sweep", "SweepResult", "write_outputs",
            "load_outputs", "ranking_table", "varying_keys", "run_cells", "pareto_front", "plot_pareto", "split_table", "data_fingerprint"]
@@ -64,8 +66,6 @@ GRID_KEYS: dict[str, str] = {
 }
 #: bump when a cell's figures would change for the same inputs (invalidates every cached cell)
 CACHE_VERSION = 2
-#: what the week step notes on a week whose rebalance was held back as too costly (etftrader.week)
-HELD_BACK = "held back the rebalance"
 #: the figures each cell reports for its book, equal weight and the benchmark
 FIGURES = ("cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar", "turnover", "costs")
 
@@ -237,11 +237,23 @@ def data_fingerprint(data) -> str:
     return h.hexdigest()[:32]
 
 
+def _universe_fingerprint(name: str) -> str:
+    """A hash of the universe file's bytes (its group limits and asset classes feed every cell):
+    an edited file misses the cache. Empty for the bundled list, "missing" when unreadable."""
+    if not name:
+        return ""
+    try:
+        return hashlib.sha256(Path(name).expanduser().read_bytes()).hexdigest()[:32]
+    except OSError:
+        return "missing"
+
+
 def _cell_key(cell: Cell, config: Config, start, end, split, fingerprint: str) -> str:
     from . import __version__
 
     payload = {"cell": dataclasses.asdict(cell), "config": config.to_dict(), "start": str(start), "end": str(end),
-               "split": str(split), "data": fingerprint, "version": __version__, "cache": CACHE_VERSION}
+               "split": str(split), "data": fingerprint, "universe": _universe_fingerprint(config.data.universe),
+               "version": __version__, "cache": CACHE_VERSION}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:40]
 
 
@@ -561,7 +573,7 @@ def ranking_table(table: pd.DataFrame, top: int | None = None) -> pd.DataFrame:
         # (a sweep.csv written before the column existed has none to show)
         "Weeks held back": (ranked["held_back_weeks"] if "held_back_weeks" in ranked
                             else pd.Series(math.nan, index=ranked.index)).map(
-                                lambda v: "n/a" if v != v else f"{v:.0%}"),
+                                lambda v: "n/a" if v != v else f"{v:.1%}"),
         "Equal weight Sharpe": ranked["ew_sharpe"].map(lambda v: f"{v:.2f}"),
         "Sharpe - equal weight": (ranked["sharpe"] - ranked["ew_sharpe"]).map(lambda v: f"{v:+.2f}"),
     })

@@ -38,6 +38,10 @@ __all__ = ["EQUAL_WEIGHT", "Note", "WeekDecision", "decide_week", "equal_weight_
 #: the 1/N comparison book of the backtest (and a valid "optimizer" for this step)
 EQUAL_WEIGHT = "equal_weight"
 
+#: how a week's note begins when its rebalance was held back as too costly ([rebalance]
+#: max_cost_fraction): the backtest and the sweep count these weeks
+HELD_BACK = "held back the rebalance"
+
 
 @dataclass(frozen=True)
 class Note:
@@ -312,7 +316,7 @@ def _hold_back_if_costly(plan: Any, holdings: Any, rules: Any, notes: list[Note]
     cost = plan.total_cost
     notes.append(Note(
         "cost_cap",
-        f"held back the rebalance: its estimated costs {cost:,.2f} ({cost / plan.total_value * 1e4:,.1f} bps "
+        f"{HELD_BACK}: its estimated costs {cost:,.2f} ({cost / plan.total_value * 1e4:,.1f} bps "
         f"of the portfolio) exceed max_cost_fraction {rules.max_cost_fraction:.2%} ({cap:,.2f}); nothing "
         "trades this week (force it with --force-rebalance, or raise max_cost_fraction)",
         {"cost": cost, "cap": cap, "max_cost_fraction": rules.max_cost_fraction,

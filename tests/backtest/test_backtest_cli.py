@@ -227,3 +227,15 @@ def test_a_universe_file_named_relative_to_the_home_serves_the_limits_and_spread
     equity_etf = trades[(trades["strategy"] == "mvo") & trades["ticker"].isin(["MTUM", "QUAL", "USMV"])]
     assert len(equity_etf)  # the Equity spread was charged on them: cost above the commission alone
     assert (equity_etf["cost"] > equity_etf["value"] * 40.0 / 2 / 1e4 * 0.99).all()
+
+
+def test_spreads_by_asset_class_with_an_unreadable_universe_file_stop_the_run_before_any_week(tmp_path, capsys):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text('[data]\nsource = "sample"\nuniverse = "nowhere.csv"\n\n'
+                                      '[rebalance]\nspread_bps = { "Equity" = 40.0, "*" = 1.0 }\n', encoding="utf-8")
+    code, out, err = _run(capsys, "--config", str(home / "config.toml"), "--home", str(home), "--optimizer", "mvo",
+                          "--start", "2021-01-01", "--end", "2021-06-30", "--positions", "5", "--no-notebook")
+    assert code == 3
+    assert "nowhere.csv" in err and len(err.strip().splitlines()) == 1
+    assert not list((home / "results").glob("backtest_*")) if (home / "results").exists() else True

@@ -193,21 +193,46 @@ def test_flags_make_the_grid_and_the_controls_switch_off(tmp_path):
     assert bad.exit_code == 2 and "--positions: 'five' is not a number" in bad.stderr
 
 
-def test_a_sweep_from_another_folder_reads_a_universe_file_named_relative_to_the_home(tmp_path, monkeypatch):
+def test_a_sweep_reads_a_universe_file_named_relative_to_the_home_and_caches_it_by_its_contents(
+        tmp_path, monkeypatch):
+    # From the home folder or another one: the same file, the same figures, the same cached cell;
+    # an edited file is a new cell.
     from etftrader.groups import sample_universe_path
 
     home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
     home.mkdir()
     elsewhere.mkdir()
-    (home / "my_universe.csv").write_bytes(sample_universe_path().read_bytes())
-    (home / "config.toml").write_text('[data]\nsource = "sample"\nuniverse = "my_universe.csv"\n\n'
-                                      '[limits]\ncategory_max = { "*" = 0.6 }\n', encoding="utf-8")
-    monkeypatch.chdir(elsewhere)
-    result = invoke(["sweep", "--home", home, "--config", home / "config.toml", "--optimizer", "mvo",
-                     "--positions", "5", "--start", START, "--end", END, "--workers", "1", "--no-notebook"])
-    assert result.exit_code == 0, result.output
-    table = pd.read_csv(next((home / "results").glob("sweep_*")) / "sweep.csv")
-    assert len(table) == 1 and table["optimizer"].tolist() == ["mvo"]
+    universe = home / "my_universe.csv"
+    universe.write_bytes(sample_universe_path().read_bytes())
+    settings = ('[limits]\ncategory_max = { "*" = 0.6 }\n\n'
+                '[rebalance]\nspread_bps = { "Equity" = 40.0, "*" = 1.0 }\n')
+    (home / "config.toml").write_text(f'[data]\nsource = "sample"\nuniverse = "my_universe.csv"\n\n{settings}',
+                                      encoding="utf-8")
+    (home / "absolute.toml").write_text(f'[data]\nsource = "sample"\nuniverse = "{universe.as_posix()}"\n\n'
+                                        f'{settings}', encoding="utf-8")
+
+    def sweep(folder, config):
+        monkeypatch.chdir(folder)
+        out = tmp_path / f"out{len(list(tmp_path.glob('out*')))}"
+        result = invoke(["sweep", "--home", home, "--config", home / config, "--optimizer", "mvo",
+                         "--positions", "5", "--start", START, "--end", END, "--workers", "1", "--no-notebook",
+                         "--out", out])
+        assert result.exit_code == 0, result.output
+        return pd.read_csv(out / "sweep.csv"), len(list((home / "data" / "sweep").glob("*.json")))
+
+    from_elsewhere, cached = sweep(elsewhere, "config.toml")
+    assert cached == 1
+    absolute, cached = sweep(elsewhere, "absolute.toml")
+    assert cached == 1  # the same file by another name: the same cell
+    from_home, cached = sweep(home, "config.toml")
+    assert cached == 1
+    for table in (absolute, from_home):
+        pd.testing.assert_frame_equal(table.drop(columns="seconds"), from_elsewhere.drop(columns="seconds"))
+    assert from_elsewhere["costs"].iloc[0] > 0
+    universe.write_text(universe.read_text(encoding="utf-8").replace(",Equity,", ",Fixed Income,"), encoding="utf-8")
+    edited, cached = sweep(elsewhere, "config.toml")
+    assert cached == 2  # recomputed: the Equity spread no longer applies to the factor ETFs
+    assert edited["costs"].iloc[0] < from_elsewhere["costs"].iloc[0]
 
 
 def test_each_cell_says_how_many_weeks_traded_and_how_many_its_cost_cap_held_back(sample_data, sample_config):
@@ -233,7 +258,7 @@ def test_the_ranking_shows_the_share_of_weeks_held_back_and_copes_with_an_older_
         {"optimizer": ["mvo"], "cost_bps": [40], "positions": [5]}, capped), START, END))
     table.insert(0, "cell", range(len(table)))
     shown = sw.ranking_table(table)
-    assert shown["Weeks held back"].tolist() == [f"{table['held_back_weeks'].iloc[0]:.0%}"]
-    assert shown["Weeks held back"].iloc[0] != "0%"
+    assert shown["Weeks held back"].tolist() == [f"{table['held_back_weeks'].iloc[0]:.1%}"]
+    assert shown["Weeks held back"].iloc[0] != "0.0%"
     older = sw.ranking_table(table.drop(columns=["held_back_weeks"]))
     assert older["Weeks held back"].tolist() == ["n/a"]

@@ -25,7 +25,7 @@ from ..metrics import performance_metrics
 from ..progress import Progress
 from ..runlog import LOGGER_NAME
 from ..prices.frame import SAMPLE_BENCHMARK_DIVIDEND_GAP, SAMPLE_BENCHMARK_LABEL
-from ..week import EQUAL_WEIGHT, decide_week
+from ..week import EQUAL_WEIGHT, HELD_BACK, decide_week
 from .account import _Book, _buy_and_hold, _equity
 from ..labels import F64, I64
 from ..rebalance import TRADE_COLUMNS as PLAN_COLUMNS, rows_frame
@@ -261,9 +261,10 @@ def run_backtest(
     positions = int(positions if positions is not None else config.portfolio.positions)
     if positions < 1:
         raise ConfigError(f"`positions` must be at least 1, got {positions}")
-    from ..groups import group_limits
+    from ..groups import asset_classes, group_limits
 
     group_limits(config)  # a group limit naming no ticker is exit 2 before any week is simulated
+    asset_classes(config)  # an unreadable universe file for the spreads by class: exit 3, the same
     data, schedule = _scheduled(data, config, start, end)
     strategies = (*strategies_opt, EQUAL_WEIGHT) if equal_weight else strategies_opt
     groups = _groups(strategies, workers, len(schedule), len(data.close.columns))
@@ -293,7 +294,7 @@ def run_backtest(
     decisions = _in_order([pd.DataFrame(p.decisions, columns=DECISION_COLUMNS) for p in parts],
                           DECISION_COLUMNS, rank)
     targets = _in_order([f for p in parts for f in p.targets], TARGET_COLUMNS, rank)
-    held = decisions["note"].astype(str).str.contains("held back the rebalance", regex=False)
+    held = decisions["note"].astype(str).str.contains(HELD_BACK, regex=False)
     for name, count in decisions.loc[held, "strategy"].value_counts(sort=False).items():
         notes.append(f"{name}: {count} of {len(schedule)} weeks held back their rebalance: its estimated costs "
                      "exceeded [rebalance] max_cost_fraction (raise it, or 0 for no cap)")
