@@ -384,6 +384,27 @@ def test_quality_history_matches_check_quality_every_day_on_hand_made_defects():
     _assert_history_matches(data, config, 20, days)
 
 
+def test_quality_history_drops_and_restores_the_rows_only_a_leaving_ticker_priced():
+    """Rows priced by one ticker alone (it trades on days the others do not) belong to the prices
+    while it is kept, leave them when the quality step sets it aside (stale) and come back with it."""
+    days = pd.bdate_range("2021-01-04", periods=150)
+    extra = pd.DatetimeIndex(["2021-02-06", "2021-03-13", "2021-04-17", "2021-06-12"])  # Saturdays
+    index = days.union(extra).rename("date")
+    rng = np.random.default_rng(9)
+    close = pd.DataFrame(50 * np.exp(np.cumsum(rng.normal(0, 0.01, (len(index), 4)), axis=0)),
+                         index=index, columns=["A", "B", "C", "X"])
+    close.loc[extra, ["A", "B", "C"]] = np.nan  # only X trades on the Saturdays
+    stale = (index >= "2021-04-01") & (index < "2021-04-26")
+    close.loc[stale, "X"] = close.loc[index[stale][0], "X"]  # X stops moving: set aside, then back
+    data = PriceData(close=close, volume=pd.DataFrame(2e5, index=index, columns=close.columns), source="file")
+    config = DataConfig(source="file", max_ffill_days=0, max_missing_fraction=0.2, stale_days=10,
+                        max_daily_move=0.45, min_dollar_volume=100_000.0)
+    reports = {day: check_quality(data, config, min_history=40, as_of=day.date()) for day in index[40:]}
+    assert any("X" not in r.kept for r in reports.values()) and "X" in reports[index[-1]].kept
+    assert any(pd.Timestamp("2021-02-06") not in r.prices.index for r in reports.values() if "X" not in r.kept)
+    _assert_history_matches(data, config, 40, index[40:])
+
+
 def test_quality_history_matches_check_quality_when_a_row_without_prices_is_out_of_order():
     """A date out of order only on a row with no price at all (the rows with prices are in order):
     every day's report is still check_quality's, not an error."""

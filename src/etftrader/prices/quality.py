@@ -272,6 +272,7 @@ class QualityHistory:
         self._position = {t: i for i, t in enumerate(self._tickers)}
         self._labels: dict[tuple, pd.Index] = {}  # the last kept tickers' column labels (immutable)
         self._buffer: list | None = None  # the light report's prices (_prices, shared=True)
+        self._has: np.ndarray | None = None  # where the whole-history fill has a price (_prices)
         self._store: np.ndarray | None = None  # ... and the memory they live in
         self._drops: pd.DataFrame | tuple | None = None  # the last date's dropped frame (last_dropped)
         self._volume = None
@@ -571,9 +572,19 @@ class QualityHistory:
                 moved = np.flatnonzero(positions[:common] != old[:common]).tolist() + list(range(common, len(kept)))
                 for j in moved:
                     whole[:, j] = self._filled[:, positions[j]]
-                buffer = self._buffer = [key, whole, ~np.isnan(whole).all(axis=1) if kept else None, [],
-                                         positions]
-            _, whole, rows_with_price, dirty, positions = buffer
+                # How many kept columns have a price on each row, kept up to date by the tickers that
+                # came and went (a count does not depend on the columns' order): the rows with any.
+                if self._has is None:
+                    self._has = ~np.isnan(self._filled)
+                came = np.setdiff1d(positions, old, assume_unique=True)
+                went = np.setdiff1d(old, positions, assume_unique=True)
+                counts = buffer[5] if buffer is not None else np.zeros(len(whole), dtype=np.int32)
+                if len(came):
+                    counts = counts + self._has[:, came].sum(axis=1, dtype=np.int32)
+                if len(went):
+                    counts = counts - self._has[:, went].sum(axis=1, dtype=np.int32)
+                buffer = self._buffer = [key, whole, counts > 0 if kept else None, [], positions, counts]
+            _, whole, rows_with_price, dirty, positions, _ = buffer
             filled_values = whole[:n]
             rows = rows_with_price[:n].copy() if kept else None
         else:
