@@ -64,10 +64,11 @@ def group_limits(config: Config, home: Any = None) -> tuple[GroupLimit, ...]:
 
 
 def universe_under_home(config: Config, home: Any) -> Config:
-    """``config`` with ``[data] universe`` made absolute when it names a file under the home folder
-    (and not in the current folder), as the weekly run finds it: the backtest and the sweep read
-    the group limits and the asset classes far from the home, in their loop and in worker
-    processes. Unchanged otherwise."""
+    """``config`` with ``[data] universe`` as the absolute path of the file the weekly run would
+    read (in the current folder, else under the home folder): the backtest and the sweep read the
+    group limits and the asset classes far from the home, in their loop and in worker processes,
+    and a sweep's cached cells must not depend on the folder it ran from. Unchanged when the file
+    is found nowhere (it is then reported missing where it is read)."""
     name = config.data.universe
     if not name:
         return config
