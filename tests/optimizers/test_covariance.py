@@ -32,9 +32,20 @@ def test_the_same_floats_as_sklearn_on_the_samples_windows(sample_close):
     assert checked > 300
 
 
-@pytest.mark.parametrize("shape", [(252, 1), (5, 3), (300, 1001)])
+@pytest.mark.parametrize("shape", [(252, 1), (5, 3), (2, 2), (300, 1001), (30, 2), (253, 20), (60, 120), (253, 999)])
 def test_the_edges_one_asset_few_days_and_sklearns_blocked_sums(shape):
-    """One asset (scikit-learn's special case), fewer days than assets would need, and more
-    than 1,000 assets (its shrinkage sums in blocks of 1,000)."""
-    x = np.asfortranarray(np.random.default_rng(4).normal(0.0, 0.01, shape))
-    assert ledoit_wolf_covariance(x).tobytes() == ledoit_wolf(x)[0].tobytes()
+    """One asset (scikit-learn's special case), fewer days than assets would need, the largest
+    single block and more than 1,000 assets (its shrinkage sums in blocks of 1,000), in both
+    layouts."""
+    x = np.random.default_rng(4).normal(0.0, 0.01, shape)
+    for layout in (np.asfortranarray, np.ascontiguousarray):
+        assert ledoit_wolf_covariance(layout(x)).tobytes() == ledoit_wolf(layout(x))[0].tobytes()
+
+
+def test_no_shrinkage_when_every_return_is_the_same():
+    """Returns that never move (a zero product): the library's "no shrinkage" branch, and a
+    shrinkage of 1 for uncorrelated columns of equal variance, both as scikit-learn."""
+    flat = np.asfortranarray(np.full((253, 6), 0.001))
+    assert ledoit_wolf_covariance(flat).tobytes() == ledoit_wolf(flat)[0].tobytes()
+    signs = np.asfortranarray(np.array([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]] * 10) * 0.01)
+    assert ledoit_wolf_covariance(signs).tobytes() == ledoit_wolf(signs)[0].tobytes()
