@@ -188,7 +188,7 @@ def shrunk_covariance(prices: pd.DataFrame, cov_lookback: int) -> tuple[pd.DataF
     (covariance, problem) : (DataFrame of shape (n_tickers, n_tickers) or None, str or None)
         The covariance, or None with a one-line reason when too little common history exists.
     """
-    values = prices.iloc[-(cov_lookback + 1):].to_numpy(dtype=F64)
+    values = prices.to_numpy(dtype=F64)[-(cov_lookback + 1):]  # the array's rows: no frame for them
     # The same window of the same tickers gives the same covariance: a backtest week's books and a
     # sweep's cells ask for it again and again. Keyed by the window's bytes, so it is exact.
     key = (tuple(map(str, prices.columns)), cov_lookback, values.shape, hashlib.blake2b(

@@ -67,7 +67,9 @@ def _check_inputs(method: str, prices: pd.DataFrame, scores: pd.Series, solver: 
     if not isinstance(scores, pd.Series):
         raise TypeError(f"`scores` must be a pandas Series by ticker, got {type(scores).__name__}")
     labels = scores.index.tolist()
-    if scores.dtype == "float64" and len(set(labels)) == len(labels):  # the usual case, without a reindex
+    if scores.dtype == "float64" and labels == columns:  # already in the columns' order (build_target's)
+        aligned = pd.Series(scores.to_numpy(), index=prices.columns, name=scores.name)
+    elif scores.dtype == "float64" and len(set(labels)) == len(labels):  # the usual case, without a reindex
         by_ticker = dict(zip(labels, scores.to_numpy().tolist()))
         aligned = pd.Series([by_ticker.get(t, np.nan) for t in columns], index=prices.columns,
                             dtype=F64, name=scores.name)
@@ -207,7 +209,8 @@ def optimize(
     try:
         # Only the covariance window is ever read (shrunk_covariance): converting the whole
         # history (decades for some tickers) cost more than the rest of the call.
-        prices = prices.iloc[-(int(cov_lookback) + 1):]
+        if len(prices) > int(cov_lookback) + 1:  # (build_target hands over the window itself)
+            prices = prices.iloc[-(int(cov_lookback) + 1):]
         if prices.to_numpy().dtype != F64:  # a float frame is read as it is (one block: a view)
             prices = prices.astype(F64)
     except (TypeError, ValueError) as e:

@@ -313,3 +313,22 @@ def test_invariants_hold_for_random_selections_and_bounds(sample_close, seed):
         assert list(w.index) == tickers
         assert w.sum() == pytest.approx(1.0, abs=1e-9)
         assert w.min() >= lower - 1e-9 and w.max() <= upper + 1e-9
+
+
+@pytest.mark.parametrize("method", ["mvo", "minvar", "rankbased", "hrp"])
+@pytest.mark.parametrize("as_of", AS_OF)
+def test_the_same_weights_whatever_the_scores_order_and_the_history_handed_over(scored_sample, method, as_of):
+    """Scores in the columns' own order (what build_target hands over), in the reverse order or
+    with every other ticker's score too, and the whole history or only the covariance window:
+    the same weights and figures, float for float."""
+    prices, composite = selected(scored_sample, as_of, 8)
+    columns = list(prices.columns)
+    in_order = composite[columns]
+    window = prices.iloc[-(252 + 1):]
+    results = [optimize(method, p, s, cov_lookback=252) for p, s in [
+        (prices, in_order), (prices, in_order[::-1]), (prices, composite), (window, in_order), (window, composite)]]
+    first = results[0]
+    assert list(first.weights.index) == columns
+    for other in results[1:]:
+        pd.testing.assert_series_equal(other.weights, first.weights, check_exact=True)
+        assert (other.expected_return, other.expected_volatility) == (first.expected_return, first.expected_volatility)
