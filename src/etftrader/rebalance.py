@@ -240,6 +240,50 @@ def _union(a: list, b: list) -> list:
     return sorted(set(a).union(b))
 
 
+@dataclass(frozen=True)
+class _Alignment:
+    """Where a target's tickers and the held ones sit in their union (:func:`_union`'s order),
+    and where each target ticker is held (-1: not held). Read-only arrays."""
+
+    union: list
+    names_at: np.ndarray
+    held_at: np.ndarray
+    held_of_name: np.ndarray
+
+
+#: the last (target tickers, held tickers, alignment): a book's lists come back unchanged week
+#: after week (equal weight's ~600 change a few times a year), and aligning them by ticker cost
+#: more than the rest of its week's plan. One entry, replaced whole.
+_LAST_ALIGNMENT: list = [None]
+
+
+def _alignment(names: list, held: list) -> _Alignment | None:
+    """:class:`_Alignment` of two lists of tickers (``held`` unique); None when a ticker is in
+    ``names`` twice (the lookups by ticker have their own rule for that)."""
+    last = _LAST_ALIGNMENT[0]
+    if last is not None and last[0] == names and last[1] == held:
+        return last[2]
+    union = _union(names, held)
+    at = {t: i for i, t in enumerate(union)}
+    if len(at) != len(union) or len(set(names)) != len(names):
+        return None
+    where_held = {t: i for i, t in enumerate(held)}
+    arrays = [np.array([at[t] for t in names], dtype=np.intp), np.array([at[t] for t in held], dtype=np.intp),
+              np.array([where_held.get(t, -1) for t in names], dtype=np.intp)]
+    for a in arrays:
+        a.flags.writeable = False
+    placed = _Alignment(union, *arrays)
+    _LAST_ALIGNMENT[0] = (list(names), list(held), placed)
+    return placed
+
+
+def _placed(size: int, at: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``values`` at positions ``at`` of ``size`` zeros (what a lookup with 0.0 for missing gathers)."""
+    out = np.zeros(size, dtype=F64)
+    out[at] = values
+    return out
+
+
 def current_weights(shares: pd.Series, prices: pd.Series, cash: float) -> tuple[pd.Series, float]:
     """Weights of the holdings at ``prices`` over holdings value + cash, and that total value.
 
@@ -523,16 +567,25 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
     # aligned arrays are the values the lookups by ticker would gather, so the same floats (and
     # the lookups are built only when the week trades).
     aligned = (w, np.asarray(cur_v, dtype=F64), held_n) if names == held else None
+    # Otherwise the two lists' union and where each list sits in it (the same lists come back week
+    # after week): the arrays the lookups by ticker would gather, placed by position.
+    placed = None if aligned is not None else _alignment(names, held)
     w_by = cur_by = None
-    if aligned is None:
+    if aligned is not None:
+        d = float(np.abs(aligned[0] - aligned[1]).sum())
+    elif placed is not None:
+        d = float(np.abs(_placed(len(placed.union), placed.names_at, w)
+                         - _placed(len(placed.union), placed.held_at, np.asarray(cur_v, dtype=F64))).sum())
+    else:  # a ticker twice in the target: the lookups' own rule (its last weight)
         w_by = dict(zip(names, w.tolist()))
         cur_by = dict(zip(held, cur_v.tolist()))
-    d = float(np.abs(aligned[0] - aligned[1]).sum()) if aligned else _drift(names, w_by, held, cur_by)
+        d = _drift(names, w_by, held, cur_by)
     # With a no-trade band, what the band would leave untraded cannot be a reason to trade: the
     # drift compared with the threshold leaves out the deviations of held target positions inside it.
     # Negative cash is money owed: no position is "close enough" until it is repaid.
     band = float(rules.band) if holdings.cash >= 0 else 0.0
-    banded, banded_cur, banded_w = _band(names, w_by, cur_by, held, held_n, band, aligned)
+    banded, banded_cur, banded_w = _band(names, w_by, cur_by, held, held_n, band, aligned,
+                                         placed=placed, weights=w, current=cur_v)
     tolerated = float(np.abs(banded_cur - banded_w).sum()) if banded else 0.0
     decisive = max(d - tolerated, 0.0)
     threshold = float(rules.threshold_for(optimizer))
@@ -630,14 +683,17 @@ def plan_rebalance(target_weights: pd.Series, holdings: Any, prices_today: pd.Se
     )
 
 
-def _band(names: list, w_by: dict, cur_by: dict, held: list, held_n: np.ndarray, band: float,
-          aligned: tuple | None = None) -> tuple[list, np.ndarray, np.ndarray]:
+def _band(names: list, w_by: dict | None, cur_by: dict | None, held: list, held_n: np.ndarray, band: float,
+          aligned: tuple | None = None, *, placed: "_Alignment | None" = None, weights: np.ndarray | None = None,
+          current: np.ndarray | None = None) -> tuple[list, np.ndarray, np.ndarray]:
     """The positions held and in the target within ``band`` of their target weight, in target
     order: their tickers, current weights and target weights.
 
     The band is relative to the target weight (``|current - target| <= band x target``), so it
     means the same for 8 positions of 12.5% as for 20 of 5%. ``aligned``: the target weights,
-    current weights and shares as arrays in ``names`` order, when ``names`` is ``held``.
+    current weights and shares as arrays in ``names`` order, when ``names`` is ``held``;
+    ``placed``: :func:`_alignment` of ``names`` and ``held``, with the target and current
+    weights as arrays in their lists' orders; else the weights by ticker.
     """
     if band <= 0 or not held:
         return [], np.empty(0), np.empty(0)
@@ -646,6 +702,14 @@ def _band(names: list, w_by: dict, cur_by: dict, held: list, held_n: np.ndarray,
         owned = n > 0
         both = names if owned.all() else [t for t, k in zip(names, owned.tolist()) if k]
         cur, target = cur_v[owned], w[owned]
+    elif placed is not None:
+        # the target's tickers held with shares, in target order
+        at = placed.held_of_name
+        mine = np.flatnonzero(at >= 0)
+        mine = mine[held_n[at[mine]] > 0]
+        cur, target = np.asarray(current, dtype=F64)[at[mine]], weights[mine]
+        close = np.abs(cur - target) <= band * target + 1e-12
+        return [names[i] for i in mine[close].tolist()], cur[close], target[close]
     else:
         owned_set = {t for t, n in zip(held, held_n.tolist()) if n > 0}
         both = [t for t in names if t in owned_set]

@@ -351,3 +351,44 @@ def test_a_book_whose_target_is_what_it_holds_plans_as_any_other(sample_close):
         assert plan.banded["ticker"].tolist() == [t for t, k in zip(tickers, inside) if k]
         aligned += held.shares.index.tolist() == tickers
     assert aligned == 40
+
+
+def test_a_book_whose_target_and_holdings_differ_plans_by_ticker_week_after_week(sample_close):
+    # An equal-weight book's kept tickers change a few times a year while it holds what it bought:
+    # its target's tickers and its holdings differ for weeks on end, and the plan aligns the two
+    # lists once for as long as they stay the same. Drift and band are drift() over the union and
+    # the band's definition, with the same lists again (from a fresh copy), with another book's
+    # lists in between, and after a change of the kept tickers.
+    from etftrader.rebalance import current_weights, drift
+
+    rng = np.random.default_rng(11)
+    config = Config().override(rebalance={"no_trade_band": 0.2, "cost_bps": 2.0})
+    checked = 0
+    for end in rng.integers(300, len(sample_close), 25):
+        prices = sample_close.iloc[end - 1].dropna().astype(float)
+        prices.index = prices.index.astype(str)
+        prices = prices.sort_index()
+        tickers = prices.index.tolist()
+        kept = [t for t in tickers if rng.random() < 0.8]  # the target: some tickers set aside
+        owned = [t for t in tickers if rng.random() < 0.8]  # the book: some never bought
+        shares = {t: float(rng.integers(0, 300)) for t in owned}  # some with no shares left
+        held = _holdings(shares, float(rng.uniform(0, 5e4)))
+        # another book with the same target: holding other tickers (a sweep's equal-weight cells)
+        other = _holdings({t: float(rng.integers(1, 300)) for t in tickers if rng.random() < 0.7}, 1e4)
+        target = S(1.0 / len(kept), index=kept, name="weight")
+        other_target = S(1.0 / len(owned), index=owned, name="weight")
+        for book_target, held in ((target, held), (S(target.to_numpy(), index=list(kept), name="weight"), held),
+                                  (target, other), (other_target, held), (target, held)):
+            plan = plan_rebalance(book_target, held, prices, config, optimizer="equal_weight")
+            current, _ = current_weights(held.shares, prices, held.cash)
+            assert plan.drift == drift(book_target, current)
+            names = book_target.index.tolist()
+            w = book_target.to_numpy()
+            cur = current.reindex(names).to_numpy()
+            n = held.shares.reindex(names).to_numpy()
+            inside = (np.abs(cur - w) <= 0.2 * w + 1e-12) & (n > 0)  # NaN (not held) is not inside
+            assert plan.banded["ticker"].tolist() == [t for t, k in zip(names, inside) if k]
+            if len(plan.banded):
+                assert plan.banded["current_weight"].tolist() == cur[inside].tolist()
+            checked += names != held.shares.index.tolist()
+    assert checked >= 95  # (a book holding exactly its target is aligned)
