@@ -78,7 +78,10 @@ def allocate_shares(
         raise ValueError(f"`total_value` must be a finite amount > 0, got {total_value!r}")
     positive = w_values > 0
     held = w[positive]
-    latest = prices.reindex(held.index)
+    if prices.index.equals(weights.index) and prices.index.is_unique:
+        latest = prices[positive]  # the prices of these very tickers (the weekly plan's): no reindex
+    else:
+        latest = prices.reindex(held.index)
     if latest.dtype != "float64":
         latest = pd.to_numeric(latest, errors="coerce").astype(F64)
     latest_values = latest.to_numpy()
@@ -99,26 +102,26 @@ def allocate_shares(
 
 
 def _allocate(held: pd.Series, latest: pd.Series, total_value: float, method: str) -> dict:
-    from pypfopt import DiscreteAllocation
-
-    # lp_portfolio pairs weights and prices by position, so both must be in the same order.
     # Plain lists, not iteration over the (Arrow-backed) index: same keys, same float values.
     tickers = held.index.to_numpy(dtype=object).tolist()
-    weights = dict(zip(tickers, held.to_numpy(dtype=F64).tolist()))
-    latest = pd.Series(latest.to_numpy(dtype=F64), index=pd.Index(tickers, dtype=object),
-                       name=latest.name)
+    prices = latest.to_numpy(dtype=F64)
     if method == "lp":
+        from pypfopt import DiscreteAllocation
+
+        # lp_portfolio pairs weights and prices by position, so both must be in the same order.
+        weights = dict(zip(tickers, held.to_numpy(dtype=F64).tolist()))
+        by_position = pd.Series(prices, index=pd.Index(tickers, dtype=object), name=latest.name)
         try:
-            allocation, _ = DiscreteAllocation(weights, latest, total_value).lp_portfolio(
+            allocation, _ = DiscreteAllocation(weights, by_position, total_value).lp_portfolio(
                 solver=LP_SOLVER
             )
             return allocation
         except Exception as e:  # noqa: BLE001 - a solver failure falls back to greedy
             logger.warning("lp_portfolio failed (%s: %s); using greedy_portfolio",
                            type(e).__name__, e)
-    if latest.min() > total_value:
+    if prices.min() > total_value:
         return {}  # not one share is affordable; greedy would divide by zero here
-    counts = greedy_counts(held.to_numpy(dtype=F64), latest.to_numpy(dtype=F64), total_value)
+    counts = greedy_counts(held.to_numpy(dtype=F64), prices, total_value)
     return {t: int(c) for t, c in zip(tickers, counts.tolist()) if c}
 
 

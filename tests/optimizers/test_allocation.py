@@ -54,6 +54,29 @@ def test_order_of_prices_does_not_matter():
         assert shares.to_dict() == {"AAA": 5, "BBB": 15, "CCC": 40}
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_prices_on_the_weights_own_index_buy_what_prices_by_ticker_buy(sample_close, seed):
+    """Prices given on the weights' own index (the weekly plan's) are read as they are; the
+    shares are those of the same prices in another order, with more tickers, or with a zero
+    weight's price missing, share for share; a bad price is refused by either path."""
+    rng = np.random.default_rng(40 + seed)
+    day = sample_close.iloc[int(rng.integers(300, len(sample_close)))].dropna()
+    tickers = list(rng.choice(day.index.astype(str), size=8, replace=False))
+    weights = pd.Series(rng.dirichlet(np.ones(8)) * 0.98, index=tickers)
+    weights.iloc[int(rng.integers(0, 8))] = 0.0
+    prices = pd.Series(day.set_axis(day.index.astype(str))[tickers].to_numpy(dtype=float), index=weights.index)
+    total = float(rng.choice([5_000.0, 80_000.0, 1_000_000.0]))
+    shares = allocate_shares(weights, prices, total)
+    wider = pd.concat([prices, pd.Series([10.0], index=["ZZZ"])]).iloc[rng.permutation(9)]
+    for other in (prices.iloc[::-1], wider, prices[weights > 0]):
+        pd.testing.assert_series_equal(allocate_shares(weights, other, total), shares, check_exact=True)
+    bad = prices.copy()
+    bad[weights.index[weights > 0][0]] = 0.0
+    for given in (bad, bad.iloc[::-1]):
+        with pytest.raises(ValueError, match="price > 0"):
+            allocate_shares(weights, given, total)
+
+
 def test_zero_weights_and_unaffordable_budgets():
     weights = pd.Series({"AAA": 0.6, "BBB": 0.4, "ZERO": 0.0})
     prices = pd.Series({"AAA": 300.0, "BBB": 500.0})  # no price needed for a zero weight
