@@ -43,7 +43,7 @@ SCRIPTS = {
     "workbook": ("bench_workbook.py", ["--repeat", "5"], ["--repeat", "3"]),
     "report": ("bench_report.py", ["--repeat", "3"], ["--repeat", "1"]),
     "scoring": ("bench_scoring.py", ["--repeat", "5"], ["--repeat", "3"]),
-    "backtest": ("bench_backtest.py", ["--repeat", "1"], ["--repeat", "1"]),
+    "backtest": ("bench_backtest.py", ["--repeat", "3"], ["--repeat", "1"]),
     "sample": ("bench_backtest.py", ["--sample", "--repeat", "3"], ["--sample", "--repeat", "1"]),
 }
 #: scripts that take the shared universe folder
