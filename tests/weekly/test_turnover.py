@@ -320,6 +320,13 @@ def test_the_weeks_band_and_liquidity_notes_say_what_its_plan_lists(sample_close
     assert band[0].data["value"] == float(second.plan.banded["value"].sum())
 
 
+def _closes_on(sample_close: pd.DataFrame, end: int) -> pd.Series:
+    """The sample's closes on row ``end - 1``, by ticker (str labels, in ticker order)."""
+    prices = sample_close.iloc[end - 1].dropna().astype(float)
+    prices.index = prices.index.astype(str)
+    return prices.sort_index()
+
+
 def test_a_book_whose_target_is_what_it_holds_plans_as_any_other(sample_close):
     # An equal-weight book's target tickers are most weeks exactly the ones it holds: the plan
     # reads its drift and band off the aligned weights. They are the general path's to the bit:
@@ -332,9 +339,7 @@ def test_a_book_whose_target_is_what_it_holds_plans_as_any_other(sample_close):
     config = Config().override(rebalance={"no_trade_band": 0.2, "cost_bps": 2.0, "impact_k": 0.5})
     aligned = 0
     for end in rng.integers(300, len(sample_close), 40):
-        prices = sample_close.iloc[end - 1].dropna().astype(float)
-        prices.index = prices.index.astype(str)
-        prices = prices.sort_index()
+        prices = _closes_on(sample_close, end)
         tickers = prices.index.tolist()
         shares = {t: float(rng.integers(0, 400)) for t in tickers}
         held = _holdings(shares, float(rng.uniform(0, 5e4)))
@@ -365,9 +370,7 @@ def test_a_book_whose_target_and_holdings_differ_plans_by_ticker_week_after_week
     config = Config().override(rebalance={"no_trade_band": 0.2, "cost_bps": 2.0})
     checked = 0
     for end in rng.integers(300, len(sample_close), 25):
-        prices = sample_close.iloc[end - 1].dropna().astype(float)
-        prices.index = prices.index.astype(str)
-        prices = prices.sort_index()
+        prices = _closes_on(sample_close, end)
         tickers = prices.index.tolist()
         kept = [t for t in tickers if rng.random() < 0.8]  # the target: some tickers set aside
         owned = [t for t in tickers if rng.random() < 0.8]  # the book: some never bought
