@@ -251,18 +251,25 @@ class _Alignment:
     held_of_name: np.ndarray
 
 
-#: the last (target tickers, held tickers, alignment): a book's lists come back unchanged week
-#: after week (equal weight's ~600 change a few times a year), and aligning them by ticker cost
-#: more than the rest of its week's plan. One entry, replaced whole.
-_LAST_ALIGNMENT: list = [None]
+#: the last few (target tickers, held tickers, alignment), newest first: a book's lists come back
+#: unchanged week after week (equal weight's ~600 change a few times a year), and aligning them
+#: by ticker cost more than the rest of its week's plan. A backtest week plans several books in
+#: turn, so one entry would be replaced by the next book's every time; a sweep of more books than
+#: this rebuilds (the lists are compared, never trusted by identity).
+_ALIGNMENTS: tuple = ()  # read and replaced whole (no list changed in place under a thread)
+_ALIGNMENTS_KEPT = 8
 
 
 def _alignment(names: list, held: list) -> _Alignment | None:
     """:class:`_Alignment` of two lists of tickers (``held`` unique); None when a ticker is in
     ``names`` twice (the lookups by ticker have their own rule for that)."""
-    last = _LAST_ALIGNMENT[0]
-    if last is not None and last[0] == names and last[1] == held:
-        return last[2]
+    global _ALIGNMENTS
+    kept = _ALIGNMENTS
+    for entry in kept:
+        if entry[0] == names and entry[1] == held:
+            if entry is not kept[0]:  # the most recently used first, so the oldest is dropped
+                _ALIGNMENTS = (entry, *(e for e in kept if e is not entry))
+            return entry[2]
     union = _union(names, held)
     at = {t: i for i, t in enumerate(union)}
     if len(at) != len(union) or len(set(names)) != len(names):
@@ -273,7 +280,7 @@ def _alignment(names: list, held: list) -> _Alignment | None:
     for a in arrays:
         a.flags.writeable = False
     placed = _Alignment(union, *arrays)
-    _LAST_ALIGNMENT[0] = (list(names), list(held), placed)
+    _ALIGNMENTS = ((list(names), list(held), placed), *kept)[:_ALIGNMENTS_KEPT]
     return placed
 
 
