@@ -136,11 +136,11 @@ def cost_model(rules: Any, tickers: Iterable[str], *, close: pd.DataFrame | None
     adv: dict[str, float] = {}
     sigma: dict[str, float] = {}
     if volume is not None and close is not None and (rules.impact_k > 0 or rules.max_adv_fraction > 0):
-        # Every ticker's figures: the model is only ever asked about the tickers that trade, so
-        # the week's two figures by ticker are shared by all its books, not copied for each.
-        every_adv, every_sigma = _liquidity(close, volume, memo)
-        if any(t in every_adv for t in names):
-            adv, sigma = every_adv, every_sigma
+        # The figures of the tickers that may trade; a week's books share them (through memo),
+        # each book adding the tickers the others did not ask about.
+        known_adv, known_sigma = _liquidity(close, volume, memo, names)
+        if any(t in known_adv for t in names):
+            adv, sigma = known_adv, known_sigma
     plain = not (rules.commission_per_trade or rules.commission_min or half or
                  (adv and (rules.impact_k > 0 or rules.max_adv_fraction > 0)))
     if plain:
@@ -151,24 +151,29 @@ def cost_model(rules: Any, tickers: Iterable[str], *, close: pd.DataFrame | None
                      max_adv_fraction=float(rules.max_adv_fraction))
 
 
-#: the last column labels _liquidity read, with the tickers in both and their positions (labels
-#: only: the same every week of a backtest; one tuple, read and replaced whole)
-_last_columns: tuple = (None, None, [], None, None, None)
+#: the last column labels _liquidity read, with the tickers in both, their positions and where
+#: each sits among them (labels only: the same every week of a backtest; one tuple, read and
+#: replaced whole)
+_last_columns: tuple = (None, None, [], None, None, None, {})
 
 
-def _liquidity(close: pd.DataFrame, volume: pd.DataFrame, memo: dict | None = None
-               ) -> tuple[dict[str, float], dict[str, float]]:
-    """ADV and daily volatility of every ticker with both closes and volumes (positive and
-    finite only), from the last rows of ``close`` and ``volume``; kept in ``memo`` (one backtest
-    week's) for the week's other books.
+def _liquidity(close: pd.DataFrame, volume: pd.DataFrame, memo: dict | None = None,
+               tickers: list | None = None) -> tuple[dict[str, float], dict[str, float]]:
+    """ADV and daily volatility of ``tickers`` (default every ticker) with both closes and volumes
+    (positive and finite only), from the last rows of ``close`` and ``volume``; kept in ``memo``
+    (one backtest week's) for the week's other books, which add the tickers not yet read.
 
-    Each figure is computed column by column (numpy's nanmean and nanstd down the columns of
-    the gathered rows), so it is the same for a ticker whichever others are asked with it.
+    Each figure is computed column by column (numpy's nanmean and nanstd down each column of the
+    gathered rows, laid out column-major), so a ticker's figures are the same floats whichever
+    others are asked with it: a book's costs do not depend on what the other books hold.
     """
     global _last_columns
     kept = memo.get("liquidity") if memo is not None else None
-    if kept is not None and kept[0] is close and kept[1] is volume:
-        return kept[2]
+    if kept is None or kept[0] is not close or kept[1] is not volume:
+        kept = (close, volume, {}, {}, set())
+        if memo is not None:
+            memo["liquidity"] = kept
+    adv, sigma, read = kept[2:]
     columns = _last_columns
     if not (columns[0] is not None and volume.columns.equals(columns[0]) and close.columns.equals(columns[1])):
         # the tickers in both frames and their columns (the same labels every backtest week)
@@ -176,24 +181,26 @@ def _liquidity(close: pd.DataFrame, volume: pd.DataFrame, memo: dict | None = No
         cat = vat if volume.columns.equals(close.columns) else {t: i for i, t in enumerate(close.columns.tolist())}
         both = [t for t in vat if t in cat]
         columns = _last_columns = (volume.columns, close.columns, both, np.array([vat[t] for t in both], dtype=I64),
-                                   np.array([cat[t] for t in both], dtype=I64), np.array(both, dtype=object))
-    names, vpos, cpos, labels = columns[2:]
-    adv: dict[str, float] = {}
-    sigma: dict[str, float] = {}
-    if names:
-        # numpy on the last rows only
-        v = volume.iloc[-ADV_DAYS:].to_numpy(dtype=F64)[:, vpos]
-        c = close.iloc[-(SIGMA_DAYS + 1):].to_numpy(dtype=F64)[:, cpos]
+                                   np.array([cat[t] for t in both], dtype=I64), np.array(both, dtype=object),
+                                   {t: i for i, t in enumerate(both)})
+    names, vpos, cpos, labels, where = columns[2:]
+    wanted = names if tickers is None else [t for t in dict.fromkeys(tickers) if t in where]
+    todo = [t for t in wanted if t not in read]
+    if todo:
+        at = np.array([where[t] for t in todo], dtype=I64)
+        # numpy on the last rows of the columns asked for only, column-major
+        v = np.asfortranarray(volume.iloc[-ADV_DAYS:].to_numpy(dtype=F64)[:, vpos[at]])
+        c = np.asfortranarray(close.iloc[-(SIGMA_DAYS + 1):].to_numpy(dtype=F64)[:, cpos[at]])
         with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: no ADV, no sigma
-            mean = np.nanmean(v, axis=0) if len(v) else np.full(len(names), np.nan)
+            mean = np.nanmean(v, axis=0) if len(v) else np.full(len(at), np.nan)
             returns = c[1:] / c[:-1] - 1.0
-            std = np.nanstd(returns, axis=0, ddof=1) if len(returns) else np.full(len(names), np.nan)
+            std = np.nanstd(returns, axis=0, ddof=1) if len(returns) else np.full(len(at), np.nan)
+        asked = labels[at]
         for figures, into in ((mean, adv), (std, sigma)):
             good = np.isfinite(figures) & (figures > 0)
-            into.update(zip(labels[good].tolist(), figures[good].tolist()))
-    if memo is not None:
-        memo["liquidity"] = (close, volume, (adv, sigma))
+            into.update(zip(asked[good].tolist(), figures[good].tolist()))
+        read.update(todo)
     return adv, sigma
 
 

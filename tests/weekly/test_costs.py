@@ -265,6 +265,41 @@ def test_adv_and_volatility_agree_with_pandas_on_many_windows_with_gaps(sample_c
             assert model.sigma[t] == pytest.approx(std[t], rel=1e-13)
 
 
+def test_a_tickers_adv_and_volatility_are_the_same_floats_whoever_else_is_asked(sample_close):
+    """A book's costs do not depend on what the other books hold: each ticker's ADV and daily
+    volatility are the same floats asked alone, with a few others, with the whole universe, and
+    through a week's memo that another book filled first (real closes with gaps, a ticker with
+    no volume, windows with and without a missing day)."""
+    rng = np.random.default_rng(5)
+    close = sample_close.loc["2015-01-01":"2021-12-31"]
+    close = close.mask(rng.random(close.shape) < 0.03)
+    volume = _volume_like_yahoo(close).mask(rng.random(close.shape) < 0.05)
+    volume["KO"] = np.nan
+    rules = Config().override(rebalance={"impact_k": 1.0, "max_adv_fraction": 0.1}).rebalance
+    tickers = list(close.columns)
+    checked = 0
+    for end in rng.integers(SIGMA_DAYS + 2, len(close), 25):
+        c, v = close.iloc[:end], volume.iloc[:end]
+        every = cost_model(rules, tickers, close=c, volume=v)
+        for size in (1, 2, 3, 7):
+            names = list(rng.choice(tickers, size, replace=False))
+            alone = cost_model(rules, names, close=c, volume=v)
+            memo: dict = {}
+            cost_model(rules, list(rng.choice(tickers, 5, replace=False)), close=c, volume=v, memo=memo)
+            second = cost_model(rules, names, close=c, volume=v, memo=memo)
+            for t in names:
+                for model in (alone, second):
+                    if model is None:  # none of them has a volume: the flat model
+                        assert t not in every.adv
+                        continue
+                    for mine, theirs in ((model.adv, every.adv), (model.sigma, every.sigma)):
+                        assert (t in mine) == (t in theirs)
+                        if t in mine:
+                            assert np.float64(mine[t]).tobytes() == np.float64(theirs[t]).tobytes()
+                            checked += 1
+    assert checked > 300
+
+
 def test_the_models_cost_of_many_trades_is_each_trades_cost_to_the_last_bit(sample_close):
     """``CostModel.many`` (the week step costs every moving ticker with it) gives, trade by trade,
     the floats ``CostModel.__call__`` gives: models built off the real sample with every term on or
