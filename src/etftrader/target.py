@@ -185,9 +185,10 @@ def _positions(index: pd.Index, names: list) -> list[int]:
     return [where[t] for t in names]
 
 
-def score_prices(prices: pd.DataFrame, config: Config) -> pd.DataFrame:
+def score_prices(prices: pd.DataFrame, config: Config, *, usable: bool = False) -> pd.DataFrame:
     """:func:`factors.score_universe` of ``prices`` with ``config.factors``: what
-    :func:`build_target` ranks on (the backtest computes it once per week for all optimizers)."""
+    :func:`build_target` ranks on (the backtest computes it once per week for all optimizers).
+    ``usable``: ``prices`` holds only positive finite closes and NaN (see score_universe)."""
     from factors import score_universe
 
     f = config.factors
@@ -195,7 +196,7 @@ def score_prices(prices: pd.DataFrame, config: Config) -> pd.DataFrame:
         prices, weights=dict(f.weights), momentum_lookback=f.momentum_lookback,
         momentum_skip=f.momentum_skip, quality_lookback=f.quality_lookback,
         value_lookback=f.value_lookback, volatility_lookback=f.volatility_lookback,
-        winsor_z=f.winsor_z,
+        winsor_z=f.winsor_z, usable=usable,
     )
 
 

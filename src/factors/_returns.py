@@ -78,7 +78,7 @@ def check_lookback(name: str, value: object, *, minimum: int = 1) -> int:
     return int(value)
 
 
-def price_window(values: np.ndarray, lookback: int) -> np.ndarray:
+def price_window(values: np.ndarray, lookback: int, *, usable: bool = False) -> np.ndarray:
     """The last ``lookback + 1`` rows of a price array, with unusable prices as NaN.
 
     Parameters
@@ -87,16 +87,24 @@ def price_window(values: np.ndarray, lookback: int) -> np.ndarray:
         Prices. Not modified.
     lookback : int
         Number of daily returns in the window.
+    usable : bool, default False
+        ``values`` holds only positive finite prices and NaN (the quality step's cleaned
+        closes): the window is the last rows of ``values`` themselves, a read-only view, since
+        there is nothing to set to NaN.
 
     Returns
     -------
     ndarray of shape (lookback + 1, n_tickers)
-        A copy in which infinite and non-positive prices are NaN. When the history is shorter
-        than the window every value is NaN, so every ticker scores NaN.
+        A copy in which infinite and non-positive prices are NaN (with ``usable``, a view). When
+        the history is shorter than the window every value is NaN, so every ticker scores NaN.
     """
     n_rows = lookback + 1
     if values.shape[0] < n_rows:
         return np.full((n_rows, values.shape[1]), np.nan)
+    if usable and values.dtype == np.float64:
+        view = values[-n_rows:]
+        view.flags.writeable = False
+        return view
     window = np.array(values[-n_rows:], dtype="float64", copy=True)
     # A zero or negative "price" is a data error, not a -100% return; treat it as missing.
     # (NaN > 0 is False, and -inf fails it too: only +inf needs its own test.)

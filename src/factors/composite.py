@@ -107,6 +107,7 @@ def score_universe(
     value_lookback: int = 252,
     volatility_lookback: int = 60,
     winsor_z: float = 3.0,
+    usable: bool = False,
 ) -> pd.DataFrame:
     """Score every ticker on the four factors and combine them into one composite.
 
@@ -138,6 +139,10 @@ def score_universe(
         See :func:`factors.low_volatility`.
     winsor_z : float, default 3.0
         z-scores are clipped to ``[-winsor_z, winsor_z]`` before they are combined.
+    usable : bool, default False
+        ``prices`` holds only positive finite closes and NaN, as the quality step's cleaned
+        prices do: the shared window is read in place instead of copied with the unusable
+        prices set to NaN (the same numbers; the backtest scores every week).
 
     Returns
     -------
@@ -167,7 +172,7 @@ def score_universe(
         raise ValueError(f"`winsor_z` must be a number > 0, got {winsor_z!r}")
 
     longest = max(momentum_lookback, quality_lookback, value_lookback, volatility_lookback)
-    base = price_window(prices.to_numpy(), longest)
+    base = price_window(prices.to_numpy(), longest, usable=usable)
     whole = valid_columns(base)  # read once for the factors whose window is the longest
 
     def tail(lookback: int) -> np.ndarray:

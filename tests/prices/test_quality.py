@@ -604,3 +604,45 @@ def test_quality_history_on_object_labels_gives_the_same_report_with_object_labe
             np.testing.assert_array_equal(got.prices.to_numpy(), want.prices.to_numpy())
             assert got.prices.index.equals(want.prices.index)
             pd.testing.assert_frame_equal(got.dropped, want.dropped, check_exact=True)
+
+
+def test_the_quality_steps_prices_are_usable_as_they_are_and_score_the_same_read_in_place(sample_close):
+    """The backtest scores the quality step's closes in place (``usable=True``: no copy with the
+    unusable prices set to NaN), because they hold only positive finite closes and NaN. On the
+    real sample with every kind of bad print injected -- a zero, a negative close, an infinity,
+    a x100 print, a hole short enough to fill and one too long, a late start -- that holds for
+    check_quality and for QualityHistory on every week, and the scores read in place are the
+    copied window's to the last bit."""
+    from etftrader.config import Config
+    from etftrader.prices.quality import QualityHistory
+    from etftrader.target import score_prices
+
+    close = sample_close.loc["2016-01-01":"2019-12-31"].copy()
+    col = close.columns.get_loc
+    close.iloc[300, col("XOM")] = 0.0
+    close.iloc[420, col("KO")] = -5.0
+    close.iloc[500, col("MTUM")] = np.inf
+    close.iloc[610, col("JNJ")] *= 100.0
+    close.iloc[700:703, col("PG")] = np.nan  # short: filled
+    close.iloc[720:760, col("MRK")] = np.nan  # long: left, the ticker dropped while it lasts
+    close.iloc[:400, col("QUAL")] = np.nan  # a late start
+    config = Config()
+    data = PriceData(close=close, source="file")
+    history = QualityHistory(data, config.data, min_history=config.factors.min_history)
+    weeks = close.index[config.factors.min_history::5]
+    checked = 0
+    for i, day in enumerate(weeks):
+        for report in (history.at(day.date(), health=False, dropped=False),
+                       check_quality(data, config.data, min_history=config.factors.min_history, as_of=day.date())
+                       if i % 10 == 0 else None):
+            if report is None:
+                continue
+            values = report.prices.to_numpy()
+            assert values.dtype == np.float64
+            assert not ((values <= 0) | np.isinf(values)).any()
+            in_place = score_prices(report.prices, config, usable=True)
+            copied = score_prices(report.prices, config)
+            assert in_place.index.equals(copied.index)
+            assert in_place.to_numpy().tobytes() == copied.to_numpy().tobytes()
+            checked += 1
+    assert checked > 150

@@ -523,7 +523,8 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
                 try:
                     tick = time.perf_counter()
                     if spec.optimizer != EQUAL_WEIGHT and not scores:
-                        scores.append(score_prices(quality.prices, config))
+                        # the quality step's closes are positive and finite or NaN
+                        scores.append(score_prices(quality.prices, config, usable=True))
                     # The weekly command's own step (etftrader.week): prices, target with the
                     # turnover controls, drift, trades. Equal weight has no threshold of its own:
                     # --drift-threshold, else the default.
