@@ -343,8 +343,27 @@ def _negative_cash_note(holdings: Any) -> Note:
 _COMPOSITE = pd.Index(["composite"])
 
 
+#: the last (column labels, target) equal_weight_target built: a backtest's kept tickers, and so
+#: their column labels (one Index object, immutable), stay the same for weeks on end. One tuple,
+#: read and replaced whole.
+_LAST_EQUAL: tuple = (None, None)
+
+
 def equal_weight_target(clean: pd.DataFrame):
-    """1/N of every ticker the quality step kept, as a :class:`etftrader.target.Target`."""
+    """1/N of every ticker the quality step kept, as a :class:`etftrader.target.Target`.
+
+    The target of the same column labels (the same Index object) is the one built last time:
+    read it, do not change it."""
+    global _LAST_EQUAL
+    columns, target = _LAST_EQUAL
+    if columns is clean.columns:
+        return target
+    target = _equal_weight_target(clean)
+    _LAST_EQUAL = (clean.columns, target)
+    return target
+
+
+def _equal_weight_target(clean: pd.DataFrame):
     from optimizers import PortfolioResult
 
     from .target import Target

@@ -395,3 +395,19 @@ def test_a_book_whose_target_and_holdings_differ_plans_by_ticker_week_after_week
                 assert plan.banded["current_weight"].tolist() == cur[inside].tolist()
             checked += names != held.shares.index.tolist()
     assert checked >= 95  # (a book holding exactly its target is aligned)
+
+
+def test_equal_weights_target_is_one_over_n_of_the_tickers_kept_each_week(sample_close):
+    # The backtest's kept tickers stay the same for weeks (the quality step hands the same column
+    # labels), then change: each week's 1/N is over that week's tickers, whatever came before.
+    from etftrader.week import equal_weight_target
+
+    week = sample_close.iloc[-300:]
+    fewer = week.drop(columns=["XOM", "KO"])
+    again = week[list(week.columns)]  # the same tickers, new labels
+    for frame in (week, week, fewer, week, again, week.iloc[:, :5], week.iloc[:, 1:6], week.iloc[:, 1:6]):
+        target = equal_weight_target(frame)
+        tickers = [str(t) for t in frame.columns]
+        assert target.selected == tickers
+        assert target.weights.index.tolist() == tickers
+        assert (target.weights.to_numpy() == 1.0 / len(tickers)).all()
