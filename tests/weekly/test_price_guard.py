@@ -186,3 +186,38 @@ def test_the_columns_left_unwalked_are_those_the_walk_would_leave_as_they_are(sa
         for j in np.flatnonzero(~picked):
             np.testing.assert_array_equal(walk(values[:, j], 0.25).guarded,
                                           pd.Series(values[:, j]).ffill().to_numpy())
+
+
+def test_the_quality_historys_walks_give_the_guards_own_marks(sample_close):
+    """The backtest marks its books with guarded_closes on the walks the quality history already
+    made: the same frame as guarded_closes walking the prices itself, on the real sample with a
+    x100 print that comes back, a level that holds, a zero, a negative, an infinity and a gap.
+    A history that left out a row with no price at all has no walks to give (they are over
+    fewer rows)."""
+    from etftrader.config import DataConfig
+    from etftrader.prices import PriceData
+    from etftrader.prices.guard import walk
+    from etftrader.prices.quality import QualityHistory
+
+    close = sample_close.loc["2015-01-01":"2021-12-31"].copy()
+    col = close.columns.get_loc
+    close.iloc[200, col("MTUM")] *= 100.0
+    close.iloc[600:, col("AMD")] *= 3.0
+    close.iloc[900, col("KO")] = 0.0
+    close.iloc[901, col("XOM")] = -5.0
+    close.iloc[1000, col("JNJ")] = np.inf
+    close.iloc[1100:1106, col("PG")] = np.nan
+    config = DataConfig(max_daily_move=0.45)
+    history = QualityHistory(PriceData(close=close, source="file"), config, min_history=253)
+    walks = history.guard_walks()
+    assert {close.columns[j] for j in walks} >= {"MTUM", "AMD", "KO", "XOM", "JNJ"}
+    # every column walked, one by one (a column the guard leaves unwalked comes back as it is)
+    expected = pd.DataFrame({t: walk(close[t].to_numpy(dtype="float64"), 0.45).guarded for t in close.columns},
+                            index=close.index).ffill()
+    pd.testing.assert_frame_equal(guarded_closes(close, 0.45, walks=walks), expected)
+    pd.testing.assert_frame_equal(guarded_closes(close, 0.45), expected)
+    assert not expected.equals(close.ffill())  # the case is not vacuous
+
+    gappy = close.copy()
+    gappy.iloc[300] = np.nan  # a day with no price at all
+    assert QualityHistory(PriceData(close=gappy, source="file"), config, min_history=253).guard_walks() is None

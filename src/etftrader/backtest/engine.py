@@ -469,9 +469,12 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
     # pandas 3's Arrow strings in the loop's small per-week objects (etftrader.labels).
     data = dataclasses.replace(data, close=object_labels(data.close), volume=object_labels(data.volume))
     close = data.close
+    # check_quality(prices up to each week) without re-scanning the whole history every week.
+    history = QualityHistory(data, config.data, min_history=config.factors.min_history)
     # The weekly run's price guard, day by day: a close the quality rules reject is not a mark
-    # (a x100 print must not show as a 100-fold gain); gaps and bad prints carry the last good close.
-    marks = guarded_closes(close, config.data.max_daily_move)
+    # (a x100 print must not show as a 100-fold gain); gaps and bad prints carry the last good
+    # close. (The quality history has walked the same columns already.)
+    marks = guarded_closes(close, config.data.max_daily_move, walks=history.guard_walks())
     specs = dict(specs or {})
     for name in strategies:
         specs.setdefault(name, BookSpec(name, config, positions, fill))
@@ -484,8 +487,6 @@ def _simulate(data, config: Config, strategies: Sequence[str], schedule: pd.Date
     notes: list[str] = []
     spent = {"quality": 0.0, "target": 0.0, "plan": 0.0}
     stream = sys.stderr if progress else None
-    # check_quality(prices up to each week) without re-scanning the whole history every week.
-    history = QualityHistory(data, config.data, min_history=config.factors.min_history)
     guard = GuardHistory(close, config.data.max_daily_move).latest  # held tickers set aside, each walked once
     position = {d: i for i, d in enumerate(marks.index)}
     volume_aligned = data.volume is not None and data.volume.index.equals(close.index)

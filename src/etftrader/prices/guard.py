@@ -112,7 +112,8 @@ def _walk(values: np.ndarray, max_move: float, confirm_days: int) -> tuple[np.nd
     return seen.guarded, seen.used_row
 
 
-def guarded_closes(close: pd.DataFrame, max_move: float, *, confirm_days: int = CONFIRM_DAYS) -> pd.DataFrame:
+def guarded_closes(close: pd.DataFrame, max_move: float, *, confirm_days: int = CONFIRM_DAYS,
+                   walks: "dict[int, Walk] | None" = None) -> pd.DataFrame:
     """``close`` with every set-aside close replaced by the last good one (see the module docstring).
 
     Parameters
@@ -123,15 +124,23 @@ def guarded_closes(close: pd.DataFrame, max_move: float, *, confirm_days: int = 
         The quality rules' ``max_daily_move``.
     confirm_days : int
         Sessions a new level must hold to be trusted.
+    walks : dict of int to Walk, optional
+        The walks of the columns :func:`suspicious_columns` names, by column position, each over
+        all of ``close``'s rows with these ``max_move`` and ``confirm_days``, when the caller has
+        them (the backtest's :meth:`~etftrader.prices.quality.QualityHistory.guard_walks`):
+        the history is then not scanned a second time.
 
     Returns
     -------
     DataFrame of the same shape: NaN before a ticker's first good close; gaps carried forward.
     """
-    values = close.to_numpy(dtype=F64, copy=True)
+    values = close.to_numpy(dtype=F64)  # read only
     out = values.copy()
-    for j in np.flatnonzero(suspicious_columns(values, max_move)):
-        out[:, j] = walk(values[:, j], max_move, confirm_days).guarded
+    if walks is None:
+        walks = {int(j): walk(values[:, j], max_move, confirm_days)
+                 for j in np.flatnonzero(suspicious_columns(values, max_move))}
+    for j, seen in walks.items():
+        out[:, j] = seen.guarded
     return pd.DataFrame(out, index=close.index, columns=close.columns).ffill()
 
 

@@ -264,6 +264,7 @@ class QualityHistory:
         # after it, the index filtered as check_quality filters it (pandas keeps the index's freq
         # when the rows kept form one slice, so it is filtered the same way, not cut from ours).
         self._clean_rows = int(np.argmin(rows_with_data)) if not rows_with_data.all() else len(values)
+        self._every_row = bool(rows_with_data.all())
         self._rows_with_data = rows_with_data
         if not rows_with_data.all():
             close, values = close.iloc[rows_with_data], values[rows_with_data]
@@ -310,6 +311,13 @@ class QualityHistory:
         self._filled = np.asfortranarray(_fill_short_gaps(usable, config.max_ffill_days))
         self._filled_count = _running(np.add, ~np.isnan(self._filled) & ~repaired_valid)
         self._window_history(values, valid, present)
+
+    def guard_walks(self) -> dict[int, Walk] | None:
+        """The price guard's walks (:func:`etftrader.prices.guard.walk`, ``max_daily_move`` and the
+        default confirmation) of the columns it could act on, by column position of the loaded
+        closes: what :func:`~etftrader.prices.guard.guarded_closes` walks. None when rows with
+        no price at all were left out here (these walks are then over fewer rows)."""
+        return dict(self._walks) if self._every_row else None
 
     def _window_history(self, values: np.ndarray, valid: np.ndarray, present: np.ndarray) -> None:
         """What the window rules read, once for the whole history, for the columns the guard never
